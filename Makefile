@@ -1,0 +1,28 @@
+# The README's two commands: `make demo` runs the main job, `make test` passes the tests.
+# Each creates its own virtual environment on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv lint bench clean
+
+$(BIN)/gateway: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(BIN)/gateway
+
+venv: $(BIN)/gateway
+
+demo: venv
+	$(BIN)/gateway demo
+
+test: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: venv
+	$(BIN)/ruff check gateway adapters tests
+	$(BIN)/mypy gateway adapters
+
+clean:
+	rm -rf $(VENV) demo-data .pytest_cache

@@ -1,0 +1,1 @@
+"""The exchange log: append-only, hash-chained, with signed checkpoints auditors can verify."""

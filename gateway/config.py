@@ -1,0 +1,216 @@
+"""One YAML file describes the gateway: agencies, their channels, and routes.
+
+It reads like the flow (Benthos-style): each agency's inbound channels (adapter + settings +
+mapping pack), its outbound channel, and routes from (stage, action) to receiving agencies.
+Adapter settings are validated against the adapter's own typed model, so one source gives
+both validation and the reference docs. Errors name the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import adapters
+from gateway.errors import ConfigError
+from gateway.secrets import SecretRef
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryPolicy(_Strict):
+    """Redelivery for one destination: exponential backoff with jitter, bounded in count and age."""
+
+    max_attempts: int = Field(20, ge=1, description="attempts before the delivery is dead-lettered")
+    initial_backoff: float = Field(1.0, gt=0, description="seconds before the first retry")
+    max_backoff: float = Field(300.0, gt=0, description="longest wait between two attempts, seconds")
+    multiplier: float = Field(2.0, ge=1.0)
+    jitter: float = Field(1.0, ge=0, description="random seconds added to each wait (spreads retries)")
+    max_age: float = Field(7 * 86400.0, gt=0, description="seconds after enqueue when retrying stops")
+
+
+class InboundChannel(_Strict):
+    name: str
+    adapter: str
+    mapping: str = Field("identity", description="mapping pack turning the legacy format into the standard")
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutboundChannel(_Strict):
+    name: str
+    adapter: str
+    mapping: str = Field("identity", description="mapping pack turning the standard into the legacy format")
+    settings: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    concurrency: int = Field(8, ge=1, le=256, description="deliveries in flight at once to this agency")
+
+
+class Agency(_Strict):
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str
+    role: Literal["police", "procuratorate", "court", "justice-bureau", "prison", "other"]
+    api_key: SecretRef | None = Field(None, description="key this agency uses on the REST API")
+    inbound: list[InboundChannel] = Field(default_factory=list)
+    outbound: OutboundChannel | None = None
+
+
+class Route(_Strict):
+    """Records of `stage`/`action` (from `sender`, if given) go to every agency in `to`."""
+
+    stage: str
+    action: str | None = None
+    sender: str | None = None
+    to: list[str] = Field(min_length=1)
+
+
+class Principal(_Strict):
+    name: str
+    key: SecretRef
+
+
+class Access(_Strict):
+    operators: list[Principal] = Field(default_factory=list)
+    auditors: list[Principal] = Field(default_factory=list)
+
+
+class StoreSettings(_Strict):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: str | None = Field(None, description="SQLite file; default DATA_DIR/gateway.db")
+    dsn: SecretRef | None = Field(None, description="PostgreSQL connection string, by reference")
+    durability: Literal["normal", "full"] = Field(
+        "full", description="full: fsync at every commit (survives power loss); normal: survives process crash"
+    )
+
+
+class ApiSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class GatewaySettings(_Strict):
+    node: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    data_dir: str = "./data"
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    signing_key: str | None = Field(None, description="Ed25519 PEM file; default DATA_DIR/signing-key.pem")
+    checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
+    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    lease_seconds: float = Field(30.0, gt=0, description="a delivery leased by a dead worker is retaken after this")
+    standard_versions: list[str] = Field(default_factory=lambda: ["1"], description="accepted major versions")
+    mapping_dirs: list[str] = Field(default_factory=list, description="folders searched for mapping packs first")
+
+
+class GatewayConfig(_Strict):
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    agencies: list[Agency]
+    routes: list[Route] = Field(default_factory=list)
+    access: Access = Field(default_factory=Access)
+    source: str | None = Field(None, exclude=True)
+
+    @field_validator("agencies")
+    @classmethod
+    def _unique_codes(cls, v: list[Agency]) -> list[Agency]:
+        seen: set[str] = set()
+        for a in v:
+            if a.code in seen:
+                raise ValueError(f"agency code {a.code} appears twice")
+            seen.add(a.code)
+        return v
+
+    @model_validator(mode="after")
+    def _routes_and_adapters(self) -> GatewayConfig:
+        codes = {a.code for a in self.agencies}
+        channels: set[str] = set()
+        for i, r in enumerate(self.routes):
+            for dest in r.to:
+                if dest not in codes:
+                    raise ValueError(f"routes[{i}].to names agency {dest}, which is not defined")
+                agency = self.agency(dest)
+                if agency.outbound is None:
+                    raise ValueError(f"routes[{i}].to names agency {dest}, which has no outbound channel")
+            if r.sender and r.sender not in codes:
+                raise ValueError(f"routes[{i}].sender names agency {r.sender}, which is not defined")
+        for ai, a in enumerate(self.agencies):
+            chans: list[tuple[str, InboundChannel | OutboundChannel, str]] = [
+                (f"agencies[{ai}].inbound[{ci}]", c, "inbound") for ci, c in enumerate(a.inbound)
+            ]
+            if a.outbound:
+                chans.append((f"agencies[{ai}].outbound", a.outbound, "outbound"))
+            for path, ch, direction in chans:
+                if ch.name in channels:
+                    raise ValueError(f"{path}.name: channel name {ch.name} is used twice")
+                channels.add(ch.name)
+                ch.settings = _validate_adapter_settings(path, ch.adapter, direction, ch.settings)
+        return self
+
+    def agency(self, code: str) -> Agency:
+        for a in self.agencies:
+            if a.code == code:
+                return a
+        raise KeyError(code)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.gateway.data_dir)
+
+
+def _validate_adapter_settings(path: str, adapter: str, direction: str, raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        module = adapters.load(adapter)
+    except KeyError as e:
+        raise ValueError(f"{path}.adapter: {e.args[0]}") from None
+    model = getattr(module, "InboundSettings" if direction == "inbound" else "OutboundSettings", None)
+    if model is None:
+        raise ValueError(f"{path}.adapter: adapter '{adapter}' cannot be used for {direction} channels")
+    try:
+        return dict(model.model_validate(raw).model_dump())
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise ValueError(f"{path}.settings.{loc}: {err['msg']}") from None
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a config file; every problem becomes a ConfigError naming file and key."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the configuration: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping with 'agencies' and 'routes' at the top")
+    return parse_config(data, source=str(p))
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> GatewayConfig:
+    try:
+        cfg = GatewayConfig.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "(top)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                msg = "this key is required"
+            elif err["type"] == "extra_forbidden":
+                msg = "unknown key (check its spelling)"
+            lines.append(f"{source}: {loc}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+    cfg.source = source
+    base = Path(source).parent if source != "<config>" else Path(".")
+    if not Path(cfg.gateway.data_dir).is_absolute():
+        cfg.gateway.data_dir = str((base / cfg.gateway.data_dir).resolve())
+    return cfg

@@ -1,0 +1,108 @@
+"""Delivery workers: lease due deliveries, hand each to its destination's adapter, record the end.
+
+The dispatcher wakes the moment a delivery is enqueued (the store signals it), so the push path
+has no polling delay. Each destination has its own concurrency bound; a case's next record is
+leasable only once its previous one to that destination is finished, so order holds per case
+while one stuck case never blocks the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from gateway.model import DeliveryResult, OutboundMessage
+from gateway.retry import Redelivery
+from gateway.store.base import Lease, StaleLease, Store
+
+from adapters.base import OutboundAdapter
+
+log = logging.getLogger("gateway.delivery")
+
+
+@dataclass
+class Destination:
+    code: str
+    adapter: OutboundAdapter
+    redelivery: Redelivery
+    concurrency: int
+    in_flight: int = 0
+
+
+class Dispatcher:
+    def __init__(self, store: Store, destinations: list[Destination], lease_seconds: float) -> None:
+        self.store = store
+        self.destinations = {d.code: d for d in destinations}
+        self.lease_seconds = lease_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            took = 0
+            for dest in self.destinations.values():
+                free = dest.concurrency - dest.in_flight
+                if free <= 0:
+                    continue
+                try:
+                    leases = await self.store.lease(dest.code, free, self.lease_seconds)
+                except Exception:  # the store is down: wait and try again, never spin
+                    log.exception("leasing deliveries for %s failed", dest.code)
+                    await asyncio.sleep(1.0)
+                    continue
+                for lease in leases:
+                    dest.in_flight += 1
+                    task = asyncio.create_task(self._attempt(dest, lease))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                took += len(leases)
+            if took:
+                continue
+            due = await self.store.next_due()
+            timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
+            await self.store.wait_for_work(timeout)
+
+    async def _attempt(self, dest: Destination, lease: Lease) -> None:
+        started = time.time()
+        try:
+            body = await self.store.get_blob(lease.body_hash)
+            if body is None:
+                result = DeliveryResult.permanent(f"the stored payload {lease.body_hash} is missing")
+            else:
+                msg = OutboundMessage(
+                    delivery_id=lease.delivery_id, message_id=lease.message_id,
+                    idempotency_key=f"{lease.message_id}:{dest.code}", destination=dest.code,
+                    case_number=lease.case_number, body=body, content_type=lease.content_type,
+                    attempt=lease.attempt, file_name=lease.file_name,
+                )
+                try:
+                    result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)
+                except TimeoutError:
+                    result = DeliveryResult.transient(f"no answer within {self.lease_seconds * 0.9:.0f} s")
+                except Exception as e:  # an adapter defect is a transient failure with its text, never a crash
+                    log.exception("adapter for %s raised", dest.code)
+                    result = DeliveryResult.transient(f"adapter error: {type(e).__name__}: {e}")
+            finish = dest.redelivery.decide(lease, result, started)
+            try:
+                await self.store.finish(lease, finish)
+            except StaleLease:
+                log.warning("delivery %s: lease lost before the result was recorded; another attempt will follow",
+                            lease.delivery_id)
+        except Exception:
+            log.exception("recording delivery %s failed; the lease will expire and it will be retried",
+                          lease.delivery_id)
+        finally:
+            dest.in_flight -= 1
+            self.store.notify_work()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking work; let attempts in flight finish for `grace` seconds, then give leases back."""
+        self._stopping.set()
+        self.store.notify_work()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        for t in list(self._tasks):
+            t.cancel()
+        await self.store.release_leases()

@@ -1,0 +1,28 @@
+"""Errors that carry words an officer or operator understands, never a traceback."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway explains to a person."""
+
+
+class InputRejected(GatewayError):
+    """A record the gateway refuses; `rule` names which check, `line` where in the file."""
+
+    def __init__(self, message: str, *, rule: str, line: int | None = None, source: str | None = None):
+        self.message = message
+        self.rule = rule
+        self.line = line
+        self.source = source
+        super().__init__(self.explain())
+
+    def explain(self) -> str:
+        where = self.source or "input"
+        if self.line:
+            where += f", line {self.line}"
+        return f"{where}: {self.message} [rule {self.rule}]"
+
+
+class ConfigError(GatewayError):
+    """A configuration problem, named by file and key path."""

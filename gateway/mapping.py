@@ -1,0 +1,127 @@
+"""Mapping packs: an agency's legacy schema and XSLT mappings, as data, no Python.
+
+A pack is a folder with `pack.yaml`; it names the legacy XSD (checked before mapping), the
+inbound XSLT (legacy -> standard), the outbound XSLT (standard -> legacy), the encoding the
+legacy system writes, and the standard version it targets. XSLT runs with every file and
+network access denied, so a mapping can transform but never read or write elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lxml import etree
+
+from gateway.errors import ConfigError, InputRejected
+
+_ACCESS = etree.XSLTAccessControl.DENY_ALL
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(no_network=True, resolve_entities=False)
+
+
+@dataclass
+class Problem:
+    """One failed check, in words an officer reads, with where it is."""
+
+    rule: str
+    message: str
+    severity: str = "block"  # block: not forwarded; warn: forwarded with the warning visible
+    line: int | None = None
+    location: str = ""
+
+    def explain(self) -> str:
+        where = f" (line {self.line})" if self.line else ""
+        loc = f" at {self.location}" if self.location else ""
+        return f"[{self.rule}] {self.message}{loc}{where}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
+                "location": self.location}
+
+
+class MappingPack:
+    def __init__(self, root: Path, spec: dict[str, Any]) -> None:
+        self.root = root
+        self.spec = spec
+        self.name: str = str(spec.get("name") or root.name)
+        self.standard: str = str(spec.get("standard", "1"))
+        self.encoding: str = str(spec.get("encoding", "UTF-8"))
+        self.legacy_schema = self._schema(spec.get("legacy_schema"))
+        self.inbound = self._xslt(spec.get("inbound"))
+        self.outbound = self._xslt(spec.get("outbound"))
+
+    def _file(self, rel: str) -> Path:
+        p = (self.root / rel).resolve()
+        if not p.is_file():
+            raise ConfigError(f"mapping pack {self.name}: {rel} does not exist in {self.root}")
+        return p
+
+    def _schema(self, rel: str | None) -> etree.XMLSchema | None:
+        if not rel:
+            return None
+        p = self._file(rel)
+        try:
+            return etree.XMLSchema(etree.parse(str(p), _parser()))
+        except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as e:
+            raise ConfigError(f"mapping pack {self.name}: legacy schema {rel} is not a valid XSD: {e}") from None
+
+    def _xslt(self, rel: str | None) -> etree.XSLT | None:
+        if not rel:
+            return None
+        p = self._file(rel)
+        try:
+            return etree.XSLT(etree.parse(str(p), _parser()), access_control=_ACCESS)
+        except (etree.XSLTParseError, etree.XMLSyntaxError) as e:
+            raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
+
+    def check_legacy(self, tree: etree._Element) -> list[Problem]:
+        if self.legacy_schema is None:
+            return []
+        if self.legacy_schema.validate(tree):
+            return []
+        return [
+            Problem("legacy.schema", f"the file does not follow the {self.name} format: {e.message}", line=e.line,
+                    location=e.path or "")
+            for e in self.legacy_schema.error_log  # type: ignore[attr-defined]
+        ]
+
+    def to_standard(self, tree: etree._Element) -> etree._Element:
+        if self.inbound is None:
+            return tree
+        try:
+            result = self.inbound(tree)
+        except etree.XSLTApplyError as e:
+            raise InputRejected(f"the {self.name} mapping could not translate the record: {e}",
+                                rule="mapping.inbound") from None
+        root = result.getroot()
+        if root is None:
+            raise InputRejected(f"the {self.name} mapping produced no record", rule="mapping.inbound")
+        return root
+
+    def from_standard(self, tree: etree._Element) -> bytes:
+        out = tree if self.outbound is None else self.outbound(tree).getroot()
+        if out is None:
+            raise InputRejected(f"the {self.name} outbound mapping produced no record", rule="mapping.outbound")
+        return bytes(etree.tostring(out, xml_declaration=True, encoding=self.encoding))
+
+
+def _builtin_root() -> Path:
+    return Path(str(resources.files("mappings")))
+
+
+@cache
+def load_pack(name: str, search: tuple[str, ...] = ()) -> MappingPack:
+    for base in (*[Path(s) for s in search], _builtin_root()):
+        spec_path = base / name / "pack.yaml"
+        if spec_path.is_file():
+            spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+            return MappingPack(spec_path.parent, spec)
+    raise ConfigError(f"mapping pack '{name}' not found (looked in {', '.join(str(s) for s in search) or ''} "
+                      f"{_builtin_root()})")

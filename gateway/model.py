@@ -1,0 +1,166 @@
+"""Plain values that cross the layers: what an adapter hands in, what it is handed out.
+
+They are frozen dataclasses of bytes, strings and numbers so that the adapter contract
+stays "a strict point of cut-off" between the gateway and the network, like httpx's transport.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def new_id() -> str:
+    """A sortable unique id (time prefix + random), readable in logs and URLs."""
+    return f"{int(time.time() * 1000):013x}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A dossier file travelling with a record; stored by hash, never held in memory whole."""
+
+    name: str
+    sha256: str
+    size: int
+    media_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """What an inbound adapter hands the pipeline: the raw bytes and where they came from."""
+
+    channel: str
+    sender: str
+    body: bytes
+    received_at: float = field(default_factory=time.time)
+    sender_message_id: str | None = None
+    file_name: str | None = None
+    operation: str | None = None
+    content_type: str = "application/xml"
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What an outbound adapter is asked to send: one delivery of one record to one agency.
+
+    `idempotency_key` is the same on every attempt of this delivery, so a receiver that saw an
+    attempt whose answer was lost (a timeout) can answer it again instead of acting twice.
+    """
+
+    delivery_id: str
+    message_id: str
+    idempotency_key: str
+    destination: str
+    case_number: str
+    body: bytes
+    content_type: str = "application/xml"
+    attempt: int = 1
+    attachments: tuple[Attachment, ...] = ()
+    file_name: str | None = None
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    TRANSIENT = "transient"  # try again later: timeout, connection refused, 5xx, SOAP Server fault
+    PERMANENT = "permanent"  # the receiver refused the content: dead-letter at once
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """An outbound adapter's answer: what happened, in words an operator reads."""
+
+    outcome: Outcome
+    detail: str = ""
+    receipt: bytes = b""
+
+    @classmethod
+    def delivered(cls, detail: str = "accepted", receipt: bytes = b"") -> DeliveryResult:
+        return cls(Outcome.DELIVERED, detail, receipt)
+
+    @classmethod
+    def transient(cls, detail: str) -> DeliveryResult:
+        return cls(Outcome.TRANSIENT, detail)
+
+    @classmethod
+    def permanent(cls, detail: str, receipt: bytes = b"") -> DeliveryResult:
+        return cls(Outcome.PERMANENT, detail, receipt)
+
+
+class MessageStatus(StrEnum):
+    ACCEPTED = "accepted"  # validated, routed, deliveries queued
+    REJECTED = "rejected"  # refused: a receipt with the reasons went back to the sender
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    IN_FLIGHT = "in_flight"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    DISCARDED = "discarded"
+
+
+FINAL_STATES = frozenset({DeliveryState.DELIVERED, DeliveryState.DISCARDED})
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to a sender: part of the legal record, returned again on a resend."""
+
+    message_id: str
+    content_hash: str
+    status: MessageStatus
+    case_number: str = ""
+    reasons: tuple[str, ...] = ()
+    duplicate: bool = False
+    received_at: float = 0.0
+    destinations: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "message_id": self.message_id,
+            "content_hash": self.content_hash,
+            "status": str(self.status),
+            "case_number": self.case_number,
+            "reasons": list(self.reasons),
+            "duplicate": self.duplicate,
+            "received_at": self.received_at,
+            "destinations": list(self.destinations),
+        }
+
+    def to_xml(self) -> bytes:
+        from lxml import etree
+
+        ns = "urn:case-exchange:receipt:1"
+        root = etree.Element(f"{{{ns}}}Receipt", nsmap={None: ns})
+        for key in ("message_id", "content_hash", "status", "case_number"):
+            etree.SubElement(root, key.title().replace("_", "")).text = str(getattr(self, key))
+        etree.SubElement(root, "Duplicate").text = "true" if self.duplicate else "false"
+        dest = etree.SubElement(root, "Destinations")
+        for d in self.destinations:
+            etree.SubElement(dest, "Agency").text = d
+        reasons = etree.SubElement(root, "Reasons")
+        for r in self.reasons:
+            etree.SubElement(reasons, "Reason").text = r
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Receipt:
+        return cls(
+            message_id=str(d["message_id"]),
+            content_hash=str(d["content_hash"]),
+            status=MessageStatus(str(d["status"])),
+            case_number=str(d.get("case_number") or ""),
+            reasons=tuple(str(r) for r in d.get("reasons", []) or []),  # type: ignore[union-attr]
+            duplicate=bool(d.get("duplicate", False)),
+            received_at=float(d.get("received_at", 0.0) or 0.0),  # type: ignore[arg-type]
+            destinations=tuple(str(x) for x in d.get("destinations", []) or []),  # type: ignore[union-attr]
+        )

@@ -1,0 +1,230 @@
+"""Assembles a running gateway from its configuration: store, packs, pipeline, adapters, workers.
+
+`Gateway` owns the lifecycle (start, stop); `serve` runs it under uvicorn with the REST API and
+every push adapter's routes on one port, and stops cleanly on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+import adapters
+from adapters.base import InboundAdapter, OutboundAdapter
+from gateway.audit.chain import AuditEvent
+from gateway.audit.signing import Signer
+from gateway.config import GatewayConfig
+from gateway.delivery import Destination, Dispatcher
+from gateway.mapping import MappingPack, load_pack
+from gateway.model import InboundRecord, Receipt
+from gateway.pipeline import MapForDestinations, MapToStandard, Parse, Pipeline, Route, ValidateStandard
+from gateway.retry import Redelivery
+from gateway.routing import Router
+from gateway.store import make_store
+from gateway.store.base import Store
+from gateway.store.sqlite import iso_now
+
+log = logging.getLogger("gateway")
+
+
+def hash_key(key: str) -> str:
+    """API keys are kept as SHA-256 only; a stolen database does not reveal them."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _settings(module: Any, direction: str, raw: dict[str, Any]) -> BaseModel:
+    model = getattr(module, "InboundSettings" if direction == "inbound" else "OutboundSettings")
+    return model.model_validate(raw)  # type: ignore[no-any-return]
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        store: Store | None = None,
+        outbound: dict[str, OutboundAdapter] | None = None,
+    ) -> None:
+        self.config = config
+        self.node = config.gateway.node
+        self.store = store or make_store(config)
+        self._outbound_override = outbound or {}
+        self.inbound: dict[str, InboundAdapter] = {}
+        self.outbound: dict[str, OutboundAdapter] = {}
+        self.dispatcher: Dispatcher | None = None
+        self.pipeline: Pipeline | None = None
+        self.signer: Signer | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = False
+
+    # -- assembly -------------------------------------------------------------------
+    def pack(self, name: str) -> MappingPack:
+        return load_pack(name, tuple(self.config.gateway.mapping_dirs))
+
+    def outbound_pack(self, agency: str) -> MappingPack:
+        ch = self.config.agency(agency).outbound
+        assert ch is not None
+        return self.pack(ch.mapping)
+
+    def build(self) -> None:
+        """Create adapters, pipeline and workers from the configuration (once; no I/O)."""
+        if self.pipeline is not None:
+            return
+        cfg = self.config
+        inbound_packs: dict[str, MappingPack] = {}
+        for agency in cfg.agencies:
+            for ch in agency.inbound:
+                inbound_packs[ch.name] = self.pack(ch.mapping)
+                module = adapters.load(ch.adapter)
+                self.inbound[ch.name] = module.inbound(
+                    _settings(module, "inbound", ch.settings), channel=ch.name, sender=agency.code, gateway=self)
+        destinations = []
+        for agency in cfg.agencies:
+            ch = agency.outbound
+            if ch is None:
+                continue
+            if agency.code in self._outbound_override:
+                adapter = self._outbound_override[agency.code]
+            else:
+                module = adapters.load(ch.adapter)
+                adapter = module.outbound(_settings(module, "outbound", ch.settings), channel=ch.name,
+                                          agency=agency.code, gateway=self)
+            self.outbound[agency.code] = adapter
+            destinations.append(Destination(agency.code, adapter, Redelivery(ch.retry), ch.concurrency))
+        router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
+        steps = [
+            Parse(cfg.gateway.max_message_bytes),
+            MapToStandard(),
+            ValidateStandard(cfg.gateway.standard_versions),
+            Route(router),
+            MapForDestinations(self.outbound_pack),
+        ]
+        self.pipeline = Pipeline(self.store, steps, inbound_packs, cfg.gateway.max_message_bytes)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds)
+
+    async def intake(self, record: InboundRecord) -> Receipt:
+        """The pipeline's entry, handed to every inbound adapter."""
+        assert self.pipeline is not None
+        return await self.pipeline.accept(record)
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        data = Path(self.config.gateway.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
+        await self.store.open()
+        await self._register_keys()
+        self.build()
+        assert self.dispatcher is not None
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        for adapter in self.inbound.values():
+            self._tasks.append(asyncio.create_task(adapter.run(self.intake), name=f"inbound-{adapter.channel}"))
+        self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
+        await self.store.append_audit([AuditEvent("node-started", self.node, detail={"node": self.node})])
+        self.started = True
+        log.info("gateway node %s started", self.node)
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        if self.dispatcher:
+            await self.dispatcher.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        for a in list(self.inbound.values()):
+            with contextlib.suppress(Exception):
+                await a.aclose()
+        for o in list(self.outbound.values()):
+            with contextlib.suppress(Exception):
+                await o.aclose()
+        with contextlib.suppress(Exception):
+            await self.store.append_audit([AuditEvent("node-stopped", self.node, detail={"node": self.node})])
+            await self.checkpoint()
+        await self.store.close()
+        log.info("gateway node %s stopped", self.node)
+
+    async def _register_keys(self) -> None:
+        for agency in self.config.agencies:
+            if agency.api_key:
+                await self.store.put_api_key(hash_key(agency.api_key.resolve()), "agency", agency.code, agency.code)
+        for p in self.config.access.operators:
+            await self.store.put_api_key(hash_key(p.key.resolve()), "operator", p.name, None)
+        for p in self.config.access.auditors:
+            await self.store.put_api_key(hash_key(p.key.resolve()), "auditor", p.name, None)
+
+    # -- exchange-log checkpoints -------------------------------------------------------
+    async def checkpoint(self) -> dict[str, Any] | None:
+        """Sign the log's current head; returns the checkpoint, or None if nothing new to sign."""
+        assert self.signer is not None
+        seq, head = await self.store.audit_head()
+        cps = await self.store.checkpoints()
+        if seq == 0 or (cps and cps[-1]["seq"] >= seq):
+            return None
+        signed_at = iso_now()
+        sig = self.signer.sign(seq, head, signed_at)
+        await self.store.add_checkpoint(seq, head, signed_at, sig, self.signer.key_id)
+        return {"seq": seq, "entry_hash": head, "signed_at": signed_at, "signature": sig}
+
+    async def _checkpoints(self) -> None:
+        every = self.config.gateway.checkpoint_every
+        last = 0
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                seq, _ = await self.store.audit_head()
+                if seq - last >= every:
+                    await self.checkpoint()
+                    last = seq
+            except Exception:
+                log.exception("signing a checkpoint failed; will try again")
+
+    # -- replay from raw, to the destination chosen ---------------------------------------------
+    async def replay(self, delivery_id: str, actor: str, reason: str) -> str:
+        assert self.pipeline is not None
+        d = await self.store.get_delivery(delivery_id)
+        if d is None:
+            raise KeyError(delivery_id)
+        m = await self.store.get_message(d["message_id"])
+        assert m is not None
+        raw = await self.store.get_blob(m["content_hash"])
+        if raw is None:
+            raise ValueError(f"the original payload of message {m['id']} is no longer stored")
+        body = await asyncio.to_thread(
+            self.pipeline.remap, raw, m["channel"], self.outbound_pack(d["destination"]))
+        from gateway.model import sha256_hex
+
+        h = sha256_hex(body)
+        await self.store.put_blob(body) if await self.store.get_blob(h) is None else None
+        return await self.store.enqueue_replay(delivery_id, h, actor, reason)
+
+    # -- ASGI --------------------------------------------------------------------------------
+    def asgi(self) -> Any:
+        from gateway.api.app import create_app
+
+        return create_app(self)
+
+
+async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) -> None:
+    """Run one gateway node until SIGINT/SIGTERM: API and push adapters on one port."""
+    import uvicorn
+
+    gw = Gateway(config)
+    app = gw.asgi()
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.gateway.api.host, port=config.gateway.api.port, log_level="warning",
+        lifespan="on", access_log=False,
+    ))
+    if ready is not None:
+        app.state.ready_event = ready
+    await server.serve()

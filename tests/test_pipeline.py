@@ -1,0 +1,150 @@
+"""The pipeline end to end with in-memory adapters: accept, route, deliver, dedupe, order, retry."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adapters.memory import MemoryOutbound
+from gateway.config import GatewayConfig
+from gateway.model import DeliveryResult, MessageStatus, OutboundMessage
+from gateway.runtime import Gateway
+
+from .conftest import record
+
+
+async def _wait(pred, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await pred():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def _started(config: GatewayConfig, **outs: MemoryOutbound) -> Gateway:
+    gw = Gateway(config, outbound=outs)  # type: ignore[arg-type]
+    await gw.start()
+    return gw
+
+
+async def test_record_is_delivered_to_routed_agency(config: GatewayConfig) -> None:
+    proc = MemoryOutbound()
+    gw = await _started(config, PROC=proc)
+    try:
+        receipt = await gw.inbound["police-in"].submit(record())  # type: ignore[attr-defined]
+        assert receipt.status == MessageStatus.ACCEPTED
+        assert receipt.destinations == ("PROC",)
+
+        async def delivered() -> bool:
+            return len(proc.received) == 1
+
+        await _wait(delivered)
+        msg = proc.received[0]
+        assert msg.message_id == receipt.message_id
+        assert msg.idempotency_key == f"{receipt.message_id}:PROC"
+        assert b"C2026-0001" in msg.body
+
+        async def recorded() -> bool:
+            ds = await gw.store.get_deliveries(receipt.message_id)
+            return ds[0]["state"] == "delivered"
+
+        await _wait(recorded)
+        actions = [e.action for e in await gw.store.audit_entries(message_id=receipt.message_id)]
+        assert actions == ["received", "mapped", "validated", "routed", "queued", "delivered"]
+    finally:
+        await gw.stop()
+
+
+async def test_resend_gets_original_receipt(config: GatewayConfig) -> None:
+    gw = await _started(config, PROC=MemoryOutbound())
+    try:
+        inbound = gw.inbound["police-in"]
+        first = await inbound.submit(record(), sender_message_id="M-1")  # type: ignore[attr-defined]
+        again = await inbound.submit(record(), sender_message_id="M-1")  # type: ignore[attr-defined]
+        same_content = await inbound.submit(record())  # type: ignore[attr-defined]
+        assert again.duplicate and again.message_id == first.message_id
+        assert same_content.duplicate and same_content.message_id == first.message_id
+        assert len(await gw.store.get_deliveries(first.message_id)) == 1
+    finally:
+        await gw.stop()
+
+
+async def test_unroutable_and_spoofed_records_are_rejected_with_reasons(config: GatewayConfig) -> None:
+    gw = await _started(config)
+    try:
+        inbound = gw.inbound["police-in"]
+        r = await inbound.submit(record(stage="nowhere"))  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED
+        assert "no route" in r.reasons[0]
+        r = await inbound.submit(record(sender="COURT"))  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and "standard.sender" in r.reasons[0]
+        r = await inbound.submit(record(version="9.0"))  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and "standard.version" in r.reasons[0]
+    finally:
+        await gw.stop()
+
+
+async def test_transient_failures_retry_permanent_dead_letter(config: GatewayConfig) -> None:
+    calls: dict[str, int] = {}
+
+    def handler(m: OutboundMessage) -> DeliveryResult:
+        calls[m.case_number] = calls.get(m.case_number, 0) + 1
+        if m.case_number == "BAD-1":
+            return DeliveryResult.permanent("schema says no")
+        if calls[m.case_number] < 3:
+            return DeliveryResult.transient("HTTP 503")
+        return DeliveryResult.delivered()
+
+    proc = MemoryOutbound(handler)
+    gw = await _started(config, PROC=proc)
+    try:
+        inbound = gw.inbound["police-in"]
+        ok = await inbound.submit(record(case="GOOD-1"))  # type: ignore[attr-defined]
+        bad = await inbound.submit(record(case="BAD-1"))  # type: ignore[attr-defined]
+
+        async def settled() -> bool:
+            a = (await gw.store.get_deliveries(ok.message_id))[0]["state"]
+            b = (await gw.store.get_deliveries(bad.message_id))[0]["state"]
+            return a == "delivered" and b == "dead"
+
+        await _wait(settled)
+        assert calls == {"GOOD-1": 3, "BAD-1": 1}
+        dead = (await gw.store.get_deliveries(bad.message_id))[0]
+        assert "schema says no" in dead["reason"]
+        attempts = await gw.store.get_attempts((await gw.store.get_deliveries(ok.message_id))[0]["id"])
+        assert [a["outcome"] for a in attempts] == ["retrying", "retrying", "delivered"]
+    finally:
+        await gw.stop()
+
+
+async def test_order_per_case_and_stuck_case_blocks_only_itself(config: GatewayConfig) -> None:
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def handler(m: OutboundMessage) -> DeliveryResult:
+        if m.case_number == "STUCK" and not gate.is_set():
+            return DeliveryResult.transient("receiver busy")
+        order.append(m.body.decode().split("<Note>")[1].split("</Note>")[0])
+        return DeliveryResult.delivered()
+
+    proc = MemoryOutbound(handler)
+    gw = await _started(config, PROC=proc)
+    try:
+        inbound = gw.inbound["police-in"]
+        for i in range(3):
+            await inbound.submit(record(case="STUCK", extra=f"s{i}"))  # type: ignore[attr-defined]
+        for i in range(3):
+            await inbound.submit(record(case="FREE", extra=f"f{i}"))  # type: ignore[attr-defined]
+
+        async def free_done() -> bool:
+            return [x for x in order if x.startswith("f")] == ["f0", "f1", "f2"]
+
+        await _wait(free_done)
+        assert not any(x.startswith("s") for x in order)
+        gate.set()
+
+        async def stuck_done() -> bool:
+            return [x for x in order if x.startswith("s")] == ["s0", "s1", "s2"]
+
+        await _wait(stuck_done, 10)
+    finally:
+        await gw.stop()
