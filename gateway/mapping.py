@@ -35,6 +35,7 @@ class Problem:
     severity: str = "block"  # block: not forwarded; warn: forwarded with the warning visible
     line: int | None = None
     location: str = ""
+    message_zh: str = ""  # the same message in Chinese, for the officer reading the defect notice
 
     def explain(self) -> str:
         where = f" (line {self.line})" if self.line else ""
@@ -43,7 +44,7 @@ class Problem:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
-                "location": self.location}
+                "location": self.location, "message_zh": self.message_zh}
 
 
 class MappingPack:

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import standard, xmlsafe
+from gateway import notice, standard, xmlsafe
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
+from gateway.rules import standard_rules
 from gateway.routing import Router
 from gateway.store.base import NewDelivery, NewMessage, Store
 
@@ -122,6 +123,27 @@ class ValidateStandard:
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
 
 
+class Rules:
+    """Evidence, acceptance, identity, date and dossier rules of the standard (rules.yaml).
+
+    Blocking failures reject the record (its sender gets a defect notice); warnings travel on in
+    the record's Warnings element, so the receiver sees them as well as the operator.
+    """
+
+    name = "rules"
+
+    def __call__(self, ctx: Context) -> None:
+        tree = ctx.canonical
+        assert tree is not None
+        problems = standard_rules(standard.major_version(tree)).check(tree, ctx.record.attachments)
+        warnings = [p for p in problems if p.severity == "warn"]
+        notice.attach_warnings(tree, warnings)
+        if warnings:
+            ctx.canonical_bytes = etree.tostring(tree, encoding="UTF-8")
+            ctx.log("warned", sha256_hex(ctx.canonical_bytes), warnings=[p.as_dict() for p in warnings])
+        ctx.block(*problems)
+
+
 class Route:
     name = "route"
 
@@ -161,11 +183,13 @@ class Pipeline:
         steps: list[Step],
         inbound_packs: dict[str, MappingPack],
         max_bytes: int,
+        notice_pack: Callable[[str], MappingPack | None] | None = None,
     ) -> None:
         self.store = store
         self.steps = steps
         self.inbound_packs = inbound_packs
         self.max_bytes = max_bytes
+        self.notice_pack = notice_pack  # the sender's outbound pack, for defect notices (None: no channel)
 
     def _run_steps(self, ctx: Context) -> None:
         for step in self.steps:
@@ -216,7 +240,9 @@ class Pipeline:
                 blobs[sha256_hex(ctx.canonical_bytes)] = ctx.canonical_bytes
         else:
             ctx.log("rejected", ctx.content_hash, problems=[p.as_dict() for p in ctx.problems])
-        reasons = tuple(p.explain() for p in ctx.problems)
+            self._defect_notice(ctx, blobs, deliveries)
+        # what stopped the record first, then what only warned
+        reasons = tuple(p.explain() for p in sorted(ctx.problems, key=lambda p: p.severity != "block"))
         message = NewMessage(
             message_id=ctx.message_id,
             sender=ctx.record.sender,
@@ -235,6 +261,25 @@ class Pipeline:
             summary={"problems": [p.as_dict() for p in ctx.problems]},
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
+
+    def _defect_notice(self, ctx: Context, blobs: dict[str, bytes], deliveries: list[NewDelivery]) -> None:
+        """Answer a blocked record to its sender, in the sender's format, in the same transaction."""
+        sender = ctx.record.sender
+        pack = self.notice_pack(sender) if self.notice_pack else None
+        if pack is None or not ctx.problems:
+            return
+        doc = notice.defect_notice(ctx.message_id, sender, ctx.problems, envelope=ctx.envelope,
+                                   sender_message_id=ctx.record.sender_message_id)
+        try:
+            body = pack.from_standard(doc)
+        except (GatewayError, etree.XSLTApplyError) as e:
+            ctx.log("defect-notice-failed", destination=sender, reason=str(e))
+            return
+        h = sha256_hex(body)
+        blobs[h] = body
+        deliveries.append(NewDelivery(sender, h, reason="defect notice to the sender",
+                                      file_name=f"defect-notice-{ctx.message_id}.xml"))
+        ctx.log("defect-notice", h, destination=sender, rules=[p.rule for p in ctx.problems])
 
     def remap(self, raw: bytes, channel: str, destination_pack: MappingPack) -> bytes:
         """Re-run the path from the original raw bytes for one destination (replay from raw)."""
