@@ -135,7 +135,14 @@ class Rules:
     def __call__(self, ctx: Context) -> None:
         tree = ctx.canonical
         assert tree is not None
-        problems = standard_rules(standard.major_version(tree)).check(tree, ctx.record.attachments)
+        rules = standard_rules(standard.major_version(tree))
+        problems = rules.check(tree, ctx.record.attachments)
+        if problems and tree is not ctx.legacy:
+            # A mapped record's nodes carry the stylesheet's line numbers; re-read it as stored so
+            # each finding's line points into the standard record the gateway keeps.
+            ctx.canonical_bytes = etree.tostring(tree, encoding="UTF-8", pretty_print=True)
+            tree = ctx.canonical = etree.fromstring(ctx.canonical_bytes)
+            problems = rules.check(tree, ctx.record.attachments)
         warnings = [p for p in problems if p.severity == "warn"]
         notice.attach_warnings(tree, warnings)
         if warnings:
