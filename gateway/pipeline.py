@@ -21,7 +21,7 @@ from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
-from gateway.rules import standard_rules
+from gateway.rules import readable_path, standard_rules
 from gateway.routing import Router
 from gateway.store.base import NewDelivery, NewMessage, Store
 
@@ -91,7 +91,10 @@ class MapToStandard:
             ctx.canonical = ctx.pack.to_standard(ctx.legacy)
         except InputRejected as e:
             ctx.block(Problem(e.rule, e.message))
-        ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8")
+        mapped = ctx.canonical is not ctx.legacy
+        ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
+        if mapped:  # re-read as stored, so findings' line numbers point into the kept standard record
+            ctx.canonical = etree.fromstring(ctx.canonical_bytes)
         ctx.log("mapped", sha256_hex(ctx.canonical_bytes), pack=ctx.pack.name)
 
 
@@ -113,7 +116,7 @@ class ValidateStandard:
                                                   f"(accepted: {', '.join(sorted(self.versions))}.x)"))
         xsd = standard.schema(major)
         if not xsd.validate(tree):
-            ctx.block(*[Problem("standard.schema", e.message, line=e.line, location=e.path or "")
+            ctx.block(*[Problem("standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))
                         for e in xsd.error_log])  # type: ignore[attr-defined]
         ctx.envelope = standard.envelope(tree)
         if ctx.envelope.sender != ctx.record.sender:
@@ -135,14 +138,7 @@ class Rules:
     def __call__(self, ctx: Context) -> None:
         tree = ctx.canonical
         assert tree is not None
-        rules = standard_rules(standard.major_version(tree))
-        problems = rules.check(tree, ctx.record.attachments)
-        if problems and tree is not ctx.legacy:
-            # A mapped record's nodes carry the stylesheet's line numbers; re-read it as stored so
-            # each finding's line points into the standard record the gateway keeps.
-            ctx.canonical_bytes = etree.tostring(tree, encoding="UTF-8", pretty_print=True)
-            tree = ctx.canonical = etree.fromstring(ctx.canonical_bytes)
-            problems = rules.check(tree, ctx.record.attachments)
+        problems = standard_rules(standard.major_version(tree)).check(tree, ctx.record.attachments)
         warnings = [p for p in problems if p.severity == "warn"]
         notice.attach_warnings(tree, warnings)
         if warnings:

@@ -157,6 +157,17 @@ def xpath_of(node: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
+def readable_path(tree: etree._Element, path: str | None) -> str:
+    """libxml2 reports /*/*[8]/*/*[3] for namespaced nodes; name them as the rules do."""
+    if not path:
+        return ""
+    try:
+        found = tree.getroottree().xpath(path)
+    except etree.XPathError:
+        return path
+    return xpath_of(found[0]) if isinstance(found, list) and found and isinstance(found[0], etree._Element) else path
+
+
 class RuleSet:
     """Rules loaded from one YAML file; `check` returns every failure, blocking and warning."""
 
