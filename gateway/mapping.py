@@ -120,7 +120,9 @@ class MappingPack:
         if not rel:
             return None
         catalog = self.spec.get("legacy_catalog")
-        return load_schema(self._file(rel), root=self.root, catalog=self._file(catalog) if catalog else None,
+        # imports may read only inside this folder (default: the pack) or through the catalog
+        root = (self.root / str(self.spec.get("legacy_schema_root", "."))).resolve()
+        return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
                            label=f"mapping pack {self.name}: legacy schema {rel}")
 
     def _xslt(self, rel: str | None) -> etree.XSLT | None:

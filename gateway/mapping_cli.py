@@ -18,7 +18,7 @@ from rich.console import Console
 
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, load_pack
-from gateway.packcheck import check_file, test_pack
+from gateway.packcheck import check_file, run_samples
 
 mapping_app = typer.Typer(help="Mapping packs: test them against their samples, scaffold new ones.",
                           no_args_is_help=True)
@@ -41,7 +41,7 @@ def mapping_test(
 ) -> None:
     """Run every sample through legacy XSD -> mapping -> standard XSD -> rules -> outbound mapping."""
     p = _pack(pack, packs_dir)
-    results = test_pack(p, update=update)
+    results = run_samples(p, update=update)
     if not results:
         console.print(f"[yellow]pack {p.name} has no samples in {p.samples}/valid or /invalid[/yellow]")
         raise typer.Exit(1)
@@ -135,7 +135,7 @@ _OUT = """\
 _STAGES = "legacy,standard\nZC,investigation\nPB,arrest-review\nQS,prosecution-review\nSP,trial\nZX,execution\n"
 _SAMPLE = """\
 <?xml version="1.0" encoding="UTF-8"?>
-<Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage><Action>judgment</Action><From>{agency}</From></Record>
+<Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage><Action>accept-case</Action><From>{agency}</From></Record>
 """
 
 
@@ -153,7 +153,7 @@ def mapping_new(
     fields = {"code": code, "agency": agency or code.upper()}
     files = {
         "pack.yaml": _PACK_YAML, "legacy.xsd": _XSD, "inbound.xsl": _IN, "outbound.xsl": _OUT,
-        "codes/stages.csv": _STAGES, "samples/valid/judgment.xml": _SAMPLE,
+        "codes/stages.csv": _STAGES, "samples/valid/accept-case.xml": _SAMPLE,
     }
     for rel, text in files.items():
         path = root / rel

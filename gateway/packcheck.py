@@ -105,7 +105,7 @@ def _samples(pack: MappingPack) -> Iterator[tuple[Path, bool]]:
             yield f, valid
 
 
-def test_pack(pack: MappingPack, *, update: bool = False) -> list[SampleResult]:
+def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult]:
     """Every sample: legacy XSD -> inbound -> standard XSD -> rules -> outbound, against expected/."""
     expected = pack.samples / "expected"
     expected.mkdir(exist_ok=True) if update else None
