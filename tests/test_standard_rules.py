@@ -115,3 +115,11 @@ def test_rule_file_errors_name_the_rule(tmp_path: Path) -> None:
                    "        message: {zh: a, en: b}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="X-2.*XPath"):
         RuleSet.load(bad)
+
+
+def test_reference_page_is_generated_from_the_current_standard() -> None:
+    from gateway.reference import render
+
+    page = (V1.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert page == render("1"), "standards/README.md is stale: run python -m gateway.reference"
+    assert "`EV-DD-02`" in page and "危险驾驶罪" in page and "`/CaseRecord/Dossier/File/SHA256`" in page
