@@ -28,9 +28,11 @@ def five_kb_record() -> bytes:
     pack = load_pack("police")
     text = (pack.samples / "valid" / "02-transfer-for-prosecution.xml").read_bytes().decode("gb18030")
     extra = "".join(
-        f"  <WJ>\n    <WJBH>x{i}</WJBH>\n    <WJM>讯问笔录第{i}册.pdf</WJM>\n    <WJLX>application/pdf</WJLX>\n"
-        f"    <WJDX>{100000 + i}</WJDX>\n    <HASH>{hashlib.sha256(str(i).encode()).hexdigest()}</HASH>\n  </WJ>\n"
-        for i in range(12))
+        f"  <WJ>\n    <WJBH>x{i}</WJBH>\n    <WJM>讯问笔录第{i}册.pdf</WJM>\n"
+        f"    <WJLX>application/pdf</WJLX>\n    <WJDX>{100000 + i}</WJDX>\n"
+        f"    <HASH>{hashlib.sha256(str(i).encode()).hexdigest()}</HASH>\n  </WJ>\n"
+        for i in range(12)
+    )
     i = text.rindex("</AJXX>")
     return (text[:i] + extra + text[i:]).encode("gb18030")
 
@@ -52,8 +54,10 @@ def main() -> None:
     steps = [Parse(xmlsafe.DEFAULT_MAX_BYTES), MapToStandard(), ValidateStandard(["1"]), Rules()]
     ctx = run_once(steps, pack, body)
     assert not ctx.problems, [p.explain() for p in ctx.problems]
-    print(f"record: {len(body):,} bytes GB18030, {len(ctx.canonical_bytes):,} bytes in the standard, "
-          f"{len(standard_rules().rules)} rules")
+    print(
+        f"record: {len(body):,} bytes GB18030, {len(ctx.canonical_bytes):,} bytes in the standard, "
+        f"{len(standard_rules().rules)} rules"
+    )
 
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < args.seconds:
@@ -61,8 +65,10 @@ def main() -> None:
             run_once(steps, pack, body)
         n += 100
     elapsed = time.perf_counter() - start
-    print(f"full path (parse + legacy XSD + XSLT + standard XSD + rules): {n / elapsed:,.0f} records/s "
-          f"on one core ({elapsed / n * 1e6:.0f} us/record)")
+    print(
+        f"full path (parse + legacy XSD + XSLT + standard XSD + rules): {n / elapsed:,.0f} records/s "
+        f"on one core ({elapsed / n * 1e6:.0f} us/record)"
+    )
 
     legacy = xmlsafe.parse(body)
     canonical = pack.to_standard(legacy)
@@ -72,7 +78,9 @@ def main() -> None:
         "parse (xmlsafe, GB18030 check)": lambda: xmlsafe.parse(body),
         "legacy XSD": lambda: pack.legacy_schema.validate(legacy),  # type: ignore[union-attr]
         "inbound XSLT": lambda: pack.to_standard(legacy),
-        "serialize + re-read standard": lambda: etree.fromstring(etree.tostring(canonical, pretty_print=True)),
+        "serialize + re-read standard": lambda: etree.fromstring(
+            etree.tostring(canonical, pretty_print=True)
+        ),
         "standard XSD": lambda: xsd.validate(canonical),
         "rules": lambda: rules.check(canonical),
     }

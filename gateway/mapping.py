@@ -94,7 +94,7 @@ class MappingPack:
         if not value:
             return ""
         if table not in self.codes:
-            raise InputRejected(f"the {self.name} mapping uses a code table '{table}' that the pack does not have",
+            raise InputRejected(f"the {self.name} mapping uses a code table '{table}' the pack does not have",
                                 rule="mapping.code-table")
         found = self.codes[table][direction].get(value)
         if found is None:
@@ -130,7 +130,8 @@ class MappingPack:
             return None
         p = self._file(rel)
         try:
-            return etree.XSLT(etree.parse(str(p), _parser()), access_control=_ACCESS, extensions=self._extensions())
+            return etree.XSLT(etree.parse(str(p), _parser()), access_control=_ACCESS,
+                              extensions=self._extensions())
         except (etree.XSLTParseError, etree.XMLSyntaxError) as e:
             raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
 
@@ -142,7 +143,7 @@ class MappingPack:
         return [
             Problem("legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
                     line=e.line or None, location=e.path or "")
-            for e in self.legacy_schema.error_log  # type: ignore[attr-defined]
+            for e in self.legacy_schema.error_log
         ]
 
     def to_standard(self, tree: etree._Element) -> etree._Element:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,8 +21,9 @@ from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, load_pack
 from gateway.packcheck import check_file, run_samples
 
-mapping_app = typer.Typer(help="Mapping packs: test them against their samples, scaffold new ones.",
-                          no_args_is_help=True)
+mapping_app = typer.Typer(
+    help="Mapping packs: test them against their samples, scaffold new ones.", no_args_is_help=True
+)
 console = Console(highlight=False)
 
 
@@ -35,9 +37,13 @@ def _pack(name: str, packs_dir: Path | None) -> MappingPack:
 
 @mapping_app.command("test")
 def mapping_test(
-    pack: str = typer.Argument(..., help="pack name (a folder under mappings/ or --dir)"),
-    packs_dir: Path | None = typer.Option(None, "--dir", help="folder holding packs, searched first"),
-    update: bool = typer.Option(False, help="write the actual outputs as the expected ones (review with git diff)"),
+    pack: Annotated[str, typer.Argument(help="pack name (a folder under mappings/ or --dir)")],
+    packs_dir: Annotated[
+        Path | None, typer.Option("--dir", help="folder holding packs, searched first")
+    ] = None,
+    update: Annotated[
+        bool, typer.Option(help="write the actual outputs as the expected ones (review with git diff)")
+    ] = False,
 ) -> None:
     """Run every sample through legacy XSD -> mapping -> standard XSD -> rules -> outbound mapping."""
     p = _pack(pack, packs_dir)
@@ -53,8 +59,10 @@ def mapping_test(
         for f in r.failures:
             console.print("     " + f.replace("\n", "\n     "), markup=False)
     bad = sum(not r.ok for r in results)
-    console.print(f"\n{len(results) - bad}/{len(results)} samples of pack {p.name} pass"
-                  + (" (expected outputs written)" if update else ""))
+    console.print(
+        f"\n{len(results) - bad}/{len(results)} samples of pack {p.name} pass"
+        + (" (expected outputs written)" if update else "")
+    )
     raise typer.Exit(1 if bad else 0)
 
 
@@ -126,13 +134,16 @@ _OUT = """\
     <Notice>
       <MessageId><xsl:value-of select="c:OriginalMessageId"/></MessageId>
       <xsl:for-each select="c:Defect">
-        <Problem><xsl:value-of select="concat(c:Rule, ' ', c:MessageZh, ' / ', c:MessageEn, ' @ ', c:Location)"/></Problem>
+        <Problem><xsl:value-of
+          select="concat(c:Rule, ' ', c:MessageZh, ' / ', c:MessageEn, ' @ ', c:Location)"/></Problem>
       </xsl:for-each>
     </Notice>
   </xsl:template>
 </xsl:stylesheet>
 """
-_STAGES = "legacy,standard\nZC,investigation\nPB,arrest-review\nQS,prosecution-review\nSP,trial\nZX,execution\n"
+_STAGES = (
+    "legacy,standard\nZC,investigation\nPB,arrest-review\nQS,prosecution-review\nSP,trial\nZX,execution\n"
+)
 _SAMPLE = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage><Action>accept-case</Action><From>{agency}</From></Record>
@@ -141,9 +152,11 @@ _SAMPLE = """\
 
 @mapping_app.command("new")
 def mapping_new(
-    code: str = typer.Argument(..., help="pack name, e.g. the agency's code in lower case"),
-    packs_dir: Path = typer.Option(Path("mappings"), "--dir", help="where packs live"),
-    agency: str = typer.Option("", help="agency code its records are sent as (default: CODE upper-cased)"),
+    code: Annotated[str, typer.Argument(help="pack name, e.g. the agency's code in lower case")],
+    packs_dir: Annotated[Path, typer.Option("--dir", help="where packs live")] = Path("mappings"),
+    agency: Annotated[
+        str, typer.Option(help="agency code its records are sent as (default: CODE upper-cased)")
+    ] = "",
 ) -> None:
     """Scaffold a pack: pack.yaml, legacy XSD, both XSLTs, a code table and a sample to start from."""
     root = packs_dir / code
@@ -152,16 +165,22 @@ def mapping_new(
         raise typer.Exit(2)
     fields = {"code": code, "agency": agency or code.upper()}
     files = {
-        "pack.yaml": _PACK_YAML, "legacy.xsd": _XSD, "inbound.xsl": _IN, "outbound.xsl": _OUT,
-        "codes/stages.csv": _STAGES, "samples/valid/accept-case.xml": _SAMPLE,
+        "pack.yaml": _PACK_YAML,
+        "legacy.xsd": _XSD,
+        "inbound.xsl": _IN,
+        "outbound.xsl": _OUT,
+        "codes/stages.csv": _STAGES,
+        "samples/valid/accept-case.xml": _SAMPLE,
     }
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.format(**fields), encoding="utf-8")
     (root / "samples" / "invalid").mkdir(exist_ok=True)
-    console.print(f"created {root}; next: edit legacy.xsd and the XSLTs, add samples, then\n"
-                  f"  python -m gateway.mapping_cli test {code} --dir {packs_dir} --update")
+    console.print(
+        f"created {root}; next: edit legacy.xsd and the XSLTs, add samples, then\n"
+        f"  python -m gateway.mapping_cli test {code} --dir {packs_dir} --update"
+    )
 
 
 def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None) -> MappingPack:
@@ -179,10 +198,14 @@ def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None) -
 
 
 def validate(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="the file a legacy system wrote"),
-    agency: str = typer.Option(..., "--agency", help="agency code of the sender, e.g. POLICE"),
-    config: Path | None = typer.Option(None, help="gateway config naming the agency's mapping pack"),
-    packs_dir: Path | None = typer.Option(None, "--dir", help="folder holding packs, searched first"),
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the file a legacy system wrote")],
+    agency: Annotated[str, typer.Option("--agency", help="agency code of the sender, e.g. POLICE")],
+    config: Annotated[
+        Path | None, typer.Option(help="gateway config naming the agency's mapping pack")
+    ] = None,
+    packs_dir: Annotated[
+        Path | None, typer.Option("--dir", help="folder holding packs, searched first")
+    ] = None,
 ) -> None:
     """Explain every problem in one file: encoding, legacy schema, mapping, standard schema, rules."""
     try:
@@ -200,9 +223,13 @@ def validate(
         if p.message_zh:
             console.print(f"        {p.message_zh}", markup=False)
     if out.blocked:
-        console.print("[red]BLOCKED[/red]: the gateway would not forward this file; the sender gets a defect notice")
+        console.print(
+            "[red]BLOCKED[/red]: the gateway would not forward this file; the sender gets a defect notice"
+        )
         raise typer.Exit(1)
-    console.print("[green]ACCEPTED[/green]" + (" with warnings the receiver will see" if out.problems else ""))
+    console.print(
+        "[green]ACCEPTED[/green]" + (" with warnings the receiver will see" if out.problems else "")
+    )
 
 
 def main() -> None:
@@ -217,4 +244,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -48,15 +48,25 @@ def defect_element(parent: etree._Element, name: str, p: Problem) -> etree._Elem
     return d
 
 
-def defect_notice(message_id: str, receiver: str, problems: list[Problem], *, envelope: Envelope | None = None,
-                  sender_message_id: str | None = None, issued_at: dt.datetime | None = None) -> etree._Element:
+def defect_notice(
+    message_id: str,
+    receiver: str,
+    problems: list[Problem],
+    *,
+    envelope: Envelope | None = None,
+    sender_message_id: str | None = None,
+    issued_at: dt.datetime | None = None,
+) -> etree._Element:
     root = etree.Element(f"{{{NS}}}DefectNotice", nsmap={None: NS}, version="1.0")
     _sub(root, "OriginalMessageId", message_id)
     if sender_message_id:
         _sub(root, "SenderMessageId", sender_message_id)
     if envelope is not None:
-        for name, value in (("CaseNumber", envelope.case_number), ("Stage", envelope.stage),
-                            ("Action", envelope.action)):
+        for name, value in (
+            ("CaseNumber", envelope.case_number),
+            ("Stage", envelope.stage),
+            ("Action", envelope.action),
+        ):
             if value:
                 _sub(root, name, value)
     _sub(root, "Receiver", receiver)

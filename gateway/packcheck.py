@@ -39,9 +39,19 @@ class Outcome:
         return [f"{p.rule} {p.severity} {p.location}".rstrip() for p in self.problems]
 
 
-def check_file(body: bytes, pack: MappingPack, *, sender: str, source: str, message_id: str = "",
-               attachments: tuple[Attachment, ...] = (), versions: tuple[str, ...] = ("1",)) -> Outcome:
-    record = InboundRecord(channel=pack.name, sender=sender, body=body, file_name=source, attachments=attachments)
+def check_file(
+    body: bytes,
+    pack: MappingPack,
+    *,
+    sender: str,
+    source: str,
+    message_id: str = "",
+    attachments: tuple[Attachment, ...] = (),
+    versions: tuple[str, ...] = ("1",),
+) -> Outcome:
+    record = InboundRecord(
+        channel=pack.name, sender=sender, body=body, file_name=source, attachments=attachments
+    )
     ctx = Context(record, message_id or f"sample:{Path(source).name}", sha256_hex(body), source, pack)
     blocked = False
     try:
@@ -55,8 +65,9 @@ def check_file(body: bytes, pack: MappingPack, *, sender: str, source: str, mess
     out = Outcome(ctx.problems, blocked, ctx.canonical)
     try:
         if blocked:
-            doc = notice.defect_notice(ctx.message_id, sender, ctx.problems, envelope=ctx.envelope,
-                                       issued_at=SAMPLE_TIME)
+            doc = notice.defect_notice(
+                ctx.message_id, sender, ctx.problems, envelope=ctx.envelope, issued_at=SAMPLE_TIME
+            )
             out.notice = pack.from_standard(doc)
         elif ctx.canonical is not None:
             out.legacy_out = pack.from_standard(ctx.canonical)
@@ -90,12 +101,20 @@ def _compare(what: str, expected_path: Path, actual: str, update: bool) -> list[
         expected_path.write_text(actual, encoding="utf-8")
         return []
     if not expected_path.is_file():
-        return [f"{what}: no expected file {expected_path.name} (run with --update to create it, then review it)"]
+        return [
+            f"{what}: no expected file {expected_path.name} (run with --update to create it, then review it)"
+        ]
     expected = expected_path.read_text(encoding="utf-8")
     if expected == actual:
         return []
-    diff = difflib.unified_diff(expected.splitlines(), actual.splitlines(), f"expected {expected_path.name}",
-                                "actual", lineterm="", n=1)
+    diff = difflib.unified_diff(
+        expected.splitlines(),
+        actual.splitlines(),
+        f"expected {expected_path.name}",
+        "actual",
+        lineterm="",
+        n=1,
+    )
     return [f"{what} differs:\n" + "\n".join(diff)]
 
 
@@ -112,24 +131,36 @@ def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult
     results = []
     for path, valid in _samples(pack):
         stem = path.stem
-        out = check_file(path.read_bytes(), pack, sender=pack.agency, source=f"{path.parent.name}/{path.name}")
+        out = check_file(
+            path.read_bytes(), pack, sender=pack.agency, source=f"{path.parent.name}/{path.name}"
+        )
         r = SampleResult(path.name, valid, outcome=out)
         if valid and out.blocked:
-            r.failures.append("a valid sample was blocked:\n" + "\n".join("  " + p.explain() for p in out.problems))
+            r.failures.append(
+                "a valid sample was blocked:\n" + "\n".join("  " + p.explain() for p in out.problems)
+            )
         if not valid and not out.blocked:
             r.failures.append("an invalid sample was accepted")
-        r.failures += _compare("defect list", expected / f"{stem}.defects.txt",
-                               "".join(line + "\n" for line in out.defect_lines()), update)
+        r.failures += _compare(
+            "defect list",
+            expected / f"{stem}.defects.txt",
+            "".join(line + "\n" for line in out.defect_lines()),
+            update,
+        )
         if out.standard is not None and not out.blocked:
-            r.failures += _compare("standard record", expected / f"{stem}.standard.xml", normalized(out.standard),
-                                   update)
+            r.failures += _compare(
+                "standard record", expected / f"{stem}.standard.xml", normalized(out.standard), update
+            )
         if out.legacy_out is not None:
             r.failures += _legacy_valid(pack, out.legacy_out)
-            r.failures += _compare(f"{pack.name} outbound", expected / f"{stem}.out.xml",
-                                   normalized(out.legacy_out), update)
+            r.failures += _compare(
+                f"{pack.name} outbound", expected / f"{stem}.out.xml", normalized(out.legacy_out), update
+            )
         if out.notice is not None:
             r.failures += _legacy_valid(pack, out.notice)
-            r.failures += _compare("defect notice", expected / f"{stem}.notice.xml", normalized(out.notice), update)
+            r.failures += _compare(
+                "defect notice", expected / f"{stem}.notice.xml", normalized(out.notice), update
+            )
         results.append(r)
     return results
 
@@ -137,4 +168,6 @@ def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult
 def _legacy_valid(pack: MappingPack, data: bytes) -> list[str]:
     """What the pack writes must itself follow the legacy schema the agency's system reads."""
     problems = pack.check_legacy(etree.fromstring(data))
-    return [f"the outbound mapping wrote a file its own legacy schema refuses: {p.explain()}" for p in problems]
+    return [
+        f"the outbound mapping wrote a file its own legacy schema refuses: {p.explain()}" for p in problems
+    ]

@@ -21,8 +21,8 @@ from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
-from gateway.rules import readable_path, standard_rules
 from gateway.routing import Router
+from gateway.rules import readable_path, standard_rules
 from gateway.store.base import NewDelivery, NewMessage, Store
 
 log = logging.getLogger("gateway.pipeline")
@@ -116,8 +116,9 @@ class ValidateStandard:
                                                   f"(accepted: {', '.join(sorted(self.versions))}.x)"))
         xsd = standard.schema(major)
         if not xsd.validate(tree):
-            ctx.block(*[Problem("standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))
-                        for e in xsd.error_log])  # type: ignore[attr-defined]
+            ctx.block(*[Problem("standard.schema", e.message, line=e.line,
+                                location=readable_path(tree, e.path))
+                        for e in xsd.error_log])
         ctx.envelope = standard.envelope(tree)
         if ctx.envelope.sender != ctx.record.sender:
             ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "

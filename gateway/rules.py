@@ -41,7 +41,8 @@ PREFIXES = {"c": NS, "cx": FN_NS}
 
 # The attachments travelling with the record being checked (dossier completeness needs them).
 _attachments: contextvars.ContextVar[tuple[Attachment, ...] | None] = contextvars.ContextVar(
-    "attachments", default=None)
+    "attachments", default=None
+)
 
 
 # -- functions a rule may call -------------------------------------------------------------------
@@ -107,7 +108,9 @@ def _attachment_ok(_ctx: Any, files: Any) -> bool:
     name = _text(f.xpath("c:Name/text()", namespaces=PREFIXES))
     digest = _text(f.xpath("c:SHA256/text()", namespaces=PREFIXES))
     size = _text(f.xpath("c:Size/text()", namespaces=PREFIXES))
-    return any(a.name == name and a.sha256 == digest and str(a.size) == size for a in _attachments.get() or ())
+    return any(
+        a.name == name and a.sha256 == digest and str(a.size) == size for a in _attachments.get() or ()
+    )
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -127,6 +130,7 @@ _DAYS = re.compile(r"cx:days\(([^()]+)\)")
 
 def expand(xpath: str) -> str:
     """Rewrite the helpers XPath can express into plain XPath (no call into Python per node)."""
+
     def codes(m: re.Match[str]) -> str:
         listed = "|".join(code_list(m.group(1)))
         return f"contains('|{listed}|', concat('|', normalize-space({m.group(2)}), '|'))"
@@ -149,8 +153,14 @@ class Rule:
 
     def problem(self, node: etree._Element) -> Problem:
         value = _text(node.text or "")[:80]
-        return Problem(self.id, self.en.replace("{value}", value), severity=self.severity, line=node.sourceline,
-                       location=xpath_of(node), message_zh=self.zh.replace("{value}", value))
+        return Problem(
+            self.id,
+            self.en.replace("{value}", value),
+            severity=self.severity,
+            line=node.sourceline,
+            location=xpath_of(node),
+            message_zh=self.zh.replace("{value}", value),
+        )
 
 
 XSL = "http://www.w3.org/1999/XSL/Transform"
@@ -171,7 +181,9 @@ def _compile(rules: list[Rule]) -> etree.XSLT:
     for i, rule in enumerate(rules):
         each = etree.SubElement(top, f"{x}for-each", select=expand(rule.context))
         etree.SubElement(each, f"{x}variable", name="here", select=".")
-        fail = etree.SubElement(etree.SubElement(each, f"{x}if", test=f"not({expand(rule.test)})"), "f", r=str(i))
+        fail = etree.SubElement(
+            etree.SubElement(each, f"{x}if", test=f"not({expand(rule.test)})"), "f", r=str(i)
+        )
         step = etree.SubElement(fail, f"{x}for-each", select="ancestor-or-self::*")
         etree.SubElement(step, f"{x}text").text = "/*["
         etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
@@ -202,7 +214,11 @@ def readable_path(tree: etree._Element, path: str | None) -> str:
         found = tree.getroottree().xpath(path)
     except etree.XPathError:
         return path
-    return xpath_of(found[0]) if isinstance(found, list) and found and isinstance(found[0], etree._Element) else path
+    return (
+        xpath_of(found[0])
+        if isinstance(found, list) and found and isinstance(found[0], etree._Element)
+        else path
+    )
 
 
 class RuleSet:
@@ -241,14 +257,17 @@ class RuleSet:
                         etree.XPath(expand(expr), namespaces=PREFIXES, extensions=EXTENSIONS)
                     except etree.XPathSyntaxError as e:
                         raise ConfigError(f"{where}: XPath error in '{expr}': {e}") from None
-                rules.append(Rule(rid, str(g.get("name", "")), severity, context, test, str(msg["zh"]),
-                                  str(msg["en"])))
+                rules.append(
+                    Rule(rid, str(g.get("name", "")), severity, context, test, str(msg["zh"]), str(msg["en"]))
+                )
         return cls(rules, str(path))
 
     def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> list[Problem]:
         token = _attachments.set(attachments)
         try:
-            result = self._xslt(root, today=str(_today(None)), has_attachments="true()" if attachments else "false()")
+            result = self._xslt(
+                root, today=str(_today(None)), has_attachments="true()" if attachments else "false()"
+            )
         finally:
             _attachments.reset(token)
         out = result.getroot()

@@ -23,7 +23,15 @@ from gateway.config import GatewayConfig
 from gateway.delivery import Destination, Dispatcher
 from gateway.mapping import MappingPack, load_pack
 from gateway.model import InboundRecord, Receipt
-from gateway.pipeline import MapForDestinations, MapToStandard, Parse, Pipeline, Route, Rules, ValidateStandard
+from gateway.pipeline import (
+    MapForDestinations,
+    MapToStandard,
+    Parse,
+    Pipeline,
+    Route,
+    Rules,
+    ValidateStandard,
+)
 from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.store import make_store
@@ -114,8 +122,9 @@ class Gateway:
             Route(router),
             MapForDestinations(self.outbound_pack),
         ]
-        self.pipeline = Pipeline(self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
-                                 notice_pack=self._notice_pack)
+        self.pipeline = Pipeline(
+            self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
+            notice_pack=self._notice_pack)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds)
 
     async def intake(self, record: InboundRecord) -> Receipt:

@@ -75,6 +75,12 @@ def load_schema(path: Path, *, root: Path, catalog: Path | None = None, label: s
     try:
         return etree.XMLSchema(etree.parse(str(path), parser))
     except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as e:
-        why = (f"; it imports {', '.join(resolver.refused)}: only files inside the pack or listed in its "
-               "catalog are read, never the network") if resolver.refused else ""
+        why = (
+            (
+                f"; it imports {', '.join(resolver.refused)}: only files inside the pack or listed in its "
+                "catalog are read, never the network"
+            )
+            if resolver.refused
+            else ""
+        )
         raise ConfigError(f"{label or path.name}: not a usable XSD: {e}{why}") from None

@@ -23,11 +23,16 @@ def _config(data_dir: Path) -> dict[str, Any]:
     return {
         "gateway": {"node": "flow", "data_dir": str(data_dir), "store": {"durability": "normal"}},
         "agencies": [
-            {"code": code, "name": code, "role": role,
-             "inbound": [{"name": f"{pack}-in", "adapter": "memory", "mapping": pack}],
-             "outbound": {"name": f"{pack}-out", "adapter": "memory", "mapping": pack}}
-            for (code, pack), role in zip(PACKS.items(), ("police", "procuratorate", "court", "justice-bureau"),
-                                          strict=True)
+            {
+                "code": code,
+                "name": code,
+                "role": role,
+                "inbound": [{"name": f"{pack}-in", "adapter": "memory", "mapping": pack}],
+                "outbound": {"name": f"{pack}-out", "adapter": "memory", "mapping": pack},
+            }
+            for (code, pack), role in zip(
+                PACKS.items(), ("police", "procuratorate", "court", "justice-bureau"), strict=True
+            )
         ],
         "routes": [
             {"stage": "prosecution-review", "action": "transfer-for-prosecution", "to": ["PROC"]},
@@ -68,7 +73,9 @@ async def test_blocked_record_returns_to_the_police_as_a_defect_notice(tmp_path:
         assert notice.message_id == r.message_id and not outs["PROC"].received
         assert notice.body.startswith(b"<?xml version='1.0' encoding='GB18030'?>")
         doc = etree.fromstring(notice.body)
-        assert doc.tag == "THTZ" and doc.findtext("YXXBH") == r.message_id and doc.findtext("FSXXBH") == "GA-7"
+        assert (
+            doc.tag == "THTZ" and doc.findtext("YXXBH") == r.message_id and doc.findtext("FSXXBH") == "GA-7"
+        )
         assert [(w.findtext("GZBH"), w.findtext("WZ")) for w in doc.iter("WT")] == [
             ("ID-01", "/c:CaseRecord/c:Persons/c:Person/c:ResidentId"),
             ("EV-DD-02", "/c:CaseRecord/c:Evidence/c:Item[1]"),

@@ -35,7 +35,11 @@ def test_invalid_sample_gives_exactly_its_defect_list() -> None:
         "EV-DD-05 block /c:CaseRecord",
     ]
     notice = etree.fromstring(out.notice or b"")
-    assert notice.tag == "THTZ" and [w.findtext("GZBH") for w in notice.iter("WT")] == ["ID-01", "EV-DD-02", "EV-DD-05"]
+    assert notice.tag == "THTZ" and [w.findtext("GZBH") for w in notice.iter("WT")] == [
+        "ID-01",
+        "EV-DD-02",
+        "EV-DD-05",
+    ]
 
 
 def test_a_file_whose_declared_encoding_lies_is_refused_clearly() -> None:
@@ -63,7 +67,9 @@ def test_mapping_cli_reports_and_fails_on_a_broken_expectation(tmp_path: Path) -
     res = runner.invoke(mapping_app, ["test", "tax", "--dir", str(tmp_path)])
     assert res.exit_code == 0 and "1/1 samples of pack tax pass" in res.output, res.output
     expected = tmp_path / "tax" / "samples" / "expected" / "accept-case.standard.xml"
-    expected.write_text(expected.read_text(encoding="utf-8").replace("accept-case", "ruling"), encoding="utf-8")
+    expected.write_text(
+        expected.read_text(encoding="utf-8").replace("accept-case", "ruling"), encoding="utf-8"
+    )
     res = runner.invoke(mapping_app, ["test", "tax", "--dir", str(tmp_path)])
     assert res.exit_code == 1 and "FAIL" in res.output and "standard record differs" in res.output
     assert "-  <Action>ruling</Action>" in res.output and "+  <Action>accept-case</Action>" in res.output
@@ -75,11 +81,15 @@ def test_validate_explains_every_problem_of_one_file() -> None:
     app = typer.Typer()
     app.command()(validate)
     pack = load_pack("police")
-    res = CliRunner().invoke(app, [str(pack.samples / "invalid" / "evidence-and-id-defects.xml"), "--agency", "POLICE"])
+    res = CliRunner().invoke(
+        app, [str(pack.samples / "invalid" / "evidence-and-id-defects.xml"), "--agency", "POLICE"]
+    )
     assert res.exit_code == 1
     for text in ("ID-01", "EV-DD-02", "EV-DD-05", "校验位", "line", "BLOCKED"):
         assert text in res.output
-    res = CliRunner().invoke(app, [str(pack.samples / "valid" / "01-request-arrest-approval.xml"), "--agency", "POLICE"])
+    res = CliRunner().invoke(
+        app, [str(pack.samples / "valid" / "01-request-arrest-approval.xml"), "--agency", "POLICE"]
+    )
     assert res.exit_code == 0 and "ACCEPTED" in res.output
 
 
@@ -90,7 +100,9 @@ def test_pack_without_a_table_it_uses_is_refused_when_run(tmp_path: Path) -> Non
     (root / "in.xsl").write_text(
         '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
         'xmlns:m="urn:cn:justice:case-exchange:mapping"><xsl:template match="/"><r>'
-        "<xsl:value-of select=\"m:to-standard('nope', 'x')\"/></r></xsl:template></xsl:stylesheet>", encoding="utf-8")
+        "<xsl:value-of select=\"m:to-standard('nope', 'x')\"/></r></xsl:template></xsl:stylesheet>",
+        encoding="utf-8",
+    )
     pack = load_pack("p", (str(tmp_path),))
     with pytest.raises(InputRejected, match="code table 'nope'"):
         pack.to_standard(etree.fromstring(b"<a/>"))
@@ -103,6 +115,8 @@ def test_legacy_schema_may_not_reach_outside_the_pack(tmp_path: Path) -> None:
     (root / "s.xsd").write_text(
         '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
         '<xs:import namespace="urn:x" schemaLocation="http://example.invalid/x.xsd"/>'
-        '<xs:include schemaLocation="../../../etc/other.xsd"/></xs:schema>', encoding="utf-8")
+        '<xs:include schemaLocation="../../../etc/other.xsd"/></xs:schema>',
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match="example.invalid"):
         load_pack("q", (str(tmp_path),))

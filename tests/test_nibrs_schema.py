@@ -57,8 +57,9 @@ def test_catalog_resolves_imports_by_namespace_uri_and_nothing_else_is_fetched(t
     shipped = NIBRS / "base-xsd" / "xml-catalog.xml"
     catalog = tmp_path / "catalog.xml"
     text = shipped.read_text(encoding="ascii").split("?>", 1)[1]
-    text = text[text.index("<catalog"):].replace(
-        "<catalog ", f'<catalog xml:base="{(NIBRS / "base-xsd" / "niem").as_uri()}/" ', 1)
+    text = text[text.index("<catalog") :].replace(
+        "<catalog ", f'<catalog xml:base="{(NIBRS / "base-xsd" / "niem").as_uri()}/" ', 1
+    )
     catalog.write_text(text, encoding="utf-8")
     wrapper = tmp_path / "wrapper.xsd"
     wrapper.write_text(
@@ -66,13 +67,17 @@ def test_catalog_resolves_imports_by_namespace_uri_and_nothing_else_is_fetched(t
         ' targetNamespace="urn:test" xmlns="urn:test" elementFormDefault="qualified">'
         '<xs:import namespace="http://release.niem.gov/niem/niem-core/3.0/"'
         ' schemaLocation="http://release.niem.gov/niem/niem-core/3.0/"/>'
-        '<xs:element name="Who" type="nc:PersonType"/></xs:schema>', encoding="utf-8")
+        '<xs:element name="Who" type="nc:PersonType"/></xs:schema>',
+        encoding="utf-8",
+    )
     schema = load_schema(wrapper, root=tmp_path, catalog=catalog)
     nc = b'xmlns:nc="http://release.niem.gov/niem/niem-core/3.0/"'
-    assert schema.validate(etree.fromstring(b'<Who xmlns="urn:test" ' + nc + b'/>')), schema.error_log
+    assert schema.validate(etree.fromstring(b'<Who xmlns="urn:test" ' + nc + b"/>")), schema.error_log
     assert not schema.validate(etree.fromstring(b'<Who xmlns="urn:test" ' + nc + b"><nc:Bogus/></Who>"))
     with pytest.raises(ConfigError, match="no-such-thing"):
-        load_schema(_importing(tmp_path, "http://example.org/no-such-thing.xsd"), root=tmp_path, catalog=catalog)
+        load_schema(
+            _importing(tmp_path, "http://example.org/no-such-thing.xsd"), root=tmp_path, catalog=catalog
+        )
     with pytest.raises(ConfigError, match="does not exist"):
         load_schema(wrapper, root=tmp_path, catalog=shipped)
     with pytest.raises(ConfigError, match="only files inside the pack"):
@@ -81,8 +86,11 @@ def test_catalog_resolves_imports_by_namespace_uri_and_nothing_else_is_fetched(t
 
 def _importing(folder: Path, location: str) -> Path:
     p = folder / "bad.xsd"
-    p.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
-                 f'<xs:import namespace="urn:x" schemaLocation="{location}"/>'
-                 '<xs:element name="a" type="xs:string"/><xs:element name="b" type="x:T" xmlns:x="urn:x"/>'
-                 "</xs:schema>", encoding="utf-8")
+    p.write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+        f'<xs:import namespace="urn:x" schemaLocation="{location}"/>'
+        '<xs:element name="a" type="xs:string"/><xs:element name="b" type="x:T" xmlns:x="urn:x"/>'
+        "</xs:schema>",
+        encoding="utf-8",
+    )
     return p

@@ -37,10 +37,17 @@ def test_code_lists_have_chinese_and_english_labels() -> None:
         assert code_list(name)
 
 
-@pytest.mark.parametrize(("value", "ok"), [
-    ("11010519491231002X", True), ("14010519850312203X", True), ("320508197801153627", True),
-    ("110105194912310021", False), ("14010519850312203", False), ("1401051985031220AX", False),
-])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("11010519491231002X", True),
+        ("14010519850312203X", True),
+        ("320508197801153627", True),
+        ("110105194912310021", False),
+        ("14010519850312203", False),
+        ("1401051985031220AX", False),
+    ],
+)
 def test_resident_id_check_character(value: str, ok: bool) -> None:
     assert resident_id_ok(value) is ok
 
@@ -64,12 +71,15 @@ def test_dangerous_driving_evidence_standard_blocks_what_is_missing() -> None:
     assert found == {("EV-DD-02", "block"), ("EV-DD-05", "block"), ("EV-DD-06", "warn")}
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("CL264", {"EV-TH-01", "EV-TH-02", "EV-TH-03", "EV-TH-04"}),
-    ("CL266", {"EV-FR-01", "EV-FR-02", "EV-FR-03"}),
-    ("CL234", {"EV-IN-01", "EV-IN-02", "EV-IN-03"}),
-    ("CL347", {"EV-DR-01", "EV-DR-02", "EV-DR-03"}),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("CL264", {"EV-TH-01", "EV-TH-02", "EV-TH-03", "EV-TH-04"}),
+        ("CL266", {"EV-FR-01", "EV-FR-02", "EV-FR-03"}),
+        ("CL234", {"EV-IN-01", "EV-IN-02", "EV-IN-03"}),
+        ("CL347", {"EV-DR-01", "EV-DR-02", "EV-DR-03"}),
+    ],
+)
 def test_evidence_standards_per_offence(code: str, expected: set[str]) -> None:
     tree = _example("02-transfer-for-prosecution.xml")
     tree.find("c:Offences/c:Offence/c:Code", NS).text = code  # type: ignore[union-attr]
@@ -107,12 +117,18 @@ def test_dossier_completeness_against_the_attachments_in_the_transfer() -> None:
 
 def test_rule_file_errors_name_the_rule(tmp_path: Path) -> None:
     bad = tmp_path / "rules.yaml"
-    bad.write_text("groups:\n  - name: g\n    rules:\n      - id: X-1\n        severity: fatal\n        test: 'true()'\n"
-                   "        message: {zh: a, en: b}\n", encoding="utf-8")
+    bad.write_text(
+        "groups:\n  - name: g\n    rules:\n      - id: X-1\n        severity: fatal\n        test: 'true()'\n"
+        "        message: {zh: a, en: b}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match="X-1.*severity"):
         RuleSet.load(bad)
-    bad.write_text("groups:\n  - name: g\n    rules:\n      - id: X-2\n        test: 'c:Stage['\n"
-                   "        message: {zh: a, en: b}\n", encoding="utf-8")
+    bad.write_text(
+        "groups:\n  - name: g\n    rules:\n      - id: X-2\n        test: 'c:Stage['\n"
+        "        message: {zh: a, en: b}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match="X-2.*XPath"):
         RuleSet.load(bad)
 
