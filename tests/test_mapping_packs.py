@@ -9,7 +9,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from gateway.errors import ConfigError, InputRejected
-from gateway.mapping import load_pack
+from gateway.mapping import MappingPack, load_pack
 from gateway.mapping_cli import mapping_app, validate
 from gateway.packcheck import check_file, run_samples
 
@@ -93,30 +93,29 @@ def test_validate_explains_every_problem_of_one_file() -> None:
     assert res.exit_code == 0 and "ACCEPTED" in res.output
 
 
+def _write_pack(folder: Path, name: str, files: dict[str, str]) -> MappingPack:
+    (folder / name).mkdir()
+    for rel, text in files.items():
+        (folder / name / rel).write_text(text, encoding="utf-8")
+    return load_pack(name, (str(folder),))
+
+
 def test_pack_without_a_table_it_uses_is_refused_when_run(tmp_path: Path) -> None:
-    root = tmp_path / "p"
-    (root).mkdir()
-    (root / "pack.yaml").write_text("name: p\ninbound: in.xsl\n", encoding="utf-8")
-    (root / "in.xsl").write_text(
+    xsl = (
         '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
         'xmlns:m="urn:cn:justice:case-exchange:mapping"><xsl:template match="/"><r>'
-        "<xsl:value-of select=\"m:to-standard('nope', 'x')\"/></r></xsl:template></xsl:stylesheet>",
-        encoding="utf-8",
+        "<xsl:value-of select=\"m:to-standard('nope', 'x')\"/></r></xsl:template></xsl:stylesheet>"
     )
-    pack = load_pack("p", (str(tmp_path),))
+    pack = _write_pack(tmp_path, "p", {"pack.yaml": "name: p\ninbound: in.xsl\n", "in.xsl": xsl})
     with pytest.raises(InputRejected, match="code table 'nope'"):
         pack.to_standard(etree.fromstring(b"<a/>"))
 
 
 def test_legacy_schema_may_not_reach_outside_the_pack(tmp_path: Path) -> None:
-    root = tmp_path / "q"
-    root.mkdir()
-    (root / "pack.yaml").write_text("name: q\nlegacy_schema: s.xsd\n", encoding="utf-8")
-    (root / "s.xsd").write_text(
+    xsd = (
         '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
         '<xs:import namespace="urn:x" schemaLocation="http://example.invalid/x.xsd"/>'
-        '<xs:include schemaLocation="../../../etc/other.xsd"/></xs:schema>',
-        encoding="utf-8",
+        '<xs:include schemaLocation="../../../etc/other.xsd"/></xs:schema>'
     )
     with pytest.raises(ConfigError, match="example.invalid"):
-        load_pack("q", (str(tmp_path),))
+        _write_pack(tmp_path, "q", {"pack.yaml": "name: q\nlegacy_schema: s.xsd\n", "s.xsd": xsd})

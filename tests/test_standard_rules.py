@@ -115,21 +115,15 @@ def test_dossier_completeness_against_the_attachments_in_the_transfer() -> None:
     assert standard_rules().check(tree, ()) == []
 
 
-def test_rule_file_errors_name_the_rule(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("rule", "expected"), [
+    ("      - id: X-1\n        severity: fatal\n        test: 'true()'\n", "X-1.*severity"),
+    ("      - id: X-2\n        test: 'c:Stage['\n", "X-2.*XPath"),
+])
+def test_rule_file_errors_name_the_rule(tmp_path: Path, rule: str, expected: str) -> None:
     bad = tmp_path / "rules.yaml"
-    bad.write_text(
-        "groups:\n  - name: g\n    rules:\n      - id: X-1\n        severity: fatal\n        test: 'true()'\n"
-        "        message: {zh: a, en: b}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError, match="X-1.*severity"):
-        RuleSet.load(bad)
-    bad.write_text(
-        "groups:\n  - name: g\n    rules:\n      - id: X-2\n        test: 'c:Stage['\n"
-        "        message: {zh: a, en: b}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError, match="X-2.*XPath"):
+    head = "groups:\n  - name: g\n    rules:\n"
+    bad.write_text(head + rule + "        message: {zh: a, en: b}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=expected):
         RuleSet.load(bad)
 
 
