@@ -59,12 +59,15 @@ def main() -> None:
         f"{len(standard_rules().rules)} rules"
     )
 
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < args.seconds:
+    # CPU time of this process, not wall time: on a shared machine the wall clock also counts the
+    # time other processes held the core.
+    n, start, wall = 0, time.process_time(), time.perf_counter()
+    while time.process_time() - start < args.seconds:
         for _ in range(100):
             run_once(steps, pack, body)
         n += 100
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
+    print(f"wall-clock rate {n / (time.perf_counter() - wall):,.0f} records/s (includes time the core ran others)")
     print(
         f"full path (parse + legacy XSD + XSLT + standard XSD + rules): {n / elapsed:,.0f} records/s "
         f"on one core ({elapsed / n * 1e6:.0f} us/record)"
@@ -85,10 +88,10 @@ def main() -> None:
         "rules": lambda: rules.check(canonical),
     }
     for name, fn in stages.items():
-        reps, t0 = 2000, time.perf_counter()
+        reps, t0 = 2000, time.process_time()
         for _ in range(reps):
             fn()
-        print(f"  {name:32} {(time.perf_counter() - t0) / reps * 1e6:7.1f} us")
+        print(f"  {name:32} {(time.process_time() - t0) / reps * 1e6:7.1f} us")
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
