@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from lxml import etree
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, load_pack
@@ -206,8 +208,15 @@ def validate(
     packs_dir: Annotated[
         Path | None, typer.Option("--dir", help="folder holding packs, searched first")
     ] = None,
+    show_standard: Annotated[
+        bool, typer.Option(help="print the record in the standard form, with line numbers")
+    ] = False,
 ) -> None:
-    """Explain every problem in one file: encoding, legacy schema, mapping, standard schema, rules."""
+    """Explain every problem in one file: encoding, legacy schema, mapping, standard schema, rules.
+
+    Findings located at /c:... are in the record's standard form (what the gateway stores); their
+    line numbers count in that form, shown by --show-standard. Other lines are the file's own.
+    """
     try:
         pack = _pack_for_agency(agency, config, packs_dir)
     except (GatewayError, KeyError) as e:
@@ -218,10 +227,14 @@ def validate(
     for p in out.problems:
         colour = "red" if p.severity == "block" else "yellow"
         where = (f" at {p.location}" if p.location else "") + (f", line {p.line}" if p.line else "")
-        console.print(f"  [{colour}]{p.severity:5}[/{colour}] [{p.rule}]{where}", markup=True)
+        console.print(f"  [{colour}]{p.severity:5}[/{colour}] {escape(f'[{p.rule}]')}{escape(where)}")
         console.print(f"        {p.message}", markup=False)
         if p.message_zh:
             console.print(f"        {p.message_zh}", markup=False)
+    if show_standard and out.standard is not None:
+        text = etree.tostring(out.standard, encoding="unicode", pretty_print=True)
+        for n, line in enumerate(text.splitlines(), 1):
+            console.print(f"{n:5}  {line}", markup=False)
     if out.blocked:
         console.print(
             "[red]BLOCKED[/red]: the gateway would not forward this file; the sender gets a defect notice"
