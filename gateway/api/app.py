@@ -19,7 +19,7 @@ from gateway.model import InboundRecord, MessageStatus
 
 
 class OperatorAction(BaseModel):
-    reason: str = Field("operator action", min_length=1, max_length=2000,
+    reason: str = Field(default="operator action", min_length=1, max_length=2000,
                         description="why; kept in the exchange log with who did it")
 
 
