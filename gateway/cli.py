@@ -18,7 +18,9 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gateway.config import GatewayConfig, InboundChannel, OutboundChannel, load_config
 from gateway.errors import ConfigError, GatewayError
@@ -42,8 +44,20 @@ KeyOpt = Annotated[str | None, typer.Option(
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def table(title: str, *columns: str, header: bool = True) -> Table:
+    t = Table(title=escape(title), show_header=header)
+    for c in columns:
+        t.add_column(c)
+    return t
+
+
+def add_row(t: Table, *values: object) -> None:
+    """Data goes in as plain text: a reason like "[rule xml.malformed]" is not markup."""
+    t.add_row(*(Text(str(v)) for v in values))
 
 
 def load(path: Path) -> GatewayConfig:
@@ -51,6 +65,8 @@ def load(path: Path) -> GatewayConfig:
         return load_config(path)
     except ConfigError as e:
         fail(str(e), EXIT_USAGE)
+    except ImportError as e:  # an adapter named in the file is not installed
+        fail(f"{path}: an adapter cannot be loaded: {e}", EXIT_USAGE)
 
 
 def secret_refs(cfg: GatewayConfig) -> list[tuple[str, SecretRef]]:
@@ -109,8 +125,8 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
         fail(f"cannot listen on {api.host}:{api.port} (gateway.api in {config}): {e.strerror}")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=err, show_path=False)])
-    out.print(f"gateway node [bold]{cfg.gateway.node}[/] listening on http://{api.host}:{api.port} "
-              f"(OpenAPI at /docs); Ctrl-C stops it", highlight=False)
+    out.print(Text(f"gateway node {cfg.gateway.node} listening on http://{api.host}:{api.port} "
+                   "(OpenAPI at /docs); Ctrl-C stops it"))
     try:
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:
@@ -136,34 +152,29 @@ def check_config(config: Annotated[Path, typer.Argument(help="configuration file
                 load_pack(ch.mapping, tuple(cfg.gateway.mapping_dirs))
             except GatewayError as e:
                 problems.append(f"{config}: channel {ch.name}: {e}")
-    agencies = Table(title=f"Agencies in {config}")
-    for col in ("code", "name", "role", "inbound channels", "outbound channel"):
-        agencies.add_column(col)
+    agencies = table(f"Agencies in {config}", "code", "name", "role", "inbound channels", "outbound channel")
     for a in cfg.agencies:
         inbound = "\n".join(f"{c.name} ({c.adapter}, {c.mapping})" for c in a.inbound) or "-"
         outbound = f"{a.outbound.name} ({a.outbound.adapter}, {a.outbound.mapping})" if a.outbound else "-"
-        agencies.add_row(a.code, a.name, a.role, inbound, outbound)
-    routes = Table(title="Routes")
-    for col in ("stage", "action", "from", "to"):
-        routes.add_column(col)
+        add_row(agencies, a.code, a.name, a.role, inbound, outbound)
+    routes = table("Routes", "stage", "action", "from", "to")
     for r in cfg.routes:
-        routes.add_row(r.stage, r.action or "(any)", r.sender or "(any)", ", ".join(r.to))
-    secrets = Table(title="Secrets (by reference)")
-    for col in ("used by", "reference", "available here"):
-        secrets.add_column(col)
+        add_row(routes, r.stage, r.action or "(any)", r.sender or "(any)", ", ".join(r.to))
+    secrets = table("Secrets (by reference)", "used by", "reference", "available here")
     for where, ref in secret_refs(cfg):
         try:
             ref.resolve()
             ok = "[green]yes[/]"
         except ConfigError:
             ok = "[yellow]no[/]"
-        secrets.add_row(where, f"env {ref.env}" if ref.env else f"file {ref.file}", ok)
+        secrets.add_row(Text(where), Text(f"env {ref.env}" if ref.env else f"file {ref.file}"), ok)
     out.print(agencies, routes, secrets)
     if problems:
         for p in problems:
-            err.print(f"[bold red]error:[/] {p}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(p)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE)
-    out.print(f"[green]{config}: valid[/] ({len(cfg.agencies)} agencies, {len(cfg.routes)} routes)")
+    summary = f"{len(cfg.agencies)} agencies, {len(cfg.routes)} routes"
+    out.print(f"[green]{escape(str(config))}: valid[/] ({summary})")
 
 
 @app.command("config-docs")
@@ -243,14 +254,14 @@ def submit(
         headers["X-Message-Id"] = message_id
     params = {"agency": agency, **({"channel": channel} if channel else {})}
     receipt = api.call("POST", "/api/v1/messages", ok=(422,), content=body, headers=headers, params=params)
-    table = Table(title=f"Receipt for {file}", show_header=False)
+    t = table(f"Receipt for {file}", "field", "value", header=False)
     for k in ("message_id", "status", "case_number", "content_hash", "destinations", "duplicate"):
         v = receipt.get(k)
-        table.add_row(k, ", ".join(v) if isinstance(v, list) else str(v))
-    out.print(table)
+        add_row(t, k, ", ".join(v) if isinstance(v, list) else v)
+    out.print(t)
     if receipt.get("status") != "accepted":
         for r in receipt.get("reasons", []):
-            err.print(f"[bold red]rejected:[/] {r}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]rejected:[/] {escape(r)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -260,20 +271,16 @@ def status(message_id: Annotated[str, typer.Argument(help="message id from a rec
     """Show a message's state, its deliveries and every step of its history."""
     h = Api(url, config, key).call("GET", f"/api/v1/messages/{message_id}/history")
     m = h["message"]
-    out.print(f"message [bold]{m['id']}[/]  case {m['case_number']}  {m['stage']}/{m['action']}  "
-              f"from {m['sender']}  [bold]{m['status']}[/]", highlight=False)
+    out.print(Text(f"message {m['id']}  case {m['case_number']}  {m['stage']}/{m['action']}  "
+                   f"from {m['sender']}  {m['status']}"))
     for r in m.get("reasons") or []:
-        out.print(f"  reason: {r}", highlight=False)
-    deliveries = Table(title="Deliveries")
-    for col in ("delivery", "to", "state", "attempts", "reason"):
-        deliveries.add_column(col)
+        out.print(Text(f"  reason: {r}"))
+    deliveries = table("Deliveries", "delivery", "to", "state", "attempts", "reason")
     for d in m["deliveries"]:
-        deliveries.add_row(d["id"], d["destination"], d["state"], str(d["attempts"]), d["reason"])
-    steps = Table(title="History")
-    for col in ("seq", "time", "actor", "action", "detail"):
-        steps.add_column(col)
+        add_row(deliveries, d["id"], d["destination"], d["state"], d["attempts"], d["reason"])
+    steps = table("History", "seq", "time", "actor", "action", "detail")
     for s in h["steps"]:
-        steps.add_row(str(s["seq"]), s["time"], s["actor"], s["action"], s["detail"])
+        add_row(steps, s["seq"], s["time"], s["actor"], s["action"], s["detail"])
     out.print(deliveries, steps)
 
 
@@ -281,12 +288,10 @@ def status(message_id: Annotated[str, typer.Argument(help="message id from a rec
 def queues(config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None) -> None:
     """Deliveries per destination and state, with the oldest one's age (operator or auditor key)."""
     rows = Api(url, config, key).call("GET", "/api/v1/queues")
-    table = Table(title="Queues")
-    for col in ("destination", "state", "count", "oldest"):
-        table.add_column(col)
+    t = table("Queues", "destination", "state", "count", "oldest")
     for r in rows:
-        table.add_row(r["destination"], r["state"], str(r["count"]), _when(r.get("oldest")))
-    out.print(table if rows else "no deliveries yet")
+        add_row(t, r["destination"], r["state"], r["count"], _when(r.get("oldest")))
+    out.print(t if rows else "no deliveries yet")
 
 
 @app.command("dead-letters")
@@ -295,13 +300,11 @@ def dead_letters(config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = Non
     """Deliveries that gave up and need an operator, with the reason each failed."""
     params = {"destination": destination} if destination else {}
     rows = Api(url, config, key).call("GET", "/api/v1/dead-letters", params=params)
-    table = Table(title="Dead letters")
-    for col in ("delivery", "to", "case", "attempts", "since", "reason"):
-        table.add_column(col)
+    t = table("Dead letters", "delivery", "to", "case", "attempts", "since", "reason")
     for d in rows:
-        table.add_row(d["id"], d["destination"], d["case_number"], str(d["attempts"]), _when(d["updated_at"]),
-                      d["reason"])
-    out.print(table if rows else "no dead letters")
+        add_row(t, d["id"], d["destination"], d["case_number"], d["attempts"], _when(d["updated_at"]),
+                d["reason"])
+    out.print(t if rows else "no dead letters")
 
 
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="why; logged with your name")]
@@ -313,8 +316,7 @@ def replay(delivery_id: Annotated[str, typer.Argument(help="the delivery to send
     """Deliver again from the original record, to that delivery's destination only (operator key)."""
     api = Api(url, config, key)
     r = api.call("POST", f"/api/v1/deliveries/{delivery_id}/replay", json={"reason": reason})
-    out.print(f"replay queued: new delivery [bold]{r['new_delivery']}[/] to {r.get('destination', '?')}",
-              highlight=False)
+    out.print(Text(f"replay queued: new delivery {r['new_delivery']} to {r.get('destination', '?')}"))
 
 
 @app.command()
@@ -322,7 +324,7 @@ def discard(delivery_id: Annotated[str, typer.Argument(help="the dead or waiting
             reason: ReasonOpt, config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None) -> None:
     """Give up a delivery for good (operator key); the exchange log keeps who and why."""
     Api(url, config, key).call("POST", f"/api/v1/deliveries/{delivery_id}/discard", json={"reason": reason})
-    out.print(f"delivery {delivery_id} discarded", highlight=False)
+    out.print(Text(f"delivery {delivery_id} discarded"))
 
 
 # -- the demo ---------------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ def main() -> None:
     try:
         app()
     except GatewayError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE if isinstance(e, ConfigError) else 1)
     except KeyboardInterrupt:
         sys.exit(130)

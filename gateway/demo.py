@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
@@ -105,9 +106,12 @@ class Demo:
     def observe(self, event: str, step: CaseStep, src: str, dst: str, detail: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         colour = "green" if event == "delivered" else "cyan"
-        self.console.print(f"{stamp}  [bold]{step.case_number}[/]  {src:>6} -> {dst:<13} "
-                           f"[{colour}]{event:<9}[/]  {step.action} ({detail})",
-                           highlight=False, soft_wrap=True)
+        line = Text(f"{stamp}  ")
+        line.append(step.case_number, style="bold")
+        line.append(f"  {src:>6} -> {dst:<13} ")
+        line.append(f"{event:<9}", style=colour)
+        line.append(f"  {step.action} ({detail})")
+        self.console.print(line, highlight=False, soft_wrap=True)
 
     def complete_cases(self) -> int:
         """Cases whose every hop arrived, from the transfer at PROC to the judgment at PROC and POLICE."""
