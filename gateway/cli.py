@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 import time
@@ -127,6 +128,8 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
                         handlers=[RichHandler(console=err, show_path=False)])
     out.print(Text(f"gateway node {cfg.gateway.node} listening on http://{api.host}:{api.port} "
                    "(OpenAPI at /docs); Ctrl-C stops it"))
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again: end as after Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:
@@ -134,6 +137,10 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
     except GatewayError as e:
         fail(str(e))
     out.print("gateway stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command("check-config")

@@ -4,9 +4,17 @@ against a real gateway on loopback. Every user error is one line and a non-zero 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from rich.console import Console
@@ -157,3 +165,35 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
     entries = await api.gateway.store.audit_entries(case_number="CLI-0003")
     assert any(e.action == "replayed" and e.actor == "operator:ops-wang" and "receiver repaired" in e.detail
                for e in entries)
+
+
+def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = base_config(tmp_path / "data", api={"host": "127.0.0.1", "port": port})
+    data["access"] = {"operators": [{"name": "ops", "key": {"env": "RUN_TEST_OPERATOR_KEY"}}]}
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "RUN_TEST_OPERATOR_KEY": "run-test-key"}
+    p = subprocess.Popen([sys.executable, "-c", "from gateway.cli import main; main()", "run", str(path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        end = time.monotonic() + 30
+        while True:
+            assert p.poll() is None and time.monotonic() < end, "the node did not come up"
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/queues", headers={"X-API-Key": "run-test-key"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert r.status_code == 200
+        p.send_signal(signal.SIGTERM)
+        out, errs = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, errs
+    assert "gateway stopped" in out and "Traceback" not in errs
+    log = sqlite3.connect(tmp_path / "data" / "gateway.db").execute("SELECT action FROM audit_log").fetchall()
+    assert [a for (a,) in log][-1] == "node-stopped"
