@@ -4,6 +4,7 @@ dead letters with replay (from the raw record, to the chosen destination only) a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -53,11 +54,10 @@ async def wait_for(pred: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
-    for name, key in KEYS.items():
-        monkeypatch.setenv(f"TEST_{name}_KEY", key)
-    data = base_config(tmp_path / "data")
+@contextlib.asynccontextmanager
+async def serve(data_dir: Path) -> AsyncIterator[Running]:
+    """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port."""
+    data = base_config(data_dir)
     for a in data["agencies"]:
         a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
     data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
@@ -83,6 +83,14 @@ async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+    for name, key in KEYS.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    async with serve(tmp_path / "data") as running:
+        yield running
 
 
 async def refusals(r: Running) -> list[dict[str, Any]]:
@@ -113,6 +121,20 @@ async def test_missing_and_unknown_keys_are_refused_and_logged(api: Running) -> 
     assert any("no API key presented" in d for d in whys)
     assert any("unknown API key" in d for d in whys)
     assert all("guessed" not in d for d in whys), "a presented key must never be logged"
+
+
+async def test_a_rotated_key_stops_working(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, key in KEYS.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    async with serve(tmp_path / "data") as first:
+        assert (await first.submit("POLICE", record(case="ROT-1"))).status_code == 202
+    monkeypatch.setenv("TEST_POLICE_KEY", "police-key-2")
+    async with serve(tmp_path / "data") as again:
+        old = await again.submit("POLICE", record(case="ROT-2"))
+        assert old.status_code == 401
+        async with httpx.AsyncClient(base_url=again.url, headers={"X-API-Key": "police-key-2"}) as c:
+            new = await c.post("/api/v1/messages", content=record(case="ROT-2"))
+        assert new.status_code == 202, new.text
 
 
 async def test_keys_are_stored_hashed(api: Running) -> None:

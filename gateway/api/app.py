@@ -14,7 +14,15 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from gateway.api.auth import AgencyKey, AnyKey, OperatorKey, Principal, ReaderKey, refuse
+from gateway.api.auth import (
+    AgencyKey,
+    AnyKey,
+    OperatorKey,
+    Principal,
+    ReaderKey,
+    configured_key_hashes,
+    refuse,
+)
 from gateway.model import InboundRecord, MessageStatus
 
 
@@ -32,6 +40,7 @@ def create_app(gw: Any) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not gw.started:
             await gw.start()
+        app.state.key_hashes = configured_key_hashes(gw.config)
         ev = getattr(app.state, "ready_event", None)
         if ev is not None:
             ev.set()
