@@ -57,7 +57,7 @@ async def wait_for(pred: Any, timeout: float = 5.0) -> None:
 @contextlib.asynccontextmanager
 async def serve(data_dir: Path) -> AsyncIterator[Running]:
     """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port."""
-    data = base_config(data_dir)
+    data = base_config(data_dir, max_message_bytes=256 * 1024)
     for a in data["agencies"]:
         a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
     data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
@@ -154,10 +154,13 @@ async def test_agency_submits_only_as_itself(api: Running) -> None:
     assert claimed.status_code == 422 and "standard.sender" in claimed.json()["reasons"][0]
     other_channel = await api.submit("POLICE", record(case="CASE-4"), channel="proc-in")
     assert other_channel.status_code == 403
+    too_big = record(case="CASE-7", extra="x" * api.gateway.config.gateway.max_message_bytes)
+    assert (await api.submit("POLICE", too_big)).status_code == 413
     for role in ("OPERATOR", "AUDITOR"):
         assert (await api.submit(role, record(case="CASE-6"))).status_code == 403
     whys = " ".join(e["detail"] for e in await refusals(api))
     assert "used to submit as PROC" in whys and "channel proc-in" in whys and "role operator" in whys
+    assert "body over" in whys
 
 
 async def test_agency_reads_only_its_own_messages_with_full_history(api: Running) -> None:

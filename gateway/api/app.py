@@ -97,9 +97,15 @@ def create_app(gw: Any) -> FastAPI:
         if ch not in {c.name for c in agency.inbound}:
             await refuse(gw, request, p.name, f"channel {ch} is not one of agency {p.agency}'s")
             raise HTTPException(403, f"channel {ch} does not belong to agency {p.agency}")
-        body = await request.body()
+        limit = gw.config.gateway.max_message_bytes
+        body = bytearray()
+        async for chunk in request.stream():  # never buffer more than the limit
+            body += chunk
+            if len(body) > limit:
+                await refuse(gw, request, p.name, f"body over {limit} bytes")
+                raise HTTPException(413, f"the record is over the limit of {limit:,} bytes; not accepted")
         receipt = await gw.intake(InboundRecord(
-            channel=ch, sender=p.agency, body=body,  # type: ignore[arg-type]
+            channel=ch, sender=p.agency, body=bytes(body),  # type: ignore[arg-type]
             sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
         code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
         return JSONResponse(receipt.as_dict(), status_code=code)
