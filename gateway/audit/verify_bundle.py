@@ -116,7 +116,7 @@ class Verdict:
         return text
 
 
-Hunt = Callable[[Entry], "tuple[Problem | None, bool]"]
+Hunt = Callable[[Entry], "tuple[Problem | None, Hunt | None]"]
 
 
 class ChainChecker:
@@ -148,11 +148,9 @@ class ChainChecker:
     # -- feeding ------------------------------------------------------------------------
     def feed(self, e: Entry) -> None:
         if self._hunt is not None:
-            found, more = self._hunt(e)
+            found, self._hunt = self._hunt(e)
             if found is not None:
                 self.verdict.problem = found
-            if found is not None or not more:
-                self._hunt = None
             return
         if self.verdict.problem is not None:
             return
@@ -206,7 +204,10 @@ class ChainChecker:
         origin = self._origin(e)
         last = self.verdict.last_seq
         if origin is None:
-            return self._fail(seq, "altered", f"entry {seq} was altered: its content no longer matches its hash")
+            self._fail(seq, "altered", f"entry {seq} was altered: its content no longer matches its hash")
+            if e["prev_hash"] != self.prev_hash:  # perhaps intact but far from its place: find its predecessor
+                self._hunt = self._far_origin(e)
+            return None
         if last is not None and seq <= last:
             if seq == last and e["entry_hash"] == self.prev_hash:
                 return self._fail(seq, "duplicate", f"entry {seq} appears twice")
@@ -298,25 +299,41 @@ class ChainChecker:
         self._hunt = self._partner(seq, origin)
         return None
 
+    # -- hunts: after the first problem, the rest of the log is read to name it better ------------------
     def _relocated(self, missing: int, h: str, last: int | None) -> Hunt:
-        def hunt(x: Entry) -> tuple[Problem | None, bool]:
+        """Is the missing entry further on, with only its number changed?"""
+        def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
             if x["entry_hash"] != h or entry_hash(x, missing) != h:
-                return None, True
+                return None, hunt
             if int(x["seq"]) == missing:
-                return Problem(missing, "out-of-order", f"entry {missing} is out of order: it comes after entry "
-                                                        f"{missing + 1}"), False
-            return Problem(missing, "moved", f"entry {missing} was altered: its sequence number was changed to "
-                                             f"{x['seq']}"), False
+                return Problem(missing, "out-of-order", f"entry {missing} is out of order: it comes after "
+                                                        f"entry {missing + 1}"), None
+            return Problem(missing, "moved", f"entry {missing} was altered: its sequence number was changed "
+                                             f"to {x['seq']}"), None
+        return hunt
+
+    def _far_origin(self, e: Entry) -> Hunt:
+        """Is the entry whose hash `e` names as its predecessor further on? Then `e` belongs after it."""
+        seq = int(e["seq"])
+
+        def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
+            if x["entry_hash"] != e["prev_hash"]:
+                return None, hunt
+            origin = int(x["seq"]) + 1
+            if entry_hash(e, origin) != e["entry_hash"]:
+                return None, None
+            return (Problem(seq, "moved", f"entry {origin} was altered: its sequence number was changed to {seq}"),
+                    self._partner(seq, origin))
         return hunt
 
     def _partner(self, seq: int, origin: int) -> Hunt:
         """Does the place of the misplaced entry hold the one that belongs at `seq`? Then they were swapped."""
-        def hunt(x: Entry) -> tuple[Problem | None, bool]:
+        def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
             if int(x["seq"]) < origin:
-                return None, True
+                return None, hunt
             if int(x["seq"]) == origin and entry_hash(x, seq) == x["entry_hash"]:
-                return Problem(seq, "out-of-order", f"entries {seq} and {origin} are out of order"), False
-            return None, False
+                return Problem(seq, "out-of-order", f"entries {seq} and {origin} are out of order"), None
+            return None, None
         return hunt
 
 
