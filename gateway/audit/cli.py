@@ -64,7 +64,8 @@ def verify(config: ConfigOpt, public_key: KeyOpt = None) -> None:
         await store.open()
         try:
             with console.status("checking the exchange log...") as status:
-                return await verify_store(store, public, progress=lambda n: status.update(f"{n} entries read"))
+                return await verify_store(store, public,
+                                          progress=lambda n: status.update(f"{n} entries read"))
         finally:
             await store.close()
 
@@ -94,7 +95,7 @@ def export(
                           console=console) as bar:
                 task = bar.add_task("entries", total=None)
                 return await export_case(store, case, out, public, payloads,
-                                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+                                         progress=lambda done, n: bar.update(task, completed=done, total=n))
         finally:
             await store.close()
 
@@ -108,7 +109,8 @@ def export(
     except BundleError as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(1) from None
-    console.print(Panel("\n".join([*report.lines(), f"bundle: {result.directory}", f"archive: {result.archive}"]),
+    lines = [*report.lines(), f"bundle: {result.directory}", f"archive: {result.archive}"]
+    console.print(Panel("\n".join(lines),
                         title=f"case {case}", border_style="green" if report.ok else "red"))
     raise typer.Exit(0 if report.ok else 1)
 

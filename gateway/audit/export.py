@@ -104,7 +104,9 @@ async def export_case(
     return Exported(root, archive, case_entries, written, windows, payloads)
 
 
-async def _windows(store: Store, case: str, cp_seqs: list[int]) -> tuple[list[tuple[int, int]], int, set[str]]:
+async def _windows(
+    store: Store, case: str, cp_seqs: list[int],
+) -> tuple[list[tuple[int, int]], int, set[str]]:
     """Group the case's entries by the first checkpoint at or after each; one window per group."""
     groups: list[tuple[int, int, int | None]] = []  # (first case entry, window end, checkpoint)
     count, hashes, after = 0, set(), 0

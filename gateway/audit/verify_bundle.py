@@ -75,7 +75,8 @@ def signature_ok(public: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    kind: str  # altered, missing, inserted, out-of-order, duplicate, moved, back-dated, rewritten, forged, truncated
+    # altered, missing, inserted, out-of-order, duplicate, moved, back-dated, rewritten, forged, truncated
+    kind: str
     message: str
 
 
@@ -180,8 +181,8 @@ class ChainChecker:
                 else:
                     v.problem = Problem(last + 1, "truncated", (
                         f"the log was cut short: it ends at entry {last}, but the checkpoint signed at "
-                        f"{cp['signed_at']} covers entries up to {cp['seq']} (entries {last + 1} to {cp['seq']} "
-                        "are missing)"))
+                        f"{cp['signed_at']} covers entries up to {cp['seq']} "
+                        f"(entries {last + 1} to {cp['seq']} are missing)"))
         return v
 
     # -- rules ------------------------------------------------------------------------------
@@ -205,13 +206,13 @@ class ChainChecker:
         last = self.verdict.last_seq
         if origin is None:
             self._fail(seq, "altered", f"entry {seq} was altered: its content no longer matches its hash")
-            if e["prev_hash"] != self.prev_hash:  # perhaps intact but far from its place: find its predecessor
+            if e["prev_hash"] != self.prev_hash:  # intact but far from its place? find its predecessor
                 self._hunt = self._far_origin(e)
             return None
         if last is not None and seq <= last:
             if seq == last and e["entry_hash"] == self.prev_hash:
                 return self._fail(seq, "duplicate", f"entry {seq} appears twice")
-            return self._fail(seq, "out-of-order", f"entry {seq} is out of order: it comes after entry {last}")
+            return self._fail(seq, "out-of-order", f"entry {seq} is out of order: it comes after {last}")
         if origin > seq:
             self._held = ("early", e)
             return None
@@ -219,8 +220,8 @@ class ChainChecker:
             before = dict(self._recent).get(origin - 1)
             if before is not None and e["prev_hash"] == before:
                 what = f"entry {origin} was" if seq - origin == 1 else f"entries {origin} to {seq - 1} were"
-                return self._fail(origin, "inserted", f"{what} inserted: the original entry {origin} now sits at {seq}")
-            return self._fail(seq, "moved", f"entry {origin} was altered: its sequence number was changed to {seq}")
+                return self._fail(origin, "inserted", f"{what} inserted: entry {origin} is now at {seq}")
+            return self._fail(seq, "moved", _renumbered(origin, seq))
         if seq > self.nxt and (self.verdict.entries or self.prev_hash is not None):
             self._held = ("gap", e)
             return None
@@ -229,7 +230,8 @@ class ChainChecker:
             return None
         if e["time"] < self.prev_time:
             return self._fail(seq, "back-dated", (
-                f"entry {seq} is back-dated: its time {e['time']} is earlier than entry {last}'s time {self.prev_time}"))
+                f"entry {seq} is back-dated: its time {e['time']} is earlier than entry {last}'s "
+                f"time {self.prev_time}"))
         cp = self.cps.get(seq)
         if cp is not None:
             if not signature_ok(self.public, cp):
@@ -254,29 +256,30 @@ class ChainChecker:
 
     def _forged(self, cp: Mapping[str, Any]) -> Problem:
         return Problem(int(cp["seq"]), "forged", (
-            f"the checkpoint of entry {cp['seq']} (signed at {cp['signed_at']}) has a signature that does not "
-            "verify with the gateway's public key: it was forged or altered"))
+            f"the checkpoint of entry {cp['seq']} (signed at {cp['signed_at']}) has a signature that does "
+            "not verify with the gateway's public key: it was forged or altered"))
 
     def _resolve(self, kind: str, e: Entry, n: Entry | None) -> None:
         """Name what is wrong with held entry `e`, now that the next entry `n` is known."""
         seq = int(e["seq"])
         n_origin = self._origin(n) if n is not None else None
         last = self.verdict.last_seq
-        if kind in ("unlinked", "rewritten") and n is not None and n_origin == seq and n["prev_hash"] == self.prev_hash:
-            return self._fail(seq, "inserted", f"entry {seq} was inserted: the original entry {seq} now sits at {n['seq']}")
+        shifted = n is not None and n_origin == seq and n["prev_hash"] == self.prev_hash
+        if kind in ("unlinked", "rewritten") and n is not None and shifted:
+            return self._fail(seq, "inserted", f"entry {seq} was inserted: entry {seq} is now at {n['seq']}")
         if kind == "rewritten":
             cp = self.cps[seq]
             return self._fail(seq, "rewritten", (
-                f"entries up to {seq} were rewritten after they were signed: entry {seq} no longer has the hash "
-                f"in the checkpoint signed at {cp['signed_at']}"))
+                f"entries up to {seq} were rewritten after they were signed: entry {seq} no longer has the "
+                f"hash in the checkpoint signed at {cp['signed_at']}"))
         if kind == "unlinked":
             if last is None:
-                return self._fail(seq, "altered", f"entry {seq} was altered: it does not continue the chain before it")
+                return self._fail(seq, "altered", f"entry {seq} was altered: it does not continue the chain")
             if n is None:
                 return self._fail(seq, "altered", (
-                    f"entry {seq} does not follow entry {last}: it was inserted, or entry {last} was altered"))
+                    f"entry {seq} does not follow entry {last}: it was inserted, or {last} was altered"))
             return self._fail(last, "altered", (
-                f"entry {last} was altered and its hash recomputed: entry {seq} still records the original hash"))
+                f"entry {last} was altered and its hash recomputed: entry {seq} still records the original"))
         if kind == "gap":
             if n is not None and int(n["seq"]) == self.nxt:
                 return self._fail(self.nxt, "out-of-order", f"entries {self.nxt} and {seq} are out of order")
@@ -294,8 +297,8 @@ class ChainChecker:
         if (n is not None and n_origin is not None and n_origin - int(n["seq"]) == origin - seq
                 and seq == self.nxt and self.verdict.entries):
             what = f"entry {seq} is" if origin - seq == 1 else f"entries {seq} to {origin - 1} are"
-            return self._fail(seq, "missing", f"{what} missing (the entries after it were renumbered to close the gap)")
-        self._fail(seq, "moved", f"entry {origin} was altered: its sequence number was changed to {seq}")
+            return self._fail(seq, "missing", f"{what} missing (later ones renumbered to close the gap)")
+        self._fail(seq, "moved", _renumbered(origin, seq))
         self._hunt = self._partner(seq, origin)
         return None
 
@@ -308,8 +311,7 @@ class ChainChecker:
             if int(x["seq"]) == missing:
                 return Problem(missing, "out-of-order", f"entry {missing} is out of order: it comes after "
                                                         f"entry {missing + 1}"), None
-            return Problem(missing, "moved", f"entry {missing} was altered: its sequence number was changed "
-                                             f"to {x['seq']}"), None
+            return Problem(missing, "moved", _renumbered(missing, int(x["seq"]))), None
         return hunt
 
     def _far_origin(self, e: Entry) -> Hunt:
@@ -322,12 +324,11 @@ class ChainChecker:
             origin = int(x["seq"]) + 1
             if entry_hash(e, origin) != e["entry_hash"]:
                 return None, None
-            return (Problem(seq, "moved", f"entry {origin} was altered: its sequence number was changed to {seq}"),
-                    self._partner(seq, origin))
+            return Problem(seq, "moved", _renumbered(origin, seq)), self._partner(seq, origin)
         return hunt
 
     def _partner(self, seq: int, origin: int) -> Hunt:
-        """Does the place of the misplaced entry hold the one that belongs at `seq`? Then they were swapped."""
+        """Does the misplaced entry's place hold the one that belongs at `seq`? Then they were swapped."""
         def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
             if int(x["seq"]) < origin:
                 return None, hunt
@@ -335,6 +336,10 @@ class ChainChecker:
                 return Problem(seq, "out-of-order", f"entries {seq} and {origin} are out of order"), None
             return None, None
         return hunt
+
+
+def _renumbered(origin: int, seq: int) -> str:
+    return f"entry {origin} was altered: its sequence number was changed to {seq}"
 
 
 def check(entries: Iterable[Entry], checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey, *,
@@ -391,7 +396,8 @@ class BundleReport:
                f"(key {self.key_id})",
                f"payloads: {self.payloads_checked} match their hashes, {self.payloads_absent} not included"]
         if self.uncovered:
-            out.append(f"not yet covered by a signed checkpoint: case entries {', '.join(map(str, self.uncovered))}")
+            seqs = ", ".join(map(str, self.uncovered))
+            out.append(f"not yet covered by a signed checkpoint: case entries {seqs}")
         return out
 
 
@@ -424,7 +430,7 @@ def verify_bundle(root: Path, public: Ed25519PublicKey | None = None) -> BundleR
 
 
 class _Windows:
-    """Feeds a bundle's entries to one ChainChecker per declared window (a run of the log ending at a checkpoint)."""
+    """Feeds a bundle's entries to one ChainChecker per declared window (a run ending at a checkpoint)."""
 
     def __init__(self, windows: list[tuple[int, int]], checkpoints: list[dict[str, Any]],
                  public: Ed25519PublicKey) -> None:
@@ -504,8 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Verify an exchange-log export bundle offline.")
     ap.add_argument("bundle", nargs="?", default=str(Path(__file__).resolve().parent),
                     help="the bundle directory (default: the directory of this script)")
-    ap.add_argument("--public-key", help="the gateway's public key (PEM) obtained independently of this bundle; "
-                                         "default: public-key.pem inside the bundle")
+    ap.add_argument("--public-key", help="the gateway's public key (PEM) obtained independently of this "
+                                         "bundle; default: public-key.pem inside the bundle")
     args = ap.parse_args(argv)
     try:
         public = load_public_key(Path(args.public_key).read_bytes()) if args.public_key else None
@@ -516,8 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.lines():
         print(line)
     if report.ok and not args.public_key:
-        print(f"note: the key came from the bundle itself; compare its fingerprint {report.key_id} with the one "
-              "the gateway's operator published, or pass --public-key")
+        print(f"note: the key came from the bundle itself; compare its fingerprint {report.key_id} with the "
+              "one the gateway's operator published, or pass --public-key")
     return 0 if report.ok else 1
 
 
