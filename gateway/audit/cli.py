@@ -48,6 +48,10 @@ def _public_key(config: GatewayConfig, pem: Path | None) -> Ed25519PublicKey:
 def _setup(config_path: Path, pem: Path | None) -> tuple[GatewayConfig, Ed25519PublicKey]:
     try:
         config = load_config(config_path)
+        s = config.gateway.store
+        db = Path(s.path or config.data_dir / "gateway.db")
+        if s.backend == "sqlite" and not db.exists():  # opening would create an empty log that "verifies"
+            raise GatewayError(f"there is no gateway database at {db}")
         return config, _public_key(config, pem)
     except (GatewayError, OSError, ValueError) as e:
         console.print(f"[red]{e}[/red]")

@@ -77,7 +77,7 @@ async def export_case(
                 if not rows:
                     break
                 for e in rows:
-                    f.write(json.dumps(e.as_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+                    f.write(json.dumps(vars(e), ensure_ascii=False, separators=(",", ":")) + "\n")
                 after = rows[-1].seq
                 written += len(rows)
                 if progress is not None:

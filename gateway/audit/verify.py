@@ -50,7 +50,7 @@ async def verify_store(
         if not rows:
             break
         for e in rows:
-            checker.feed(e.as_dict())
+            checker.feed(vars(e))  # the fields as they are; asdict() would deep-copy each
             if not checker.wants_more:
                 break
         after = rows[-1].seq
