@@ -440,3 +440,7 @@ def test_cli_verify_and_export(log: Log, db: Path, tmp_path: Path) -> None:
     attack(db, "DELETE FROM audit_log WHERE seq=20")
     r = runner.invoke(audit_app, ["verify", "--config", cfg])
     assert r.exit_code == 1 and "entry 20 is missing" in r.output, r.output
+    # entry 20 opened a window of case 1: the bundle cannot see it gone, the whole-log check can
+    r = runner.invoke(audit_app, ["export", "--case", CASES[0], str(tmp_path / "after"), "--config", cfg])
+    assert r.exit_code == 1 and "whole log: TAMPERED: entry 20 is missing" in r.output, r.output
+    assert f"entries of case {CASES[0]} are unaltered" in r.output

@@ -87,24 +87,32 @@ def export(
     config: ConfigOpt,
     public_key: KeyOpt = None,
     payloads: Annotated[bool, typer.Option(help="include payload bodies, not only their hashes")] = True,
+    check_log: Annotated[bool, typer.Option(help="re-check the whole log first (a bundle alone cannot show "
+                                                 "a case entry deleted between its windows)")] = True,
 ) -> None:
     """Write a self-contained evidence bundle for one case, then verify it as an auditor would."""
     cfg, public = _setup(config, public_key)
 
-    async def run() -> Exported:
+    async def run() -> tuple[Verdict | None, Exported]:
         store = make_store(cfg)
         await store.open()
         try:
+            log_verdict = None
+            if check_log:
+                with console.status("checking the exchange log...") as status:
+                    log_verdict = await verify_store(store, public,
+                                                     progress=lambda n: status.update(f"{n} entries read"))
             with Progress(TextColumn("exporting case " + case), BarColumn(), MofNCompleteColumn(),
                           console=console) as bar:
                 task = bar.add_task("entries", total=None)
-                return await export_case(store, case, out, public, payloads,
-                                         progress=lambda done, n: bar.update(task, completed=done, total=n))
+                return log_verdict, await export_case(
+                    store, case, out, public, payloads,
+                    progress=lambda done, n: bar.update(task, completed=done, total=n))
         finally:
             await store.close()
 
     try:
-        result = asyncio.run(run())
+        log_verdict, result = asyncio.run(run())
     except (LookupError, FileExistsError) as e:
         console.print(f"[red]{e.args[0]}[/red]")
         raise typer.Exit(2) from None
@@ -114,9 +122,11 @@ def export(
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(1) from None
     lines = [*report.lines(), f"bundle: {result.directory}", f"archive: {result.archive}"]
-    console.print(Panel("\n".join(lines),
-                        title=f"case {case}", border_style="green" if report.ok else "red"))
-    raise typer.Exit(0 if report.ok else 1)
+    if log_verdict is not None:
+        lines.insert(0, f"whole log: {log_verdict.summary()}")
+    ok = report.ok and (log_verdict is None or log_verdict.ok)
+    console.print(Panel("\n".join(lines), title=f"case {case}", border_style="green" if ok else "red"))
+    raise typer.Exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
