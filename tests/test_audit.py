@@ -379,6 +379,12 @@ def test_bundle_entry_removed(bundle: Path) -> None:
     assert r.returncode == 1 and f"TAMPERED: entry {seq} is missing" in r.stdout, r.stdout
 
 
+def test_bundle_line_that_is_no_entry(bundle: Path) -> None:
+    _edit_line(bundle / "entries.jsonl", 2, time=5)
+    r = run_verifier(bundle)
+    assert r.returncode == 1 and "CANNOT VERIFY" in r.stdout and "entries.jsonl, line 3" in r.stdout, r.stdout
+
+
 def test_bundle_payload_altered(bundle: Path) -> None:
     p = sorted((bundle / "payloads").iterdir())[0]
     p.write_bytes(p.read_bytes().replace(b"C2026", b"C2025"))

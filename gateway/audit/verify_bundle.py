@@ -124,8 +124,9 @@ class ChainChecker:
     """Judges entries fed in order, in constant memory, and names the first bad one.
 
     Some damage only shows with the entry after it (was an entry inserted, or its predecessor
-    rewritten?), so one entry may be held back until the next arrives. After a gap, the rest is
-    scanned for the missing entry in case only its sequence number was changed.
+    rewritten?), so one entry may be held back until the next arrives. After a gap or an entry
+    that fails its hash, the rest is read (still in constant memory) to see whether only a
+    sequence number was changed or two entries swapped, which names the damage better.
     """
 
     def __init__(self, checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey, *,
@@ -353,7 +354,7 @@ def check(entries: Iterable[Entry], checkpoints: Iterable[Mapping[str, Any]], pu
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Entries one line at a time; a damaged line becomes an entry that fails its hash."""
+    """Entries one line at a time; a line that is not an entry at all stops the check (BundleError)."""
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -363,6 +364,8 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 missing = [k for k in FIELDS if k not in e]
                 if missing:
                     raise ValueError(f"missing {', '.join(missing)}")
+                if type(e["seq"]) is not int or not all(isinstance(e[k], str) for k in FIELDS[1:]):
+                    raise ValueError("seq must be a whole number and every other field text")
             except ValueError as err:
                 raise BundleError(f"{path.name}, line {n}: not a log entry ({err})") from None
             yield e
