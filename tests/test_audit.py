@@ -61,11 +61,13 @@ async def _write_log(data: Path) -> None:
     await gw.start()
     try:
         police = gw.inbound["police-in"]
+        sent = []
         for i in range(9):
-            await police.submit(record(case=CASES[i % 3], extra=f"note {i}"))  # type: ignore[attr-defined]
-            if i % 3 == 2:
-                for _ in range(500):  # let deliveries land, so checkpoints fall among them
-                    if len(outs["PROC"].received) == i + 1:
+            sent.append(await police.submit(record(case=CASES[i % 3], extra=f"note {i}")))  # type: ignore[attr-defined]
+            if i % 3 == 2:  # every third record: let deliveries be logged, then sign
+                for _ in range(500):
+                    states = [d["state"] for r in sent for d in await gw.store.get_deliveries(r.message_id)]
+                    if states == ["delivered"] * len(sent):
                         break
                     await asyncio.sleep(0.01)
                 await gw.checkpoint()
@@ -443,6 +445,7 @@ def test_cli_verify_and_export(log: Log, db: Path, tmp_path: Path) -> None:
     assert (tmp_path / "out" / f"case-{CASES[2]}.zip").exists()
     r = runner.invoke(audit_app, ["export", "--case", "NO-SUCH-CASE", str(tmp_path / "out"), "--config", cfg])
     assert r.exit_code == 2 and "no entries for case NO-SUCH-CASE" in r.output
+    assert (row(db, 20)["action"], row(db, 20)["case_number"]) == ("received", CASES[0])
     attack(db, "DELETE FROM audit_log WHERE seq=20")
     r = runner.invoke(audit_app, ["verify", "--config", cfg])
     assert r.exit_code == 1 and "entry 20 is missing" in r.output, r.output
