@@ -354,6 +354,16 @@ def demo(
         raise typer.Exit(1)
 
 
+def _add_subcommands() -> None:
+    """Sub-apps each owned by their module: the exchange log's, the database's, the mapping tooling's."""
+    from gateway.audit.cli import audit_app
+
+    app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
+
+
+_add_subcommands()
+
+
 def main() -> None:
     """Console entry point: any error left unexplained still ends in one line, not a traceback."""
     try:
