@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from lxml import etree
@@ -231,6 +231,8 @@ class Pipeline:
 
     async def _commit(self, ctx: Context, status: MessageStatus) -> Receipt:
         env = ctx.envelope
+        if env is not None:  # entries logged before the case number was read belong to the case too
+            ctx.events = [replace(ev, case_number=ev.case_number or env.case_number) for ev in ctx.events]
         blobs: dict[str, bytes] = {}
         deliveries: list[NewDelivery] = []
         if status == MessageStatus.ACCEPTED:
