@@ -8,23 +8,9 @@ from typing import Any
 import pytest
 
 from gateway.config import GatewayConfig, parse_config
+from gateway.sim.records import MINIMAL_CONTENT
 
 NS = "urn:cn:justice:case-exchange:1"
-
-
-# The smallest content the standard's acceptance rules take for the flow table's main actions
-# (a named suspect, the document each action needs, a dossier file); tests vary only the envelope.
-_MINIMAL_CONTENT = (
-    "<Persons><Person id='p1'><Role>suspect</Role><Name>张三</Name>"
-    "<ResidentId>11010519491231002X</ResidentId><Address>北京市东城区</Address></Person></Persons>"
-    "<Offences><Offence><Code>CL303</Code><PersonRef>p1</PersonRef></Offence></Offences><Documents>"
-    + "".join(
-        f"<Document><Type>{t}</Type><Number>N-{i}</Number><Date>2026-01-0{i + 1}</Date>"
-        "<Issuer>X</Issuer></Document>"
-        for i, t in enumerate(("prosecution-recommendation", "indictment", "judgment", "execution-notice")))
-    + "</Documents><Dossier><File id='f1'><Name>dossier.pdf</Name><MediaType>application/pdf</MediaType>"
-    "<Size>3</Size><SHA256>" + "0" * 64 + "</SHA256></File></Dossier>"
-)
 
 
 def record(case: str = "C2026-0001", stage: str = "prosecution-review", action: str = "transfer-for-prosecution",
@@ -33,7 +19,7 @@ def record(case: str = "C2026-0001", stage: str = "prosecution-review", action: 
             f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
             f"<Sender>{sender}</Sender>"
             f"<LocalNumbers><LocalNumber agency='{sender}'>L-{case}</LocalNumber></LocalNumbers>"
-            f"{_MINIMAL_CONTENT}<Content><Note>{extra}</Note></Content></CaseRecord>").encode()
+            f"{MINIMAL_CONTENT}<Content><Note>{extra}</Note></Content></CaseRecord>").encode()
 
 
 def base_config(data_dir: Path, *, outbound: dict[str, Any] | None = None, **gateway: Any) -> dict[str, Any]:
