@@ -358,7 +358,11 @@ def _add_subcommands() -> None:
     """Sub-apps each owned by their module: the exchange log's, the database's, the mapping tooling's."""
     from gateway.audit.cli import audit_app
 
+    from gateway.mapping_cli import mapping_app, validate
+
     app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
+    app.add_typer(mapping_app, name="mapping", help="test and scaffold agency mapping packs")
+    app.command("validate")(validate)
 
 
 _add_subcommands()
