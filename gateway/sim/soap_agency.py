@@ -67,6 +67,7 @@ def indict(record: bytes) -> bytes | None:
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 256  # the default 5 drops bursts of connections (SYN retries of 1 s)
     allow_reuse_address = True
 
 
@@ -230,3 +231,23 @@ def submit_envelope(record: bytes, user: str, password: str, message_id: str | N
         f"<cx:Record>{base64.b64encode(record).decode()}</cx:Record>"
         "</cx:SubmitCaseRecord></soapenv:Body></soapenv:Envelope>"
     ).encode()
+
+
+def main() -> None:
+    """Run the simulated procuratorate alone: `python -m gateway.sim.soap_agency --port 8091`."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8091)
+    args = p.parse_args()
+    agency = SoapAgency(args.host, args.port).start()
+    print(f"legacy procuratorate SOAP service at {agency.url} (WSDL {agency.wsdl_url})", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        agency.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Benchmark: deliveries to a legacy SOAP service (spyne, own process) through zeep, on loopback.
+
+Prints:
+  * the WSDL load (once per adapter) and how often zeep parsed a WSDL during all deliveries;
+  * the zeep client's own cost per call without the network: building the request envelope and
+    reading the reply (the part a faster client could save);
+  * deliveries/s with zeep's AsyncClient (httpx, one event loop) against the sync zeep Client run
+    in worker threads, at the same concurrency;
+  * deliveries/s end to end: records into a gateway (SQLite store) until the service has them all.
+
+    python bench/soap.py [--deliveries N] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zeep
+import zeep.wsdl.wsdl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.soap import OutboundSettings  # noqa: E402
+from adapters.soap.outbound import SoapOutbound  # noqa: E402
+from gateway.config import parse_config  # noqa: E402
+from gateway.model import OutboundMessage  # noqa: E402
+from gateway.runtime import Gateway  # noqa: E402
+
+NS = "urn:cn:justice:case-exchange:1"
+WSDL_PARSES = 0
+_init = zeep.wsdl.wsdl.Document.__init__
+
+
+def _counting_init(self: Any, *a: Any, **k: Any) -> None:
+    global WSDL_PARSES
+    WSDL_PARSES += 1
+    _init(self, *a, **k)
+
+
+zeep.wsdl.wsdl.Document.__init__ = _counting_init  # type: ignore[method-assign]
+
+
+def record(i: int, case: str) -> bytes:
+    note = "x" * 2000
+    return (f'<?xml version="1.0" encoding="UTF-8"?><CaseRecord xmlns="{NS}" version="1.0">'
+            f"<CaseNumber>{case}</CaseNumber><Stage>prosecution-review</Stage>"
+            f"<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
+            f"<Content><Note>{i} {note}</Note></Content></CaseRecord>").encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def message(i: int) -> OutboundMessage:
+    case = f"BENCH-{i % 97:04d}"
+    return OutboundMessage(f"d{i}", f"m{i}", f"m{i}:PROC", "PROC", case, record(i, case))
+
+
+async def adapter_rate(adapter: SoapOutbound, n: int, conc: int, offset: int) -> float:
+    sem = asyncio.Semaphore(conc)
+
+    async def one(i: int) -> None:
+        async with sem:
+            r = await adapter.deliver(message(offset + i))
+            assert r.outcome == "delivered", r.detail
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+async def threaded_sync_rate(wsdl: str, n: int, conc: int, offset: int) -> float:
+    client = zeep.Client(wsdl)
+    sem = asyncio.Semaphore(conc)
+
+    def call(i: int) -> None:
+        m = message(offset + i)
+        client.service.SubmitCaseRecord(MessageId=m.idempotency_key, CaseNumber=m.case_number, Record=m.body)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await asyncio.to_thread(call, i)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+def zeep_overhead(adapter: SoapOutbound, reply: httpx.Response, n: int) -> tuple[float, float]:
+    client, service = adapter._client, adapter._service
+    assert client is not None
+    binding = service._binding
+    op = binding.get("SubmitCaseRecord")
+    fields = adapter.request_fields(message(0))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        client.create_message(service, "SubmitCaseRecord", **fields)
+    build = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    for _ in range(n):
+        binding.process_reply(client, op, reply)
+    parse = (time.perf_counter() - t0) / n
+    return build * 1e6, parse * 1e6
+
+
+async def end_to_end(wsdl: str, n: int, conc: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = parse_config({
+            "gateway": {"node": "bench", "data_dir": tmp, "store": {"durability": "normal"}},
+            "agencies": [
+                {"code": "POLICE", "name": "Police", "role": "police",
+                 "inbound": [{"name": "police-in", "adapter": "memory"}]},
+                {"code": "PROC", "name": "Procuratorate", "role": "procuratorate",
+                 "outbound": {"name": "proc-out", "adapter": "soap", "concurrency": conc,
+                              "settings": {"wsdl": wsdl, "case_field": "CaseNumber"}}},
+            ],
+            "routes": [{"stage": "prosecution-review", "to": ["PROC"]}],
+        })
+        gw = Gateway(cfg)
+        await gw.start()
+        try:
+            inbound = gw.inbound["police-in"]
+            t0 = time.perf_counter()
+            mids = [(await inbound.submit(record(i, f"E2E-{i % 97:04d}"))).message_id  # type: ignore[attr-defined]
+                    for i in range(n)]
+            while True:
+                depths = await gw.store.queue_depths()
+                waiting = sum(d["count"] for d in depths if d["state"] != "delivered")
+                if waiting == 0:
+                    break
+                await asyncio.sleep(0.02)
+            rate = n / (time.perf_counter() - t0)
+            assert len(mids) == n
+            return rate
+        finally:
+            await gw.stop()
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--deliveries", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    args = p.parse_args()
+    n, conc = args.deliveries, args.concurrency
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.sim.soap_agency", "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        wsdl = f"http://127.0.0.1:{port}/?wsdl"
+        with tempfile.TemporaryDirectory() as tmp:
+            adapter = SoapOutbound(OutboundSettings(wsdl=wsdl, case_field="CaseNumber", max_connections=conc),
+                                   "PROC", Path(tmp))
+            t0 = time.perf_counter()
+            await adapter._ready()
+            load_ms = (time.perf_counter() - t0) * 1000
+            await adapter_rate(adapter, 50, conc, 10_000_000)  # warm up connections
+            async_rate = await adapter_rate(adapter, n, conc, 0)
+            print(f"WSDL loaded once in {load_ms:.0f} ms; zeep parsed a WSDL {WSDL_PARSES} time(s) for "
+                  f"{n + 51} deliveries (adapter.wsdl_loads={adapter.wsdl_loads})")
+            fields = adapter.request_fields(message(1))
+            reply = await adapter._service["SubmitCaseRecord"](**fields)
+            build_us, parse_us = zeep_overhead(adapter, reply, 2000)
+            print(f"zeep per call, no network: build request {build_us:.0f} us, read reply {parse_us:.0f} us "
+                  f"(record {len(message(0).body)} bytes)")
+            print(f"deliveries/s, zeep AsyncClient, concurrency {conc}: {async_rate:,.0f} "
+                  f"({1000 / async_rate * conc:.1f} ms per call at that concurrency)")
+            await adapter.aclose()
+        thread_rate = await threaded_sync_rate(wsdl, n, conc, 20_000_000)
+        print(f"deliveries/s, sync zeep Client in {conc} threads: {thread_rate:,.0f}")
+        e2e = await end_to_end(wsdl, n, conc)
+        print(f"deliveries/s end to end (memory inbound -> pipeline -> SQLite -> zeep -> spyne): {e2e:,.0f}")
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
