@@ -21,8 +21,9 @@ from lxml import etree
 from zeep.wsse.username import UsernameToken
 
 from adapters.memory import MemoryOutbound
+from adapters.soap import OutboundSettings
 from adapters.soap.envelope import SOAP11, SOAP12, TNS
-from adapters.soap.outbound import fault_is_client
+from adapters.soap.outbound import SoapOutbound, fault_is_client
 from adapters.soap.wsse import NonceCache, verify_username_token
 from gateway.config import parse_config
 from gateway.model import OutboundMessage
@@ -481,3 +482,68 @@ async def test_procuratorate_decision_comes_back_over_soap(tmp_path: Path) -> No
             assert agency.callback_errors == []
     finally:
         agency.stop()
+
+
+async def test_wsdl_is_cached_across_restarts(tmp_path: Path, agency: SoapAgency) -> None:
+    settings = OutboundSettings(wsdl=agency.wsdl_url, case_field="CaseNumber")
+    first = SoapOutbound(settings, "PROC", tmp_path)
+    assert (await first.deliver(_message("CACHE-1"))).outcome == "delivered"
+    await first.aclose()
+    agency.down()  # the WSDL URL is gone now; a restarted adapter still starts from the cache
+    again = SoapOutbound(settings, "PROC", tmp_path)
+    result = await again.deliver(_message("CACHE-2"))
+    assert result.outcome == "transient" and "could not reach the SOAP service" in result.detail
+    assert again.wsdl_loads == 1
+    await again.aclose()
+
+
+async def test_zeep_delivery_with_password_digest_to_the_gateway_endpoint(tmp_path: Path) -> None:
+    """The outbound adapter meets the inbound endpoint: WSDL, WS-Security digest, base64 and inline XML."""
+    court = MemoryOutbound()
+    async with serving(_config(tmp_path), COURT=court) as (gw, base):
+        os.environ["SOAP_TEST_OUT_PW"] = PROC_PW
+        common: dict[str, Any] = {
+            "wsdl": f"{base}/soap/proc-soap?wsdl", "port": "CaseExchangeSoap12", "username": "PROC",
+            "password": {"env": "SOAP_TEST_OUT_PW"},
+            "accepted_xpath": "string(//*[local-name()='Receipt']/*[local-name()='Status'])='accepted'",
+        }
+        def indictment(case: str) -> bytes:
+            return record(case=case, stage="trial", action="indictment", sender="PROC")
+
+        for case, extra in (("LOOP-1", {}), ("LOOP-2", {"record_field": "RecordXml", "record_as": "xml"})):
+            out = SoapOutbound(OutboundSettings.model_validate({**common, **extra}), "GW", tmp_path)
+            result = await out.deliver(_message(case, indictment(case)))
+            assert result.outcome == "delivered", result.detail
+            assert b"<Status>accepted</Status>" in result.receipt.replace(b"ns0:", b"")
+            await out.aclose()
+        wrong_user = OutboundSettings.model_validate({**common, "username": "POLICE"})
+        wrong = SoapOutbound(wrong_user, "GW", tmp_path)
+        refused = await wrong.deliver(_message("LOOP-3", indictment("LOOP-3")))
+        assert refused.outcome == "permanent" and "wrong user name or password" in refused.detail
+        await wrong.aclose()
+
+        async def at_court() -> bool:
+            return sorted(m.case_number for m in court.received) == ["LOOP-1", "LOOP-2"]
+
+        await _until(at_court)
+
+
+async def test_client_certificate_pinned_per_agency(tmp_path: Path) -> None:
+    pin = "ab" * 32
+    cfg = _config(tmp_path)
+    cfg["agencies"][0]["inbound"][-1]["settings"] = {"require_token": False, "client_cert_sha256": [pin]}
+    async with serving(cfg) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        body = _envelope("<cx:Ping/>", header="").encode()
+        async with httpx.AsyncClient() as c:
+            ok = await c.post(url, content=body,
+                              headers={"Content-Type": "text/xml", "X-SSL-Client-SHA256": pin})
+            other = await c.post(url, content=body, headers={"Content-Type": "text/xml",
+                                                             "X-SSL-Client-SHA256": "cd" * 32})
+            none = await c.post(url, content=body, headers={"Content-Type": "text/xml"})
+        assert ok.status_code == 200, ok.text
+        assert _fault(other)[2] == _fault(none)[2] == "tls.client-cert"
+
+
+def _message(case: str, body: bytes | None = None) -> OutboundMessage:
+    return OutboundMessage(f"d-{case}", f"m-{case}", f"m-{case}:X", "X", case, body or record(case=case))
