@@ -336,39 +336,27 @@ async def test_bad_requests_get_faults_are_logged_and_lose_nothing(tmp_path: Pat
 
 def test_username_token_rules() -> None:
     nonces = NonceCache(300)
-    header = etree.fromstring(f'<h xmlns:s="{SOAP11}">{username_token("A", "pw")}</h>')
-    verify_username_token(header, username="A", password="pw", nonces=nonces, require_fresh=True)
+
+    def check(header: str, *, fresh: bool = True, now: float | None = None) -> None:
+        verify_username_token(etree.fromstring(f"<h>{header}</h>"), username="A", password="pw",
+                              nonces=nonces, require_fresh=fresh, now=now)
+
+    token = username_token("A", "pw")
+    check(token)
     with pytest.raises(Exception, match="already used"):
-        verify_username_token(header, username="A", password="pw", nonces=nonces, require_fresh=True)
+        check(token)
     with pytest.raises(Exception, match="outside the 300 s window"):
-        verify_username_token(
-            etree.fromstring(f"<h>{username_token('A', 'pw')}</h>"),
-            username="A",
-            password="pw",
-            nonces=nonces,
-            require_fresh=True,
-            now=time.time() + 3600,
-        )
+        check(username_token("A", "pw"), now=time.time() + 3600)
     with pytest.raises(Exception, match="wrong user name"):
-        verify_username_token(
-            etree.fromstring(f"<h>{username_token('B', 'pw')}</h>"),
-            username="A",
-            password="pw",
-            nonces=nonces,
-            require_fresh=True,
-        )
+        check(username_token("B", "pw"))
     text = (
-        '<h><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-'
+        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-'
         'secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>A</wsse:Username><wsse:Password>pw'
-        "</wsse:Password></wsse:UsernameToken></wsse:Security></h>"
+        "</wsse:Password></wsse:UsernameToken></wsse:Security>"
     )
-    verify_username_token(
-        etree.fromstring(text), username="A", password="pw", nonces=nonces, require_fresh=False
-    )
+    check(text, fresh=False)
     with pytest.raises(Exception, match="needs a Nonce and a Created"):
-        verify_username_token(
-            etree.fromstring(text), username="A", password="pw", nonces=nonces, require_fresh=True
-        )
+        check(text)
 
 
 def test_fault_codes_tell_whether_to_retry() -> None:
@@ -547,3 +535,12 @@ async def test_client_certificate_pinned_per_agency(tmp_path: Path) -> None:
 
 def _message(case: str, body: bytes | None = None) -> OutboundMessage:
     return OutboundMessage(f"d-{case}", f"m-{case}", f"m-{case}:X", "X", case, body or record(case=case))
+
+
+def test_inline_base64_over_libxml2_bound_asks_for_mtom() -> None:
+    from adapters.soap import envelope
+
+    big = _envelope(_submit_b64(b"\0" * 8_000_000), header="").encode()
+    with pytest.raises(envelope.SoapFault, match="MTOM attachment") as e:
+        envelope.parse(big, max_bytes=len(big) + 1, source="test")
+    assert e.value.client and e.value.rule == "soap.inline-too-large"

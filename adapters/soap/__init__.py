@@ -4,7 +4,24 @@ legacy SOAP services with zeep.
 Inbound: one endpoint per channel (SOAP 1.1 and 1.2, document/literal wrapped), WSDL at ?wsdl
 (shipped as standards/soap/case-exchange.wsdl), WS-Security UsernameToken and/or pinned TLS
 client certificates. Outbound: any WSDL; which field carries the record and how the reply
-decides acceptance are configuration.
+decides acceptance are configuration. For example:
+
+    inbound:
+      - name: police-soap
+        adapter: soap                  # endpoint /soap/police-soap, WSDL at /soap/police-soap?wsdl
+        settings: {password: {env: POLICE_SOAP_PASSWORD}}
+    outbound:
+      name: proc-out
+      adapter: soap
+      settings:
+        wsdl: http://proc.example/CaseService?wsdl
+        operation: SubmitCaseRecord
+        record_field: Record           # base64Binary: the record byte for byte
+        key_field: MessageId           # idempotency key, the same on every attempt
+        case_field: CaseNumber
+        accepted_xpath: "string(//*[local-name()='Status'])='accepted'"
+        username: GATEWAY
+        password: {env: PROC_SOAP_PASSWORD}
 """
 
 from __future__ import annotations

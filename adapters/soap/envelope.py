@@ -69,6 +69,14 @@ def parse(body: bytes, *, max_bytes: int, source: str) -> SoapRequest:
     try:
         root = xmlsafe.parse(body, source=source, max_bytes=max_bytes)
     except InputRejected as e:
+        if "Text node too long" in e.message:  # libxml2's 10 MB bound on one text node
+            raise SoapFault(
+                "an inline base64 field is over 10 MB of text (about 7.5 MB of data); send the record or "
+                "dossier file as an MTOM attachment instead",
+                client=True,
+                rule="soap.inline-too-large",
+                line=e.line,
+            ) from None
         raise SoapFault.rejected(e) from None
     q = etree.QName(root)
     if q.localname != "Envelope" or q.namespace not in (SOAP11, SOAP12):
