@@ -1,25 +1,29 @@
-"""Delivery to a legacy SOAP service with zeep's AsyncClient over httpx.
+"""Delivery to a legacy SOAP service with zeep's client, run in the adapter's own thread pool.
 
-The WSDL is parsed once per adapter (the first delivery, in a worker thread, since zeep loads
-it synchronously) and the fetched documents are kept in a SqliteCache in the data directory, so
-a restart does not depend on the agency's WSDL URL being up. Faults are classified by code:
-Client/Sender means the content is refused (dead letter), Server/Receiver means try again.
+zeep's sync client in threads rather than its AsyncClient: measured by bench/soap.py against the
+spyne service, the threaded client delivered about three times as many records per second (the
+blocking sockets are woken directly; the async path pays event-loop latency on every call).
+The WSDL is parsed once per adapter (at the first delivery) and the fetched documents are kept in
+a SqliteCache in the data directory, so a restart does not depend on the agency's WSDL URL being
+up. Faults are classified by code: Client/Sender means the content is refused (dead letter),
+Server/Receiver and transport errors mean try again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import requests
 import zeep
 from lxml import etree
+from requests.adapters import HTTPAdapter
 from zeep.cache import SqliteCache
 from zeep.exceptions import Fault, TransportError, ValidationError, XMLParseError, XMLSyntaxError
-from zeep.transports import AsyncTransport
+from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from gateway import xmlsafe
@@ -44,46 +48,39 @@ class SoapOutbound:
         self.agency = agency
         self.cache_path = data_dir / "zeep-cache.db"
         self._lock = asyncio.Lock()
-        self._client: zeep.AsyncClient | None = None
+        self._pool = ThreadPoolExecutor(settings.max_connections, thread_name_prefix=f"soap-{agency}")
+        self._client: zeep.Client | None = None
         self._service: Any = None
         self.wsdl_loads = 0  # how often the WSDL was parsed: once per adapter, never per call
         self._accepted = etree.XPath(settings.accepted_xpath) if settings.accepted_xpath else None
 
     # -- the client, built once -------------------------------------------------------
-    def _verify(self) -> Any:
+    def _session(self) -> requests.Session:
         s = self.settings
-        if not (s.ca_bundle or s.client_cert):
-            return True
-        ctx = ssl.create_default_context(cafile=s.ca_bundle)
+        session = requests.Session()
+        session.verify = s.ca_bundle or True
         if s.client_cert:
-            ctx.load_cert_chain(s.client_cert, s.client_key)
-        return ctx
+            session.cert = (s.client_cert, s.client_key) if s.client_key else s.client_cert
+        pooled = HTTPAdapter(pool_connections=1, pool_maxsize=s.max_connections)
+        session.mount("http://", pooled)
+        session.mount("https://", pooled)
+        return session
 
-    def _build(self) -> tuple[zeep.AsyncClient, Any]:
+    def _build(self) -> tuple[zeep.Client, Any]:
         s = self.settings
-        verify = self._verify()
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        transport = AsyncTransport(
-            client=httpx.AsyncClient(
-                timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
-                verify=verify,
-                limits=httpx.Limits(
-                    max_connections=s.max_connections, max_keepalive_connections=s.max_connections
-                ),
-            ),
-            wsdl_client=httpx.Client(timeout=httpx.Timeout(s.wsdl_timeout), verify=verify),
+        transport = Transport(
             cache=SqliteCache(path=str(self.cache_path), timeout=int(s.wsdl_cache_seconds)),
+            timeout=int(s.wsdl_timeout),
+            operation_timeout=(s.connect_timeout, s.read_timeout),
+            session=self._session(),
         )
         wsse = None
         if s.username:
             password = s.password.resolve() if s.password else ""
             wsse = UsernameToken(s.username, password, use_digest=s.password_digest)
-        client = zeep.AsyncClient(
-            s.wsdl,
-            transport=transport,
-            wsse=wsse,
-            settings=zeep.Settings(raw_response=True, xml_huge_tree=False),
-        )
+        settings = zeep.Settings(raw_response=True, xml_huge_tree=False)
+        client = zeep.Client(s.wsdl, transport=transport, wsse=wsse, settings=settings)
         self.wsdl_loads += 1
         if s.binding and s.address:
             service = client.create_service(s.binding, s.address)
@@ -95,11 +92,12 @@ class SoapOutbound:
             raise ValueError(f"the WSDL has no operation {s.operation} (it offers {', '.join(dir(service))})")
         return client, service
 
-    async def _ready(self) -> tuple[zeep.AsyncClient, Any]:
+    async def _ready(self) -> tuple[zeep.Client, Any]:
         if self._service is None:
             async with self._lock:
                 if self._service is None:
-                    self._client, self._service = await asyncio.to_thread(self._build)
+                    loop = asyncio.get_running_loop()
+                    self._client, self._service = await loop.run_in_executor(self._pool, self._build)
         assert self._client is not None
         return self._client, self._service
 
@@ -124,7 +122,7 @@ class SoapOutbound:
         s = self.settings
         try:
             client, service = await self._ready()
-        except (httpx.HTTPError, TransportError, OSError) as e:
+        except (requests.RequestException, TransportError, OSError) as e:
             return DeliveryResult.transient(f"could not load the WSDL {s.wsdl}: {e or type(e).__name__}")
         except (XMLSyntaxError, XMLParseError, ValueError, LookupError) as e:
             return DeliveryResult.transient(f"the WSDL {s.wsdl} is not usable: {e}")
@@ -133,20 +131,19 @@ class SoapOutbound:
         except (InputRejected, UnicodeDecodeError) as e:
             return DeliveryResult.permanent(f"the record cannot be put in the {s.operation} request: {e}")
         try:
-            response = await service[s.operation](**fields)
-            binding = service._binding
-            binding.process_reply(client, binding.get(s.operation), response)
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(self._pool, self._call, client, service, fields)
         except Fault as f:
             text = f"SOAP fault {f.code}: {f.message}"
             if fault_is_client(f.code):
                 return DeliveryResult.permanent(text, _detail(f))
             return DeliveryResult.transient(text)
-        except httpx.TimeoutException as e:
+        except requests.Timeout as e:
             return DeliveryResult.transient(
                 f"timed out after {s.read_timeout:g} s talking to {s.operation} of "
                 f"{self.agency} ({type(e).__name__})"
             )
-        except httpx.TransportError as e:
+        except requests.RequestException as e:
             return DeliveryResult.transient(
                 f"could not reach the SOAP service of {self.agency}: {e or type(e).__name__}"
             )
@@ -161,6 +158,13 @@ class SoapOutbound:
         except ValidationError as e:
             return DeliveryResult.permanent(f"the request does not fit the service's WSDL: {e}")
         return self._judge(response.content)
+
+    def _call(self, client: zeep.Client, service: Any, fields: dict[str, Any]) -> requests.Response:
+        """One call in a pool thread: send, then let zeep read the reply (raises Fault)."""
+        response: requests.Response = service[self.settings.operation](**fields)
+        binding = service._binding
+        binding.process_reply(client, binding.get(self.settings.operation), response)
+        return response
 
     def _judge(self, content: bytes) -> DeliveryResult:
         if self._accepted is None:
@@ -178,9 +182,9 @@ class SoapOutbound:
         )
 
     async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
-            await self._client.transport.aclose()
-            self._client.transport.wsdl_client.close()
+            self._client.transport.session.close()
 
 
 def _detail(f: Fault) -> bytes:

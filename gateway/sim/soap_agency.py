@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,11 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 class _Quiet(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes headers and body separately; without NODELAY each reply waits for a delayed ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
