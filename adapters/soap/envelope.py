@@ -21,6 +21,7 @@ XOP = "http://www.w3.org/2004/08/xop/include"
 
 _CONTENT_TYPE = {SOAP11: "text/xml; charset=utf-8", SOAP12: "application/soap+xml; charset=utf-8"}
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._\-]+)", re.IGNORECASE)
+_PARAM = re.compile(r';\s*([A-Za-z-]+)\s*=\s*("([^"]*)"|[^;\s]+)')
 _ASCII_COMPATIBLE = {"gbk", "gb2312", "gb18030", "iso-8859-1", "latin1", "us-ascii", "windows-1252", "big5"}
 
 
@@ -48,6 +49,14 @@ class SoapRequest:
     @property
     def name(self) -> str:
         return etree.QName(self.operation).localname
+
+
+def content_type_params(content_type: str) -> dict[str, str]:
+    """Parameters of a Content-Type (boundary, start, action...), names lower-cased, quotes removed."""
+    return {
+        m.group(1).lower(): (m.group(3) if m.group(3) is not None else m.group(2))
+        for m in _PARAM.finditer(content_type)
+    }
 
 
 def soap_version_of(content_type: str) -> str:

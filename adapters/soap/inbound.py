@@ -210,8 +210,7 @@ class SoapInbound(InboundAdapter):
     def _check_action(self, request: Request, ctype: str, op: str) -> None:
         action = request.headers.get("soapaction")
         if action is None:
-            m = mtom._PARAM.findall(ctype)
-            action = next((v[2] or v[1] for v in m if v[0].lower() == "action"), None)
+            action = envelope.content_type_params(ctype).get("action")
         action = (action or "").strip().strip('"')
         if action and action not in (f"{TNS}/{op}", op):
             raise SoapFault(

@@ -4,23 +4,13 @@ are binary attachments referenced by <xop:Include href="cid:..."/>, sent raw (no
 
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote
 
-from adapters.soap.envelope import SoapFault
-
-_PARAM = re.compile(r';\s*([A-Za-z-]+)\s*=\s*("([^"]*)"|[^;\s]+)')
+from adapters.soap.envelope import SoapFault, content_type_params
 
 
 def is_multipart(content_type: str) -> bool:
     return content_type.lower().startswith("multipart/related")
-
-
-def _params(content_type: str) -> dict[str, str]:
-    return {
-        m.group(1).lower(): (m.group(3) if m.group(3) is not None else m.group(2))
-        for m in _PARAM.finditer(content_type)
-    }
 
 
 def split(body: bytes, content_type: str) -> tuple[bytes, str, dict[str, memoryview]]:
@@ -28,7 +18,7 @@ def split(body: bytes, content_type: str) -> tuple[bytes, str, dict[str, memoryv
 
     Parts are memoryviews into `body`, so attachments are not copied until they are stored.
     """
-    params = _params(content_type)
+    params = content_type_params(content_type)
     boundary = params.get("boundary")
     if not boundary:
         raise SoapFault("the multipart request names no boundary", client=True, rule="mtom.boundary")
