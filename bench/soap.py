@@ -6,9 +6,11 @@ Prints:
     reading the reply (the part a faster client could save);
   * deliveries/s of the adapter (zeep's sync Client in its own thread pool) against zeep's
     AsyncClient over httpx on the event loop, at the same concurrency;
-  * deliveries/s end to end: records into a gateway (SQLite store) until the service has them all.
+  * deliveries/s end to end: records into a gateway (SQLite store) until the service has them all;
+  * inbound memory: the peak RSS the SOAP endpoint adds while taking one large record inline
+    (base64) and as an MTOM part, in multiples of the record's size (each in a fresh process).
 
-    python bench/soap.py [--deliveries N] [--concurrency C]
+    python bench/soap.py [--deliveries N] [--concurrency C] [--record-mb M]
 """
 
 from __future__ import annotations
@@ -152,11 +154,76 @@ async def end_to_end(wsdl: str, n: int, conc: int) -> float:
             await gw.stop()
 
 
+def _rss(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(field)
+
+
+async def memory_probe(kind: str, size: int) -> None:
+    """In a fresh process: one SubmitCaseRecord of `size` bytes; print the endpoint's extra peak RSS."""
+    import base64
+    import gc
+    import os
+    from types import SimpleNamespace
+
+    from starlette.applications import Starlette
+
+    from adapters.soap import InboundSettings
+    from adapters.soap.inbound import SoapInbound
+    from gateway.model import InboundRecord, MessageStatus, Receipt
+
+    cfg = SimpleNamespace(gateway=SimpleNamespace(max_message_bytes=64 * 1024 * 1024))
+    adapter = SoapInbound(InboundSettings(require_token=False, client_cert_sha256=["00"]), "probe", "POLICE",
+                          SimpleNamespace(config=cfg, node="bench"), None, None)
+    adapter.pins = set()  # no authentication in the probe: only the envelope handling is measured
+    got: list[int] = []
+
+    async def intake(r: InboundRecord) -> Receipt:
+        got.append(len(r.body))
+        return Receipt("m", "h", MessageStatus.ACCEPTED, received_at=time.time())
+
+    app = Starlette(routes=adapter.routes(intake))
+    soap = "http://schemas.xmlsoap.org/soap/envelope/"
+    head = f'<s:Envelope xmlns:s="{soap}" xmlns:cx="urn:cn:justice:case-exchange:soap:1"><s:Body>' \
+           "<cx:SubmitCaseRecord><cx:Record>"
+    tail = "</cx:Record></cx:SubmitCaseRecord></s:Body></s:Envelope>"
+    if kind == "inline":
+        body = head.encode() + base64.b64encode(os.urandom(size)) + tail.encode()
+        ctype = "text/xml; charset=utf-8"
+    else:
+        inc = '<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:rec"/>'
+        body = (f"--B\r\nContent-Type: application/xop+xml; type=\"text/xml\"\r\nContent-ID: <root>\r\n\r\n"
+                f"{head}{inc}{tail}\r\n--B\r\nContent-ID: <rec>\r\n\r\n").encode()
+        body += os.urandom(size) + b"\r\n--B--\r\n"
+        ctype = 'multipart/related; type="application/xop+xml"; start="<root>"; boundary=B'
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://probe") as client:
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark
+        base = _rss("VmRSS")
+        r = await client.post("/soap/probe", content=body, headers={"Content-Type": ctype})
+        peak = _rss("VmHWM")
+    assert r.status_code == 200 and got == [size], r.text[:300]
+    print(f"{(peak - base) / size:.2f}")
+
+
 async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--deliveries", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--record-mb", type=float, default=7.0, help="record size for the memory probe")
+    p.add_argument("--memory-probe", choices=["inline", "mtom"], help=argparse.SUPPRESS)
     args = p.parse_args()
+    size = int(args.record_mb * 1024 * 1024)
+    if args.memory_probe:
+        await memory_probe(args.memory_probe, size)
+        return
+    for kind in ("inline", "mtom"):
+        out = subprocess.run([sys.executable, __file__, "--memory-probe", kind, "--record-mb", str(args.record_mb)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        print(f"inbound {kind} record of {args.record_mb:g} MB: the endpoint's peak RSS grew by {out} x the "
+              "record size (request body, parse and decoded record included)")
     n, conc = args.deliveries, args.concurrency
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gateway.sim.soap_agency", "--port", str(port)],

@@ -544,3 +544,27 @@ def test_inline_base64_over_libxml2_bound_asks_for_mtom() -> None:
     with pytest.raises(envelope.SoapFault, match="MTOM attachment") as e:
         envelope.parse(big, max_bytes=len(big) + 1, source="test")
     assert e.value.client and e.value.rule == "soap.inline-too-large"
+
+
+async def test_long_inline_base64_is_decoded_from_the_body(tmp_path: Path) -> None:
+    """Long base64 runs are lifted out before parsing; records and base64 inside inline XML stay exact."""
+    big = record(case="BIG-1", extra="案" * 400_000)  # 1.2 MB, base64 of 1.6 MB: past the lifting threshold
+    scan = base64.b64encode(os.urandom(200_000)).decode()
+    inline = (f'<cx:SubmitCaseRecord><cx:RecordXml><CaseRecord xmlns="{NS}" version="1.0">'
+              "<CaseNumber>BIG-2</CaseNumber><Stage>prosecution-review</Stage>"
+              "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
+              f"<Content><Scan>\r\n{scan}\r\n</Scan></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>")
+    async with serving(_config(tmp_path)) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        for body, case in ((_envelope(_submit_b64(big)), "BIG-1"), (_envelope(inline), "BIG-2")):
+            r = await _post(url, body.encode())
+            assert _receipt_status(r) == "accepted", r.text[:500]
+            mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
+            msg = await gw.store.get_message(mid)
+            assert msg is not None and msg["case_number"] == case
+            raw = await gw.store.get_blob(msg["content_hash"])
+            assert raw is not None
+            if case == "BIG-1":
+                assert raw == big
+            else:
+                assert etree.fromstring(raw).findtext(f"{{{NS}}}Content/{{{NS}}}Scan") == f"\n{scan}\n"
