@@ -220,8 +220,8 @@ async def main() -> None:
         await memory_probe(args.memory_probe, size)
         return
     for kind in ("inline", "mtom"):
-        out = subprocess.run([sys.executable, __file__, "--memory-probe", kind, "--record-mb", str(args.record_mb)],
-                             capture_output=True, text=True, check=True).stdout.strip()
+        probe = [sys.executable, __file__, "--memory-probe", kind, "--record-mb", str(args.record_mb)]
+        out = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
         print(f"inbound {kind} record of {args.record_mb:g} MB: the endpoint's peak RSS grew by {out} x the "
               "record size (request body, parse and decoded record included)")
     n, conc = args.deliveries, args.concurrency
