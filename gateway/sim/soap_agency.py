@@ -51,19 +51,23 @@ class Arrival:
     at: float = field(default_factory=time.time)
 
 
-Decide = Callable[[bytes], bytes | None]
+# what the legacy system does with a new record (and its idempotency key): the records it answers with
+Decide = Callable[[bytes, str], list[bytes]]
+# told of each answer the gateway accepted: (the record sent, the gateway's reply envelope)
+Sent = Callable[[bytes, bytes], None]
 
 
-def indict(record: bytes) -> bytes | None:
+def indict(record: bytes, key: str = "") -> list[bytes]:
     """The procuratorate's default decision: a transfer for prosecution is answered by an indictment."""
     env = standard.envelope(xmlsafe.parse(record, source="received record"))
     if (env.stage, env.action) != ("prosecution-review", "transfer-for-prosecution"):
-        return None
-    return (
+        return []
+    answer = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{standard.NS}" version="1.0">'
         f"<CaseNumber>{escape(env.case_number)}</CaseNumber><Stage>trial</Stage><Action>indictment</Action>"
         f"<Sender>PROC</Sender><Content><Note>indicted</Note></Content></CaseRecord>"
-    ).encode()
+    )
+    return [answer.encode()]
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -85,12 +89,14 @@ class _Quiet(WSGIRequestHandler):
 class SoapAgency:
     """The legacy service; `mode` is one of up, slow, server-fault, client-fault."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, decide: Decide | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, decide: Decide | None = None,
+                 sent: Sent | None = None) -> None:
         self.host = host
         self.port = port
         self.mode = "up"
         self.slow_seconds = 2.0
         self.decide = decide
+        self.sent = sent
         self.arrivals: list[Arrival] = []  # first arrival of each key, in order
         self.calls = 0
         self._keys: set[str] = set()
@@ -138,9 +144,8 @@ class SoapAgency:
                 return CaseReceipt(Status="accepted", MessageId=key, Duplicate="true")
             self._keys.add(key)
             self.arrivals.append(Arrival(key, case_number, record))
-        if self.decide is not None and self._callback is not None:
-            answer = self.decide(record)
-            if answer is not None:
+        if self.decide is not None:
+            for answer in self.decide(record, key):
                 self._outbox.put(answer)
         return CaseReceipt(Status="accepted", MessageId=key, Duplicate="false")
 
@@ -197,6 +202,8 @@ class SoapAgency:
                         )
                         if r.status_code == 200:
                             self.sent_back.append(record)
+                            if self.sent is not None:
+                                self.sent(record, r.content)
                             break
                         self.callback_errors.append(r.text[:500])
                     except httpx.HTTPError as e:
