@@ -1,7 +1,9 @@
 """`gateway demo`: a gateway and simulated police, procuratorate and court systems on loopback.
 
 Sample cases travel police -> procuratorate -> court and the judgment back to both, each hop a
-real HTTP delivery through the gateway, shown as it happens. The configuration is written to the
+real delivery through the gateway, shown as it happens. Police and court speak HTTP; the
+procuratorate is a legacy SOAP service (spyne): records reach it through zeep, and its decisions
+come back by calling the gateway's SOAP endpoint. The configuration is written to the
 demo's data folder with secrets by environment reference only; the keys are generated per run.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lxml import etree
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -36,8 +39,9 @@ from gateway.sim.agencies import (
     ProcuratorateSystem,
 )
 from gateway.sim.http import HttpAgency
-from gateway.sim.records import CaseStep
+from gateway.sim.records import CaseStep, from_xml, to_xml
 from gateway.sim.server import EmbeddedServer, embedded, loopback_socket
+from gateway.sim.soap_agency import SoapAgency
 
 MARKER = ".gateway-demo"
 AGENCIES = (("POLICE", "City Public Security Bureau", "police"),
@@ -66,16 +70,24 @@ def prepare_data_dir(path: Path) -> None:
     (path / MARKER).write_text("made by `gateway demo`; wiped at its next run\n")
 
 
+SOAP_AGENCIES = {"PROC"}  # legacy systems that only speak SOAP
+
+
 def demo_config(data_dir: Path, api_port: int, sim_ports: dict[str, int]) -> dict[str, Any]:
-    """The demo's configuration: every agency speaks HTTP; keys by environment variable only."""
+    """The demo's configuration: HTTP agencies and the SOAP procuratorate; keys by environment only."""
     agencies = []
     for code, name, role in AGENCIES:
+        adapter = "soap" if code in SOAP_AGENCIES else "http"
+        settings: dict[str, Any] = {"url": f"http://127.0.0.1:{sim_ports[code]}/receive"}
+        if adapter == "soap":  # inbound, its UsernameToken password is the agency's key
+            settings = {"wsdl": f"http://127.0.0.1:{sim_ports[code]}/?wsdl", "case_field": "CaseNumber",
+                        "accepted_xpath": "string(//*[local-name()='Status'])='accepted'"}
+        outbound: dict[str, Any] = {"name": f"{code.lower()}-out", "adapter": adapter, "settings": settings,
+                                    "retry": {"initial_backoff": 0.2, "max_backoff": 2.0, "jitter": 0.1}}
         agencies.append({
             "code": code, "name": name, "role": role, "api_key": {"env": f"DEMO_{code}_KEY"},
-            "inbound": [{"name": f"{code.lower()}-in", "adapter": "http"}],
-            "outbound": {"name": f"{code.lower()}-out", "adapter": "http",
-                         "settings": {"url": f"http://127.0.0.1:{sim_ports[code]}/receive"},
-                         "retry": {"initial_backoff": 0.2, "max_backoff": 2.0, "jitter": 0.1}},
+            "inbound": [{"name": f"{code.lower()}-in", "adapter": adapter}],
+            "outbound": outbound,
         })
     return {
         "gateway": {"node": "demo", "data_dir": str(data_dir), "store": {"durability": "normal"},
@@ -136,20 +148,25 @@ class Demo:
     async def run(self, duration: float | None, stop: asyncio.Event) -> DemoResult:
         prepare_data_dir(self.data_dir)
         gw_sock = loopback_socket()
-        sim_socks = {code: loopback_socket() for code in self.systems}
+        http_codes = [c for c in self.systems if c not in SOAP_AGENCIES]
+        sim_socks = {code: loopback_socket() for code in http_codes}
+        soap = {code: self._soap_agency(code).start() for code in SOAP_AGENCIES}
         api_port = gw_sock.getsockname()[1]
-        cfg = self.config(api_port, {c: s.getsockname()[1] for c, s in sim_socks.items()})
+        ports = {c: s.getsockname()[1] for c, s in sim_socks.items()} | {c: a.port for c, a in soap.items()}
+        cfg = self.config(api_port, ports)
         api_url = f"http://127.0.0.1:{api_port}"
         gateway = Gateway(cfg)
         gw_server = embedded(gateway.asgi(), lifespan="on")
-        agencies = {code: HttpAgency(system, submit_url=f"{api_url}/inbound/{code.lower()}-in",
+        agencies = {code: HttpAgency(self.systems[code], submit_url=f"{api_url}/inbound/{code.lower()}-in",
                                      api_key=self.keys[code], observe=self.observe)
-                    for code, system in self.systems.items()}
+                    for code in http_codes}
         servers: list[tuple[EmbeddedServer, Any]] = [(gw_server, gw_sock)]
-        servers += [(embedded(agencies[c].app()), sim_socks[c]) for c in self.systems]
+        servers += [(embedded(agencies[c].app()), sim_socks[c]) for c in http_codes]
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]
         try:
             await self._wait_started([s for s, _ in servers], tasks)
+            for code, agency in soap.items():
+                agency.call_back(f"{api_url}/soap/{code.lower()}-in", code, self.keys[code])
             self._banner(api_url)
             started = time.monotonic()
             for i in range(1, self.cases + 1):
@@ -169,9 +186,28 @@ class Demo:
             await asyncio.gather(*tasks, return_exceptions=True)
             for a in agencies.values():
                 await a.aclose()
+            for s_agency in soap.values():
+                s_agency.stop()
         result = DemoResult(self.cases, self.complete_cases(), api_url)
         self._summary(result)
         return result
+
+    def _soap_agency(self, code: str) -> SoapAgency:
+        """A legacy SOAP system: deliveries arrive through spyne, answers go back as SOAP calls."""
+        system = self.systems[code]
+
+        def decide(record: bytes, key: str) -> list[bytes]:
+            step = from_xml(record)
+            self.observe("delivered", step, step.sender, code, "SOAP receipt sent")
+            return [to_xml(answer) for answer in system.accept(step, key)]
+
+        def sent(record: bytes, reply: bytes) -> None:
+            step = from_xml(record)
+            dests = ", ".join(etree.fromstring(reply).xpath("//*[local-name()='Agency']/text()")) or "-"
+            status = str(etree.fromstring(reply).xpath("string(//*[local-name()='Status'])"))
+            self.observe("submitted", step, code, dests, f"{status}, over SOAP")
+
+        return SoapAgency(decide=decide, sent=sent)
 
     async def _wait_started(self, servers: list[EmbeddedServer], tasks: list[asyncio.Task[Any]]) -> None:
         while not all(s.started for s in servers):
