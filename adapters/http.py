@@ -158,19 +158,20 @@ class HttpInbound(InboundAdapter):
         async def endpoint(request: Request) -> Response:
             want_xml = wants_xml(request.headers.get("accept", ""))
             if not self._key_ok(request):
-                await self._log_refusal(request, "missing or wrong API key")
+                await self._log_refusal(request, "missing or wrong API key", "http.auth")
                 return _error(401, "an API key of this agency is required (X-API-Key or Bearer)", "http.auth",
                               want_xml)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:  # refused before a byte of it is read
-                await self._log_refusal(request, f"declared body of {declared} bytes, over {limit}")
+                why = f"declared body of {declared} bytes, over {limit}"
+                await self._log_refusal(request, why, "xml.too-large")
                 return _error(413, too_large, "xml.too-large", want_xml)
             body = bytearray()
             try:
                 async for chunk in request.stream():
                     body += chunk
                     if len(body) > limit:
-                        await self._log_refusal(request, f"body over {limit} bytes")
+                        await self._log_refusal(request, f"body over {limit} bytes", "xml.too-large")
                         return _error(413, too_large, "xml.too-large", want_xml)
             except ClientDisconnect:
                 return Response(status_code=400)
@@ -191,10 +192,10 @@ class HttpInbound(InboundAdapter):
 
         return [Route(self.path, endpoint, methods=["POST"], name=f"inbound-{self.channel}")]
 
-    async def _log_refusal(self, request: Request, why: str) -> None:
+    async def _log_refusal(self, request: Request, why: str, rule: str) -> None:
         client = request.client.host if request.client else "?"
         await self.gateway.store.append_audit([AuditEvent(
-            "refused", f"client {client}", detail={"channel": self.channel, "why": why})])
+            "refused", f"client {client}", detail={"channel": self.channel, "why": why, "rule": rule})])
 
 
 def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:

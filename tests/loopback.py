@@ -14,6 +14,7 @@ import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from .conftest import base_config
 
 
 def free_port() -> int:
@@ -87,3 +90,21 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def http_config(data_dir: Path, receiver_url: str, **gateway: Any) -> dict[str, Any]:
+    """POLICE sends over HTTP with its API key; PROC receives by HTTP POST."""
+    out = {"adapter": "http", "settings": {"url": receiver_url, "read_timeout": 2}}
+    cfg = base_config(data_dir, outbound=out, **gateway)
+    police = cfg["agencies"][0]
+    police["api_key"] = {"env": "POLICE_KEY"}
+    police["inbound"] = [{"name": "police-in", "adapter": "http"}]
+    return cfg
+
+
+async def wait_for(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await pred():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.02)

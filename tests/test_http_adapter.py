@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from gateway.errors import ConfigError
 from gateway.model import OutboundMessage, Outcome
 from gateway.runtime import Gateway
 
-from .conftest import base_config, record
-from .loopback import Receiver, free_port, serving
+from .conftest import record
+from .loopback import Receiver, free_port, http_config, serving, wait_for
 
 URL = "http://receiver.test/cases"
 Headers = dict[str, str]
@@ -133,24 +132,6 @@ def test_accept_header_chooses_the_receipt_format(accept: str, xml: bool) -> Non
 
 
 # -- real HTTP both ways: sender -> gateway (uvicorn) -> receiver (uvicorn) ------------------------
-
-def http_config(data_dir: Path, receiver_url: str, **gateway: object) -> dict[str, object]:
-    """POLICE sends over HTTP with its API key; PROC receives by HTTP POST."""
-    out = {"adapter": "http", "settings": {"url": receiver_url, "read_timeout": 2}}
-    cfg = base_config(data_dir, outbound=out, **gateway)
-    police = cfg["agencies"][0]
-    police["api_key"] = {"env": "POLICE_KEY"}
-    police["inbound"] = [{"name": "police-in", "adapter": "http"}]
-    return cfg
-
-
-async def wait_for(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not await pred():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
 
 @pytest.fixture
 def police_key(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
