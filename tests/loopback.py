@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -50,7 +50,10 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/receive"
 
     async def receive(self, request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the sender died mid-request (the crash test kills it on purpose)
+            return Response(status_code=400)
         self.headers.append(dict(request.headers))
         if self.delay:
             await asyncio.sleep(self.delay)
