@@ -103,9 +103,9 @@ class HttpOutbound:
             return DeliveryResult.transient(f"no answer from {url} in time ({type(e).__name__})")
         except httpx.TransportError as e:
             return DeliveryResult.transient(f"could not reach {url}: {e or type(e).__name__}")
-        text = resp.text[:2000].strip()
         if resp.is_success:
             return DeliveryResult.delivered(f"HTTP {resp.status_code}", resp.content[:_KEEP])
+        text = resp.text[:2000].strip()
         if resp.status_code >= 500 or resp.status_code in _TRANSIENT_STATUS:
             return DeliveryResult.transient(f"HTTP {resp.status_code} from {url}: {text}")
         return DeliveryResult.permanent(f"HTTP {resp.status_code} from {url}: {text}", resp.content[:_KEEP])

@@ -44,7 +44,9 @@ class Dispatcher:
             took = 0
             for dest in self.destinations.values():
                 free = dest.concurrency - dest.in_flight
-                if free <= 0:
+                # Lease in batches: while attempts are in flight their ends wake this loop again,
+                # so wait for a quarter of the slots instead of one store round trip per slot.
+                if free <= 0 or (dest.in_flight and free < dest.concurrency // 4):
                     continue
                 try:
                     leases = await self.store.lease(dest.code, free, self.lease_seconds)
@@ -60,14 +62,19 @@ class Dispatcher:
                 took += len(leases)
             if took:
                 continue
-            due = await self.store.next_due()
-            timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
+            if any(d.in_flight for d in self.destinations.values()):
+                # an attempt's end wakes the loop, and each lease also takes retries that fell due,
+                # so the store is not asked for the next due time on every single delivery
+                timeout = 1.0
+            else:
+                due = await self.store.next_due()
+                timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
             await self.store.wait_for_work(timeout)
 
     async def _attempt(self, dest: Destination, lease: Lease) -> None:
         started = time.time()
         try:
-            body = await self.store.get_blob(lease.body_hash)
+            body = lease.body if lease.body is not None else await self.store.get_blob(lease.body_hash)
             if body is None:
                 result = DeliveryResult.permanent(f"the stored payload {lease.body_hash} is missing")
             else:
