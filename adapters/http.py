@@ -8,6 +8,7 @@ One pooled client per destination keeps connections open between deliveries.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import ssl
@@ -74,17 +75,35 @@ def tls_context(settings: OutboundSettings) -> ssl.SSLContext | bool:
 
 
 class HttpOutbound:
+    """POSTs records to one receiver over kept-alive connections.
+
+    httpx's pool inspects every pooled connection on every request, which costs more the more
+    connections it holds; so instead of one client with N connections this keeps up to N clients
+    of one connection each and lends them out, the most recently used first (its connection is
+    the warmest).
+    """
+
     def __init__(self, settings: OutboundSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        headers = dict(settings.headers)
+        self._headers = dict(settings.headers)
         if settings.bearer_token:
-            headers["Authorization"] = f"Bearer {settings.bearer_token.resolve()}"
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=settings.max_connections,
-                                max_keepalive_connections=settings.max_connections),
-            headers=headers, verify=tls_context(settings), transport=transport,
+            self._headers["Authorization"] = f"Bearer {settings.bearer_token.resolve()}"
+        self._verify = tls_context(settings)
+        self._transport = transport
+        self._idle: list[httpx.AsyncClient] = []
+        self._clients: list[httpx.AsyncClient] = []
+        self._slots = asyncio.Semaphore(settings.max_connections)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._idle:
+            return self._idle.pop()
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            headers=self._headers, verify=self._verify, transport=self._transport,
         )
+        self._clients.append(client)
+        return client
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
         url = self.settings.url
@@ -97,12 +116,16 @@ class HttpOutbound:
         }
         if message.file_name:
             headers["X-File-Name"] = message.file_name
-        try:
-            resp = await self.client.post(url, content=message.body, headers=headers)
-        except httpx.TimeoutException as e:
-            return DeliveryResult.transient(f"no answer from {url} in time ({type(e).__name__})")
-        except httpx.TransportError as e:
-            return DeliveryResult.transient(f"could not reach {url}: {e or type(e).__name__}")
+        async with self._slots:
+            client = self._client()
+            try:
+                resp = await client.post(url, content=message.body, headers=headers)
+            except httpx.TimeoutException as e:
+                return DeliveryResult.transient(f"no answer from {url} in time ({type(e).__name__})")
+            except httpx.TransportError as e:
+                return DeliveryResult.transient(f"could not reach {url}: {e or type(e).__name__}")
+            finally:
+                self._idle.append(client)
         if resp.is_success:
             return DeliveryResult.delivered(f"HTTP {resp.status_code}", resp.content[:_KEEP])
         text = resp.text[:2000].strip()
@@ -111,7 +134,10 @@ class HttpOutbound:
         return DeliveryResult.permanent(f"HTTP {resp.status_code} from {url}: {text}", resp.content[:_KEEP])
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+        self._idle.clear()
 
 
 def wants_xml(accept: str) -> bool:

@@ -200,7 +200,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1] if len(values) > 1 else values[0]
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1]
 
 
 def run(durability: str, records: int, latency_records: int, work: Path, profile: str | None) -> None:
@@ -211,13 +213,15 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     cfg = work / f"gateway-{durability}.yaml"
     cfg.write_text(config_yaml(data, gw_port, rcv_port, durability), encoding="utf-8")
     arrivals_file = work / f"arrivals-{durability}.json"
-    rcv = subprocess.Popen([*me, "receiver", str(rcv_port), str(arrivals_file)], env=env, stdout=subprocess.DEVNULL)
+    rcv = subprocess.Popen([*me, "receiver", str(rcv_port), str(arrivals_file)], env=env,
+                           stdout=subprocess.DEVNULL)
     wait_port(rcv_port, rcv, "receiver")
     gw_cmd = [sys.executable, "-m", "gateway", str(cfg)]
     if profile:
         spy = str(Path(sys.executable).with_name("py-spy"))
         gw_cmd = [spy, "record", "-f", "raw", "-o", f"{profile}-{durability}.txt", "-r", "200", "--", *gw_cmd]
-    gw = subprocess.Popen(gw_cmd, env=env, stderr=open(work / f"gateway-{durability}.log", "wb"))
+    with (work / f"gateway-{durability}.log").open("wb") as log:
+        gw = subprocess.Popen(gw_cmd, env=env, stderr=log)
     wait_port(gw_port, gw, "gateway")
     time.sleep(0.5)
     phases = [("sustained", records, 0.0, 64), ("latency @100/s", latency_records, 100.0, 8)]
@@ -276,7 +280,8 @@ def main() -> None:
         receiver(int(sys.argv[2]), sys.argv[3])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "load":
-        load(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7])
+        port, prefix, count, rate, conns, out = sys.argv[2:8]
+        load(int(port), prefix, int(count), float(rate), int(conns), out)
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=10_000, help="records in the throughput phase")
@@ -285,7 +290,7 @@ def main() -> None:
     ap.add_argument("--profile", metavar="PREFIX", help="record the gateway with py-spy into PREFIX-*.svg")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
-          f"{sys.version.split()[0]}; gateway, receiver and load generator are separate processes on loopback")
+          f"{sys.version.split()[0]}; gateway, receiver and load generator are separate processes")
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for durability in args.durability:
             run(durability, args.records, args.latency_records, Path(tmp), args.profile)
