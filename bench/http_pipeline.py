@@ -224,19 +224,22 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
         gw = subprocess.Popen(gw_cmd, env=env, stderr=log)
     wait_port(gw_port, gw, "gateway")
     time.sleep(0.5)
+    gw_pid = gw.pid
+    if profile:  # py-spy runs the gateway as its child: count the gateway's CPU, not the sampler's
+        gw_pid = int(Path(f"/proc/{gw.pid}/task/{gw.pid}/children").read_text().split()[0])
     phases = [("sustained", records, 0.0, 64), ("latency @100/s", latency_records, 100.0, 8)]
     results = {}
     cpu: dict[str, float] = {}
     for name, count, rate, conns in phases:
         out = work / f"load-{durability}-{name[:3]}.json"
-        before = cpu_seconds(gw.pid)
+        before = cpu_seconds(gw_pid)
         subprocess.run([*me, "load", str(gw_port), f"{durability[:1].upper()}{name[:3].upper()}", str(count),
                         str(rate), str(conns), str(out)], env=env, check=True)
         results[name] = json.loads(out.read_text())
         deadline = time.time() + 300  # the queue drains after the last send; the next phase starts empty
         while _undelivered(data / "gateway.db") and time.time() < deadline:
             time.sleep(0.1)
-        cpu[name] = cpu_seconds(gw.pid) - before
+        cpu[name] = cpu_seconds(gw_pid) - before
         time.sleep(0.5)
     rcv.send_signal(signal.SIGTERM)
     rcv.wait(30)
