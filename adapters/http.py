@@ -14,6 +14,7 @@ import logging
 import ssl
 from typing import Any
 
+import certifi
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect, Request
@@ -59,12 +60,11 @@ class OutboundSettings(BaseModel):
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
 
 
-def tls_context(settings: OutboundSettings) -> ssl.SSLContext | bool:
-    """The TLS setup for the receiver; a broken certificate file is a configuration error, named."""
-    if not (settings.ca_bundle or settings.client_cert):
-        return True
+def tls_context(settings: OutboundSettings) -> ssl.SSLContext:
+    """The TLS setup for the receiver, built once and shared by every connection (loading CA files
+    is slow); a broken certificate file is a configuration error, named."""
     try:
-        ctx = ssl.create_default_context(cafile=settings.ca_bundle)
+        ctx = ssl.create_default_context(cafile=settings.ca_bundle or certifi.where())
         if settings.client_cert:
             ctx.load_cert_chain(settings.client_cert, settings.client_key)
     except (OSError, ssl.SSLError) as e:
