@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-NS = "urn:cn:justice:case-exchange:1"
 RECORD_BYTES = 5 * 1024
 
 
@@ -39,16 +38,16 @@ def free_port() -> int:
 
 
 def make_record(case: str) -> bytes:
-    """A valid standard record of about 5 KB: Chinese text in the note, as real files carry."""
-    head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
-            f"<CaseNumber>{case}</CaseNumber><Stage>prosecution-review</Stage>"
-            f"<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender><Content><Note>")
-    tail = "</Note></Content></CaseRecord>"
+    """A record of about 5 KB that passes the standard's acceptance rules, with Chinese text in
+    the note as real files carry."""
+    from gateway.sim.records import CaseStep, to_xml
+
+    step = CaseStep(case, "prosecution-review", "transfer-for-prosecution", "POLICE")
     filler = "犯罪嫌疑人张三于2026年3月在太原市迎泽区醉酒驾驶机动车，血液酒精含量为156mg/100ml。"
-    text = ""
-    while len((head + text + tail).encode()) < RECORD_BYTES:
-        text += filler
-    return (head + text + tail).encode()[: RECORD_BYTES + 200]
+    note = ""
+    while len(to_xml(step, note)) < RECORD_BYTES:
+        note += filler
+    return to_xml(step, note)
 
 
 # -- raw HTTP/1.1 on asyncio streams -------------------------------------------------------------
