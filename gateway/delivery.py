@@ -13,11 +13,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from adapters.base import OutboundAdapter
 from gateway.model import DeliveryResult, OutboundMessage
 from gateway.retry import Redelivery
 from gateway.store.base import Lease, StaleLease, Store
-
-from adapters.base import OutboundAdapter
 
 log = logging.getLogger("gateway.delivery")
 
@@ -88,15 +87,15 @@ class Dispatcher:
                     result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)
                 except TimeoutError:
                     result = DeliveryResult.transient(f"no answer within {self.lease_seconds * 0.9:.0f} s")
-                except Exception as e:  # an adapter defect is a transient failure with its text, never a crash
+                except Exception as e:  # an adapter defect is a transient failure with its text, not a crash
                     log.exception("adapter for %s raised", dest.code)
                     result = DeliveryResult.transient(f"adapter error: {type(e).__name__}: {e}")
             finish = dest.redelivery.decide(lease, result, started)
             try:
                 await self.store.finish(lease, finish)
             except StaleLease:
-                log.warning("delivery %s: lease lost before the result was recorded; another attempt will follow",
-                            lease.delivery_id)
+                log.warning("delivery %s: lease lost before the result was recorded; another attempt "
+                            "will follow", lease.delivery_id)
         except Exception:
             log.exception("recording delivery %s failed; the lease will expire and it will be retried",
                           lease.delivery_id)
