@@ -93,7 +93,8 @@ def _days(_ctx: Any, value: Any) -> float:
 
 
 def _today(_ctx: Any) -> float:
-    return float(dt.date.today().strftime("%Y%m%d"))
+    d = dt.date.today()  # YYYYMMDD by arithmetic: strftime costs more than the rest of a check's Python
+    return float(d.year * 10000 + d.month * 100 + d.day)
 
 
 def _has_attachments(_ctx: Any) -> bool:
