@@ -26,6 +26,7 @@ _CALL = re.compile(r"([A-Za-z_][\w.\-]*):(to-standard|to-legacy)\s*\(")
 _LITERAL = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)")\s*,""")
 _SEP_ENTRY, _SEP_CODE = "\n", "\t"
 _UNSAFE = re.compile(r"[\s'{}]")  # white space, the literal's quote, AVT braces
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 class Remap(Exception):
@@ -106,6 +107,8 @@ def inline(sheet: etree._ElementTree, ns: str, tables: Tables) -> bool:
     root = sheet.getroot()
     names: dict[str, tuple[str, str]] = {}
     for table, (fwd, back) in tables.items():
+        if not _NAME.fullmatch(table):  # not usable in a variable name: this table stays with Python
+            continue
         for direction, entries in (("to-standard", fwd), ("to-legacy", back)):
             var = f"m-codes-{'in' if direction == 'to-standard' else 'out'}-{table}"
             names[f"{direction}:{table}"] = (f"${var}", table_literal(entries))

@@ -143,11 +143,14 @@ class MappingPack:
         try:
             sheet = etree.parse(str(p), _parser())
             exact = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
-            if not codetables.inline(sheet, MAP_NS, self.codes):
-                return exact, exact
-            return etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions()), exact
         except (etree.XSLTParseError, etree.XMLSyntaxError) as e:
             raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
+        if not codetables.inline(sheet, MAP_NS, self.codes):
+            return exact, exact
+        try:
+            return etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions()), exact
+        except etree.XSLTParseError:  # a construct the rewrite did not foresee: keep the sheet as written
+            return exact, exact
 
     @staticmethod
     def _apply(fast: etree.XSLT, exact: etree.XSLT | None, tree: etree._Element) -> etree._XSLTResultTree:
@@ -187,7 +190,8 @@ class MappingPack:
         else:
             out = self._apply(self.outbound, self._outbound_exact, tree).getroot()
         if out is None:
-            raise InputRejected(f"the {self.name} outbound mapping produced no record", rule="mapping.outbound")
+            raise InputRejected(f"the {self.name} outbound mapping produced no record",
+                                rule="mapping.outbound")
         return bytes(etree.tostring(out, xml_declaration=True, encoding=self.encoding))
 
 

@@ -115,3 +115,20 @@ def test_pack_with_a_key_the_literal_cannot_hold_falls_back_to_python(tmp_path: 
     assert (out.get("a"), out.text) == ("ok", "quoted")
     with pytest.raises(InputRejected, match="code table t"):
         pack.to_standard(etree.fromstring(b"<a v='nope'>plain</a>"))
+
+
+def test_table_whose_name_cannot_be_a_variable_stays_with_python(tmp_path: Path) -> None:
+    xsl = (
+        '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+        'xmlns:m="urn:cn:justice:case-exchange:mapping"><xsl:template match="/">'
+        "<r><xsl:value-of select=\"m:to-standard('odd name', /a)\"/></r></xsl:template></xsl:stylesheet>"
+    )
+    folder = tmp_path / "q"
+    (folder / "codes").mkdir(parents=True)
+    (folder / "pack.yaml").write_text("name: q\ninbound: in.xsl\n", encoding="utf-8")
+    (folder / "in.xsl").write_text(xsl, encoding="utf-8")
+    (folder / "codes" / "odd name.csv").write_text("legacy,standard\n1,one\n", encoding="utf-8")
+    pack = load_pack("q", (str(tmp_path),))
+    assert pack.to_standard(etree.fromstring(b"<a>1</a>")).text == "one"
+    with pytest.raises(InputRejected, match="code table odd name"):
+        pack.to_standard(etree.fromstring(b"<a>2</a>"))
