@@ -97,20 +97,23 @@ def test_rewrite_handles_nesting_avts_and_leaves_the_unknown_alone() -> None:
     assert "to-legacy" not in nested.replace("untranslated('t', x, 1)", "")
 
 
-def test_pack_with_a_key_the_literal_cannot_hold_falls_back_to_python(tmp_path: Path) -> None:
+def _pack(tmp_path: Path, body: str, table: str, rows: str) -> MappingPack:
+    """A pack whose inbound XSLT template is `body`, with one code table."""
     xsl = (
         '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
-        'xmlns:m="urn:cn:justice:case-exchange:mapping"><xsl:template match="/">'
-        "<r a=\"{m:to-standard('t', /a/@v)}\"><xsl:value-of select=\"m:to-standard('t', /a)\"/></r>"
+        f'xmlns:m="urn:cn:justice:case-exchange:mapping"><xsl:template match="/">{body}'
         "</xsl:template></xsl:stylesheet>"
     )
-    folder = tmp_path / "p"
-    folder.mkdir()
-    (folder / "pack.yaml").write_text("name: p\ninbound: in.xsl\n", encoding="utf-8")
-    (folder / "in.xsl").write_text(xsl, encoding="utf-8")
-    (folder / "codes").mkdir()
-    (folder / "codes" / "t.csv").write_text("legacy,standard\nit's,quoted\nplain,ok\n", encoding="utf-8")
-    pack = load_pack("p", (str(tmp_path),))
+    (tmp_path / "p" / "codes").mkdir(parents=True)
+    (tmp_path / "p" / "pack.yaml").write_text("name: p\ninbound: in.xsl\n", encoding="utf-8")
+    (tmp_path / "p" / "in.xsl").write_text(xsl, encoding="utf-8")
+    (tmp_path / "p" / "codes" / f"{table}.csv").write_text(f"legacy,standard\n{rows}", encoding="utf-8")
+    return load_pack("p", (str(tmp_path),))
+
+
+def test_pack_with_a_key_the_literal_cannot_hold_falls_back_to_python(tmp_path: Path) -> None:
+    body = "<r a=\"{m:to-standard('t', /a/@v)}\"><xsl:value-of select=\"m:to-standard('t', /a)\"/></r>"
+    pack = _pack(tmp_path, body, "t", "it's,quoted\nplain,ok\n")
     out = pack.to_standard(etree.fromstring(b"<a v='plain'>it's</a>"))
     assert (out.get("a"), out.text) == ("ok", "quoted")
     with pytest.raises(InputRejected, match="code table t"):
@@ -118,17 +121,8 @@ def test_pack_with_a_key_the_literal_cannot_hold_falls_back_to_python(tmp_path: 
 
 
 def test_table_whose_name_cannot_be_a_variable_stays_with_python(tmp_path: Path) -> None:
-    xsl = (
-        '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
-        'xmlns:m="urn:cn:justice:case-exchange:mapping"><xsl:template match="/">'
-        "<r><xsl:value-of select=\"m:to-standard('odd name', /a)\"/></r></xsl:template></xsl:stylesheet>"
-    )
-    folder = tmp_path / "q"
-    (folder / "codes").mkdir(parents=True)
-    (folder / "pack.yaml").write_text("name: q\ninbound: in.xsl\n", encoding="utf-8")
-    (folder / "in.xsl").write_text(xsl, encoding="utf-8")
-    (folder / "codes" / "odd name.csv").write_text("legacy,standard\n1,one\n", encoding="utf-8")
-    pack = load_pack("q", (str(tmp_path),))
+    body = "<r><xsl:value-of select=\"m:to-standard('odd name', /a)\"/></r>"
+    pack = _pack(tmp_path, body, "odd name", "1,one\n")
     assert pack.to_standard(etree.fromstring(b"<a>1</a>")).text == "one"
     with pytest.raises(InputRejected, match="code table odd name"):
         pack.to_standard(etree.fromstring(b"<a>2</a>"))
