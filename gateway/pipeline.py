@@ -51,6 +51,18 @@ class Context:
     outbound: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
+    lines_pending: bool = False  # canonical is the mapping's own tree, not yet re-read from canonical_bytes
+
+    def canonical_with_lines(self) -> etree._Element:
+        """The standard record re-read from the bytes kept, so findings name its real lines.
+
+        Done only when there is a finding to report: a clean record never needs line numbers.
+        """
+        if self.lines_pending:
+            self.canonical = etree.fromstring(self.canonical_bytes)
+            self.lines_pending = False
+        assert self.canonical is not None
+        return self.canonical
 
     def log(self, action: str, payload_hash: str = "", **detail: Any) -> None:
         case = self.envelope.case_number if self.envelope else ""
@@ -93,8 +105,7 @@ class MapToStandard:
             ctx.block(Problem(e.rule, e.message))
         mapped = ctx.canonical is not ctx.legacy
         ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
-        if mapped:  # re-read as stored, so findings' line numbers point into the kept standard record
-            ctx.canonical = etree.fromstring(ctx.canonical_bytes)
+        ctx.lines_pending = mapped  # findings' lines must point into the kept standard record
         ctx.log("mapped", sha256_hex(ctx.canonical_bytes), pack=ctx.pack.name)
 
 
@@ -116,6 +127,9 @@ class ValidateStandard:
                                                   f"(accepted: {', '.join(sorted(self.versions))}.x)"))
         xsd = standard.schema(major)
         if not xsd.validate(tree):
+            if ctx.lines_pending:  # validity does not depend on indentation; the lines do
+                tree = ctx.canonical_with_lines()
+                xsd.validate(tree)
             ctx.block(*[Problem("standard.schema", e.message, line=e.line,
                                 location=readable_path(tree, e.path))
                         for e in xsd.error_log])
@@ -139,7 +153,11 @@ class Rules:
     def __call__(self, ctx: Context) -> None:
         tree = ctx.canonical
         assert tree is not None
-        problems = standard_rules(standard.major_version(tree)).check(tree, ctx.record.attachments)
+        rules = standard_rules(standard.major_version(tree))
+        problems = rules.check(tree, ctx.record.attachments)
+        if problems and ctx.lines_pending:  # again on the re-read record, for its line numbers
+            tree = ctx.canonical_with_lines()
+            problems = rules.check(tree, ctx.record.attachments)
         warnings = [p for p in problems if p.severity == "warn"]
         notice.attach_warnings(tree, warnings)
         if warnings:
