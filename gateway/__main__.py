@@ -1,0 +1,54 @@
+"""`python -m gateway CONFIG`: run one gateway node until SIGINT/SIGTERM.
+
+Every log line names the node, so the lines of several nodes can be told apart once collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import GatewayError
+from gateway.store import make_store
+from gateway.store.migrations import SchemaMismatch, check
+
+
+async def _check_schema(config: GatewayConfig) -> None:
+    """Refuse before listening on a port: an empty database is initialised by the store, others must match."""
+    store = make_store(config)
+    version = await store.schema_version()
+    if version:
+        check(version, "of this gateway", "postgres" if config.gateway.store.backend == "postgres" else "sqlite")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m gateway CONFIG.yaml", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args[0])
+    except GatewayError as e:
+        print(e, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {config.gateway.node} %(levelname)s %(name)s: %(message)s",
+    )
+    from gateway.runtime import serve
+
+    try:
+        asyncio.run(_check_schema(config))
+        asyncio.run(serve(config))
+    except SchemaMismatch as e:
+        print(f"gateway node {config.gateway.node} refuses to start: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
