@@ -62,10 +62,10 @@ FROM deliveries d
 WHERE d.destination = %(dest)s
   AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= %(now)s)
        OR (d.state = 'in_flight' AND d.lease_expires_at <= %(now)s))
-  AND NOT EXISTS (
-    SELECT 1 FROM deliveries e
+  AND d.seq = (  -- the case's oldest open delivery (a sub-plan per row: one index probe, never a join)
+    SELECT min(e.seq) FROM deliveries e
     WHERE e.destination = d.destination AND e.case_number = d.case_number
-      AND e.seq < d.seq AND e.state IN ('queued','retrying','in_flight','dead'))
+      AND e.state IN ('queued','retrying','in_flight','dead'))
 ORDER BY d.seq LIMIT %(limit)s
 FOR UPDATE OF d SKIP LOCKED
 """
@@ -103,6 +103,13 @@ class _Tx:
 
 
 Op = Callable[[_Tx], Awaitable[T]]
+
+
+class _OpFailed(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
 
 
 class PostgresStore(Store):
@@ -204,47 +211,62 @@ class PostgresStore(Store):
             await conn.close()
 
     async def _commit(self, conn: AsyncConnection[Any], batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
-        for attempt in range(_RETRIES):
-            results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-            notify = False
+        """Commit a group; an operation that fails is answered with its error and the rest run again."""
+        pending = list(batch)
+        conflicts = 0
+        while pending:
             try:
-                async with conn.transaction():
-                    row = await (await conn.execute(
-                        "SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")).fetchone()
-                    assert row is not None, "audit_head row missing; run 'gateway db upgrade'"
-                    tx = _Tx(conn, self.node, (row[0], row[1], row[2]))
-                    first = tx.head
-                    for fn, fut in batch:
-                        saved, tx.notify = tx.head, False
-                        try:
-                            async with conn.transaction():  # a savepoint: one failure never undoes another
-                                r = await fn(tx)
-                            results.append((fut, r, None))
-                            notify = notify or tx.notify
-                        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                            raise
-                        except Exception as e:  # the operation's own failure goes back to its caller
-                            tx.head = saved
-                            results.append((fut, None, e))
-                    if tx.head != first:
-                        await conn.execute("UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1",
-                                           tx.head)
-                    if notify:
-                        await conn.execute(f"NOTIFY {CHANNEL}")
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                log.warning("write group rolled back by the database (attempt %d); retrying", attempt + 1)
+                results, notify = await self._group(conn, pending)
+            except _OpFailed as f:  # the group was rolled back: the others run again without it
+                _, fut = pending.pop(f.index)
+                if not fut.done():
+                    fut.set_exception(f.error)
                 continue
-            for fut, r, err in results:
-                if fut.done():
-                    continue
-                if err is not None:
-                    fut.set_exception(err)
-                else:
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                conflicts += 1
+                if conflicts >= _RETRIES:
+                    raise
+                log.warning("write group rolled back by the database (attempt %d); retrying", conflicts)
+                continue
+            for (_, fut), r in zip(pending, results, strict=True):
+                if not fut.done():
                     fut.set_result(r)
             if notify:
                 self.notify_work()
             return
-        raise RuntimeError(f"a write group failed {_RETRIES} times on database conflicts")
+
+    async def _group(self, conn: AsyncConnection[Any], batch: list[tuple[Op[Any], asyncio.Future[Any]]]
+                     ) -> tuple[list[Any], bool]:
+        """One transaction: lock the chain head, run each operation pipelined, move the head, NOTIFY.
+
+        No savepoint per operation (they cost two round trips each): failures are rare and
+        handled by `_commit` running the group again without the failed operation.
+        """
+        results: list[Any] = []
+        notify = False
+        async with conn.transaction():
+            row = await (await conn.execute(
+                "SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")).fetchone()
+            assert row is not None, "audit_head row missing; run 'gateway db upgrade'"
+            tx = _Tx(conn, self.node, (row[0], row[1], row[2]))
+            first = tx.head
+            for i, (fn, _) in enumerate(batch):
+                tx.notify = False
+                try:
+                    async with conn.pipeline():  # statements whose answers are not read go out together
+                        results.append(await fn(tx))
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    raise
+                except Exception as e:  # the operation's own failure goes back to its caller
+                    raise _OpFailed(i, e) from e
+                notify = notify or tx.notify
+            async with conn.pipeline():
+                if tx.head != first:
+                    await conn.execute("UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1",
+                                       tx.head)
+                if notify:
+                    await conn.execute(f"NOTIFY {CHANNEL}")
+        return results, notify
 
     # -- wake-ups from any node ----------------------------------------------------------------
     async def _listen(self) -> None:
@@ -288,14 +310,10 @@ class PostgresStore(Store):
     @staticmethod
     async def _find_receipt(conn: AsyncConnection[Any], sender: str, mid: str | None, content_hash: str
                             ) -> Receipt | None:
-        row = None
-        if mid:
-            row = await (await conn.execute(
-                "SELECT receipt FROM messages WHERE sender = %s AND sender_message_id = %s", (sender, mid))).fetchone()
-        if row is None:
-            row = await (await conn.execute(
-                "SELECT receipt FROM messages WHERE sender = %s AND content_hash = %s ORDER BY received_at LIMIT 1",
-                (sender, content_hash))).fetchone()
+        row = await (await conn.execute(
+            "SELECT receipt FROM messages WHERE sender = %s AND (sender_message_id = %s OR content_hash = %s) "
+            "ORDER BY (sender_message_id = %s) IS TRUE DESC, received_at LIMIT 1",
+            (sender, mid, content_hash, mid))).fetchone()
         return as_duplicate(Receipt.from_dict(json.loads(row[0]))) if row else None
 
     async def find_receipt(self, sender: str, sender_message_id: str | None, content_hash: str) -> Receipt | None:
@@ -321,18 +339,13 @@ class PostgresStore(Store):
                 await cur.executemany(
                     "INSERT INTO blobs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
                     [(m.content_hash, len(raw), raw), *((h, len(d), d) for h, d in blobs.items())])
-            inserted = await tx.one(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 17)}) "
-                "ON CONFLICT DO NOTHING RETURNING id",
+            await tx.conn.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})",
                 (m.message_id, m.sender, m.channel, m.sender_message_id, m.content_hash, m.canonical_hash,
                  m.case_number, m.stage, m.action, str(m.status), json.dumps(list(m.reasons), ensure_ascii=False),
                  m.received_at, m.file_name, m.operation, json.dumps(m.summary, ensure_ascii=False),
                  json.dumps(receipt.as_dict(), ensure_ascii=False), tx.node),
-            )
-            if inserted is None:  # the unique index caught a resend the lookup could not (never expected)
-                dup = await self._find_receipt(c, m.sender, m.sender_message_id, m.content_hash)
-                assert dup is not None
-                return dup
+            )  # a resend racing past the lookup is impossible (head lock) and the unique index would refuse it
             now = time.time()
             if deliveries:
                 async with c.cursor() as cur:
@@ -401,10 +414,11 @@ class PostgresStore(Store):
                 "UPDATE deliveries SET state = 'retrying', lease_owner = NULL, lease_token = NULL, "
                 "lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0), "
                 "reason = 'released at shutdown of ' || %s, next_attempt_at = %s "
-                "WHERE state = 'in_flight' AND lease_owner = %s",
+                "WHERE state = 'in_flight' AND lease_owner = %s RETURNING id",
                 (tx.node, time.time(), tx.node))
-            tx.notify = cur.rowcount > 0  # another node may take them at once
-            return cur.rowcount
+            released = len(await cur.fetchall())
+            tx.notify = released > 0  # another node may take them at once
+            return released
 
         return await self._write(op)
 

@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS deliveries_case ON deliveries(destination, case_numbe
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(destination, seq)
   WHERE state IN ('queued', 'retrying', 'in_flight');
+CREATE INDEX IF NOT EXISTS deliveries_open_case ON deliveries(destination, case_number, seq)
+  WHERE state IN ('queued', 'retrying', 'in_flight', 'dead');
 CREATE TABLE IF NOT EXISTS attempts (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   delivery_id TEXT NOT NULL,
