@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format=f"%(asctime)s {config.gateway.node} %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery attempt is the store's job
     from gateway.runtime import serve
 
     try:
