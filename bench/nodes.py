@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 import tempfile
@@ -87,7 +88,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=2000)
     ap.add_argument("--runs", default="sqlite:1,postgres:1,postgres:2,postgres:3")
     args = ap.parse_args()
-    print(f"{args.records} records per run, HTTP in, HTTP out, one delivery each; {__import__('os').cpu_count()} CPUs")
+    print(f"{args.records} records per run, HTTP in, HTTP out, one delivery each; {os.cpu_count()} CPUs")
     for spec in args.runs.split(","):
         backend, n = spec.split(":")
         with tempfile.TemporaryDirectory() as d:

@@ -63,12 +63,17 @@ class Receiver:
             if key in self.acted:
                 self.acted_twice += 1  # a retry whose first answer was lost: answered, not acted on again
             self.acted.add(key)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
         await send({"type": "http.response.body", "body": b"accepted"})
 
     def start(self) -> None:
-        self._server = uvicorn.Server(uvicorn.Config(self, host="127.0.0.1", port=self.port, log_level="error",
-                                                     lifespan="off", access_log=False))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self, host="127.0.0.1", port=self.port, log_level="error", lifespan="off", access_log=False
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         while not self._server.started:
@@ -81,19 +86,42 @@ class Receiver:
             self._thread.join(10)
 
 
-def node_config(node: str, port: int, data_dir: Path, store: dict[str, Any], receiver_url: str,
-                lease_seconds: float = 3.0) -> dict[str, Any]:
+def node_config(
+    node: str, port: int, data_dir: Path, store: dict[str, Any], receiver_url: str, lease_seconds: float = 3.0
+) -> dict[str, Any]:
     out = {"adapter": "http", "settings": {"url": receiver_url, "read_timeout": 5.0}}
     return {
-        "gateway": {"node": node, "data_dir": str(data_dir), "store": store, "lease_seconds": lease_seconds,
-                    "api": {"host": "127.0.0.1", "port": port}, "checkpoint_every": 2000},
+        "gateway": {
+            "node": node,
+            "data_dir": str(data_dir),
+            "store": store,
+            "lease_seconds": lease_seconds,
+            "api": {"host": "127.0.0.1", "port": port},
+            "checkpoint_every": 2000,
+        },
         "agencies": [
-            {"code": "POLICE", "name": "City Police", "role": "police",
-             "inbound": [{"name": "police-in", "adapter": "http", "settings": {"require_key": False}}]},
-            {"code": "PROC", "name": "City Procuratorate", "role": "procuratorate",
-             "outbound": {"name": "proc-out", **out, "concurrency": 16,
-                          "retry": {"initial_backoff": 0.2, "max_backoff": 1.0, "jitter": 0.1,
-                                    "max_attempts": 1000}}},
+            {
+                "code": "POLICE",
+                "name": "City Police",
+                "role": "police",
+                "inbound": [{"name": "police-in", "adapter": "http", "settings": {"require_key": False}}],
+            },
+            {
+                "code": "PROC",
+                "name": "City Procuratorate",
+                "role": "procuratorate",
+                "outbound": {
+                    "name": "proc-out",
+                    **out,
+                    "concurrency": 16,
+                    "retry": {
+                        "initial_backoff": 0.2,
+                        "max_backoff": 1.0,
+                        "jitter": 0.1,
+                        "max_attempts": 1000,
+                    },
+                },
+            },
         ],
         "routes": [{"stage": "prosecution-review", "action": "transfer-for-prosecution", "to": ["PROC"]}],
     }
@@ -117,15 +145,22 @@ class Node:
         self.starts += 1
         self.log = self.config.with_suffix(f".{self.starts}.log")
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gateway", str(self.config)], cwd=ROOT,
-                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", str(self.config)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_ready(self, timeout: float = 30) -> None:
         end = time.time() + timeout
         while time.time() < end:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"node {self.name} exited: {self.log.read_text()[-3000:] if self.log else ''}")
+                raise RuntimeError(
+                    f"node {self.name} exited: {self.log.read_text()[-3000:] if self.log else ''}"
+                )
             try:
                 if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
                     return
@@ -156,14 +191,23 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
 
     @classmethod
-    def create(cls, count: int, work: Path, store: dict[str, Any], receiver_url: str,
-               env: dict[str, str] | None = None, lease_seconds: float = 3.0) -> Cluster:
+    def create(
+        cls,
+        count: int,
+        work: Path,
+        store: dict[str, Any],
+        receiver_url: str,
+        env: dict[str, str] | None = None,
+        lease_seconds: float = 3.0,
+    ) -> Cluster:
         base_env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
         nodes = []
         for i in range(count):
             name, port = f"node-{i + 1}", free_port()
             cfg = work / f"{name}.yaml"
-            cfg.write_text(yaml.safe_dump(node_config(name, port, work / name, store, receiver_url, lease_seconds)))
+            cfg.write_text(
+                yaml.safe_dump(node_config(name, port, work / name, store, receiver_url, lease_seconds))
+            )
             nodes.append(Node(name, port, cfg, base_env))
         return cls(nodes)
 
@@ -181,7 +225,9 @@ class Cluster:
         return [n for n in self.nodes if n.alive()]
 
 
-async def send_records(cluster: Cluster, bodies: list[tuple[str, bytes]], concurrency: int = 16) -> dict[str, str]:
+async def send_records(
+    cluster: Cluster, bodies: list[tuple[str, bytes]], concurrency: int = 16
+) -> dict[str, str]:
     """POST every record to some live node until one answers with a receipt; message id -> gateway id."""
     receipts: dict[str, str] = {}
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
@@ -197,8 +243,11 @@ async def send_records(cluster: Cluster, bodies: list[tuple[str, bytes]], concur
                 node = live[turn % len(live)]
                 turn += 1
                 try:
-                    r = await client.post(f"{node.url}/inbound/police-in", content=body,
-                                          headers={"X-Message-Id": mid, "Content-Type": "application/xml"})
+                    r = await client.post(
+                        f"{node.url}/inbound/police-in",
+                        content=body,
+                        headers={"X-Message-Id": mid, "Content-Type": "application/xml"},
+                    )
                     if r.status_code in (200, 202):
                         receipts[mid] = r.json()["message_id"]
                         break

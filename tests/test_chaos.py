@@ -34,13 +34,21 @@ def _count(dsn: str, sql: str) -> int:
 async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> None:
     receiver = Receiver()
     receiver.start()
-    cluster = Cluster.create(3, tmp_path, {"backend": "postgres", "dsn": {"env": DSN_ENV}}, receiver.url,
-                             env={DSN_ENV: pg_dsn}, lease_seconds=3.0)
+    cluster = Cluster.create(
+        3,
+        tmp_path,
+        {"backend": "postgres", "dsn": {"env": DSN_ENV}},
+        receiver.url,
+        env={DSN_ENV: pg_dsn},
+        lease_seconds=3.0,
+    )
     rng = random.Random(6)
     kills = 0
     try:
         await asyncio.to_thread(cluster.start)
-        bodies = [(f"POL-{i:05d}", record(case=f"C2026-{i % 300:04d}", extra=f"r{i}")) for i in range(RECORDS)]
+        bodies = [
+            (f"POL-{i:05d}", record(case=f"C2026-{i % 300:04d}", extra=f"r{i}")) for i in range(RECORDS)
+        ]
         sending = asyncio.create_task(send_records(cluster, bodies))
         deadline = time.monotonic() + 300
 
@@ -48,7 +56,9 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> Non
             return _count(pg_dsn, "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
 
         while not (sending.done() and await asyncio.to_thread(delivered) >= RECORDS):
-            assert time.monotonic() < deadline, f"not all delivered in time: {await asyncio.to_thread(delivered)}"
+            assert time.monotonic() < deadline, (
+                f"not all delivered in time: {await asyncio.to_thread(delivered)}"
+            )
             await asyncio.sleep(rng.uniform(4.0, 7.0))
             if sending.done() and sending.exception():
                 raise sending.exception()  # type: ignore[misc]
@@ -66,19 +76,29 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> Non
         assert _count(pg_dsn, "SELECT count(*) FROM messages") == RECORDS, "a resend made a second message"
         assert _count(pg_dsn, "SELECT count(*) FROM deliveries") == RECORDS
         assert _count(pg_dsn, "SELECT count(*) FROM deliveries WHERE state <> 'delivered'") == 0
-        assert _count(pg_dsn, "SELECT count(*) FROM (SELECT message_id FROM audit_log WHERE action = 'delivered' "
-                              "GROUP BY message_id HAVING count(*) <> 1) x") == 0, "a delivery confirmed twice"
+        assert (
+            _count(
+                pg_dsn,
+                "SELECT count(*) FROM (SELECT message_id FROM audit_log WHERE action = 'delivered' "
+                "GROUP BY message_id HAVING count(*) <> 1) x",
+            )
+            == 0
+        ), "a delivery confirmed twice"
         assert set(receiver.posts) == ids, "the receiver did not get exactly the accepted records"
         assert len(receiver.acted) == RECORDS  # one action per Idempotency-Key, retries recognised
         with psycopg.connect(pg_dsn) as c:
-            rows = c.execute("SELECT seq, time, node, actor, action, message_id, case_number, payload_hash, "
-                             "detail, prev_hash, entry_hash FROM audit_log ORDER BY seq").fetchall()
+            rows = c.execute(
+                "SELECT seq, time, node, actor, action, message_id, case_number, payload_hash, "
+                "detail, prev_hash, entry_hash FROM audit_log ORDER BY seq"
+            ).fetchall()
         entries = [AuditEntry(*r) for r in rows]
         verify_chain(entries)
         assert {e.node for e in entries} == {"node-1", "node-2", "node-3"}
         assert kills >= 3, "the test did not kill enough nodes to mean anything"
-        print(f"\nchaos: {RECORDS} records, {kills} kills, {sum(receiver.posts.values())} POSTs "
-              f"({receiver.acted_twice} recognised retries), {len(entries)} log entries in one chain")
+        print(
+            f"\nchaos: {RECORDS} records, {kills} kills, {sum(receiver.posts.values())} POSTs "
+            f"({receiver.acted_twice} recognised retries), {len(entries)} log entries in one chain"
+        )
     finally:
         for n in cluster.nodes:
             n.kill()

@@ -27,8 +27,11 @@ def _need(module: str, package: str) -> None:
 
 def test_compose_file_matches_the_compose_spec() -> None:
     _need("check_jsonschema", "check-jsonschema")
-    r = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-                        str(COMPOSE)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -44,8 +47,11 @@ def test_compose_services_are_wired() -> None:
 
 def test_kubernetes_manifests_match_the_api_schemas() -> None:
     _need("kubernetes_validate", "kubernetes-validate")
-    r = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "-k", "1.30.0", str(K8S)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", "1.30.0", str(K8S)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -38,14 +38,36 @@ async def store(make_store: MakeStore) -> AsyncIterator[Store]:
     await s.close()
 
 
-async def put(store: Store, case: str = "C-1", dests: tuple[str, ...] = ("PROC",), mid: str | None = None,
-              body: bytes | None = None) -> str:
+async def put(
+    store: Store,
+    case: str = "C-1",
+    dests: tuple[str, ...] = ("PROC",),
+    mid: str | None = None,
+    body: bytes | None = None,
+) -> str:
     raw = body or f"<r>{case}{new_id()}</r>".encode()
     h = sha256_hex(raw)
-    m = NewMessage(new_id(), "POLICE", "police-in", mid, h, h, case, "trial", "indictment",
-                   MessageStatus.ACCEPTED, (), time.time())
-    r = await store.record_message(m, raw, {}, [NewDelivery(d, h) for d in dests],
-                                   [AuditEvent("received", "POLICE", m.message_id, case, h)])
+    m = NewMessage(
+        new_id(),
+        "POLICE",
+        "police-in",
+        mid,
+        h,
+        h,
+        case,
+        "trial",
+        "indictment",
+        MessageStatus.ACCEPTED,
+        (),
+        time.time(),
+    )
+    r = await store.record_message(
+        m,
+        raw,
+        {},
+        [NewDelivery(d, h) for d in dests],
+        [AuditEvent("received", "POLICE", m.message_id, case, h)],
+    )
     return r.message_id
 
 
@@ -66,8 +88,20 @@ def done(detail: str = "ok") -> Finish:
 async def test_resend_gets_original_receipt(store: Store) -> None:
     first = await put(store, mid="M-1", body=b"<a/>")
     raw = b"<a-changed/>"
-    m = NewMessage(new_id(), "POLICE", "police-in", "M-1", sha256_hex(raw), "", "C-1", "", "",
-                   MessageStatus.ACCEPTED, (), time.time())
+    m = NewMessage(
+        new_id(),
+        "POLICE",
+        "police-in",
+        "M-1",
+        sha256_hex(raw),
+        "",
+        "C-1",
+        "",
+        "",
+        MessageStatus.ACCEPTED,
+        (),
+        time.time(),
+    )
     again = await store.record_message(m, raw, {}, [NewDelivery("PROC", "x")], [])
     assert again.duplicate and again.message_id == first
     by_content = await store.find_receipt("POLICE", None, sha256_hex(b"<a/>"))
@@ -111,7 +145,9 @@ async def test_dead_holds_later_records_until_replay_or_discard(store: Store) ->
     assert (await store.get_delivery(first.delivery_id) or {})["state"] == "discarded"
     assert (await store.get_deliveries(later))[0]["reason"] == "queued for delivery"
     ids = {x.delivery_id for x in await store.lease("PROC", 5, 30)}
-    assert ids == {(await store.get_deliveries(later))[0]["id"]}  # replay queues behind the case's waiting record
+    assert ids == {
+        (await store.get_deliveries(later))[0]["id"]
+    }  # replay queues behind the case's waiting record
     assert new in {d["id"] for d in await store.list_deliveries(state="queued")}
 
 
@@ -176,7 +212,7 @@ async def test_schema_version_mismatch_refused(make_store: MakeStore) -> None:
 
 
 async def _set_version(s: Store, v: int) -> None:
-    sql = "UPDATE meta SET value = '%d' WHERE key = 'schema_version'" % v
+    sql = f"UPDATE meta SET value = '{v}' WHERE key = 'schema_version'"
     if hasattr(s, "dsn"):
         import psycopg
 

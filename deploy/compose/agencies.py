@@ -11,11 +11,11 @@ import asyncio
 import os
 from pathlib import Path
 
+import uvicorn
+
 from gateway.sim.agencies import CourtSystem, PoliceSystem, ProcuratorateSystem
 from gateway.sim.http import HttpAgency
 from gateway.sim.server import EmbeddedServer
-
-import uvicorn
 
 PORTS = {"POLICE": 9101, "PROC": 9102, "COURT": 9103}
 
@@ -32,11 +32,16 @@ async def main() -> None:
     urls = os.environ.get("GATEWAY_URLS", "http://gateway-1:8080").split(",")
     police = PoliceSystem("POLICE")
     systems = {"POLICE": police, "PROC": ProcuratorateSystem("PROC"), "COURT": CourtSystem("COURT")}
-    agencies = {code: HttpAgency(s, submit_url=f"{urls[i % len(urls)]}/inbound/{code.lower()}-in",
-                                 api_key=_key(code), observe=_log)
-                for i, (code, s) in enumerate(systems.items())}
-    servers = [EmbeddedServer(uvicorn.Config(a.app(), host="0.0.0.0", port=PORTS[c], log_level="warning"))
-               for c, a in agencies.items()]
+    agencies = {
+        code: HttpAgency(
+            s, submit_url=f"{urls[i % len(urls)]}/inbound/{code.lower()}-in", api_key=_key(code), observe=_log
+        )
+        for i, (code, s) in enumerate(systems.items())
+    }
+    servers = [
+        EmbeddedServer(uvicorn.Config(a.app(), host="0.0.0.0", port=PORTS[c], log_level="warning"))
+        for c, a in agencies.items()
+    ]
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     for i in range(int(os.environ.get("CASES", "20"))):
         await agencies["POLICE"].submit(police.open_case(f"DEMO-{i + 1:04d}"))

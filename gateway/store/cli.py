@@ -18,7 +18,9 @@ from gateway.store.base import Store
 
 db_app = typer.Typer(help="Database schema: upgrade it, or show which version it has.", no_args_is_help=True)
 
-_CONFIG = typer.Option(..., "--config", "-c", help="the gateway's YAML configuration", exists=True, dir_okay=False)
+_CONFIG = typer.Option(
+    ..., "--config", "-c", help="the gateway's YAML configuration", exists=True, dir_okay=False
+)
 
 
 def _store(config: Path) -> Store:

@@ -52,7 +52,8 @@ _BATCH = 256
 _RETRIES = 5  # a deadlock or serialization failure (never expected, see above) retries the group
 
 _MESSAGE_COLUMNS = (
-    "id, sender, channel, sender_message_id, content_hash, canonical_hash, case_number, stage, action, status, "
+    "id, sender, channel, sender_message_id, content_hash, canonical_hash, case_number, stage, action, "
+    "status, "
     "reasons, received_at, file_name, operation, summary, receipt, node"
 )
 _LEASE = """
@@ -92,8 +93,22 @@ class _Tx:
             async with self.conn.cursor() as cur:
                 await cur.executemany(
                     "INSERT INTO audit_log VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                    [(e.seq, e.time, e.node, e.actor, e.action, e.message_id, e.case_number, e.payload_hash,
-                      e.detail, e.prev_hash, e.entry_hash) for e in out],
+                    [
+                        (
+                            e.seq,
+                            e.time,
+                            e.node,
+                            e.actor,
+                            e.action,
+                            e.message_id,
+                            e.case_number,
+                            e.payload_hash,
+                            e.detail,
+                            e.prev_hash,
+                            e.entry_hash,
+                        )
+                        for e in out
+                    ],
                 )
         return out
 
@@ -113,7 +128,9 @@ class _OpFailed(Exception):
 
 
 class PostgresStore(Store):
-    def __init__(self, dsn: str, node: str = "node-1", *, pool_size: int = 6, group_commit: bool = True) -> None:
+    def __init__(
+        self, dsn: str, node: str = "node-1", *, pool_size: int = 6, group_commit: bool = True
+    ) -> None:
         super().__init__()
         self.dsn = dsn
         self.node = node
@@ -132,8 +149,14 @@ class PostgresStore(Store):
         if await self.schema_version() == 0:
             await self.upgrade()  # an empty database: initialise it (concurrent nodes serialise)
         migrations.check(await self.schema_version(), _where(self.dsn), "postgres")
-        self._pool = AsyncConnectionPool(self.dsn, min_size=2, max_size=self.pool_size,
-                                         kwargs={"autocommit": True}, open=False, name=f"store-{self.node}")
+        self._pool = AsyncConnectionPool(
+            self.dsn,
+            min_size=2,
+            max_size=self.pool_size,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"store-{self.node}",
+        )
         await self._pool.open(wait=True, timeout=30)
         self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
@@ -171,7 +194,9 @@ class PostgresStore(Store):
                 await conn.execute(m.sql.encode())  # no parameters: several statements in one go
                 await conn.execute(
                     "INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE SET value = "
-                    "EXCLUDED.value", (str(m.version),))
+                    "EXCLUDED.value",
+                    (str(m.version),),
+                )
                 done.append(m.version)
         return done
 
@@ -200,7 +225,9 @@ class PostgresStore(Store):
                 if conn is None or conn.closed:
                     conn = await AsyncConnection.connect(self.dsn, autocommit=True)
                 await self._commit(conn, batch)
-            except Exception as e:  # the database is unreachable: every caller hears it, the next group reconnects
+            except (
+                Exception
+            ) as e:  # the database is unreachable: every caller hears it, the next group reconnects
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(e)
@@ -210,7 +237,9 @@ class PostgresStore(Store):
         if conn is not None:
             await conn.close()
 
-    async def _commit(self, conn: AsyncConnection[Any], batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(
+        self, conn: AsyncConnection[Any], batch: list[tuple[Op[Any], asyncio.Future[Any]]]
+    ) -> None:
         """Commit a group; an operation that fails is answered with its error and the rest run again."""
         pending = list(batch)
         conflicts = 0
@@ -235,8 +264,9 @@ class PostgresStore(Store):
                 self.notify_work()
             return
 
-    async def _group(self, conn: AsyncConnection[Any], batch: list[tuple[Op[Any], asyncio.Future[Any]]]
-                     ) -> tuple[list[Any], bool]:
+    async def _group(
+        self, conn: AsyncConnection[Any], batch: list[tuple[Op[Any], asyncio.Future[Any]]]
+    ) -> tuple[list[Any], bool]:
         """One transaction: lock the chain head, run each operation pipelined, move the head, NOTIFY.
 
         No savepoint per operation (they cost two round trips each): failures are rare and
@@ -245,8 +275,9 @@ class PostgresStore(Store):
         results: list[Any] = []
         notify = False
         async with conn.transaction():
-            row = await (await conn.execute(
-                "SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")).fetchone()
+            row = await (
+                await conn.execute("SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+            ).fetchone()
             assert row is not None, "audit_head row missing; run 'gateway db upgrade'"
             tx = _Tx(conn, self.node, (row[0], row[1], row[2]))
             first = tx.head
@@ -262,8 +293,9 @@ class PostgresStore(Store):
                 notify = notify or tx.notify
             async with conn.pipeline():
                 if tx.head != first:
-                    await conn.execute("UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1",
-                                       tx.head)
+                    await conn.execute(
+                        "UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1", tx.head
+                    )
                 if notify:
                     await conn.execute(f"NOTIFY {CHANNEL}")
         return results, notify
@@ -299,7 +331,9 @@ class PostgresStore(Store):
         h = sha256_hex(data)
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
-            await conn.execute("INSERT INTO blobs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING", (h, len(data), data))
+            await conn.execute(
+                "INSERT INTO blobs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING", (h, len(data), data)
+            )
         return h
 
     async def get_blob(self, sha256: str) -> bytes | None:
@@ -308,21 +342,32 @@ class PostgresStore(Store):
 
     # -- intake ------------------------------------------------------------------------------------
     @staticmethod
-    async def _find_receipt(conn: AsyncConnection[Any], sender: str, mid: str | None, content_hash: str
-                            ) -> Receipt | None:
-        row = await (await conn.execute(
-            "SELECT receipt FROM messages WHERE sender = %s AND (sender_message_id = %s OR content_hash = %s) "
-            "ORDER BY (sender_message_id = %s) IS TRUE DESC, received_at LIMIT 1",
-            (sender, mid, content_hash, mid))).fetchone()
+    async def _find_receipt(
+        conn: AsyncConnection[Any], sender: str, mid: str | None, content_hash: str
+    ) -> Receipt | None:
+        row = await (
+            await conn.execute(
+                "SELECT receipt FROM messages WHERE sender = %s "
+                "AND (sender_message_id = %s OR content_hash = %s) "
+                "ORDER BY (sender_message_id = %s) IS TRUE DESC, received_at LIMIT 1",
+                (sender, mid, content_hash, mid),
+            )
+        ).fetchone()
         return as_duplicate(Receipt.from_dict(json.loads(row[0]))) if row else None
 
-    async def find_receipt(self, sender: str, sender_message_id: str | None, content_hash: str) -> Receipt | None:
+    async def find_receipt(
+        self, sender: str, sender_message_id: str | None, content_hash: str
+    ) -> Receipt | None:
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
             return await self._find_receipt(conn, sender, sender_message_id, content_hash)
 
     async def record_message(
-        self, message: NewMessage, raw: bytes, blobs: dict[str, bytes], deliveries: list[NewDelivery],
+        self,
+        message: NewMessage,
+        raw: bytes,
+        blobs: dict[str, bytes],
+        deliveries: list[NewDelivery],
         events: list[AuditEvent],
     ) -> Receipt:
         m = message
@@ -338,23 +383,55 @@ class PostgresStore(Store):
             async with c.cursor() as cur:
                 await cur.executemany(
                     "INSERT INTO blobs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
-                    [(m.content_hash, len(raw), raw), *((h, len(d), d) for h, d in blobs.items())])
+                    [(m.content_hash, len(raw), raw), *((h, len(d), d) for h, d in blobs.items())],
+                )
             await tx.conn.execute(
                 f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})",
-                (m.message_id, m.sender, m.channel, m.sender_message_id, m.content_hash, m.canonical_hash,
-                 m.case_number, m.stage, m.action, str(m.status), json.dumps(list(m.reasons), ensure_ascii=False),
-                 m.received_at, m.file_name, m.operation, json.dumps(m.summary, ensure_ascii=False),
-                 json.dumps(receipt.as_dict(), ensure_ascii=False), tx.node),
-            )  # a resend racing past the lookup is impossible (head lock) and the unique index would refuse it
+                (
+                    m.message_id,
+                    m.sender,
+                    m.channel,
+                    m.sender_message_id,
+                    m.content_hash,
+                    m.canonical_hash,
+                    m.case_number,
+                    m.stage,
+                    m.action,
+                    str(m.status),
+                    json.dumps(list(m.reasons), ensure_ascii=False),
+                    m.received_at,
+                    m.file_name,
+                    m.operation,
+                    json.dumps(m.summary, ensure_ascii=False),
+                    json.dumps(receipt.as_dict(), ensure_ascii=False),
+                    tx.node,
+                ),
+            )  # no resend races past the lookup (head lock); the unique index would refuse one
             now = time.time()
             if deliveries:
                 async with c.cursor() as cur:
                     await cur.executemany(
-                        "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, "
+                        "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, "
+                        "content_type, "
                         "file_name, state, reason, attempts, created_at, updated_at, next_attempt_at) "
                         "VALUES (%s,%s,%s,%s,%s,%s,%s,'queued',%s,0,%s,%s,%s)",
-                        [(new_id(), m.message_id, d.destination, m.case_number, d.body_hash, d.content_type,
-                          d.file_name, d.reason, now, now, now) for d in deliveries])
+                        [
+                            (
+                                new_id(),
+                                m.message_id,
+                                d.destination,
+                                m.case_number,
+                                d.body_hash,
+                                d.content_type,
+                                d.file_name,
+                                d.reason,
+                                now,
+                                now,
+                                now,
+                            )
+                            for d in deliveries
+                        ],
+                    )
                 tx.notify = True
             await tx.audit(events)
             return receipt
@@ -369,24 +446,40 @@ class PostgresStore(Store):
             # a lease lost with a database crash only means one more attempt, recognised by the receiver
             # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
             await conn.execute("SET LOCAL synchronous_commit = off")
-            rows = await (await conn.execute(
-                _LEASE, {"dest": destination, "now": now, "limit": limit})).fetchall()
+            rows = await (
+                await conn.execute(_LEASE, {"dest": destination, "now": now, "limit": limit})
+            ).fetchall()
             if not rows:
                 return []
-            leases = [Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9])
-                      for r in rows]
+            leases = [
+                Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9])
+                for r in rows
+            ]
             async with conn.cursor() as cur:
                 await cur.executemany(
                     "UPDATE deliveries SET state = 'in_flight', lease_owner = %s, lease_token = %s, "
-                    "lease_expires_at = %s, attempts = attempts + 1, updated_at = %s, reason = %s WHERE id = %s",
-                    [(self.node, x.token, now + lease_seconds, now, lease_reason(x.attempt, self.node), x.delivery_id)
-                     for x in leases])
+                    "lease_expires_at = %s, attempts = attempts + 1, updated_at = %s, reason = %s "
+                    "WHERE id = %s",
+                    [
+                        (
+                            self.node,
+                            x.token,
+                            now + lease_seconds,
+                            now,
+                            lease_reason(x.attempt, self.node),
+                            x.delivery_id,
+                        )
+                        for x in leases
+                    ],
+                )
         return leases
 
     async def finish(self, lease: Lease, result: Finish) -> None:
         async def op(tx: _Tx) -> None:
-            row = await tx.one("SELECT lease_token, state, seq FROM deliveries WHERE id = %s FOR UPDATE",
-                               (lease.delivery_id,))
+            row = await tx.one(
+                "SELECT lease_token, state, seq FROM deliveries WHERE id = %s FOR UPDATE",
+                (lease.delivery_id,),
+            )
             if row is None or row[0] != lease.token or row[1] != "in_flight":
                 raise StaleLease(lease.delivery_id)
             now = time.time()
@@ -394,20 +487,43 @@ class PostgresStore(Store):
             await tx.conn.execute(
                 "INSERT INTO attempts (delivery_id, attempt, node, started_at, ended_at, outcome, detail) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s)",
-                (lease.delivery_id, lease.attempt, tx.node, result.started_at or now, now, str(state), result.detail))
+                (
+                    lease.delivery_id,
+                    lease.attempt,
+                    tx.node,
+                    result.started_at or now,
+                    now,
+                    str(state),
+                    result.detail,
+                ),
+            )
             await tx.conn.execute(
                 "UPDATE deliveries SET state = %s, reason = %s, updated_at = %s, next_attempt_at = %s, "
-                "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, delivered_at = %s, receipt = %s "
+                "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, delivered_at = %s, "
+                "receipt = %s "
                 "WHERE id = %s",
-                (str(state), finish_reason(state, result, lease), now, result.next_attempt_at or now,
-                 now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
+                (
+                    str(state),
+                    finish_reason(state, result, lease),
+                    now,
+                    result.next_attempt_at or now,
+                    now if state == DeliveryState.DELIVERED else None,
+                    result.receipt or None,
+                    lease.delivery_id,
+                ),
+            )
             if state == DeliveryState.DEAD:
                 await tx.conn.execute(
-                    "UPDATE deliveries SET reason = %s WHERE destination = %s AND case_number = %s AND seq > %s "
+                    "UPDATE deliveries SET reason = %s WHERE destination = %s AND case_number = %s "
+                    "AND seq > %s "
                     "AND state IN ('queued','retrying')",
-                    (held_reason(lease), lease.destination, lease.case_number, row[2]))
+                    (held_reason(lease), lease.destination, lease.case_number, row[2]),
+                )
             await tx.audit([finish_event(tx.node, lease, result)])
-            tx.notify = state in (DeliveryState.DELIVERED, DeliveryState.DEAD)  # the case's next record may go
+            tx.notify = state in (
+                DeliveryState.DELIVERED,
+                DeliveryState.DEAD,
+            )  # the case's next record may go
 
         await self._write(op)
 
@@ -418,7 +534,8 @@ class PostgresStore(Store):
                 "lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0), "
                 "reason = 'released at shutdown of ' || %s, next_attempt_at = %s "
                 "WHERE state = 'in_flight' AND lease_owner = %s RETURNING id",
-                (tx.node, time.time(), tx.node))
+                (tx.node, time.time(), tx.node),
+            )
             released = len(await cur.fetchall())
             tx.notify = released > 0  # another node may take them at once
             return released
@@ -427,8 +544,10 @@ class PostgresStore(Store):
 
     async def next_due(self) -> float | None:
         row = await self._row(
-            "SELECT LEAST((SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('queued','retrying')), "
-            "(SELECT MIN(lease_expires_at) FROM deliveries WHERE state = 'in_flight')) AS due")
+            "SELECT LEAST("
+            "(SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('queued','retrying')), "
+            "(SELECT MIN(lease_expires_at) FROM deliveries WHERE state = 'in_flight')) AS due"
+        )
         return None if row is None or row["due"] is None else float(row["due"])
 
     # -- operators -------------------------------------------------------------------------------------
@@ -441,8 +560,12 @@ class PostgresStore(Store):
         return d
 
     async def get_deliveries(self, message_id: str) -> list[dict[str, Any]]:
-        return [delivery_row(r) for r in await self._rows(
-            "SELECT * FROM deliveries WHERE message_id = %s ORDER BY seq", (message_id,))]
+        return [
+            delivery_row(r)
+            for r in await self._rows(
+                "SELECT * FROM deliveries WHERE message_id = %s ORDER BY seq", (message_id,)
+            )
+        ]
 
     async def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         r = await self._row("SELECT * FROM deliveries WHERE id = %s", (delivery_id,))
@@ -454,10 +577,15 @@ class PostgresStore(Store):
     async def queue_depths(self) -> list[dict[str, Any]]:
         return await self._rows(
             "SELECT destination, state, COUNT(*) AS count, MIN(created_at) AS oldest "
-            "FROM deliveries GROUP BY destination, state ORDER BY destination, state")
+            "FROM deliveries GROUP BY destination, state ORDER BY destination, state"
+        )
 
     async def list_deliveries(
-        self, *, state: str | None = None, destination: str | None = None, after: str | None = None,
+        self,
+        *,
+        state: str | None = None,
+        destination: str | None = None,
+        after: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         sql = "SELECT * FROM deliveries WHERE true"
@@ -481,24 +609,55 @@ class PostgresStore(Store):
         async def op(tx: _Tx) -> str:
             row = await tx.one(
                 "SELECT message_id, destination, case_number, content_type, file_name, state FROM deliveries "
-                "WHERE id = %s FOR UPDATE", (delivery_id,))
+                "WHERE id = %s FOR UPDATE",
+                (delivery_id,),
+            )
             if row is None:
                 raise KeyError(delivery_id)
             now = time.time()
             await tx.conn.execute(
-                "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, "
+                "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, "
+                "content_type, "
                 "file_name, state, reason, attempts, created_at, updated_at, next_attempt_at, replay_of) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,'queued',%s,0,%s,%s,%s,%s)",
-                (new, row[0], row[1], row[2], body_hash, row[3], row[4], f"replay by {actor}: {reason}", now, now,
-                 now, delivery_id))
+                (
+                    new,
+                    row[0],
+                    row[1],
+                    row[2],
+                    body_hash,
+                    row[3],
+                    row[4],
+                    f"replay by {actor}: {reason}",
+                    now,
+                    now,
+                    now,
+                    delivery_id,
+                ),
+            )
             if row[5] == "dead":
                 await tx.conn.execute(
                     "UPDATE deliveries SET state = 'discarded', reason = %s, updated_at = %s WHERE id = %s",
-                    (f"superseded by replay {new} (by {actor})", now, delivery_id))
+                    (f"superseded by replay {new} (by {actor})", now, delivery_id),
+                )
                 await _unhold(tx.conn, row[1], row[2])
-            await tx.audit([AuditEvent("replayed", actor, row[0], row[2], body_hash,
-                                       {"delivery": delivery_id, "new_delivery": new, "destination": row[1],
-                                        "reason": reason})])
+            await tx.audit(
+                [
+                    AuditEvent(
+                        "replayed",
+                        actor,
+                        row[0],
+                        row[2],
+                        body_hash,
+                        {
+                            "delivery": delivery_id,
+                            "new_delivery": new,
+                            "destination": row[1],
+                            "reason": reason,
+                        },
+                    )
+                ]
+            )
             tx.notify = True
             return new
 
@@ -508,17 +667,30 @@ class PostgresStore(Store):
         async def op(tx: _Tx) -> None:
             row = await tx.one(
                 "SELECT message_id, destination, case_number, body_hash, state FROM deliveries WHERE id = %s "
-                "FOR UPDATE", (delivery_id,))
+                "FOR UPDATE",
+                (delivery_id,),
+            )
             if row is None:
                 raise KeyError(delivery_id)
             if row[4] not in ("dead", "queued", "retrying"):
                 raise not_discardable(delivery_id, row[4])
             await tx.conn.execute(
                 "UPDATE deliveries SET state = 'discarded', reason = %s, updated_at = %s WHERE id = %s",
-                (f"discarded by {actor}: {reason}", time.time(), delivery_id))
+                (f"discarded by {actor}: {reason}", time.time(), delivery_id),
+            )
             await _unhold(tx.conn, row[1], row[2])
-            await tx.audit([AuditEvent("discarded", actor, row[0], row[2], row[3],
-                                       {"delivery": delivery_id, "destination": row[1], "reason": reason})])
+            await tx.audit(
+                [
+                    AuditEvent(
+                        "discarded",
+                        actor,
+                        row[0],
+                        row[2],
+                        row[3],
+                        {"delivery": delivery_id, "destination": row[1], "reason": reason},
+                    )
+                ]
+            )
             tx.notify = True
 
         await self._write(op)
@@ -528,11 +700,21 @@ class PostgresStore(Store):
         return await self._write(lambda tx: tx.audit(events))
 
     async def audit_entries(
-        self, *, case_number: str | None = None, message_id: str | None = None, agency: str | None = None,
-        since: str | None = None, until: str | None = None, after_seq: int = 0, limit: int = 1000,
+        self,
+        *,
+        case_number: str | None = None,
+        message_id: str | None = None,
+        agency: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int = 0,
+        limit: int = 1000,
     ) -> list[AuditEntry]:
-        sql = ("SELECT seq, time, node, actor, action, message_id, case_number, payload_hash, detail, prev_hash, "
-               "entry_hash FROM audit_log WHERE seq > %s")
+        sql = (
+            "SELECT seq, time, node, actor, action, message_id, case_number, payload_hash, detail, "
+            "prev_hash, "
+            "entry_hash FROM audit_log WHERE seq > %s"
+        )
         args: list[Any] = [after_seq]
         if case_number:
             sql += " AND case_number = %s"
@@ -541,7 +723,10 @@ class PostgresStore(Store):
             sql += " AND message_id = %s"
             args.append(message_id)
         if agency:
-            sql += " AND (actor = %s OR detail LIKE %s OR message_id IN (SELECT id FROM messages WHERE sender = %s))"
+            sql += (
+                " AND (actor = %s OR detail LIKE %s"
+                " OR message_id IN (SELECT id FROM messages WHERE sender = %s))"
+            )
             args += [agency, f'%"{agency}"%', agency]
         if since:
             sql += " AND time >= %s"
@@ -558,33 +743,48 @@ class PostgresStore(Store):
         assert row is not None
         return int(row["seq"]), str(row["entry_hash"])
 
-    async def add_checkpoint(self, seq: int, entry_hash: str, signed_at: str, signature: str, key_id: str
-                             ) -> None:
-        await self._write(lambda tx: tx.conn.execute(
-            "INSERT INTO checkpoints VALUES (%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-            (seq, entry_hash, signed_at, signature, key_id)))
+    async def add_checkpoint(
+        self, seq: int, entry_hash: str, signed_at: str, signature: str, key_id: str
+    ) -> None:
+        await self._write(
+            lambda tx: tx.conn.execute(
+                "INSERT INTO checkpoints VALUES (%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                (seq, entry_hash, signed_at, signature, key_id),
+            )
+        )
 
     async def checkpoints(self) -> list[dict[str, Any]]:
         return await self._rows("SELECT * FROM checkpoints ORDER BY seq")
 
     # -- API keys ---------------------------------------------------------------------------------------
     async def put_api_key(self, key_hash: str, role: str, name: str, agency: str | None) -> None:
-        await self._write(lambda tx: tx.conn.execute(
-            "INSERT INTO api_keys VALUES (%s,%s,%s,%s) ON CONFLICT (key_hash) DO UPDATE SET role = EXCLUDED.role, "
-            "name = EXCLUDED.name, agency = EXCLUDED.agency", (key_hash, role, name, agency)))
+        await self._write(
+            lambda tx: tx.conn.execute(
+                "INSERT INTO api_keys VALUES (%s,%s,%s,%s) "
+                "ON CONFLICT (key_hash) DO UPDATE SET role = EXCLUDED.role, "
+                "name = EXCLUDED.name, agency = EXCLUDED.agency",
+                (key_hash, role, name, agency),
+            )
+        )
 
     async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
         return await self._row("SELECT * FROM api_keys WHERE key_hash = %s", (key_hash,))
 
     # -- ingested files -----------------------------------------------------------------------------------
     async def file_seen(self, channel: str, fingerprint: str) -> str | None:
-        row = await self._row("SELECT message_id FROM ingested_files WHERE channel = %s AND fingerprint = %s",
-                              (channel, fingerprint))
+        row = await self._row(
+            "SELECT message_id FROM ingested_files WHERE channel = %s AND fingerprint = %s",
+            (channel, fingerprint),
+        )
         return str(row["message_id"]) if row else None
 
     async def mark_file(self, channel: str, fingerprint: str, message_id: str) -> None:
-        await self._write(lambda tx: tx.conn.execute(
-            "INSERT INTO ingested_files VALUES (%s,%s,%s) ON CONFLICT DO NOTHING", (channel, fingerprint, message_id)))
+        await self._write(
+            lambda tx: tx.conn.execute(
+                "INSERT INTO ingested_files VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
+                (channel, fingerprint, message_id),
+            )
+        )
 
     # -- cluster-wide named locks -------------------------------------------------------------------------
     async def try_lock(self, name: str) -> bool:
@@ -594,7 +794,9 @@ class PostgresStore(Store):
             if self._lock_conn is None or self._lock_conn.closed:
                 self._lock_conn = await AsyncConnection.connect(self.dsn, autocommit=True)
                 self._held.clear()  # a lost session lost its locks with it
-            row = await (await self._lock_conn.execute(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (name,))).fetchone()
+            row = await (
+                await self._lock_conn.execute(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (name,))
+            ).fetchone()
             if row and row[0]:
                 self._held.add(name)
                 return True
@@ -621,7 +823,9 @@ async def _version(conn: AsyncConnection[Any]) -> int:
 async def _unhold(conn: AsyncConnection[Any], destination: str, case_number: str) -> None:
     await conn.execute(
         "UPDATE deliveries SET reason = 'queued for delivery' WHERE destination = %s AND case_number = %s "
-        "AND state IN ('queued','retrying') AND reason LIKE 'held:%%'", (destination, case_number))
+        "AND state IN ('queued','retrying') AND reason LIKE 'held:%%'",
+        (destination, case_number),
+    )
 
 
 def _where(dsn: str) -> str:

@@ -23,8 +23,13 @@ def iso_now(t: float | None = None) -> str:
 
 def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
     return Receipt(
-        message_id=m.message_id, content_hash=m.content_hash, status=m.status, case_number=m.case_number,
-        reasons=m.reasons, received_at=m.received_at, destinations=tuple(d.destination for d in deliveries),
+        message_id=m.message_id,
+        content_hash=m.content_hash,
+        status=m.status,
+        case_number=m.case_number,
+        reasons=m.reasons,
+        received_at=m.received_at,
+        destinations=tuple(d.destination for d in deliveries),
     )
 
 
@@ -33,8 +38,14 @@ def as_duplicate(receipt: Receipt) -> Receipt:
 
 
 def duplicate_event(m: NewMessage, original: Receipt) -> AuditEvent:
-    return AuditEvent("duplicate", m.sender, original.message_id, original.case_number, m.content_hash,
-                      {"channel": m.channel, "note": "resend answered with the original receipt"})
+    return AuditEvent(
+        "duplicate",
+        m.sender,
+        original.message_id,
+        original.case_number,
+        m.content_hash,
+        {"channel": m.channel, "note": "resend answered with the original receipt"},
+    )
 
 
 def finish_reason(state: DeliveryState, result: Finish, lease: Lease) -> str:
@@ -48,15 +59,27 @@ def finish_reason(state: DeliveryState, result: Finish, lease: Lease) -> str:
 
 def finish_event(node: str, lease: Lease, result: Finish) -> AuditEvent:
     action = _FINISH_ACTIONS[str(result.state)]
-    return AuditEvent(action, node, lease.message_id, lease.case_number, lease.body_hash,
-                      {"delivery": lease.delivery_id, "destination": lease.destination,
-                       "attempt": lease.attempt, "detail": result.detail[:2000],
-                       **({"receipt_sha256": sha256_hex(result.receipt)} if result.receipt else {})})
+    return AuditEvent(
+        action,
+        node,
+        lease.message_id,
+        lease.case_number,
+        lease.body_hash,
+        {
+            "delivery": lease.delivery_id,
+            "destination": lease.destination,
+            "attempt": lease.attempt,
+            "detail": result.detail[:2000],
+            **({"receipt_sha256": sha256_hex(result.receipt)} if result.receipt else {}),
+        },
+    )
 
 
 def held_reason(lease: Lease) -> str:
-    return (f"held: an earlier record of this case to {lease.destination} (delivery "
-            f"{lease.delivery_id}) is dead-lettered; replay or discard it first")
+    return (
+        f"held: an earlier record of this case to {lease.destination} (delivery "
+        f"{lease.delivery_id}) is dead-lettered; replay or discard it first"
+    )
 
 
 def lease_reason(attempt: int, node: str) -> str:

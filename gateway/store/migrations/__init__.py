@@ -59,10 +59,12 @@ def check(current: int, where: str, backend: str) -> None:
     if current > known:
         raise SchemaMismatch(
             f"the database {where} has schema version {current}, newer than version {known} this gateway "
-            "knows; run a gateway release that knows it (never downgrade a database)")
+            "knows; run a gateway release that knows it (never downgrade a database)"
+        )
     raise SchemaMismatch(
         f"the database {where} has schema version {current}, older than version {known} this gateway "
-        "needs; run 'gateway db upgrade --config CONFIG' first")
+        "needs; run 'gateway db upgrade --config CONFIG' first"
+    )
 
 
 SCHEMA_VERSION = latest("sqlite")
