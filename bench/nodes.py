@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -45,7 +46,13 @@ def _delivered_sqlite(path: Path) -> int:
             return 0
 
 
-async def run(backend: str, nodes: int, records: int, work: Path) -> float:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+async def run(backend: str, nodes: int, records: int, work: Path) -> tuple[float, float]:
+    """(records/s end to end, CPU ms per record spent in the gateway processes)."""
     receiver = Receiver()
     receiver.start()
     env: dict[str, str] = {}
@@ -74,13 +81,15 @@ async def run(backend: str, nodes: int, records: int, work: Path) -> float:
         await send_records(cluster, bodies, concurrency=8 * nodes)
         while await asyncio.to_thread(count) < records:
             await asyncio.sleep(0.05)
-        return records / (time.perf_counter() - t0)
+        rate = records / (time.perf_counter() - t0)
     finally:
+        cpu0 = _children_cpu()
         cluster.stop()
         receiver.stop()
         if backend == "postgres":
             with psycopg.connect(PG + "postgres", autocommit=True) as c:
                 c.execute(f"DROP DATABASE {db} WITH (FORCE)")
+    return rate, (_children_cpu() - cpu0) * 1000 / records  # the nodes are reaped at stop
 
 
 def main() -> None:
@@ -92,8 +101,12 @@ def main() -> None:
     for spec in args.runs.split(","):
         backend, n = spec.split(":")
         with tempfile.TemporaryDirectory() as d:
-            rate = asyncio.run(run(backend, int(n), args.records, Path(d)))
-        print(f"{backend:8s} {n} node(s): {rate:8.1f} records/s end to end", flush=True)
+            rate, cpu = asyncio.run(run(backend, int(n), args.records, Path(d)))
+        print(
+            f"{backend:8s} {n} node(s): {rate:8.1f} records/s end to end, "
+            f"{cpu:5.1f} ms CPU per record in the gateway processes",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -206,12 +206,12 @@ async def test_schema_version_mismatch_refused(make_store: MakeStore) -> None:
     assert await s.upgrade() == []
     with pytest.raises(migrations.SchemaMismatch, match="older"):
         migrations.check(migrations.SCHEMA_VERSION - 1, "x", "sqlite")
-    await _set_version(s, migrations.SCHEMA_VERSION + 1)
+    await set_schema_version(s, migrations.SCHEMA_VERSION + 1)
     with pytest.raises(migrations.SchemaMismatch, match="newer than version"):
         await s.open()
 
 
-async def _set_version(s: Store, v: int) -> None:
+async def set_schema_version(s: Store, v: int) -> None:
     sql = f"UPDATE meta SET value = '{v}' WHERE key = 'schema_version'"
     if hasattr(s, "dsn"):
         import psycopg
