@@ -76,6 +76,9 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> Non
         assert _count(pg_dsn, "SELECT count(*) FROM messages") == RECORDS, "a resend made a second message"
         assert _count(pg_dsn, "SELECT count(*) FROM deliveries") == RECORDS
         assert _count(pg_dsn, "SELECT count(*) FROM deliveries WHERE state <> 'delivered'") == 0
+        assert _count(pg_dsn, "SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL") == 0
+        # the final SIGTERM of each node is a graceful stop: logged, leases given back
+        assert _count(pg_dsn, "SELECT count(DISTINCT node) FROM audit_log WHERE action = 'node-stopped'") == 3
         assert (
             _count(
                 pg_dsn,
