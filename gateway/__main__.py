@@ -1,6 +1,7 @@
-"""`python -m gateway CONFIG`: run one gateway node until SIGINT/SIGTERM.
+"""`python -m gateway CONFIG`: run one gateway node from a configuration file until SIGTERM.
 
 Every log line names the node, so the lines of several nodes can be told apart once collected.
+A node refuses to start, before it listens on a port, on a database schema it does not know.
 """
 
 from __future__ import annotations
@@ -16,22 +17,19 @@ from gateway.store.migrations import SchemaMismatch, check
 
 
 async def _check_schema(config: GatewayConfig) -> None:
-    """Refuse before listening on a port: an empty database is initialised by the store, others must match."""
+    """An empty database is initialised by the store at start; any other must match exactly."""
     store = make_store(config)
     version = await store.schema_version()
     if version:
-        check(
-            version, "of this gateway", "postgres" if config.gateway.store.backend == "postgres" else "sqlite"
-        )
+        check(version, "of this gateway", "postgres" if config.gateway.store.backend == "postgres" else "sqlite")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0].startswith("-"):
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[1].startswith("-"):
         print("usage: python -m gateway CONFIG.yaml", file=sys.stderr)
         return 2
     try:
-        config = load_config(args[0])
+        config = load_config(argv[1])
     except GatewayError as e:
         print(e, file=sys.stderr)
         return 2
@@ -40,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s {config.gateway.node} %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery attempt is the store's job
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # uvloop is an optional speed-up
+        pass
     from gateway.runtime import serve
 
     try:
@@ -54,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

@@ -200,13 +200,9 @@ class Pipeline:
             step(ctx)
 
     async def accept(self, record: InboundRecord) -> Receipt:
+        # A resend is recognised inside the store's one write (record_message), not by a read
+        # before it: that saves a round trip per record and cannot race a concurrent resend.
         content_hash = sha256_hex(record.body)
-        earlier = await self.store.find_receipt(record.sender, record.sender_message_id, content_hash)
-        if earlier is not None:
-            await self.store.append_audit([AuditEvent(
-                "duplicate", record.sender, earlier.message_id, earlier.case_number, content_hash,
-                {"channel": record.channel, "note": "resend answered with the original receipt"})])
-            return earlier
         source = f"channel {record.channel}" + (f", file {record.file_name}" if record.file_name else "")
         ctx = Context(record, new_id(), content_hash, source, self.inbound_packs[record.channel])
         ctx.log("received", content_hash, channel=record.channel, size=len(record.body),

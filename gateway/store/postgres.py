@@ -58,9 +58,9 @@ _MESSAGE_COLUMNS = (
 )
 _LEASE = """
 SELECT d.seq, d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
-       d.attempts, d.created_at, d.file_name
-FROM deliveries d
-WHERE d.destination = %(dest)s
+       d.attempts, d.created_at, d.file_name, b.data
+FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash
+WHERE d.destination = %(dest)s AND d.state IN ('queued','retrying','in_flight')
   AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= %(now)s)
        OR (d.state = 'in_flight' AND d.lease_expires_at <= %(now)s))
   AND d.seq = (  -- the case's oldest open delivery (a sub-plan per row: one index probe, never a join)
@@ -452,7 +452,8 @@ class PostgresStore(Store):
             if not rows:
                 return []
             leases = [
-                Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9])
+                Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9],
+                      None if r[10] is None else bytes(r[10]))  # the payload comes with the lease
                 for r in rows
             ]
             async with conn.cursor() as cur:
