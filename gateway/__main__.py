@@ -21,7 +21,8 @@ async def _check_schema(config: GatewayConfig) -> None:
     store = make_store(config)
     version = await store.schema_version()
     if version:
-        check(version, "of this gateway", "postgres" if config.gateway.store.backend == "postgres" else "sqlite")
+        backend = "postgres" if config.gateway.store.backend == "postgres" else "sqlite"
+        check(version, "of this gateway", backend)
 
 
 def main(argv: list[str]) -> int:

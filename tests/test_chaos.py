@@ -69,6 +69,8 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> Non
                 await asyncio.sleep(0.5)
                 victim.start()
         receipts = sending.result()
+        for n in cluster.nodes:  # the last one restarted may still be starting
+            await asyncio.to_thread(n.wait_ready)
         cluster.stop()  # graceful: leases given back, node-stopped logged
 
         ids = set(receipts.values())
