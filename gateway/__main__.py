@@ -1,4 +1,8 @@
-"""`python -m gateway CONFIG`: run one gateway node from a configuration file until SIGTERM."""
+"""`python -m gateway CONFIG`: run one gateway node from a configuration file until SIGTERM.
+
+Every log line names the node, so the lines of several nodes can be told apart once collected.
+A node refuses to start, before it listens on a port, on a database schema it does not know.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,51 @@ import asyncio
 import logging
 import sys
 
-from gateway.config import load_config
-from gateway.errors import ConfigError
-from gateway.runtime import serve
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import GatewayError
+from gateway.store import make_store
+from gateway.store.migrations import SchemaMismatch, check
+
+
+async def _check_schema(config: GatewayConfig) -> None:
+    """An empty database is initialised by the store at start; any other must match exactly."""
+    store = make_store(config)
+    version = await store.schema_version()
+    if version:
+        backend = "postgres" if config.gateway.store.backend == "postgres" else "sqlite"
+        check(version, "of this gateway", backend)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) != 2 or argv[1].startswith("-"):
         print("usage: python -m gateway CONFIG.yaml", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(argv[1])
-    except ConfigError as e:
+    except GatewayError as e:
         print(e, file=sys.stderr)
         return 2
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {config.gateway.node} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery attempt is the store's job
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # uvloop is an optional speed-up
         pass
-    asyncio.run(serve(config))
+    from gateway.runtime import serve
+
+    try:
+        asyncio.run(_check_schema(config))
+        asyncio.run(serve(config))
+    except SchemaMismatch as e:
+        print(f"gateway node {config.gateway.node} refuses to start: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

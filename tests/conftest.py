@@ -1,7 +1,15 @@
-"""Shared fixtures: a small three-agency configuration and records in the shared standard."""
+"""Shared fixtures: a small three-agency configuration and records in the shared standard.
+
+Every store-backed test runs twice: on SQLite and on PostgreSQL (127.0.0.1:5432, user postgres,
+or GATEWAY_TEST_PG). Each PostgreSQL test gets its own schema, dropped afterwards. Without a
+server the PostgreSQL runs skip with the reason; with CI=true they fail instead.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +19,9 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.sim.records import MINIMAL_CONTENT
 
 NS = "urn:cn:justice:case-exchange:1"
+PG_URL = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_TEST_DB = "gateway_test"
+DSN_ENV = "GATEWAY_TEST_DSN"
 
 
 def record(case: str = "C2026-0001", stage: str = "prosecution-review", action: str = "transfer-for-prosecution",
@@ -45,6 +56,73 @@ def base_config(data_dir: Path, *, outbound: dict[str, Any] | None = None, **gat
     }
 
 
+# -- PostgreSQL --------------------------------------------------------------------------------
+_pg_problem: list[str] = []
+
+
+def _pg_ready() -> str | None:
+    """None when the test database is reachable (creating it once), else the reason it is not."""
+    if _pg_problem:
+        return _pg_problem[0] or None
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_TEST_DB,)).fetchone() is None:
+                conn.execute(f"CREATE DATABASE {PG_TEST_DB}")
+        _pg_problem.append("")
+    except Exception as e:
+        _pg_problem.append(f"no PostgreSQL server at {PG_URL} ({type(e).__name__}: {str(e).strip()[:200]})")
+    return _pg_problem[0] or None
+
+
+def require_postgres() -> None:
+    """Skip (or, when CI=true, fail) a test that needs PostgreSQL when no server answers."""
+    why = _pg_ready()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {why}")
+        pytest.skip(why)
+
+
+def pg_url(database: str = PG_TEST_DB, schema: str | None = None) -> str:
+    base = PG_URL.rsplit("/", 1)[0] + "/" + database
+    return base + (f"?options=-csearch_path%3D{schema}" if schema else "")
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> GatewayConfig:
-    return parse_config(base_config(tmp_path / "data"))
+def pg_dsn() -> Iterator[str]:
+    """A fresh, empty schema in the test database; dropped with everything in it afterwards."""
+    require_postgres()
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_url(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield pg_url(schema=schema)
+    finally:
+        with psycopg.connect(pg_url(), autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def store_settings(backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                   ) -> dict[str, Any]:
+    """The `gateway.store` section for a backend; PostgreSQL's DSN is passed by env reference."""
+    if backend == "sqlite":
+        return {"durability": "normal"}
+    monkeypatch.setenv(DSN_ENV, request.getfixturevalue("pg_dsn"))
+    return {"backend": "postgres", "dsn": {"env": DSN_ENV}}
+
+
+@pytest.fixture
+def config(tmp_path: Path, backend: str, request: pytest.FixtureRequest,
+           monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
+    data = base_config(tmp_path / "data")
+    data["gateway"]["store"] = store_settings(backend, request, monkeypatch)
+    return parse_config(data)

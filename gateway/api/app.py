@@ -24,6 +24,7 @@ from gateway.api.auth import (
     refuse,
 )
 from gateway.model import InboundRecord, MessageStatus
+from gateway.store.schema import SCHEMA_VERSION
 
 
 class OperatorAction(BaseModel):
@@ -65,13 +66,16 @@ def create_app(gw: Any) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "alive", "node": gw.node}
 
-    @app.get("/ready", tags=["operations"], summary="database reachable and adapters connected")
+    @app.get("/ready", tags=["operations"], summary="database reachable, schema current, adapters connected")
     async def ready() -> JSONResponse:
         checks: dict[str, Any] = {}
         ok = gw.started
         try:
             await gw.store.audit_head()
-            checks["store"] = {"ok": True}
+            version = await gw.store.schema_version()
+            current = version == SCHEMA_VERSION
+            checks["store"] = {"ok": current, "schema_version": version, "expected": SCHEMA_VERSION}
+            ok = ok and current
         except Exception as e:
             ok = False
             checks["store"] = {"ok": False, "error": str(e)}

@@ -8,7 +8,9 @@ at any point leaves either all of it or none of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +92,34 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    # -- schema (usable before open: `gateway db status/upgrade`) -------------
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The schema version recorded in the database; 0 when it has no tables yet."""
+
+    @abstractmethod
+    async def upgrade(self) -> list[int]:
+        """Apply every pending migration in order; returns the versions applied."""
+
+    # -- cluster-wide named locks (one SFTP poller at a time) ------------------
+    @abstractmethod
+    async def try_lock(self, name: str) -> bool:
+        """Take the named lock for this node unless another holder has it; never waits."""
+
+    @abstractmethod
+    async def unlock(self, name: str) -> None:
+        """Give back a lock taken with try_lock (a crashed holder's lock is freed by the database)."""
+
+    @contextlib.asynccontextmanager
+    async def locked(self, name: str) -> AsyncIterator[bool]:
+        """`async with store.locked("sftp:police-in") as mine:` run the body's work only if `mine`."""
+        mine = await self.try_lock(name)
+        try:
+            yield mine
+        finally:
+            if mine:
+                await self.unlock(name)
 
     # -- wake-ups: the push path never waits for a poll interval ------------
     def notify_work(self) -> None:

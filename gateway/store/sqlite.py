@@ -21,18 +21,24 @@ from typing import Any, TypeVar
 
 from gateway.audit.chain import GENESIS, AuditEntry, AuditEvent, seal
 from gateway.model import DeliveryState, MessageStatus, Receipt, new_id, sha256_hex
+from gateway.store import migrations
 from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, StaleLease, Store
-from gateway.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from gateway.store.shared import (
+    as_duplicate,
+    delivery_row,
+    duplicate_event,
+    finish_event,
+    finish_reason,
+    held_reason,
+    iso_now,
+    lease_reason,
+    new_receipt,
+    not_discardable,
+)
 
 T = TypeVar("T")
 
-_OPEN = ("queued", "retrying", "in_flight", "dead")
 _BATCH = 512
-
-
-def iso_now(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1_000_000):06d}Z"
 
 
 class _Tx:
@@ -157,6 +163,14 @@ def _connect(path: str, durability: str, readonly: bool = False) -> sqlite3.Conn
     return conn
 
 
+def _version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file; 0 for a file without tables."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
 class SQLiteStore(Store):
     def __init__(self, path: str | Path, node: str = "node-1", durability: str = "full") -> None:
         super().__init__()
@@ -166,28 +180,57 @@ class SQLiteStore(Store):
         self._writer: _Writer | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._locks: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(self.path, self.durability)
-        try:
-            conn.executescript(SQLITE_SCHEMA)
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"the database {self.path} has schema version {row[0]}, this gateway knows {SCHEMA_VERSION}; "
-                    "run 'gateway db upgrade' with the matching gateway version"
-                )
-        finally:
-            conn.close()
+        if await self.schema_version() == 0:
+            await self.upgrade()  # a new file: zero setup
+        migrations.check(await self.schema_version(), self.path, "sqlite")
         self._writer = _Writer(self.path, self.node, self.durability)
         self._writer.start()
         await asyncio.to_thread(self._writer.ready.wait)
         if self._writer.error:
             raise self._writer.error
+
+    async def schema_version(self) -> int:
+        def q() -> int:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path, self.durability)
+            try:
+                return _version(conn)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(q)
+
+    async def upgrade(self) -> list[int]:
+        def run() -> list[int]:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path, self.durability)
+            try:
+                done = []
+                for m in migrations.pending("sqlite", _version(conn)):
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{m.sql}\n"
+                        f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{m.version}');\nCOMMIT;")
+                    done.append(m.version)
+                return done
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+    async def try_lock(self, name: str) -> bool:
+        """One SQLite file serves one process, so a lock only has to exclude this process's tasks."""
+        if name in self._locks:
+            return False
+        self._locks.add(name)
+        return True
+
+    async def unlock(self, name: str) -> None:
+        self._locks.discard(name)
 
     async def close(self) -> None:
         if self._writer:
@@ -253,8 +296,7 @@ class SQLiteStore(Store):
             ).fetchone()
         if row is None:
             return None
-        r = Receipt.from_dict(json.loads(row[0]))
-        return Receipt(**{**r.__dict__, "duplicate": True})
+        return as_duplicate(Receipt.from_dict(json.loads(row[0])))
 
     async def find_receipt(self, sender: str, sender_message_id: str | None, content_hash: str) -> Receipt | None:
         return await self._read(lambda c: self._find_receipt(c, sender, sender_message_id, content_hash))
@@ -264,17 +306,13 @@ class SQLiteStore(Store):
         events: list[AuditEvent],
     ) -> Receipt:
         m = message
-        receipt = Receipt(
-            message_id=m.message_id, content_hash=m.content_hash, status=m.status, case_number=m.case_number,
-            reasons=m.reasons, received_at=m.received_at, destinations=tuple(d.destination for d in deliveries),
-        )
+        receipt = new_receipt(m, deliveries)
 
         def op(tx: _Tx) -> Receipt:
             c = tx.conn
             dup = self._find_receipt(c, m.sender, m.sender_message_id, m.content_hash)
             if dup is not None:
-                tx.audit([AuditEvent("duplicate", m.sender, dup.message_id, dup.case_number, m.content_hash,
-                                     {"channel": m.channel, "note": "resend answered with the original receipt"})])
+                tx.audit([duplicate_event(m, dup)])
                 return dup
             c.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (m.content_hash, len(raw), raw))
             for h, data in blobs.items():
@@ -329,7 +367,7 @@ class SQLiteStore(Store):
                 tx.conn.execute(
                     "UPDATE deliveries SET state='in_flight', lease_owner=?, lease_token=?, lease_expires_at=?, "
                     "attempts=attempts+1, updated_at=?, reason=? WHERE id=?",
-                    (tx.w.node, token, now + lease_seconds, now, f"attempt {r[6] + 1} in progress on {tx.w.node}",
+                    (tx.w.node, token, now + lease_seconds, now, lease_reason(r[6] + 1, tx.w.node),
                      r[0]),
                 )
                 body = bytes(r[9]) if r[9] is not None else None
@@ -352,7 +390,7 @@ class SQLiteStore(Store):
                 (lease.delivery_id, lease.attempt, tx.w.node, result.started_at or now, now, str(state),
                  result.detail),
             )
-            reason = _reason(state, result, lease)
+            reason = finish_reason(state, result, lease)
             c.execute(
                 "UPDATE deliveries SET state=?, reason=?, updated_at=?, next_attempt_at=?, lease_owner=NULL, "
                 "lease_token=NULL, lease_expires_at=NULL, delivered_at=?, receipt=? WHERE id=?",
@@ -363,15 +401,9 @@ class SQLiteStore(Store):
                 c.execute(
                     "UPDATE deliveries SET reason=? WHERE destination=? AND case_number=? AND seq > "
                     "(SELECT seq FROM deliveries WHERE id=?) AND state IN ('queued','retrying')",
-                    (f"held: an earlier record of this case to {lease.destination} (delivery "
-                     f"{lease.delivery_id}) is dead-lettered; replay or discard it first",
-                     lease.destination, lease.case_number, lease.delivery_id),
+                    (held_reason(lease), lease.destination, lease.case_number, lease.delivery_id),
                 )
-            action = {"delivered": "delivered", "retrying": "delivery-failed", "dead": "dead-lettered"}[str(state)]
-            tx.audit([AuditEvent(action, tx.w.node, lease.message_id, lease.case_number, lease.body_hash,
-                                 {"delivery": lease.delivery_id, "destination": lease.destination,
-                                  "attempt": lease.attempt, "detail": result.detail[:2000],
-                                  **({"receipt_sha256": sha256_hex(result.receipt)} if result.receipt else {})})])
+            tx.audit([finish_event(tx.w.node, lease, result)])
 
         await self._write(op)
         if result.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
@@ -507,7 +539,7 @@ class SQLiteStore(Store):
             if row is None:
                 raise KeyError(delivery_id)
             if row[4] not in ("dead", "queued", "retrying"):
-                raise ValueError(f"delivery {delivery_id} is {row[4]}; only dead or waiting deliveries can be discarded")
+                raise not_discardable(delivery_id, row[4])
             c.execute(
                 "UPDATE deliveries SET state='discarded', reason=?, updated_at=? WHERE id=?",
                 (f"discarded by {actor}: {reason}", time.time(), delivery_id),
@@ -592,14 +624,6 @@ class SQLiteStore(Store):
             "INSERT OR IGNORE INTO ingested_files VALUES (?,?,?)", (channel, fingerprint, message_id)))
 
 
-def _reason(state: DeliveryState, result: Finish, lease: Lease) -> str:
-    if state == DeliveryState.DELIVERED:
-        return f"delivered on attempt {lease.attempt}: {result.detail}"
-    if state == DeliveryState.RETRYING:
-        return f"attempt {lease.attempt} failed: {result.detail}; next attempt at {iso_now(result.next_attempt_at)}"
-    return f"dead-lettered after attempt {lease.attempt}: {result.detail}"
-
-
 def _unhold(c: sqlite3.Connection, destination: str, case_number: str) -> None:
     c.execute(
         "UPDATE deliveries SET reason='queued for delivery' WHERE destination=? AND case_number=? "
@@ -609,11 +633,7 @@ def _unhold(c: sqlite3.Connection, destination: str, case_number: str) -> None:
 
 
 def _delivery(r: sqlite3.Row) -> dict[str, Any]:
-    d = dict(r)
-    rec = d.pop("receipt", None)
-    d["receipt"] = bytes(rec).decode("utf-8", "replace") if rec else None
-    d.pop("lease_token", None)
-    return d
+    return delivery_row(dict(r))
 
 
 __all__ = ["SQLiteStore", "MessageStatus", "iso_now"]

@@ -1,0 +1,285 @@
+"""The Store contract, straight against each backend (SQLite and PostgreSQL), no pipeline around it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.audit.chain import GENESIS, AuditEvent, recompute
+from gateway.model import DeliveryState, MessageStatus, new_id, sha256_hex
+from gateway.store import migrations
+from gateway.store.base import Finish, NewDelivery, NewMessage, StaleLease, Store
+
+MakeStore = Callable[[str], Store]
+
+
+@pytest.fixture
+def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> MakeStore:
+    """Stores for one database, one per node name (several nodes only make sense on PostgreSQL)."""
+    if backend == "postgres":
+        from gateway.store.postgres import PostgresStore
+
+        dsn = request.getfixturevalue("pg_dsn")
+        return lambda node: PostgresStore(dsn, node=node)
+    from gateway.store.sqlite import SQLiteStore
+
+    return lambda node: SQLiteStore(tmp_path / "gw.db", node=node, durability="normal")
+
+
+@pytest.fixture
+async def store(make_store: MakeStore) -> AsyncIterator[Store]:
+    s = make_store("node-a")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def put(
+    store: Store,
+    case: str = "C-1",
+    dests: tuple[str, ...] = ("PROC",),
+    mid: str | None = None,
+    body: bytes | None = None,
+) -> str:
+    raw = body or f"<r>{case}{new_id()}</r>".encode()
+    h = sha256_hex(raw)
+    m = NewMessage(
+        new_id(),
+        "POLICE",
+        "police-in",
+        mid,
+        h,
+        h,
+        case,
+        "trial",
+        "indictment",
+        MessageStatus.ACCEPTED,
+        (),
+        time.time(),
+    )
+    r = await store.record_message(
+        m,
+        raw,
+        {},
+        [NewDelivery(d, h) for d in dests],
+        [AuditEvent("received", "POLICE", m.message_id, case, h)],
+    )
+    return r.message_id
+
+
+async def chain_ok(store: Store) -> list[str]:
+    entries = await store.audit_entries(limit=100_000)
+    prev = GENESIS
+    for i, e in enumerate(entries, 1):
+        assert e.seq == i and e.prev_hash == prev and recompute(e) == e.entry_hash, f"chain broken at {e.seq}"
+        prev = e.entry_hash
+    assert (await store.audit_head()) == (len(entries), prev)
+    return [e.node for e in entries]
+
+
+def done(detail: str = "ok") -> Finish:
+    return Finish(DeliveryState.DELIVERED, detail)
+
+
+async def test_resend_gets_original_receipt(store: Store) -> None:
+    first = await put(store, mid="M-1", body=b"<a/>")
+    raw = b"<a-changed/>"
+    m = NewMessage(
+        new_id(),
+        "POLICE",
+        "police-in",
+        "M-1",
+        sha256_hex(raw),
+        "",
+        "C-1",
+        "",
+        "",
+        MessageStatus.ACCEPTED,
+        (),
+        time.time(),
+    )
+    again = await store.record_message(m, raw, {}, [NewDelivery("PROC", "x")], [])
+    assert again.duplicate and again.message_id == first
+    by_content = await store.find_receipt("POLICE", None, sha256_hex(b"<a/>"))
+    assert by_content is not None and by_content.message_id == first
+    assert len(await store.get_deliveries(first)) == 1
+
+
+async def test_order_per_case_one_lease_per_case(store: Store) -> None:
+    a1, a2, b1 = await put(store, "A"), await put(store, "A"), await put(store, "B")
+    leases = await store.lease("PROC", 10, 30)
+    assert sorted(x.message_id for x in leases) == sorted([a1, b1])  # A's second waits for its first
+    for x in leases:
+        await store.finish(x, done())
+    nxt = await store.lease("PROC", 10, 30)
+    assert [x.message_id for x in nxt] == [a2]
+
+
+async def test_expired_lease_is_retaken_and_stale_result_rejected(store: Store) -> None:
+    await put(store)
+    (old,) = await store.lease("PROC", 1, 0.2)
+    assert await store.lease("PROC", 1, 30) == []
+    await asyncio.sleep(0.3)
+    (new,) = await store.lease("PROC", 1, 30)
+    assert new.delivery_id == old.delivery_id and new.attempt == 2 and new.token != old.token
+    with pytest.raises(StaleLease):
+        await store.finish(old, done())
+    await store.finish(new, done())
+    d = await store.get_delivery(new.delivery_id)
+    assert d is not None and d["state"] == "delivered"
+
+
+async def test_dead_holds_later_records_until_replay_or_discard(store: Store) -> None:
+    await put(store, "A")
+    later = await put(store, "A")
+    (first,) = await store.lease("PROC", 5, 30)
+    await store.finish(first, Finish(DeliveryState.DEAD, "refused"))
+    assert await store.lease("PROC", 5, 30) == []
+    held = (await store.get_deliveries(later))[0]
+    assert held["reason"].startswith("held:") and first.delivery_id in held["reason"]
+    new = await store.enqueue_replay(first.delivery_id, first.body_hash, "operator:ann", "fixed")
+    assert (await store.get_delivery(first.delivery_id) or {})["state"] == "discarded"
+    assert (await store.get_deliveries(later))[0]["reason"] == "queued for delivery"
+    ids = {x.delivery_id for x in await store.lease("PROC", 5, 30)}
+    assert ids == {
+        (await store.get_deliveries(later))[0]["id"]
+    }  # replay queues behind the case's waiting record
+    assert new in {d["id"] for d in await store.list_deliveries(state="queued")}
+
+
+async def test_discard_unblocks_and_is_logged(store: Store) -> None:
+    await put(store, "A")
+    later = await put(store, "A")
+    (first,) = await store.lease("PROC", 5, 30)
+    await store.finish(first, Finish(DeliveryState.DEAD, "refused"))
+    await store.discard(first.delivery_id, "operator:ann", "sent on paper")
+    with pytest.raises(ValueError, match="only dead or waiting"):
+        await store.discard(first.delivery_id, "operator:ann", "again")
+    leases = await store.lease("PROC", 5, 30)
+    assert [x.message_id for x in leases] == [later]
+    actions = [e.action for e in await store.audit_entries()]
+    assert actions.count("discarded") == 1 and "dead-lettered" in actions
+
+
+async def test_release_leases_gives_work_back(store: Store) -> None:
+    await put(store)
+    (x,) = await store.lease("PROC", 1, 300)
+    assert await store.release_leases() == 1
+    (y,) = await store.lease("PROC", 1, 300)
+    assert y.delivery_id == x.delivery_id and y.attempt == 1
+
+
+async def test_audit_chain_unbroken_and_append_only(store: Store) -> None:
+    for _ in range(5):
+        await put(store)
+    await store.append_audit([AuditEvent("note", "op", detail={"i": i}) for i in range(3)])
+    nodes = await chain_ok(store)
+    assert set(nodes) == {"node-a"}
+    seq, head = await store.audit_head()
+    await store.add_checkpoint(seq, head, "2026-01-01T00:00:00Z", "sig", "k1")
+    assert [c["seq"] for c in await store.checkpoints()] == [seq]
+
+
+async def test_keys_files_and_named_locks(store: Store) -> None:
+    await store.put_api_key("h1", "agency", "POLICE", "POLICE")
+    await store.put_api_key("h1", "operator", "ann", None)
+    assert (await store.find_api_key("h1") or {})["role"] == "operator"
+    assert await store.file_seen("sftp-in", "f1") is None
+    await store.mark_file("sftp-in", "f1", "m1")
+    await store.mark_file("sftp-in", "f1", "m2")
+    assert await store.file_seen("sftp-in", "f1") == "m1"
+    async with store.locked("sftp:police-in") as mine:
+        assert mine
+        assert not await store.try_lock("sftp:police-in")
+    assert await store.try_lock("sftp:police-in")
+    await store.unlock("sftp:police-in")
+
+
+async def test_schema_version_mismatch_refused(make_store: MakeStore) -> None:
+    s = make_store("node-a")
+    assert await s.schema_version() == 0
+    assert await s.upgrade() == list(range(1, migrations.SCHEMA_VERSION + 1))
+    assert await s.upgrade() == []
+    with pytest.raises(migrations.SchemaMismatch, match="older"):
+        migrations.check(migrations.SCHEMA_VERSION - 1, "x", "sqlite")
+    await set_schema_version(s, migrations.SCHEMA_VERSION + 1)
+    with pytest.raises(migrations.SchemaMismatch, match="newer than version"):
+        await s.open()
+
+
+async def set_schema_version(s: Store, v: int) -> None:
+    sql = f"UPDATE meta SET value = '{v}' WHERE key = 'schema_version'"
+    if hasattr(s, "dsn"):
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(s.dsn, autocommit=True) as c:
+            await c.execute(sql.encode())
+    else:
+        import sqlite3
+
+        with sqlite3.connect(s.path) as c:  # type: ignore[attr-defined]
+            c.execute(sql)
+
+
+# -- several nodes on one PostgreSQL database --------------------------------------------------------
+@pytest.mark.postgres
+async def test_nodes_share_work_once_and_one_chain(pg_dsn: str) -> None:
+    from gateway.store.postgres import PostgresStore
+
+    nodes = [PostgresStore(pg_dsn, node=f"n{i}") for i in range(3)]
+    for n in nodes:
+        await n.open()
+    try:
+        # concurrent intake on all nodes, with resends of the same message id landing on other nodes
+        async def intake(i: int) -> list[str]:
+            return [await put(nodes[i], f"C{k % 17}", mid=f"M{k}") for k in range(i, 150, 2)]
+
+        got = await asyncio.gather(*(intake(i) for i in range(3)))
+        assert len({mid for ids in got for mid in ids}) == 150  # M{k} sent twice -> one message each
+        taken: list[str] = []
+
+        async def work(n: PostgresStore) -> None:
+            while True:
+                leases = await n.lease("PROC", 8, 30)
+                if not leases:
+                    if await n.next_due() is None:
+                        return
+                    await asyncio.sleep(0.01)
+                    continue
+                for x in leases:
+                    taken.append(x.delivery_id)
+                    await n.finish(x, done())
+
+        await asyncio.wait_for(asyncio.gather(*(work(n) for n in nodes)), 60)
+        assert len(taken) == 150 == len(set(taken))
+        logged = await chain_ok(nodes[0])
+        assert {"n0", "n1", "n2"} <= set(logged)
+        assert await nodes[1].try_lock("sftp:x") and not await nodes[2].try_lock("sftp:x")
+    finally:
+        for n in nodes:
+            await n.close()
+
+
+@pytest.mark.postgres
+async def test_notify_wakes_an_idle_node(pg_dsn: str) -> None:
+    from gateway.store.postgres import PostgresStore
+
+    a, b = PostgresStore(pg_dsn, node="a"), PostgresStore(pg_dsn, node="b")
+    await a.open()
+    await b.open()
+    try:
+        await asyncio.sleep(0.2)
+        await b.wait_for_work(0.01)  # swallow the wake-up of connecting
+        t0 = time.monotonic()
+        waiter = asyncio.create_task(b.wait_for_work(10))
+        await asyncio.sleep(0.1)
+        await put(a)
+        await asyncio.wait_for(waiter, 5)
+        assert time.monotonic() - t0 < 2, "the idle node waited for its timeout instead of the notification"
+    finally:
+        await a.close()
+        await b.close()
