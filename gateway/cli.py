@@ -359,9 +359,11 @@ def _add_subcommands() -> None:
     from gateway.audit.cli import audit_app
 
     from gateway.mapping_cli import mapping_app, validate
+    from gateway.store.cli import db_app
 
     app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
     app.add_typer(mapping_app, name="mapping", help="test and scaffold agency mapping packs")
+    app.add_typer(db_app, name="db", help="apply or show the store's schema migrations")
     app.command("validate")(validate)
 
 
