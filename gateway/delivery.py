@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gateway.model import DeliveryResult, OutboundMessage
+from gateway.model import Attachment, DeliveryResult, OutboundMessage
 from gateway.retry import Redelivery
 from gateway.store.base import Lease, StaleLease, Store
 
@@ -76,6 +76,7 @@ class Dispatcher:
                     idempotency_key=f"{lease.message_id}:{dest.code}", destination=dest.code,
                     case_number=lease.case_number, body=body, content_type=lease.content_type,
                     attempt=lease.attempt, file_name=lease.file_name,
+                    attachments=await self._attachments(lease.message_id),
                 )
                 try:
                     result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)
@@ -96,6 +97,12 @@ class Dispatcher:
         finally:
             dest.in_flight -= 1
             self.store.notify_work()
+
+    async def _attachments(self, message_id: str) -> tuple[Attachment, ...]:
+        """Dossier files stored with the message (by the pipeline, in its summary), read from the store."""
+        m = await self.store.get_message(message_id)
+        listed = (m or {}).get("summary", {}).get("attachments", [])
+        return tuple(Attachment(**a) for a in listed)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking work; let attempts in flight finish for `grace` seconds, then give leases back."""
