@@ -209,12 +209,13 @@ class SftpFS:
 
 class SftpInbound(DropInbound):
     def __init__(self, settings: InboundSettings, channel: str, sender: str, gateway: Any) -> None:
-        super().__init__(settings, channel, sender, gateway)
         self.conn = settings
         self._transport: paramiko.Transport | None = None
+        super().__init__(settings, channel, sender, gateway)
 
     def where(self) -> str:
-        return f"sftp://{self.conn.username}@{self.conn.host}:{self.conn.port}{'' if self.s.path.startswith('/') else '/'}{self.s.path}"
+        c = self.conn
+        return f"sftp://{c.username}@{c.host}:{c.port}/{self.s.path.lstrip('/')}"
 
     async def connect(self) -> DropFS:
         await self.disconnect()

@@ -26,13 +26,17 @@ def dossier_record(case: str, files: dict[str, bytes | str], *, stage: str = "pr
             f"</CaseRecord>").encode()
 
 
-def drop_config(data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any) -> GatewayConfig:
+def drop_dict(data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any) -> dict[str, Any]:
     """base_config with POLICE dropping files (inbound) and PROC reading files (outbound)."""
     cfg = base_config(data_dir, **gateway)
     cfg["agencies"][0]["inbound"] = [{"name": "police-in", **inbound}]
     proc_out = cfg["agencies"][1]["outbound"]
     cfg["agencies"][1]["outbound"] = {"name": "proc-out", "retry": proc_out["retry"], **outbound}
-    return parse_config(cfg)
+    return cfg
+
+
+def drop_config(data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any) -> GatewayConfig:
+    return parse_config(drop_dict(data_dir, inbound, outbound, **gateway))
 
 
 async def wait_for(pred: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
