@@ -96,23 +96,40 @@ class DropInboundSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(description="directory the sender drops records in")
     pattern: str = Field("*.xml", description="glob of record file names")
-    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE),
-                              description="globs of names never taken (temporary names of files being written)")
+    ignore: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_IGNORE),
+        description="globs of names never taken (temporary names of files being written)",
+    )
     complete_when: Literal["stable", "done-file", "renamed"] = Field(
-        "stable", description="stable: size and mtime unchanged across two polls; done-file: a marker file "
-                              "NAME+done_suffix exists; renamed: the sender writes under an ignored temporary "
-                              "name and renames, so every visible file is complete")
+        "stable",
+        description="stable: size and mtime unchanged across two polls; done-file: a marker file "
+        "NAME+done_suffix exists; renamed: the sender writes under an ignored temporary "
+        "name and renames, so every visible file is complete",
+    )
     done_suffix: str = Field(".done", description="suffix of the done-file marker (complete_when: done-file)")
     poll_interval: float = Field(2.0, gt=0, description="seconds between two looks at the directory")
-    stable_seconds: float = Field(0.0, ge=0, description="stable mode: also require this many seconds unchanged "
-                                                         "(for senders that pause between writes)")
-    attachments: str | None = Field("{stem}.*", description="glob of the dossier files sent with a record, with "
-                                                            "{stem} and {name} of the record; null for none")
-    attachment_wait: float = Field(300.0, ge=0, description="seconds to wait for a dossier file the record lists "
-                                                            "before the record goes to the error directory")
+    stable_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="stable mode: also require this many seconds unchanged "
+        "(for senders that pause between writes)",
+    )
+    attachments: str | None = Field(
+        "{stem}.*",
+        description="glob of the dossier files sent with a record, with "
+        "{stem} and {name} of the record; null for none",
+    )
+    attachment_wait: float = Field(
+        300.0,
+        ge=0,
+        description="seconds to wait for a dossier file the record lists "
+        "before the record goes to the error directory",
+    )
     after: Literal["archive", "delete"] = Field("archive", description="what happens to a file once ingested")
     archive_dir: str | None = Field(None, description="default PATH/archive")
-    error_dir: str | None = Field(None, description="files that failed, each with NAME.error.txt; default PATH/error")
+    error_dir: str | None = Field(
+        None, description="files that failed, each with NAME.error.txt; default PATH/error"
+    )
 
 
 class DropOutboundSettings(BaseModel):
@@ -120,8 +137,10 @@ class DropOutboundSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     path: str = Field(description="directory the receiver reads")
-    file_name: str = Field("{message_id}.xml", description="record file name; {message_id} {case_number} "
-                                                           "{file_name} {delivery_id}")
+    file_name: str = Field(
+        "{message_id}.xml",
+        description="record file name; {message_id} {case_number} {file_name} {delivery_id}",
+    )
     attachment_name: str = Field("{name}", description="dossier file name; {name} {sha256} {message_id}")
     temp_prefix: str = Field(".", description="files are written as PREFIX+NAME+SUFFIX, then renamed")
     temp_suffix: str = Field(".part")
@@ -149,9 +168,14 @@ class Completeness:
         if not self.s.attachments:
             return []
         stem = record.rsplit(".", 1)[0]
-        glob = self.s.attachments.replace("{stem}", _glob_escape(stem)).replace("{name}", _glob_escape(record))
-        return sorted(n for n in names if n != record and fnmatch.fnmatchcase(n, glob)
-                      and not self.is_record(n) and not self._ignored(n))
+        glob = self.s.attachments.replace("{stem}", _glob_escape(stem)).replace(
+            "{name}", _glob_escape(record)
+        )
+        return sorted(
+            n
+            for n in names
+            if n != record and fnmatch.fnmatchcase(n, glob) and not self.is_record(n) and not self._ignored(n)
+        )
 
     def observe(self, entries: dict[str, Entry], now: float) -> None:
         for name in list(self._seen):
@@ -163,7 +187,7 @@ class Completeness:
                 self._seen[name] = (e.size, e.mtime, now)
 
     def _stable(self, name: str, now: float) -> bool:
-        """Unchanged since an earlier poll (and for stable_seconds): a copied file's old mtime proves nothing."""
+        """Unchanged since an earlier poll (and stable_seconds): a copied file's old mtime proves nothing."""
         since = self._seen[name][2]
         return since < now and now - since >= self.s.stable_seconds
 
@@ -220,14 +244,18 @@ def files_listed_in_record(body: bytes) -> list[DeclaredFile]:
     for el in tree.iter():
         if not isinstance(el.tag, str) or etree.QName(el).localname not in _FILE_ELEMENTS:
             continue
-        fields = {etree.QName(c).localname.lower(): (c.text or "").strip() for c in el if isinstance(c.tag, str)}
+        fields = {
+            etree.QName(c).localname.lower(): (c.text or "").strip() for c in el if isinstance(c.tag, str)
+        }
         fields.update({k.lower(): v for k, v in el.attrib.items()})
         name = fields.get("name") or fields.get("filename")
         if not name:
             continue
         digest = (fields.get("sha256") or "").lower() or None
         size = fields.get("size")
-        found.append(DeclaredFile(posixpath.basename(name), digest, int(size) if size and size.isdigit() else None))
+        found.append(
+            DeclaredFile(posixpath.basename(name), digest, int(size) if size and size.isdigit() else None)
+        )
     return found
 
 
@@ -249,7 +277,7 @@ def backoff(attempt: int) -> float:
 class DropInbound(InboundAdapter):
     """Polls a drop directory; subclasses say how to reach it (`connect`) and how to name it."""
 
-    declared: DeclaredFiles = staticmethod(files_listed_in_record)  # type: ignore[assignment]
+    declared: DeclaredFiles = staticmethod(files_listed_in_record)
 
     def __init__(self, settings: DropInboundSettings, channel: str, sender: str, gateway: Any) -> None:
         self.s = settings
@@ -295,24 +323,39 @@ class DropInbound(InboundAdapter):
             except ChannelStopped as e:
                 self._health = {"ok": False, "state": "stopped", "where": self.where(), "error": str(e)}
                 log.error("channel %s stopped: %s", self.channel, e)
-                await self.gateway.store.append_audit([AuditEvent(
-                    "channel-stopped", self.sender, detail={"channel": self.channel, "why": str(e)})])
+                await self.gateway.store.append_audit(
+                    [
+                        AuditEvent(
+                            "channel-stopped", self.sender, detail={"channel": self.channel, "why": str(e)}
+                        )
+                    ]
+                )
                 await self.disconnect()
                 return
             except (OSError, EOFError, ConnectionError) as e:
                 failures += 1
                 wait = backoff(failures)
                 why = _describe(e)
-                self._health = {"ok": False, "state": "reconnecting", "where": self.where(), "error": why,
-                                "failures": failures}
+                self._health = {
+                    "ok": False,
+                    "state": "reconnecting",
+                    "where": self.where(),
+                    "error": why,
+                    "failures": failures,
+                }
                 log.warning("channel %s: %s; trying again in %.1f s", self.channel, why, wait)
                 await self.disconnect()
                 await asyncio.sleep(wait)
             except Exception as e:
                 if _is_connection_error(e):  # paramiko's SSHException and friends
                     failures += 1
-                    self._health = {"ok": False, "state": "reconnecting", "where": self.where(),
-                                    "error": _describe(e), "failures": failures}
+                    self._health = {
+                        "ok": False,
+                        "state": "reconnecting",
+                        "where": self.where(),
+                        "error": _describe(e),
+                        "failures": failures,
+                    }
                     await self.disconnect()
                     await asyncio.sleep(backoff(failures))
                     continue
@@ -331,18 +374,22 @@ class DropInbound(InboundAdapter):
                 taken += 1
         return taken
 
-    async def _take(self, fs: DropFS, intake: Intake, entries: dict[str, Entry], name: str, atts: list[str],
-                    now: float) -> bool:
+    async def _take(
+        self, fs: DropFS, intake: Intake, entries: dict[str, Entry], name: str, atts: list[str], now: float
+    ) -> bool:
         e = entries[name]
         fingerprint = f"{name}\x00{e.size}\x00{int(e.mtime)}"
-        extra = [a for a in atts] + ([name + self.s.done_suffix] if self.s.complete_when == "done-file" else [])
+        extra = [a for a in atts] + (
+            [name + self.s.done_suffix] if self.s.complete_when == "done-file" else []
+        )
         earlier = await self.gateway.store.file_seen(self.channel, fingerprint)
         if earlier is not None:  # ingested before; only the move is left to do
             m = await self.gateway.store.get_message(earlier)
             rejected = m is not None and m["status"] != MessageStatus.ACCEPTED
             reasons = [f"message {earlier}: rejected", *m["reasons"]] if m is not None and rejected else None
-            await asyncio.to_thread(self._move_away, fs, name, extra,
-                                    self.error_dir if rejected else self.archive_dir, reasons)
+            await asyncio.to_thread(
+                self._move_away, fs, name, extra, self.error_dir if rejected else self.archive_dir, reasons
+            )
             return False
         try:
             body, attachments = await asyncio.to_thread(self._fetch, fs, name, e, atts, entries)
@@ -350,13 +397,25 @@ class DropInbound(InboundAdapter):
             return False
         except FileProblem as p:
             await asyncio.to_thread(self._move_away, fs, name, extra, self.error_dir, [str(p)])
-            await self.gateway.store.append_audit([AuditEvent(
-                "refused", self.sender, detail={"channel": self.channel, "file": name, "why": str(p)})])
+            await self.gateway.store.append_audit(
+                [
+                    AuditEvent(
+                        "refused", self.sender, detail={"channel": self.channel, "file": name, "why": str(p)}
+                    )
+                ]
+            )
             log.warning("channel %s: %s went to %s: %s", self.channel, name, self.error_dir, p)
             return False
         self.completeness.found(name)
-        receipt = await intake(InboundRecord(
-            channel=self.channel, sender=self.sender, body=body, file_name=name, attachments=tuple(attachments)))
+        receipt = await intake(
+            InboundRecord(
+                channel=self.channel,
+                sender=self.sender,
+                body=body,
+                file_name=name,
+                attachments=tuple(attachments),
+            )
+        )
         await self.gateway.store.mark_file(self.channel, fingerprint, receipt.message_id)
         if receipt.status == MessageStatus.ACCEPTED:
             await asyncio.to_thread(self._move_away, fs, name, extra, self.archive_dir, None)
@@ -365,8 +424,9 @@ class DropInbound(InboundAdapter):
         return True
 
     # -- blocking parts, run in a thread --
-    def _fetch(self, fs: DropFS, name: str, e: Entry, atts: list[str],
-               entries: dict[str, Entry]) -> tuple[bytes, list[Attachment]]:
+    def _fetch(
+        self, fs: DropFS, name: str, e: Entry, atts: list[str], entries: dict[str, Entry]
+    ) -> tuple[bytes, list[Attachment]]:
         if e.size > self.max_bytes:
             raise FileProblem(f"the record {name} has {e.size:,} bytes, over the limit of {self.max_bytes:,}")
         started = time.monotonic()
@@ -382,21 +442,33 @@ class DropInbound(InboundAdapter):
         if missing:
             if not self.completeness.waited_too_long(name, time.monotonic()):
                 raise _NotYet()
-            raise FileProblem(f"the record {name} lists dossier file(s) {', '.join(missing)}, which did not arrive "
-                              f"within {self.s.attachment_wait:.0f} s")
+            raise FileProblem(
+                f"the record {name} lists dossier file(s) {', '.join(missing)}, which did not arrive "
+                f"within {self.s.attachment_wait:.0f} s"
+            )
         out = []
         for a in atts:
             sha, size = self._download(fs, a, entries[a].size)
             d = declared.get(a)
             if d is not None and d.sha256 and d.sha256 != sha:
-                raise FileProblem(f"dossier file {a} has SHA-256 {sha}, but the record {name} lists {d.sha256}: "
-                                  f"the file is damaged or not the one the record means")
+                raise FileProblem(
+                    f"dossier file {a} has SHA-256 {sha}, but the record {name} lists {d.sha256}: "
+                    f"the file is damaged or not the one the record means"
+                )
             if d is not None and d.size is not None and d.size != size:
-                raise FileProblem(f"dossier file {a} has {size:,} bytes, but the record {name} lists {d.size:,}")
+                raise FileProblem(
+                    f"dossier file {a} has {size:,} bytes, but the record {name} lists {d.size:,}"
+                )
             out.append(Attachment(a, sha, size, mimetypes.guess_type(a)[0] or "application/octet-stream"))
         total = len(body) + sum(a.size for a in out)
-        log.info("channel %s: fetched %s with %d dossier file(s), %d bytes in %.3f s", self.channel, name,
-                 len(out), total, time.monotonic() - started)
+        log.info(
+            "channel %s: fetched %s with %d dossier file(s), %d bytes in %.3f s",
+            self.channel,
+            name,
+            len(out),
+            total,
+            time.monotonic() - started,
+        )
         return body, out
 
     def _download(self, fs: DropFS, name: str, size: int) -> tuple[str, int]:
@@ -405,7 +477,9 @@ class DropInbound(InboundAdapter):
                 w.write(chunk)
             return w.commit()
 
-    def _move_away(self, fs: DropFS, name: str, extra: list[str], target: str, reasons: list[str] | None) -> None:
+    def _move_away(
+        self, fs: DropFS, name: str, extra: list[str], target: str, reasons: list[str] | None
+    ) -> None:
         """Dossier files first, the record, then its done-file: a crash leaves the record to retry with."""
         if self.s.after == "delete" and reasons is None:
             for n in [*extra, name]:
@@ -472,7 +546,7 @@ class DropWriter:
         self._lock = threading.Lock()
 
     def write(self, fs: DropFS, m: OutboundMessage) -> DeliveryResult:
-        """Blocking. An attempt that timed out keeps running in its thread; a retry must not write beside it."""
+        """Blocking. An attempt that timed out still runs in its thread; a retry must not write beside it."""
         with self._lock:
             if m.idempotency_key in self._writing:
                 return DeliveryResult.transient("an earlier attempt of this delivery is still writing")
@@ -485,11 +559,22 @@ class DropWriter:
 
     def names(self, m: OutboundMessage) -> tuple[str, list[tuple[Attachment, str]]]:
         record = self.s.file_name.format(
-            message_id=m.message_id, delivery_id=m.delivery_id, case_number=_safe(m.case_number),
-            file_name=_safe(posixpath.basename(m.file_name)) if m.file_name else f"{m.message_id}.xml")
-        atts = [(a, _safe(self.s.attachment_name.format(name=posixpath.basename(a.name), sha256=a.sha256,
-                                                         message_id=m.message_id)))
-                for a in m.attachments]
+            message_id=m.message_id,
+            delivery_id=m.delivery_id,
+            case_number=_safe(m.case_number),
+            file_name=_safe(posixpath.basename(m.file_name)) if m.file_name else f"{m.message_id}.xml",
+        )
+        atts = [
+            (
+                a,
+                _safe(
+                    self.s.attachment_name.format(
+                        name=posixpath.basename(a.name), sha256=a.sha256, message_id=m.message_id
+                    )
+                ),
+            )
+            for a in m.attachments
+        ]
         return _safe(record), atts
 
     def _write(self, fs: DropFS, m: OutboundMessage) -> DeliveryResult:
@@ -506,8 +591,9 @@ class DropWriter:
             return DeliveryResult.delivered(f"{record} was already in place from an earlier attempt")
         for a, _name in atts:
             if not self.files.has(a.sha256):
-                return DeliveryResult.permanent(f"dossier file {a.name} ({a.sha256}) is not in the gateway's "
-                                                f"file store")
+                return DeliveryResult.permanent(
+                    f"dossier file {a.name} ({a.sha256}) is not in the gateway's file store"
+                )
         if self.s.create_dirs:
             fs.makedirs(self.s.path)
         total = len(m.body)
@@ -520,20 +606,31 @@ class DropWriter:
         _write_synced(marker, final.encode())
         fs.rename(tmp, final)
         self._done_file(fs, record, final)
-        log.info("wrote %s with %d dossier file(s), %d bytes in %.3f s", final, len(atts), total,
-                 time.monotonic() - started)
-        return DeliveryResult.delivered(f"written as {final}" + (f" with {len(atts)} dossier file(s)" if atts else ""))
+        log.info(
+            "wrote %s with %d dossier file(s), %d bytes in %.3f s",
+            final,
+            len(atts),
+            total,
+            time.monotonic() - started,
+        )
+        return DeliveryResult.delivered(
+            f"written as {final}" + (f" with {len(atts)} dossier file(s)" if atts else "")
+        )
 
     def _tmp(self, name: str) -> str:
         return posixpath.join(self.s.path, f"{self.s.temp_prefix}{name}{self.s.temp_suffix}")
 
-    def _put(self, fs: DropFS, name: str, fill: Callable[[Writable], Any], size: int, rename: bool = True) -> None:
+    def _put(
+        self, fs: DropFS, name: str, fill: Callable[[Writable], Any], size: int, rename: bool = True
+    ) -> None:
         tmp = self._tmp(name)
         with fs.open_write(tmp) as f:
             fill(f)
         got = fs.stat(tmp)
         if got is None or got.size != size:
-            raise OSError(f"{tmp} has {got.size if got else 0:,} bytes after writing {size:,}; will write again")
+            raise OSError(
+                f"{tmp} has {got.size if got else 0:,} bytes after writing {size:,}; will write again"
+            )
         if rename:
             fs.rename(tmp, posixpath.join(self.s.path, name))
 
@@ -563,4 +660,3 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 def marker_dir(gateway: Any, channel: str) -> Path:
     return Path(gateway.config.gateway.data_dir) / "outbox" / _safe(channel)
-

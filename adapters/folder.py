@@ -13,7 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from adapters.filedrop import DropFS, DropInbound, DropInboundSettings, DropOutboundSettings, DropWriter, Entry, marker_dir
+from adapters.filedrop import (
+    DropFS,
+    DropInbound,
+    DropInboundSettings,
+    DropOutboundSettings,
+    DropWriter,
+    Entry,
+    marker_dir,
+)
 from gateway.files import FileStore
 from gateway.model import DeliveryResult, OutboundMessage
 
@@ -83,8 +91,9 @@ class FolderInbound(DropInbound):
 class FolderOutbound:
     def __init__(self, settings: OutboundSettings, channel: str, gateway: Any) -> None:
         self.settings = settings
-        self.writer = DropWriter(settings, FileStore.for_data_dir(gateway.config.gateway.data_dir),
-                                 marker_dir(gateway, channel))
+        self.writer = DropWriter(
+            settings, FileStore.for_data_dir(gateway.config.gateway.data_dir), marker_dir(gateway, channel)
+        )
         self.fs = LocalFS(settings.fsync)
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
@@ -103,4 +112,3 @@ def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: An
 
 def outbound(settings: OutboundSettings, *, channel: str, gateway: Any, **_: Any) -> FolderOutbound:
     return FolderOutbound(settings, channel, gateway)
-

@@ -54,12 +54,16 @@ class Connection(BaseModel):
     port: int = Field(22, ge=1, le=65535)
     username: str
     password: SecretRef | None = Field(None, description="password, by reference")
-    private_key: SecretRef | None = Field(None, description="OpenSSH/PEM private key, by reference ({file: ...})")
+    private_key: SecretRef | None = Field(
+        None, description="OpenSSH/PEM private key, by reference ({file: ...})"
+    )
     private_key_passphrase: SecretRef | None = None
     known_hosts: str | None = Field(None, description="OpenSSH known_hosts file holding the server's key")
     host_key_fingerprint: str | None = Field(
-        None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$",
-        description="the server's key as `ssh-keygen -lf` prints it (SHA256:...)")
+        None,
+        pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$",
+        description="the server's key as `ssh-keygen -lf` prints it (SHA256:...)",
+    )
     connect_timeout: float = Field(15.0, gt=0)
 
     @model_validator(mode="after")
@@ -110,19 +114,23 @@ def _check_host_key(c: Connection, key: paramiko.PKey) -> None:
     if c.host_key_fingerprint:
         if got.rstrip("=") != c.host_key_fingerprint.rstrip("="):
             raise HostKeyRejected(
-                f"host key of SFTP server {server} is {key.get_name()} {got}, not the pinned {c.host_key_fingerprint}: "
-                f"refusing to connect (the server was replaced or the connection is intercepted)")
+                f"host key of SFTP server {server} is {key.get_name()} {got}, not the pinned "
+                f"{c.host_key_fingerprint}: refusing to connect (the server was replaced or the connection "
+                f"is intercepted)"
+            )
         return
     if not keys:
         raise HostKeyRejected(
-            f"host key of SFTP server {server} ({key.get_name()} {got}) is unknown: {where} has no key for it; "
-            f"refusing to connect until an operator adds the verified key")
+            f"host key of SFTP server {server} ({key.get_name()} {got}) is unknown: {where} has no key "
+            f"for it; refusing to connect until an operator adds the verified key"
+        )
     pinned = keys.get(key.get_name())
     if pinned is None or pinned.asbytes() != key.asbytes():
         known = ", ".join(f"{t} {fingerprint(k)}" for t, k in keys.items())
         raise HostKeyRejected(
-            f"host key of SFTP server {server} CHANGED: it presented {key.get_name()} {got}, but {where} pins "
-            f"{known}; refusing to connect (the server was replaced or the connection is intercepted)")
+            f"host key of SFTP server {server} CHANGED: it presented {key.get_name()} {got}, but {where} "
+            f"pins {known}; refusing to connect (the server was replaced or the connection is intercepted)"
+        )
 
 
 def _load_key(c: Connection) -> paramiko.PKey:
@@ -134,8 +142,9 @@ def _load_key(c: Connection) -> paramiko.PKey:
             return cls.from_private_key(io.StringIO(text + "\n"), password=passphrase)
         except paramiko.SSHException:
             continue
-    raise paramiko.AuthenticationException("the private key is not an Ed25519, ECDSA or RSA key, or its "
-                                           "passphrase is wrong")
+    raise paramiko.AuthenticationException(
+        "the private key is not an Ed25519, ECDSA or RSA key, or its passphrase is wrong"
+    )
 
 
 def open_transport(c: Connection) -> paramiko.Transport:
@@ -168,8 +177,11 @@ class SftpFS:
         self.sftp = sftp
 
     def list_files(self, directory: str) -> list[Entry]:
-        return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0)) for a in self.sftp.listdir_attr(directory)
-                if a.st_mode is not None and stat.S_ISREG(a.st_mode)]
+        return [
+            Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0))
+            for a in self.sftp.listdir_attr(directory)
+            if a.st_mode is not None and stat.S_ISREG(a.st_mode)
+        ]
 
     def stat(self, path: str) -> Entry | None:
         try:
@@ -238,8 +250,9 @@ class SftpOutbound:
 
     def __init__(self, settings: OutboundSettings, channel: str, gateway: Any) -> None:
         self.settings = settings
-        self.writer = DropWriter(settings, FileStore.for_data_dir(gateway.config.gateway.data_dir),
-                                 marker_dir(gateway, channel))
+        self.writer = DropWriter(
+            settings, FileStore.for_data_dir(gateway.config.gateway.data_dir), marker_dir(gateway, channel)
+        )
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
 

@@ -14,19 +14,31 @@ from gateway.config import GatewayConfig, parse_config
 from .conftest import NS, base_config
 
 
-def dossier_record(case: str, files: dict[str, bytes | str], *, stage: str = "prosecution-review",
-                   action: str = "transfer-for-prosecution", note: str = "") -> bytes:
+def dossier_record(
+    case: str,
+    files: dict[str, bytes | str],
+    *,
+    stage: str = "prosecution-review",
+    action: str = "transfer-for-prosecution",
+    note: str = "",
+) -> bytes:
     """A standard record whose Content lists dossier files with their SHA-256 (bytes, or a hex digest)."""
     items = "".join(
         f"<File><Name>{name}</Name><SHA256>{d if isinstance(d, str) else hashlib.sha256(d).hexdigest()}"
-        f"</SHA256></File>" for name, d in files.items())
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
-            f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
-            f"<Sender>POLICE</Sender><Content><Note>{note}</Note><Dossier>{items}</Dossier></Content>"
-            f"</CaseRecord>").encode()
+        f"</SHA256></File>"
+        for name, d in files.items()
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
+        f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
+        f"<Sender>POLICE</Sender><Content><Note>{note}</Note><Dossier>{items}</Dossier></Content>"
+        f"</CaseRecord>"
+    ).encode()
 
 
-def drop_dict(data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any) -> dict[str, Any]:
+def drop_dict(
+    data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any
+) -> dict[str, Any]:
     """base_config with POLICE dropping files (inbound) and PROC reading files (outbound)."""
     cfg = base_config(data_dir, **gateway)
     cfg["agencies"][0]["inbound"] = [{"name": "police-in", **inbound}]
@@ -35,11 +47,15 @@ def drop_dict(data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any],
     return cfg
 
 
-def drop_config(data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any) -> GatewayConfig:
+def drop_config(
+    data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any
+) -> GatewayConfig:
     return parse_config(drop_dict(data_dir, inbound, outbound, **gateway))
 
 
-async def wait_for(pred: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_for(
+    pred: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
     end = time.monotonic() + timeout
     while True:
         got = pred()

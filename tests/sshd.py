@@ -67,22 +67,45 @@ class SshServer:
     proc: subprocess.Popen[bytes]
 
     def fingerprint(self) -> str:
-        out = subprocess.run(["ssh-keygen", "-lf", f"{self.host_key}.pub"], check=True, capture_output=True,
-                             text=True).stdout
+        out = subprocess.run(
+            ["ssh-keygen", "-lf", f"{self.host_key}.pub"], check=True, capture_output=True, text=True
+        ).stdout
         return out.split()[1]
 
     def settings(self, path: str | Path, **extra: Any) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "username": self.user, "private_key": {"file": str(self.user_key)},
-                "known_hosts": str(self.known_hosts), "path": str(path), **extra}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "username": self.user,
+            "private_key": {"file": str(self.user_key)},
+            "known_hosts": str(self.known_hosts),
+            "path": str(path),
+            **extra,
+        }
 
     def sftp_batch(self, commands: str) -> float:
         """Run OpenSSH's sftp client with a batch of commands; returns seconds taken."""
         started = time.perf_counter()
         subprocess.run(
-            ["sftp", "-q", "-b", "-", "-P", str(self.port), "-i", str(self.user_key),
-             "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-             f"{self.user}@{self.host}"],
-            input=commands.encode(), check=True, capture_output=True)
+            [
+                "sftp",
+                "-q",
+                "-b",
+                "-",
+                "-P",
+                str(self.port),
+                "-i",
+                str(self.user_key),
+                "-o",
+                f"UserKnownHostsFile={self.known_hosts}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                f"{self.user}@{self.host}",
+            ],
+            input=commands.encode(),
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - started
 
     def stop(self) -> None:
@@ -106,7 +129,7 @@ def start_sshd(base: Path) -> SshServer:
 Port {port}
 ListenAddress 127.0.0.1
 HostKey {host_key}
-PidFile {base / 'sshd.pid'}
+PidFile {base / "sshd.pid"}
 AuthorizedKeysFile {auth}
 StrictModes no
 PermitRootLogin prohibit-password
@@ -140,8 +163,8 @@ MaxSessions 50
     return SshServer("127.0.0.1", port, user, base, user_key, host_key, known, proc)
 
 
-@pytest.fixture(scope="session")
-def sshd() -> Iterator[SshServer]:
+@pytest.fixture(scope="session", name="sshd")
+def sshd_server() -> Iterator[SshServer]:
     why = ensure_sshd()
     if why:
         _unavailable(why)

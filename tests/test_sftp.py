@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -24,13 +25,20 @@ from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
 
 from .drops import dossier_record, drop_config, drop_dict, visible, wait_for
-from .sshd import SshServer, keygen, sshd  # noqa: F401  (the fixture)
+from .sshd import SshServer, keygen, sshd_server  # noqa: F401  (the fixture "sshd")
 
 pytestmark = pytest.mark.sshd
 
 
-def _sftp_config(tmp_path: Path, server: SshServer, src: Path, out: Path, inbound: dict[str, Any] | None = None,
-                 outbound: dict[str, Any] | None = None, **gateway: Any) -> dict[str, Any]:
+def _sftp_config(
+    tmp_path: Path,
+    server: SshServer,
+    src: Path,
+    out: Path,
+    inbound: dict[str, Any] | None = None,
+    outbound: dict[str, Any] | None = None,
+    **gateway: Any,
+) -> dict[str, Any]:
     src.mkdir(parents=True, exist_ok=True)
     return drop_dict(
         tmp_path / "data",
@@ -45,7 +53,8 @@ async def _received(gw: Gateway) -> int:
 
 
 async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
-        tmp_path: Path, sshd: SshServer) -> None:  # noqa: F811
+    tmp_path: Path, sshd: SshServer
+) -> None:
     src, out = tmp_path / "police", tmp_path / "proc"
     from gateway.config import parse_config
 
@@ -55,8 +64,11 @@ async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
     (src / "S1.xml").write_bytes(dossier_record("C2026-0101", {"S1.scan.pdf": scan}, note="张三 盗窃案"))
     await gw.start()
     try:
-        await wait_for(lambda: out.is_dir() and any(n.endswith(".xml.done") for n in visible(out)), 15,
-                       "delivery with done-file")
+        await wait_for(
+            lambda: out.is_dir() and any(n.endswith(".xml.done") for n in visible(out)),
+            15,
+            "delivery with done-file",
+        )
         names = visible(out)
         record = next(n for n in names if n.endswith(".xml"))
         assert sorted(names) == sorted(["S1.scan.pdf", record, record + ".done"])
@@ -71,14 +83,14 @@ async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
         await gw.stop()
 
 
-async def test_slow_writer_is_never_taken_early(tmp_path: Path, sshd: SshServer) -> None:  # noqa: F811
+async def test_slow_writer_is_never_taken_early(tmp_path: Path, sshd: SshServer) -> None:
     """The sender's file grows for 10 s, a write every 0.2 s; polls every 0.5 s must not take it early."""
     src, out = tmp_path / "police", tmp_path / "proc"
     from gateway.config import parse_config
 
     gw = Gateway(parse_config(_sftp_config(tmp_path, sshd, src, out, inbound={"poll_interval": 0.5})))
     body = dossier_record("C2026-0102", {}, note="y" * 5000)
-    pieces = [body[i:i + len(body) // 50 + 1] for i in range(0, len(body), len(body) // 50 + 1)]
+    pieces = [body[i : i + len(body) // 50 + 1] for i in range(0, len(body), len(body) // 50 + 1)]
     await gw.start()
     try:
         started = time.monotonic()
@@ -96,7 +108,7 @@ async def test_slow_writer_is_never_taken_early(tmp_path: Path, sshd: SshServer)
         await gw.stop()
 
 
-async def test_file_renamed_into_place_is_taken_once(tmp_path: Path, sshd: SshServer) -> None:  # noqa: F811
+async def test_file_renamed_into_place_is_taken_once(tmp_path: Path, sshd: SshServer) -> None:
     src, out = tmp_path / "police", tmp_path / "proc"
     from gateway.config import parse_config
 
@@ -106,7 +118,7 @@ async def test_file_renamed_into_place_is_taken_once(tmp_path: Path, sshd: SshSe
     try:
         with (src / "S3.xml.part").open("wb") as f:  # written under an ignored temporary name
             for i in range(0, len(body), 40):
-                f.write(body[i:i + 40])
+                f.write(body[i : i + 40])
                 f.flush()
                 await asyncio.sleep(0.05)
         assert await _received(gw) == 0
@@ -118,7 +130,7 @@ async def test_file_renamed_into_place_is_taken_once(tmp_path: Path, sshd: SshSe
         await gw.stop()
 
 
-async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: SshServer) -> None:  # noqa: F811
+async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: SshServer) -> None:
     src, out = tmp_path / "police", tmp_path / "proc"
     other = keygen(tmp_path / "impostor")
     pub = Path(f"{other}.pub").read_text().split()
@@ -126,14 +138,16 @@ async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: 
     known.write_text(f"[127.0.0.1]:{sshd.port} {pub[0]} {pub[1]}\n")
     from gateway.config import parse_config
 
-    cfg = _sftp_config(tmp_path, sshd, src, out, inbound={"known_hosts": str(known)},
-                       outbound={"known_hosts": str(known)})
+    cfg = _sftp_config(
+        tmp_path, sshd, src, out, inbound={"known_hosts": str(known)}, outbound={"known_hosts": str(known)}
+    )
     (src / "S4.xml").write_bytes(dossier_record("C2026-0104", {}))
     gw = Gateway(parse_config(cfg))
     app = gw.asgi()
     await gw.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+
             async def stopped() -> bool:
                 r = await client.get("/ready")
                 return bool(r.json()["checks"]["inbound:police-in"].get("state") == "stopped")
@@ -142,23 +156,30 @@ async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: 
             r = await client.get("/ready")
             assert r.status_code == 503
             check = r.json()["checks"]["inbound:police-in"]
-            assert check["ok"] is False and "CHANGED" in check["error"] and "refusing to connect" in check["error"]
+            assert (
+                check["ok"] is False
+                and "CHANGED" in check["error"]
+                and "refusing to connect" in check["error"]
+            )
         assert visible(src) == ["S4.xml"] and await _received(gw) == 0
         assert any(e.action == "channel-stopped" for e in await gw.store.audit_entries())
-        result = await gw.outbound["PROC"].deliver(OutboundMessage("d", "m", "m:PROC", "PROC", "C2026-0104", b"<r/>"))
+        result = await gw.outbound["PROC"].deliver(
+            OutboundMessage("d", "m", "m:PROC", "PROC", "C2026-0104", b"<r/>")
+        )
         assert result.outcome == "transient" and "CHANGED" in result.detail
         assert not out.exists()
     finally:
         await gw.stop()
 
 
-async def test_fingerprint_pin_accepts_the_right_key_only(tmp_path: Path, sshd: SshServer) -> None:  # noqa: F811
+async def test_fingerprint_pin_accepts_the_right_key_only(tmp_path: Path, sshd: SshServer) -> None:
     from adapters.sftp import OutboundSettings, SftpOutbound
 
     out = tmp_path / "proc"
     gw = Gateway(drop_config(tmp_path / "data", {"adapter": "memory"}, {"adapter": "memory"}))
     good = OutboundSettings.model_validate(
-        {**sshd.settings(out), "known_hosts": None, "host_key_fingerprint": sshd.fingerprint()})
+        {**sshd.settings(out), "known_hosts": None, "host_key_fingerprint": sshd.fingerprint()}
+    )
     bad = good.model_copy(update={"host_key_fingerprint": "SHA256:" + "A" * 43})
     msg = OutboundMessage("d", "m", "m:PROC", "PROC", "C2026-0105", b"<r/>", attachments=())
     ok = await SftpOutbound(good, "x", gw).deliver(msg)
@@ -204,15 +225,21 @@ class Receiver(threading.Thread):
                     self._checked.add((name, st.st_size, st.st_mtime))
                     digest = hashlib.sha256(p.read_bytes()).hexdigest()
                     if digest != self.dossier.get(name):
-                        self.problems.append(f"dossier file {name} visible but not whole ({st.st_size} bytes)")
+                        self.problems.append(
+                            f"dossier file {name} visible but not whole ({st.st_size} bytes)"
+                        )
             except FileNotFoundError:
                 continue
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(Path(__file__).with_name("gateway_main.py")), str(config)],
-                            cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL,
-                            stderr=log.open("ab"), env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("gateway_main.py")), str(config)],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
 
 
 def _sizes(data: Path, out: Path) -> dict[Path, int]:
@@ -221,10 +248,8 @@ def _sizes(data: Path, out: Path) -> dict[Path, int]:
         if d.is_dir():
             for p in d.iterdir():
                 if temp(p.name):
-                    try:
+                    with contextlib.suppress(FileNotFoundError):
                         found[p] = p.stat().st_size
-                    except FileNotFoundError:
-                        pass
     return found
 
 
@@ -241,10 +266,11 @@ def _busy(data: Path, out: Path) -> str:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_transfer_loses_nothing_and_sends_nothing_twice(tmp_path: Path, sshd: SshServer) -> None:  # noqa: F811
+def test_kill_9_mid_transfer_loses_nothing_and_sends_nothing_twice(tmp_path: Path, sshd: SshServer) -> None:
     src, out, data = tmp_path / "police", tmp_path / "proc", tmp_path / "data"
-    cfg = _sftp_config(tmp_path, sshd, src, out, inbound={"poll_interval": 0.2}, lease_seconds=3.0,
-                       api={"port": 0})
+    cfg = _sftp_config(
+        tmp_path, sshd, src, out, inbound={"poll_interval": 0.2}, lease_seconds=3.0, api={"port": 0}
+    )
     config = tmp_path / "gateway.json"
     config.write_text(json.dumps(cfg))
     rng = random.Random(7)
@@ -286,8 +312,12 @@ def test_kill_9_mid_transfer_loses_nothing_and_sends_nothing_twice(tmp_path: Pat
     assert "download" in kills and "upload" in kills, kills  # the kills did land mid-transfer
     assert receiver.problems == []
     assert receiver.cases == {c: 1 for c in cases}, log.read_text()[-3000:]
-    assert visible(src) == [] and len([n for n in visible(src / "archive") if n.endswith(".xml")]) == len(cases)
+    assert visible(src) == [] and len([n for n in visible(src / "archive") if n.endswith(".xml")]) == len(
+        cases
+    )
     with sqlite3.connect(data / "gateway.db") as db:
         assert db.execute("SELECT COUNT(*), COUNT(DISTINCT case_number) FROM messages").fetchone() == (5, 5)
-        assert db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall() == [("delivered", 5)]
+        assert db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall() == [
+            ("delivered", 5)
+        ]
     assert Attachment  # the dossier travelled as attachments (checked by the receiver's hashes)
