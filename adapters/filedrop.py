@@ -332,34 +332,24 @@ class DropInbound(InboundAdapter):
                 )
                 await self.disconnect()
                 return
-            except (OSError, EOFError, ConnectionError) as e:
+            except Exception as e:  # lost connection, unreachable server, or a defect: back off and retry
                 failures += 1
                 wait = backoff(failures)
                 why = _describe(e)
+                connection = isinstance(e, (OSError, EOFError)) or _is_connection_error(e)
                 self._health = {
                     "ok": False,
-                    "state": "reconnecting",
+                    "state": "reconnecting" if connection else "error",
                     "where": self.where(),
                     "error": why,
                     "failures": failures,
                 }
-                log.warning("channel %s: %s; trying again in %.1f s", self.channel, why, wait)
+                if connection:
+                    log.warning("channel %s: %s; trying again in %.1f s", self.channel, why, wait)
+                else:
+                    log.exception("channel %s failed; trying again in %.1f s", self.channel, wait)
                 await self.disconnect()
                 await asyncio.sleep(wait)
-            except Exception as e:
-                if _is_connection_error(e):  # paramiko's SSHException and friends
-                    failures += 1
-                    self._health = {
-                        "ok": False,
-                        "state": "reconnecting",
-                        "where": self.where(),
-                        "error": _describe(e),
-                        "failures": failures,
-                    }
-                    await self.disconnect()
-                    await asyncio.sleep(backoff(failures))
-                    continue
-                raise
 
     async def poll_once(self, fs: DropFS, intake: Intake) -> int:
         """One look at the directory; returns how many records were taken."""

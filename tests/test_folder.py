@@ -198,3 +198,22 @@ async def test_delivery_retry_after_rename_never_writes_twice(tmp_path: Path) ->
     again = await adapter.deliver(msg)
     assert again.outcome == "delivered" and "earlier attempt" in again.detail
     assert visible(out) == ["C7.pdf"]
+
+
+async def test_gb18030_record_survives_byte_exact_names(tmp_path: Path) -> None:
+    src, out = _dirs(tmp_path)
+    body = dossier_record("C2026-0008", {}, note="李四 故意伤害案 太原市公安局").decode()
+    legacy = body.replace('encoding="UTF-8"', 'encoding="GB18030"').encode("gb18030")
+    (src / "C8.xml").write_bytes(legacy)
+    gw = Gateway(_config(tmp_path, src, out))
+    await gw.start()
+    try:
+        await wait_for(lambda: out.is_dir() and bool(visible(out)), what="delivery")
+        from lxml import etree
+
+        delivered = etree.fromstring((out / visible(out)[0]).read_bytes())
+        assert "李四 故意伤害案 太原市公安局" in "".join(delivered.itertext())
+        raw = await gw.store.get_blob(hashlib.sha256(legacy).hexdigest())
+        assert raw == legacy  # the original bytes are kept as received
+    finally:
+        await gw.stop()

@@ -78,7 +78,13 @@ async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
         assert sorted(visible(src / "archive")) == ["S1.scan.pdf", "S1.xml"]
         await asyncio.sleep(0.6)
         assert await _received(gw) == 1
-        assert gw.inbound["police-in"].health()["ok"] is True
+        adapter = gw.inbound["police-in"]
+        assert adapter.health()["ok"] is True
+
+        adapter._transport.close()  # type: ignore[attr-defined]  # the connection drops
+        (src / "S1b.xml").write_bytes(dossier_record("C2026-0106", {}))
+        await wait_for(lambda: visible(src) == [], 15, "taken after reconnecting")
+        assert await _received(gw) == 2 and adapter.health()["state"] == "connected"
     finally:
         await gw.stop()
 
