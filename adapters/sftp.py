@@ -4,8 +4,21 @@ The rules of a file drop (completeness, archive, error sidecars, idempotency, at
 are in `adapters.filedrop`; this module supplies a pinned, authenticated connection and the
 `DropFS` over it. Host keys are pinned from a known_hosts file or an OpenSSH fingerprint and
 checked explicitly after the key exchange: an unknown or changed key is refused, never learned.
-Transfers use large SSH windows, read prefetch with a bounded number of requests in flight and
-pipelined writes, so throughput is close to OpenSSH's and memory stays flat for any file size.
+Transfers pipeline their requests (reads in `readv` segments, writes without waiting for each
+acknowledgement) over a modest SSH window, so memory stays flat whatever the file size.
+
+    inbound:
+      - name: police-drop
+        adapter: sftp
+        settings:
+          host: sftp.police.example
+          username: gateway
+          private_key: {file: /etc/gateway/keys/police}
+          known_hosts: /etc/gateway/known_hosts      # or host_key_fingerprint: "SHA256:..."
+          path: /outbox
+          pattern: "*.xml"
+          complete_when: done-file                   # or renamed, or stable (the default)
+          attachments: "{stem}.*"                    # dossier files beside the record
 """
 
 from __future__ import annotations
@@ -42,8 +55,8 @@ from gateway.secrets import SecretRef
 
 log = logging.getLogger("adapters.sftp")
 
-WINDOW = 16 * 1024 * 1024  # bytes the server may send unacknowledged: speed without unbounded buffering
-SEGMENT = 8 * 1024 * 1024  # bytes of read requests in flight per download
+WINDOW = 2 * 1024 * 1024  # SSH window; paramiko shifts its whole unread buffer per read: keep it small
+SEGMENT = 4 * 1024 * 1024  # bytes of read requests in flight per download
 
 
 class Connection(BaseModel):
