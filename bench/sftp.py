@@ -159,7 +159,8 @@ def main() -> None:
             tmp.write_bytes(dossier_record(f"C2026-91{i:02d}", {}))
             t0 = time.monotonic()
             os.replace(tmp, src / f"S{i}.xml")
-            wait(lambda n=i + 2: len(records_in(out)) == n, 60, "a small record")
+            expected = i + 2
+            wait(lambda: len(records_in(out)) == expected, 60, "a small record")  # noqa: B023
             latencies.append(time.monotonic() - t0)
             time.sleep(0.37 * (i + 1) % args.poll_interval)  # land at different points of the poll cycle
 

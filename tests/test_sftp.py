@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.model import Attachment, OutboundMessage
+from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
 
 from .drops import dossier_record, drop_config, drop_dict, visible, wait_for
@@ -326,4 +326,3 @@ def test_kill_9_mid_transfer_loses_nothing_and_sends_nothing_twice(tmp_path: Pat
         assert db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall() == [
             ("delivered", 5)
         ]
-    assert Attachment  # the dossier travelled as attachments (checked by the receiver's hashes)
