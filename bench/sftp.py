@@ -177,6 +177,10 @@ def main() -> None:
         sget, sput = size / MB / t_get, size / MB / t_put
         hwm = max(sampler.hwm, final.get("VmHWM", 0))
         print()
+        print(
+            f"machine                      {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+            f"(other work on the machine lowers both rates)"
+        )
         print(f"dossier file                 {args.size_mb} MB, SHA-256 checked on arrival and on delivery")
         print(
             f"gateway download (paramiko)  {down:8.1f} MB/s   OpenSSH sftp get {sget:8.1f} MB/s   "
