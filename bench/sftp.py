@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.drops import dossier_record, drop_dict  # noqa: E402
+from tests.drops import dossier_record, drop, drop_dict  # noqa: E402
 from tests.sshd import ensure_sshd, start_sshd  # noqa: E402
 
 MB = 1024 * 1024
@@ -143,22 +143,22 @@ def main() -> None:
         time.sleep(3.0)  # started and idle
         idle_rss = status(proc.pid).get("VmRSS", 0)
 
-        os.replace(big, src / "BIG.scan.bin")
+        os.replace(big, src / "BIG.scan.pdf")
         tmp = src / ".BIG.xml.part"
-        tmp.write_bytes(dossier_record("C2026-9001", {"BIG.scan.bin": digest}))
+        tmp.write_bytes(dossier_record("C2026-9001", {"BIG.scan.pdf": (digest, size)}))
         started = time.monotonic()
         os.replace(tmp, src / "BIG.xml")
         wait(lambda: bool(records_in(out)), 1800, "the 1 GB dossier to arrive")
         end_to_end = time.monotonic() - started
-        got = out / "BIG.scan.bin"
+        got = out / "BIG.scan.pdf"
         assert got.stat().st_size == size, "the delivered dossier file has the wrong size"
 
         latencies = []
         for i in range(5):
-            tmp = src / f".S{i}.xml.part"
-            tmp.write_bytes(dossier_record(f"C2026-91{i:02d}", {}))
+            drop(base, f"S{i}", f"C2026-91{i:02d}")  # prepared aside, then moved into place
+            os.replace(base / f"S{i}.scan.pdf", src / f"S{i}.scan.pdf")
             t0 = time.monotonic()
-            os.replace(tmp, src / f"S{i}.xml")
+            os.replace(base / f"S{i}.xml", src / f"S{i}.xml")
             expected = i + 2
             wait(lambda: len(records_in(out)) == expected, 60, "a small record")  # noqa: B023
             latencies.append(time.monotonic() - t0)

@@ -31,57 +31,70 @@ class RetryPolicy(_Strict):
     max_attempts: int = Field(20, ge=1, description="attempts before the delivery is dead-lettered")
     initial_backoff: float = Field(1.0, gt=0, description="seconds before the first retry")
     max_backoff: float = Field(300.0, gt=0, description="longest wait between two attempts, seconds")
-    multiplier: float = Field(2.0, ge=1.0)
+    multiplier: float = Field(2.0, ge=1.0, description="each wait is the previous one times this")
     jitter: float = Field(1.0, ge=0, description="random seconds added to each wait (spreads retries)")
     max_age: float = Field(7 * 86400.0, gt=0, description="seconds after enqueue when retrying stops")
 
 
 class InboundChannel(_Strict):
-    name: str
-    adapter: str
+    """A way records come in from an agency's legacy system."""
+
+    name: str = Field(description="unique channel name, used in logs and the exchange log")
+    adapter: str = Field(description="protocol adapter: memory, http, soap, sftp or folder")
     mapping: str = Field("identity", description="mapping pack turning the legacy format into the standard")
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, description="the adapter's inbound settings")
 
 
 class OutboundChannel(_Strict):
-    name: str
-    adapter: str
+    """How records are delivered to an agency's legacy system."""
+
+    name: str = Field(description="unique channel name, used in logs and the exchange log")
+    adapter: str = Field(description="protocol adapter: memory, http, soap, sftp or folder")
     mapping: str = Field("identity", description="mapping pack turning the standard into the legacy format")
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, description="the adapter's settings")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     concurrency: int = Field(8, ge=1, le=256, description="deliveries in flight at once to this agency")
 
 
 class Agency(_Strict):
-    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    name: str
+    """A justice agency whose legacy system is connected to the gateway."""
+
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                      description="agency code used in records (Sender) and routes")
+    name: str = Field(description="the agency's name, for people")
     role: Literal["police", "procuratorate", "court", "justice-bureau", "prison", "other"]
     api_key: SecretRef | None = Field(None, description="key this agency uses on the REST API")
-    inbound: list[InboundChannel] = Field(default_factory=list)
-    outbound: OutboundChannel | None = None
+    inbound: list[InboundChannel] = Field(default_factory=list, description="channels records come in by")
+    outbound: OutboundChannel | None = Field(None, description="the channel records are delivered by")
 
 
 class Route(_Strict):
     """Records of `stage`/`action` (from `sender`, if given) go to every agency in `to`."""
 
-    stage: str
-    action: str | None = None
-    sender: str | None = None
-    to: list[str] = Field(min_length=1)
+    stage: str = Field(description="the record's Stage")
+    action: str | None = Field(None, description="the record's Action; any action when absent")
+    sender: str | None = Field(None, description="only records from this agency; any sender when absent")
+    to: list[str] = Field(min_length=1, description="codes of the receiving agencies")
 
 
 class Principal(_Strict):
-    name: str
-    key: SecretRef
+    """A person or system using the REST API with its own key."""
+
+    name: str = Field(description="shown as the actor in the exchange log")
+    key: SecretRef = Field(description="the API key, by reference")
 
 
 class Access(_Strict):
-    operators: list[Principal] = Field(default_factory=list)
-    auditors: list[Principal] = Field(default_factory=list)
+    """REST API keys beyond the agencies' own."""
+
+    operators: list[Principal] = Field(default_factory=list, description="watch queues, replay, discard")
+    auditors: list[Principal] = Field(default_factory=list, description="read the exchange log and queues")
 
 
 class StoreSettings(_Strict):
-    backend: Literal["sqlite", "postgres"] = "sqlite"
+    """Where the gateway keeps messages, deliveries and the exchange log."""
+
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="sqlite: 1 node; postgres: many")
     path: str | None = Field(None, description="SQLite file; default DATA_DIR/gateway.db")
     dsn: SecretRef | None = Field(None, description="PostgreSQL connection string, by reference")
     durability: Literal["normal", "full"] = Field(
@@ -90,28 +103,33 @@ class StoreSettings(_Strict):
 
 
 class ApiSettings(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    """Where the REST API and the push adapters' endpoints listen (one port)."""
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on")
 
 
 class GatewaySettings(_Strict):
-    node: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    data_dir: str = "./data"
+    """The node itself: identity, data folder, store, API and limits."""
+
+    node: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+                      description="this node's name in the exchange log; default HOSTNAME-PID")
+    data_dir: str = Field("./data", description="database and keys; relative to the config file")
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     signing_key: str | None = Field(None, description="Ed25519 PEM file; default DATA_DIR/signing-key.pem")
     checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
-    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
     lease_seconds: float = Field(30.0, gt=0, description="a delivery leased by a dead worker is retaken after this")
     standard_versions: list[str] = Field(default_factory=lambda: ["1"], description="accepted major versions")
     mapping_dirs: list[str] = Field(default_factory=list, description="folders searched for mapping packs first")
 
 
 class GatewayConfig(_Strict):
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
-    agencies: list[Agency]
-    routes: list[Route] = Field(default_factory=list)
-    access: Access = Field(default_factory=Access)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="the node's own settings")
+    agencies: list[Agency] = Field(description="the connected agencies")
+    routes: list[Route] = Field(default_factory=list, description="which records go to which agencies")
+    access: Access = Field(default_factory=Access, description="operator and auditor API keys")
     source: str | None = Field(None, exclude=True)
 
     @field_validator("agencies")

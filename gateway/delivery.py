@@ -99,9 +99,11 @@ class Dispatcher:
             self.store.notify_work()
 
     async def _attachments(self, message_id: str) -> tuple[Attachment, ...]:
-        """Dossier files stored with the message (by the pipeline, in its summary), read from the store."""
+        """Dossier files stored with an accepted message (in its summary); a defect notice carries none."""
         m = await self.store.get_message(message_id)
-        listed = (m or {}).get("summary", {}).get("attachments", [])
+        if m is None or m.get("status") != "accepted":
+            return ()
+        listed = m.get("summary", {}).get("attachments", [])
         return tuple(Attachment(**a) for a in listed)
 
     async def stop(self, grace: float = 10.0) -> None:

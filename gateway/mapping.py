@@ -4,10 +4,17 @@ A pack is a folder with `pack.yaml`; it names the legacy XSD (checked before map
 inbound XSLT (legacy -> standard), the outbound XSLT (standard -> legacy), the encoding the
 legacy system writes, and the standard version it targets. XSLT runs with every file and
 network access denied, so a mapping can transform but never read or write elsewhere.
+
+Code translations are data: `codes/TABLE.csv` with columns `legacy,standard`. The XSLT reads
+them through two extension functions in namespace `urn:cn:justice:case-exchange:mapping`,
+`m:to-standard('TABLE', value)` and `m:to-legacy('TABLE', value)`, bound to this pack's tables
+only (document() stays denied). A value with no translation refuses the record, naming the
+table, instead of passing a code the other side would misread.
 """
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -18,8 +25,10 @@ import yaml
 from lxml import etree
 
 from gateway.errors import ConfigError, InputRejected
+from gateway.schemaload import load_schema
 
 _ACCESS = etree.XSLTAccessControl.DENY_ALL
+MAP_NS = "urn:cn:justice:case-exchange:mapping"
 
 
 def _parser() -> etree.XMLParser:
@@ -35,6 +44,7 @@ class Problem:
     severity: str = "block"  # block: not forwarded; warn: forwarded with the warning visible
     line: int | None = None
     location: str = ""
+    message_zh: str = ""  # the same message in Chinese, for the officer reading the defect notice
 
     def explain(self) -> str:
         where = f" (line {self.line})" if self.line else ""
@@ -43,7 +53,7 @@ class Problem:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
-                "location": self.location}
+                "location": self.location, "message_zh": self.message_zh}
 
 
 class MappingPack:
@@ -53,6 +63,9 @@ class MappingPack:
         self.name: str = str(spec.get("name") or root.name)
         self.standard: str = str(spec.get("standard", "1"))
         self.encoding: str = str(spec.get("encoding", "UTF-8"))
+        self.agency: str = str(spec.get("agency", ""))  # the agency code its samples are sent as
+        self.samples: Path = root / str(spec.get("samples", "samples"))
+        self.codes = self._codes(root / str(spec.get("codes", "codes")))
         self.legacy_schema = self._schema(spec.get("legacy_schema"))
         self.inbound = self._xslt(spec.get("inbound"))
         self.outbound = self._xslt(spec.get("outbound"))
@@ -63,21 +76,62 @@ class MappingPack:
             raise ConfigError(f"mapping pack {self.name}: {rel} does not exist in {self.root}")
         return p
 
+    def _codes(self, folder: Path) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+        """table -> (legacy -> standard, standard -> legacy)."""
+        tables: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        for f in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+            rows = list(csv.DictReader(f.read_text(encoding="utf-8").splitlines()))
+            if rows and not {"legacy", "standard"} <= set(rows[0]):
+                raise ConfigError(f"mapping pack {self.name}: {f.name} needs the columns legacy,standard")
+            fwd = {r["legacy"].strip(): r["standard"].strip() for r in rows}
+            back: dict[str, str] = {}
+            for r in rows:  # the first legacy code listed for a standard code is the one written out
+                back.setdefault(r["standard"].strip(), r["legacy"].strip())
+            tables[f.stem] = (fwd, back)
+        return tables
+
+    def _lookup(self, table: str, value: str, direction: int) -> str:
+        if not value:
+            return ""
+        if table not in self.codes:
+            raise InputRejected(f"the {self.name} mapping uses a code table '{table}' the pack does not have",
+                                rule="mapping.code-table")
+        found = self.codes[table][direction].get(value)
+        if found is None:
+            side = ("the " + self.name + " system's", "the standard's")[direction]
+            raise InputRejected(f"{side} code '{value}' has no translation in code table {table} "
+                                f"({self.root.name}/codes/{table}.csv)", rule="mapping.code")
+        return found
+
+    def _extensions(self) -> dict[tuple[str, str], Any]:
+        def arg(v: Any) -> str:
+            if isinstance(v, list):
+                v = v[0] if v else ""
+            if isinstance(v, etree._Element):
+                return "".join(v.itertext()).strip()
+            return str(v).strip()
+
+        return {
+            (MAP_NS, "to-standard"): lambda _c, t, v: self._lookup(arg(t), arg(v), 0),
+            (MAP_NS, "to-legacy"): lambda _c, t, v: self._lookup(arg(t), arg(v), 1),
+        }
+
     def _schema(self, rel: str | None) -> etree.XMLSchema | None:
         if not rel:
             return None
-        p = self._file(rel)
-        try:
-            return etree.XMLSchema(etree.parse(str(p), _parser()))
-        except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as e:
-            raise ConfigError(f"mapping pack {self.name}: legacy schema {rel} is not a valid XSD: {e}") from None
+        catalog = self.spec.get("legacy_catalog")
+        # imports may read only inside this folder (default: the pack) or through the catalog
+        root = (self.root / str(self.spec.get("legacy_schema_root", "."))).resolve()
+        return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
+                           label=f"mapping pack {self.name}: legacy schema {rel}")
 
     def _xslt(self, rel: str | None) -> etree.XSLT | None:
         if not rel:
             return None
         p = self._file(rel)
         try:
-            return etree.XSLT(etree.parse(str(p), _parser()), access_control=_ACCESS)
+            return etree.XSLT(etree.parse(str(p), _parser()), access_control=_ACCESS,
+                              extensions=self._extensions())
         except (etree.XSLTParseError, etree.XMLSyntaxError) as e:
             raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
 
@@ -87,9 +141,9 @@ class MappingPack:
         if self.legacy_schema.validate(tree):
             return []
         return [
-            Problem("legacy.schema", f"the file does not follow the {self.name} format: {e.message}", line=e.line,
-                    location=e.path or "")
-            for e in self.legacy_schema.error_log  # type: ignore[attr-defined]
+            Problem("legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
+                    line=e.line or None, location=e.path or "")
+            for e in self.legacy_schema.error_log
         ]
 
     def to_standard(self, tree: etree._Element) -> etree._Element:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import standard, xmlsafe
+from gateway import notice, standard, xmlsafe
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
+from gateway.rules import readable_path, standard_rules
 from gateway.store.base import NewDelivery, NewMessage, Store
 
 log = logging.getLogger("gateway.pipeline")
@@ -95,7 +96,10 @@ class MapToStandard:
             ctx.canonical = ctx.pack.to_standard(ctx.legacy)
         except InputRejected as e:
             ctx.block(Problem(e.rule, e.message))
-        ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8")
+        mapped = ctx.canonical is not ctx.legacy
+        ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
+        if mapped:  # re-read as stored, so findings' line numbers point into the kept standard record
+            ctx.canonical = etree.fromstring(ctx.canonical_bytes)
         ctx.log("mapped", sha256_hex(ctx.canonical_bytes), pack=ctx.pack.name)
 
 
@@ -117,14 +121,36 @@ class ValidateStandard:
                                                   f"(accepted: {', '.join(sorted(self.versions))}.x)"))
         xsd = standard.schema(major)
         if not xsd.validate(tree):
-            ctx.block(*[Problem("standard.schema", e.message, line=e.line, location=e.path or "")
-                        for e in xsd.error_log])  # type: ignore[attr-defined]
+            ctx.block(*[Problem("standard.schema", e.message, line=e.line,
+                                location=readable_path(tree, e.path))
+                        for e in xsd.error_log])
         ctx.envelope = standard.envelope(tree)
         if ctx.envelope.sender != ctx.record.sender:
             ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
                                                  f"on a channel of {ctx.record.sender}"))
         ctx.log("validated", sha256_hex(ctx.canonical_bytes),
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
+
+
+class Rules:
+    """Evidence, acceptance, identity, date and dossier rules of the standard (rules.yaml).
+
+    Blocking failures reject the record (its sender gets a defect notice); warnings travel on in
+    the record's Warnings element, so the receiver sees them as well as the operator.
+    """
+
+    name = "rules"
+
+    def __call__(self, ctx: Context) -> None:
+        tree = ctx.canonical
+        assert tree is not None
+        problems = standard_rules(standard.major_version(tree)).check(tree, ctx.record.attachments)
+        warnings = [p for p in problems if p.severity == "warn"]
+        notice.attach_warnings(tree, warnings)
+        if warnings:
+            ctx.canonical_bytes = etree.tostring(tree, encoding="UTF-8")
+            ctx.log("warned", sha256_hex(ctx.canonical_bytes), warnings=[p.as_dict() for p in warnings])
+        ctx.block(*problems)
 
 
 class Route:
@@ -166,11 +192,13 @@ class Pipeline:
         steps: list[Step],
         inbound_packs: dict[str, MappingPack],
         max_bytes: int,
+        notice_pack: Callable[[str], MappingPack | None] | None = None,
     ) -> None:
         self.store = store
         self.steps = steps
         self.inbound_packs = inbound_packs
         self.max_bytes = max_bytes
+        self.notice_pack = notice_pack  # the sender's outbound pack, for defect notices (None: no channel)
 
     def _run_steps(self, ctx: Context) -> None:
         for step in self.steps:
@@ -209,6 +237,8 @@ class Pipeline:
 
     async def _commit(self, ctx: Context, status: MessageStatus) -> Receipt:
         env = ctx.envelope
+        if env is not None:  # entries logged before the case number was read belong to the case too
+            ctx.events = [replace(ev, case_number=ev.case_number or env.case_number) for ev in ctx.events]
         blobs: dict[str, bytes] = {}
         deliveries: list[NewDelivery] = []
         if status == MessageStatus.ACCEPTED:
@@ -222,7 +252,9 @@ class Pipeline:
                 blobs[sha256_hex(ctx.canonical_bytes)] = ctx.canonical_bytes
         else:
             ctx.log("rejected", ctx.content_hash, problems=[p.as_dict() for p in ctx.problems])
-        reasons = tuple(p.explain() for p in ctx.problems)
+            self._defect_notice(ctx, blobs, deliveries)
+        # what stopped the record first, then what only warned
+        reasons = tuple(p.explain() for p in sorted(ctx.problems, key=lambda p: p.severity != "block"))
         message = NewMessage(
             message_id=ctx.message_id,
             sender=ctx.record.sender,
@@ -242,6 +274,25 @@ class Pipeline:
                      **({"attachments": _attachments(ctx.record)} if ctx.record.attachments else {})},
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
+
+    def _defect_notice(self, ctx: Context, blobs: dict[str, bytes], deliveries: list[NewDelivery]) -> None:
+        """Answer a blocked record to its sender, in the sender's format, in the same transaction."""
+        sender = ctx.record.sender
+        pack = self.notice_pack(sender) if self.notice_pack else None
+        if pack is None or not ctx.problems:
+            return
+        doc = notice.defect_notice(ctx.message_id, sender, ctx.problems, envelope=ctx.envelope,
+                                   sender_message_id=ctx.record.sender_message_id)
+        try:
+            body = pack.from_standard(doc)
+        except (GatewayError, etree.XSLTApplyError) as e:
+            ctx.log("defect-notice-failed", destination=sender, reason=str(e))
+            return
+        h = sha256_hex(body)
+        blobs[h] = body
+        deliveries.append(NewDelivery(sender, h, reason="defect notice to the sender",
+                                      file_name=f"defect-notice-{ctx.message_id}.xml"))
+        ctx.log("defect-notice", h, destination=sender, rules=[p.rule for p in ctx.problems])
 
     def remap(self, raw: bytes, channel: str, destination_pack: MappingPack) -> bytes:
         """Re-run the path from the original raw bytes for one destination (replay from raw)."""

@@ -23,7 +23,15 @@ from gateway.config import GatewayConfig
 from gateway.delivery import Destination, Dispatcher
 from gateway.mapping import MappingPack, load_pack
 from gateway.model import InboundRecord, Receipt
-from gateway.pipeline import MapForDestinations, MapToStandard, Parse, Pipeline, Route, ValidateStandard
+from gateway.pipeline import (
+    MapForDestinations,
+    MapToStandard,
+    Parse,
+    Pipeline,
+    Route,
+    Rules,
+    ValidateStandard,
+)
 from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.store import make_store
@@ -72,6 +80,14 @@ class Gateway:
         assert ch is not None
         return self.pack(ch.mapping)
 
+    def _notice_pack(self, agency: str) -> MappingPack | None:
+        """Defect notices go back through the sender's own outbound channel, if it has one."""
+        try:
+            ch = self.config.agency(agency).outbound
+        except KeyError:
+            return None
+        return self.pack(ch.mapping) if ch is not None else None
+
     def build(self) -> None:
         """Create adapters, pipeline and workers from the configuration (once; no I/O)."""
         if self.pipeline is not None:
@@ -102,10 +118,13 @@ class Gateway:
             Parse(cfg.gateway.max_message_bytes),
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
+            Rules(),
             Route(router),
             MapForDestinations(self.outbound_pack),
         ]
-        self.pipeline = Pipeline(self.store, steps, inbound_packs, cfg.gateway.max_message_bytes)  # type: ignore[arg-type]
+        self.pipeline = Pipeline(
+            self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
+            notice_pack=self._notice_pack)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds)
 
     async def intake(self, record: InboundRecord) -> Receipt:

@@ -45,15 +45,19 @@ def major_version(tree: etree._Element) -> str:
     return v.split(".", 1)[0]
 
 
-def envelope(tree: etree._Element) -> Envelope:
-    def text(path: str) -> str:
-        return str(tree.xpath(f"string({path})", namespaces=_N)).strip()
+_FIELDS = {name: etree.XPath(f"string(c:{name})", namespaces=_N)
+           for name in ("CaseNumber", "Stage", "Action", "Sender")}
+_RECEIVERS = etree.XPath("c:Receiver/text()", namespaces=_N)
 
+
+def envelope(tree: etree._Element) -> Envelope:
+    """The envelope fields (XPath compiled once: this runs for every record)."""
+    f = {name: str(xp(tree)).strip() for name, xp in _FIELDS.items()}
     return Envelope(
         version=tree.get("version") or "",
-        case_number=text("c:CaseNumber"),
-        stage=text("c:Stage"),
-        action=text("c:Action"),
-        sender=text("c:Sender"),
-        receivers=tuple(str(x).strip() for x in tree.xpath("c:Receiver/text()", namespaces=_N)),
+        case_number=f["CaseNumber"],
+        stage=f["Stage"],
+        action=f["Action"],
+        sender=f["Sender"],
+        receivers=tuple(str(x).strip() for x in _RECEIVERS(tree)),
     )

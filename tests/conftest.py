@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.config import GatewayConfig, parse_config
+from gateway.sim.records import MINIMAL_CONTENT
 
 NS = "urn:cn:justice:case-exchange:1"
 
@@ -16,7 +17,9 @@ def record(case: str = "C2026-0001", stage: str = "prosecution-review", action: 
            sender: str = "POLICE", extra: str = "", version: str = "1.0") -> bytes:
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="{version}">'
             f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
-            f"<Sender>{sender}</Sender><Content><Note>{extra}</Note></Content></CaseRecord>").encode()
+            f"<Sender>{sender}</Sender>"
+            f"<LocalNumbers><LocalNumber agency='{sender}'>L-{case}</LocalNumber></LocalNumbers>"
+            f"{MINIMAL_CONTENT}<Content><Note>{extra}</Note></Content></CaseRecord>").encode()
 
 
 def base_config(data_dir: Path, *, outbound: dict[str, Any] | None = None, **gateway: Any) -> dict[str, Any]:

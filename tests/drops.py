@@ -4,36 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewayConfig, parse_config
+from gateway.sim.records import MINIMAL_CONTENT
 
 from .conftest import NS, base_config
 
 
 def dossier_record(
     case: str,
-    files: dict[str, bytes | str],
+    files: dict[str, bytes | tuple[str, int]],
     *,
     stage: str = "prosecution-review",
     action: str = "transfer-for-prosecution",
     note: str = "",
 ) -> bytes:
-    """A standard record whose Content lists dossier files with their SHA-256 (bytes, or a hex digest)."""
-    items = "".join(
-        f"<File><Name>{name}</Name><SHA256>{d if isinstance(d, str) else hashlib.sha256(d).hexdigest()}"
-        f"</SHA256></File>"
-        for name, d in files.items()
-    )
+    """A standard record whose Dossier lists `files` (their bytes, or (sha256, size)) by name."""
+    items = []
+    for i, (name, data) in enumerate(files.items()):
+        digest, size = (hashlib.sha256(data).hexdigest(), len(data)) if isinstance(data, bytes) else data
+        media = mimetypes.guess_type(name)[0] or "application/pdf"
+        items.append(
+            f"<File id='f{i}'><Name>{name}</Name><MediaType>{media}</MediaType><Size>{size}</Size>"
+            f"<SHA256>{digest}</SHA256></File>"
+        )
+    content = MINIMAL_CONTENT[: MINIMAL_CONTENT.index("<Dossier>")] + f"<Dossier>{''.join(items)}</Dossier>"
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
         f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
-        f"<Sender>POLICE</Sender><Content><Note>{note}</Note><Dossier>{items}</Dossier></Content>"
-        f"</CaseRecord>"
+        f"<Sender>POLICE</Sender><LocalNumbers><LocalNumber agency='POLICE'>L-{case}</LocalNumber>"
+        f"</LocalNumbers>{content}<Content><Note>{note}</Note></Content></CaseRecord>"
     ).encode()
+
+
+def drop(directory: Path, stem: str, case: str, **kw: Any) -> bytes:
+    """Write a record STEM.xml with one small dossier file STEM.scan.pdf beside it (the file first)."""
+    scan = f"scan of {case}".encode()
+    (directory / f"{stem}.scan.pdf").write_bytes(scan)
+    body = dossier_record(case, {f"{stem}.scan.pdf": scan}, **kw)
+    (directory / f"{stem}.xml").write_bytes(body)
+    return body
 
 
 def drop_dict(

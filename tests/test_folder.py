@@ -17,7 +17,7 @@ from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
 
-from .drops import dossier_record, drop_config, visible, wait_for
+from .drops import dossier_record, drop, drop_config, visible, wait_for
 
 
 def _dirs(tmp_path: Path) -> tuple[Path, Path]:
@@ -98,7 +98,7 @@ async def test_damaged_dossier_file_goes_to_error_with_reason(tmp_path: Path) ->
 
 async def test_rejected_record_goes_to_error_with_receipt_reasons(tmp_path: Path) -> None:
     src, out = _dirs(tmp_path)
-    (src / "C3.xml").write_bytes(dossier_record("C2026-0003", {}, stage="nowhere"))
+    drop(src, "C3", "C2026-0003", stage="nowhere")
     gw = Gateway(_config(tmp_path, src, out))
     await gw.start()
     try:
@@ -111,15 +111,15 @@ async def test_rejected_record_goes_to_error_with_receipt_reasons(tmp_path: Path
 
 async def test_done_file_mode_waits_for_the_marker(tmp_path: Path) -> None:
     src, out = _dirs(tmp_path)
-    (src / "C4.xml").write_bytes(dossier_record("C2026-0004", {}))
+    drop(src, "C4", "C2026-0004")
     gw = Gateway(_config(tmp_path, src, out, complete_when="done-file"))
     await gw.start()
     try:
         await asyncio.sleep(0.6)
-        assert visible(src) == ["C4.xml"] and await _messages(gw) == []
+        assert visible(src) == ["C4.scan.pdf", "C4.xml"] and await _messages(gw) == []
         (src / "C4.xml.done").write_bytes(b"")
         await wait_for(lambda: visible(src) == [], what="taken after the done-file")
-        assert sorted(visible(src / "archive")) == ["C4.xml", "C4.xml.done"]
+        assert sorted(visible(src / "archive")) == ["C4.scan.pdf", "C4.xml", "C4.xml.done"]
         assert len(await _messages(gw)) == 1
     finally:
         await gw.stop()
@@ -127,7 +127,8 @@ async def test_done_file_mode_waits_for_the_marker(tmp_path: Path) -> None:
 
 async def test_growing_file_is_not_taken_until_it_stops_growing(tmp_path: Path) -> None:
     src, out = _dirs(tmp_path)
-    body = dossier_record("C2026-0005", {}, note="x" * 4000)
+    (src / "C5.scan.pdf").write_bytes(b"scan")
+    body = dossier_record("C2026-0005", {"C5.scan.pdf": b"scan"}, note="x" * 4000)
     gw = Gateway(_config(tmp_path, src, out, poll_interval=0.2))
     await gw.start()
     try:
@@ -158,7 +159,7 @@ class _FailingMoveFS(LocalFS):
 async def test_failed_move_does_not_ingest_twice(tmp_path: Path) -> None:
     """The crash/failure window between intake and moving the file away: the fingerprint catches it."""
     src, out = _dirs(tmp_path)
-    (src / "C6.xml").write_bytes(dossier_record("C2026-0006", {}))
+    drop(src, "C6", "C2026-0006")
     gw = Gateway(_config(tmp_path, src, out, poll_interval=3600))
     await gw.start()
     try:
@@ -172,10 +173,10 @@ async def test_failed_move_does_not_ingest_twice(tmp_path: Path) -> None:
         for _ in range(2):  # two polls: seen, then stable and taken; the move fails
             with contextlib.suppress(PermissionError):
                 await adapter.poll_once(fs, gw.intake)
-        assert visible(src) == ["C6.xml"] and len(await _messages(gw)) == 1
+        assert visible(src) == ["C6.scan.pdf", "C6.xml"] and len(await _messages(gw)) == 1
         fs.fail = False
         taken = await adapter.poll_once(fs, gw.intake)
-        assert taken == 0 and visible(src) == [] and visible(src / "archive") == ["C6.xml"]
+        assert taken == 0 and visible(src) == [] and visible(src / "archive") == ["C6.scan.pdf", "C6.xml"]
         assert len(await _messages(gw)) == 1
     finally:
         await gw.stop()
@@ -202,7 +203,10 @@ async def test_delivery_retry_after_rename_never_writes_twice(tmp_path: Path) ->
 
 async def test_gb18030_record_survives_byte_exact_names(tmp_path: Path) -> None:
     src, out = _dirs(tmp_path)
-    body = dossier_record("C2026-0008", {}, note="李四 故意伤害案 太原市公安局").decode()
+    (src / "C8.scan.pdf").write_bytes(b"scan")
+    body = dossier_record(
+        "C2026-0008", {"C8.scan.pdf": b"scan"}, note="李四 故意伤害案 太原市公安局"
+    ).decode()
     legacy = body.replace('encoding="UTF-8"', 'encoding="GB18030"').encode("gb18030")
     (src / "C8.xml").write_bytes(legacy)
     gw = Gateway(_config(tmp_path, src, out))

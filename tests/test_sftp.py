@@ -24,7 +24,7 @@ import pytest
 from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
 
-from .drops import dossier_record, drop_config, drop_dict, visible, wait_for
+from .drops import dossier_record, drop, drop_config, drop_dict, visible, wait_for
 from .sshd import SshServer, keygen, sshd_server  # noqa: F401  (the fixture "sshd")
 
 pytestmark = pytest.mark.sshd
@@ -82,7 +82,7 @@ async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
         assert adapter.health()["ok"] is True
 
         adapter._transport.close()  # type: ignore[attr-defined]  # the connection drops
-        (src / "S1b.xml").write_bytes(dossier_record("C2026-0106", {}))
+        drop(src, "S1b", "C2026-0106")
         await wait_for(lambda: visible(src) == [], 15, "taken after reconnecting")
         assert await _received(gw) == 2 and adapter.health()["state"] == "connected"
     finally:
@@ -95,7 +95,8 @@ async def test_slow_writer_is_never_taken_early(tmp_path: Path, sshd: SshServer)
     from gateway.config import parse_config
 
     gw = Gateway(parse_config(_sftp_config(tmp_path, sshd, src, out, inbound={"poll_interval": 0.5})))
-    body = dossier_record("C2026-0102", {}, note="y" * 5000)
+    (src / "S2.scan.pdf").write_bytes(b"scan")
+    body = dossier_record("C2026-0102", {"S2.scan.pdf": b"scan"}, note="y" * 5000)
     pieces = [body[i : i + len(body) // 50 + 1] for i in range(0, len(body), len(body) // 50 + 1)]
     await gw.start()
     try:
@@ -119,7 +120,8 @@ async def test_file_renamed_into_place_is_taken_once(tmp_path: Path, sshd: SshSe
     from gateway.config import parse_config
 
     gw = Gateway(parse_config(_sftp_config(tmp_path, sshd, src, out, inbound={"complete_when": "renamed"})))
-    body = dossier_record("C2026-0103", {})
+    (src / "S3.scan.pdf").write_bytes(b"scan")
+    body = dossier_record("C2026-0103", {"S3.scan.pdf": b"scan"})
     await gw.start()
     try:
         with (src / "S3.xml.part").open("wb") as f:  # written under an ignored temporary name
@@ -131,7 +133,7 @@ async def test_file_renamed_into_place_is_taken_once(tmp_path: Path, sshd: SshSe
         os.rename(src / "S3.xml.part", src / "S3.xml")
         await wait_for(lambda: visible(src) == [], 10, "taken after the rename")
         await asyncio.sleep(0.6)
-        assert await _received(gw) == 1 and visible(src / "archive") == ["S3.xml"]
+        assert await _received(gw) == 1 and visible(src / "archive") == ["S3.scan.pdf", "S3.xml"]
     finally:
         await gw.stop()
 
@@ -147,7 +149,7 @@ async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: 
     cfg = _sftp_config(
         tmp_path, sshd, src, out, inbound={"known_hosts": str(known)}, outbound={"known_hosts": str(known)}
     )
-    (src / "S4.xml").write_bytes(dossier_record("C2026-0104", {}))
+    drop(src, "S4", "C2026-0104")
     gw = Gateway(parse_config(cfg))
     app = gw.asgi()
     await gw.start()
@@ -167,7 +169,7 @@ async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: 
                 and "CHANGED" in check["error"]
                 and "refusing to connect" in check["error"]
             )
-        assert visible(src) == ["S4.xml"] and await _received(gw) == 0
+        assert visible(src) == ["S4.scan.pdf", "S4.xml"] and await _received(gw) == 0
         assert any(e.action == "channel-stopped" for e in await gw.store.audit_entries())
         result = await gw.outbound["PROC"].deliver(
             OutboundMessage("d", "m", "m:PROC", "PROC", "C2026-0104", b"<r/>")

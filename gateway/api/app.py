@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from gateway.api.auth import Principal, principal, require
+from gateway.api.auth import (
+    AgencyKey,
+    AnyKey,
+    OperatorKey,
+    Principal,
+    ReaderKey,
+    configured_key_hashes,
+    refuse,
+)
 from gateway.model import InboundRecord, MessageStatus
 
 
 class OperatorAction(BaseModel):
-    reason: str = "operator action"
+    reason: str = Field(default="operator action", min_length=1, max_length=2000,
+                        description="why; kept in the exchange log with who did it")
+
+
+# Waiting or in-flight deliveries are still on their way; replaying them would deliver twice.
+_REPLAYABLE = frozenset({"dead", "delivered", "discarded"})
 
 
 def create_app(gw: Any) -> FastAPI:
@@ -27,6 +40,7 @@ def create_app(gw: Any) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not gw.started:
             await gw.start()
+        app.state.key_hashes = configured_key_hashes(gw.config)
         ev = getattr(app.state, "ready_event", None)
         if ev is not None:
             ev.set()
@@ -68,75 +82,98 @@ def create_app(gw: Any) -> FastAPI:
         return JSONResponse({"ready": ok, "node": gw.node, "checks": checks}, status_code=200 if ok else 503)
 
     @app.post("/api/v1/messages", tags=["agencies"], summary="submit a record as the calling agency")
-    async def submit(request: Request, channel: str | None = None, p: Principal = Depends(require("agency"))) -> Response:
-        agency = gw.config.agency(p.agency)
+    async def submit(request: Request, p: AgencyKey, channel: str | None = None,
+                     agency_code: Annotated[str | None, Query(alias="agency")] = None) -> Response:
+        if agency_code is not None and agency_code != p.agency:
+            await refuse(gw, request, p.name, f"agency key of {p.agency} used to submit as {agency_code}")
+            raise HTTPException(403, f"this is a key of agency {p.agency}; it cannot submit as {agency_code}")
+        try:
+            agency = gw.config.agency(p.agency)
+        except KeyError:
+            raise HTTPException(403, f"agency {p.agency} is no longer configured") from None
         if not agency.inbound:
             raise HTTPException(400, f"agency {p.agency} has no inbound channel configured")
         ch = channel or agency.inbound[0].name
         if ch not in {c.name for c in agency.inbound}:
+            await refuse(gw, request, p.name, f"channel {ch} is not one of agency {p.agency}'s")
             raise HTTPException(403, f"channel {ch} does not belong to agency {p.agency}")
-        body = await request.body()
+        limit = gw.config.gateway.max_message_bytes
+        body = bytearray()
+        async for chunk in request.stream():  # never buffer more than the limit
+            body += chunk
+            if len(body) > limit:
+                await refuse(gw, request, p.name, f"body over {limit} bytes")
+                raise HTTPException(413, f"the record is over the limit of {limit:,} bytes; not accepted")
         receipt = await gw.intake(InboundRecord(
-            channel=ch, sender=p.agency, body=body,  # type: ignore[arg-type]
+            channel=ch, sender=p.agency, body=bytes(body),  # type: ignore[arg-type]
             sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
         code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
         return JSONResponse(receipt.as_dict(), status_code=code)
 
-    async def _message_for(message_id: str, p: Principal) -> dict[str, Any]:
+    async def _message_for(request: Request, message_id: str, p: Principal) -> dict[str, Any]:
         m = await gw.store.get_message(message_id)
         if m is None:
             raise HTTPException(404, f"no message {message_id}")
         deliveries = await gw.store.get_deliveries(message_id)
         if not p.can_read_message(m["sender"], [d["destination"] for d in deliveries]):
-            raise HTTPException(404, f"no message {message_id}")
+            await refuse(gw, request, p.name, f"message {message_id} is not one of agency {p.agency}'s")
+            raise HTTPException(403, f"message {message_id} was neither sent by nor to agency {p.agency}")
         m["deliveries"] = deliveries
         return m
 
     @app.get("/api/v1/messages/{message_id}", tags=["agencies", "operators"], summary="status of one message")
-    async def message(message_id: str, p: Principal = Depends(principal)) -> dict[str, Any]:
-        return await _message_for(message_id, p)
+    async def message(request: Request, message_id: str, p: AnyKey) -> dict[str, Any]:
+        return await _message_for(request, message_id, p)
 
     @app.get("/api/v1/messages/{message_id}/history", tags=["agencies", "operators"],
              summary="every step of one message: time, actor, action, details")
-    async def history(message_id: str, p: Principal = Depends(principal)) -> dict[str, Any]:
-        m = await _message_for(message_id, p)
+    async def history(request: Request, message_id: str, p: AnyKey) -> dict[str, Any]:
+        m = await _message_for(request, message_id, p)
         entries = await gw.store.audit_entries(message_id=message_id, limit=10_000)
         attempts = {d["id"]: await gw.store.get_attempts(d["id"]) for d in m["deliveries"]}
         return {"message": m, "steps": [e.as_dict() for e in entries], "attempts": attempts}
 
     @app.get("/api/v1/queues", tags=["operators"], summary="deliveries per destination and state")
-    async def queues(p: Principal = Depends(require("operator", "auditor"))) -> list[dict[str, Any]]:
-        return await gw.store.queue_depths()  # type: ignore[no-any-return]
+    async def queues(p: ReaderKey) -> list[dict[str, Any]]:
+        return await gw.store.queue_depths()
 
     @app.get("/api/v1/deliveries", tags=["operators"], summary="a page of deliveries, filtered")
     async def deliveries(
-        state: str | None = None, destination: str | None = None, after: str | None = None,
-        limit: int = Query(100, le=1000), p: Principal = Depends(require("operator", "auditor")),
+        p: ReaderKey, state: str | None = None, destination: str | None = None, after: str | None = None,
+        limit: Annotated[int, Query(le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return await gw.store.list_deliveries(  # type: ignore[no-any-return]
+        return await gw.store.list_deliveries(
             state=state, destination=destination, after=after, limit=limit)
 
-    @app.get("/api/v1/dead-letters", tags=["operators"], summary="deliveries that need an operator, with reasons")
+    @app.get("/api/v1/dead-letters", tags=["operators"],
+             summary="deliveries that need an operator, with reasons")
     async def dead_letters(
-        destination: str | None = None, after: str | None = None, limit: int = Query(100, le=1000),
-        p: Principal = Depends(require("operator", "auditor")),
+        p: ReaderKey, destination: str | None = None, after: str | None = None,
+        limit: Annotated[int, Query(le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return await gw.store.list_deliveries(  # type: ignore[no-any-return]
+        return await gw.store.list_deliveries(
             state="dead", destination=destination, after=after, limit=limit)
 
     @app.post("/api/v1/deliveries/{delivery_id}/replay", tags=["operators"],
               summary="deliver again from the original raw record, to this delivery's destination only")
-    async def replay(delivery_id: str, body: OperatorAction | None = None,
-                     p: Principal = Depends(require("operator"))) -> dict[str, Any]:
+    async def replay(delivery_id: str, p: OperatorKey, body: OperatorAction | None = None) -> dict[str, Any]:
+        d = await gw.store.get_delivery(delivery_id)
+        if d is None:
+            raise HTTPException(404, f"no delivery {delivery_id}")
+        if d["state"] not in _REPLAYABLE:
+            raise HTTPException(409, f"delivery {delivery_id} is {d['state']}; it is still on its way, "
+                                     "so a replay would deliver it twice")
         try:
             new = await gw.replay(delivery_id, f"operator:{p.name}", (body or OperatorAction()).reason)
         except KeyError:
             raise HTTPException(404, f"no delivery {delivery_id}") from None
-        return {"replayed": delivery_id, "new_delivery": new}
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+        return {"replayed": delivery_id, "new_delivery": new, "destination": d["destination"]}
 
-    @app.post("/api/v1/deliveries/{delivery_id}/discard", tags=["operators"], summary="give up a dead delivery")
-    async def discard(delivery_id: str, body: OperatorAction | None = None,
-                      p: Principal = Depends(require("operator"))) -> dict[str, Any]:
+    @app.post("/api/v1/deliveries/{delivery_id}/discard", tags=["operators"],
+              summary="give up a dead or waiting delivery")
+    async def discard(delivery_id: str, p: OperatorKey, body: OperatorAction | None = None) -> dict[str, Any]:
         try:
             await gw.store.discard(delivery_id, f"operator:{p.name}", (body or OperatorAction()).reason)
         except KeyError:
@@ -145,19 +182,20 @@ def create_app(gw: Any) -> FastAPI:
             raise HTTPException(409, str(e)) from None
         return {"discarded": delivery_id}
 
-    @app.get("/api/v1/audit", tags=["auditors"], summary="exchange-log entries by case, message, agency, time")
+    @app.get("/api/v1/audit", tags=["auditors"],
+             summary="exchange-log entries by case, message, agency, time")
     async def audit(
-        case: str | None = None, message_id: str | None = None, agency: str | None = None,
+        p: ReaderKey, case: str | None = None, message_id: str | None = None, agency: str | None = None,
         since: str | None = None, until: str | None = None, after_seq: int = 0,
-        limit: int = Query(500, le=5000), p: Principal = Depends(require("auditor", "operator")),
+        limit: Annotated[int, Query(le=5000)] = 500,
     ) -> dict[str, Any]:
-        entries = await gw.store.audit_entries(case_number=case, message_id=message_id, agency=agency, since=since,
-                                               until=until, after_seq=after_seq, limit=limit)
+        entries = await gw.store.audit_entries(case_number=case, message_id=message_id, agency=agency,
+                                               since=since, until=until, after_seq=after_seq, limit=limit)
         return {"entries": [e.as_dict() for e in entries],
                 "next_after_seq": entries[-1].seq if len(entries) == limit else None}
 
     @app.get("/api/v1/audit/checkpoints", tags=["auditors"], summary="signed checkpoints of the log's head")
-    async def checkpoints(p: Principal = Depends(require("auditor", "operator"))) -> dict[str, Any]:
+    async def checkpoints(p: ReaderKey) -> dict[str, Any]:
         from gateway.audit.signing import public_pem
 
         return {"public_key": public_pem(gw.signer.public).decode(), "key_id": gw.signer.key_id,

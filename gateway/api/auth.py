@@ -5,7 +5,9 @@ Keys are compared by their SHA-256 only. A wrong or missing key is answered 401/
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -30,37 +32,60 @@ class Principal:
 
 async def principal(
     request: Request,
-    key: str | None = Depends(_header),
-    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    key: Annotated[str | None, Depends(_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     from gateway.runtime import hash_key
 
     gw = request.app.state.gateway
     presented = key or (bearer.credentials if bearer else None)
     if not presented:
-        await _refused(gw, request, "no API key presented")
+        await refuse(gw, request, f"client {_client(request)}", "no API key presented")
         raise HTTPException(401, "an API key is required (header X-API-Key or Authorization: Bearer)",
                             headers={"WWW-Authenticate": "Bearer"})
-    row = await gw.store.find_api_key(hash_key(presented))
+    digest = hash_key(presented)
+    current = getattr(request.app.state, "key_hashes", None)
+    row = await gw.store.find_api_key(digest) if current is None or digest in current else None
     if row is None:
-        await _refused(gw, request, "unknown API key")
+        await refuse(gw, request, f"client {_client(request)}", "unknown API key")
         raise HTTPException(401, "this API key is not known", headers={"WWW-Authenticate": "Bearer"})
     return Principal(row["role"], row["name"], row["agency"])
 
 
-async def _refused(gw: object, request: Request, why: str) -> None:
-    client = request.client.host if request.client else "?"
-    await gw.store.append_audit([AuditEvent(  # type: ignore[attr-defined]
-        "access-refused", f"client {client}", detail={"path": request.url.path, "method": request.method, "why": why})])
+def configured_key_hashes(config: Any) -> set[str]:
+    """Hashes of the keys the configuration names now: a key removed or rotated out stops working
+    at the next start, although the store still holds its hash."""
+    from gateway.runtime import hash_key
+
+    refs = [a.api_key for a in config.agencies if a.api_key]
+    refs += [p.key for p in [*config.access.operators, *config.access.auditors]]
+    return {hash_key(ref.resolve()) for ref in refs}
 
 
-def require(*roles: str):  # type: ignore[no-untyped-def]
-    async def dep(request: Request, p: Principal = Depends(principal)) -> Principal:
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def refuse(gw: Any, request: Request, actor: str, why: str) -> None:
+    """Log a refused request in the exchange log: who tried what, from where, and why it was refused."""
+    await gw.store.append_audit([AuditEvent("access-refused", actor, detail={
+        "path": request.url.path, "method": request.method, "client": _client(request), "why": why})])
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting only keys of the given roles; any other key is refused (403) and logged."""
+
+    async def dep(request: Request, p: Annotated[Principal, Depends(principal)]) -> Principal:
         if p.role not in roles:
-            gw = request.app.state.gateway
-            await gw.store.append_audit([AuditEvent(
-                "access-refused", p.name, detail={"path": request.url.path, "why": f"role {p.role} not allowed"})])
+            await refuse(request.app.state.gateway, request, p.name, f"role {p.role} not allowed")
             raise HTTPException(403, f"a {p.role} key may not do this; it needs one of: {', '.join(roles)}")
         return p
 
     return dep
+
+
+# Parameter types for endpoints: which keys may call them.
+AnyKey = Annotated[Principal, Depends(principal)]
+AgencyKey = Annotated[Principal, Depends(require("agency"))]
+OperatorKey = Annotated[Principal, Depends(require("operator"))]
+ReaderKey = Annotated[Principal, Depends(require("operator", "auditor"))]

@@ -1,0 +1,137 @@
+"""SOAP adapter: the gateway's own SOAP endpoint for legacy systems that push, and delivery to
+legacy SOAP services with zeep.
+
+Inbound: one endpoint per channel (SOAP 1.1 and 1.2, document/literal wrapped), WSDL at ?wsdl
+(shipped as standards/soap/case-exchange.wsdl), WS-Security UsernameToken and/or pinned TLS
+client certificates. Outbound: any WSDL; which field carries the record and how the reply
+decides acceptance are configuration. For example:
+
+    inbound:
+      - name: police-soap
+        adapter: soap                  # endpoint /soap/police-soap, WSDL at /soap/police-soap?wsdl
+        settings: {password: {env: POLICE_SOAP_PASSWORD}}
+    outbound:
+      name: proc-out
+      adapter: soap
+      settings:
+        wsdl: http://proc.example/CaseService?wsdl
+        operation: SubmitCaseRecord
+        record_field: Record           # base64Binary: the record byte for byte
+        key_field: MessageId           # idempotency key, the same on every attempt
+        case_field: CaseNumber
+        accepted_xpath: "string(//*[local-name()='Status'])='accepted'"
+        username: GATEWAY
+        password: {env: PROC_SOAP_PASSWORD}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.soap.inbound import SoapInbound
+from adapters.soap.outbound import SoapOutbound
+from gateway.errors import ConfigError
+from gateway.secrets import SecretRef
+
+
+class InboundSettings(BaseModel):
+    """A SOAP endpoint a legacy system calls; the WSDL is served at PATH?wsdl."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = Field(None, description="URL path; default /soap/CHANNEL")
+    require_token: bool = Field(True, description="require a WS-Security UsernameToken")
+    username: str | None = Field(None, description="UsernameToken user name; default the agency code")
+    password: SecretRef | None = Field(
+        None, description="UsernameToken password; default the agency's API key"
+    )
+    require_fresh_tokens: bool = Field(
+        True, description="PasswordText tokens must carry Nonce and Created too (digest tokens always do)"
+    )
+    freshness_seconds: float = Field(
+        300.0, gt=0, description="how far a token's Created may be from now; nonces are remembered this long"
+    )
+    client_cert_sha256: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 fingerprints of accepted TLS client certificates; "
+        "when given, a matching certificate is required",
+    )
+    client_cert_header: str = Field(
+        "x-ssl-client-sha256",
+        description="header in which a TLS-terminating proxy passes the client certificate's SHA-256",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="addresses whose client-certificate header is believed",
+    )
+    max_envelope_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="largest request; default the gateway's max_message_bytes plus room for base64",
+    )
+
+
+class OutboundSettings(BaseModel):
+    """A legacy SOAP service the gateway delivers to, described by its WSDL."""
+
+    model_config = ConfigDict(extra="forbid")
+    wsdl: str = Field(description="WSDL file path or URL; parsed once, fetched documents cached in DATA_DIR")
+    service: str | None = Field(None, description="service name in the WSDL; default the first")
+    port: str | None = Field(None, description="port name in the service; default the first")
+    binding: str | None = Field(None, description="binding QName ({ns}Name), used with address")
+    address: str | None = Field(None, description="endpoint URL overriding the WSDL's address")
+    operation: str = Field("SubmitCaseRecord", description="operation that receives a record")
+    record_field: str = Field("Record", description="request field that carries the record")
+    record_as: Literal["base64", "text", "xml"] = Field(
+        "base64",
+        description="base64: the bytes as xs:base64Binary (byte-exact, any encoding); text: as "
+        "xs:string; xml: the parsed record as an xs:any element",
+    )
+    key_field: str | None = Field(
+        "MessageId", description="request field for the idempotency key (the same on every attempt)"
+    )
+    case_field: str | None = Field(None, description="request field for the unified case number")
+    fixed_fields: dict[str, str] = Field(default_factory=dict, description="constant request fields")
+    accepted_xpath: str | None = Field(
+        None,
+        description="XPath on the reply envelope that is true when the record was accepted; false "
+        "dead-letters it with the reply as receipt; default: any non-fault reply accepts",
+    )
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    max_connections: int = Field(16, ge=1)
+    username: str | None = Field(None, description="WS-Security UsernameToken user name")
+    password: SecretRef | None = Field(None, description="WS-Security password, by reference")
+    password_digest: bool = Field(True, description="send PasswordDigest with Nonce and Created")
+    client_cert: str | None = Field(None, description="PEM client certificate file for mutual TLS")
+    client_key: str | None = Field(None, description="PEM key file of the client certificate")
+    ca_bundle: str | None = Field(None, description="CA bundle to verify the service; default system CAs")
+    wsdl_timeout: float = Field(30.0, gt=0, description="seconds allowed to fetch the WSDL and its schemas")
+    wsdl_cache_seconds: float = Field(86400.0, gt=0, description="how long a fetched WSDL/XSD stays cached")
+
+
+def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: Any, **_: Any) -> SoapInbound:
+    password: str | None = None
+    if settings.require_token:
+        ref = settings.password or gateway.config.agency(sender).api_key
+        if ref is None:
+            raise ConfigError(
+                f"SOAP channel {channel}: require_token is on but neither 'password' nor the "
+                f"agency's api_key is set"
+            )
+        password = ref.resolve()
+    elif not settings.client_cert_sha256:
+        raise ConfigError(
+            f"SOAP channel {channel}: no authentication configured (require_token is off and "
+            "no client_cert_sha256 is given)"
+        )
+    return SoapInbound(settings, channel, sender, gateway, settings.username or sender, password)
+
+
+def outbound(settings: OutboundSettings, *, agency: str, gateway: Any, **_: Any) -> SoapOutbound:
+    return SoapOutbound(settings, agency, Path(gateway.config.gateway.data_dir))
+
+
+__all__ = ["InboundSettings", "OutboundSettings", "SoapInbound", "SoapOutbound", "inbound", "outbound"]

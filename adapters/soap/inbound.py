@@ -1,0 +1,423 @@
+"""The gateway's SOAP endpoint for one inbound channel: WSDL at ?wsdl, four operations.
+
+Hand-written on lxml + Starlette: the contract is small and fixed (standards/soap/), and a SOAP
+server framework would bring its own parser and HTTP stack past the gateway's safe-XML rules.
+"""
+
+from __future__ import annotations
+
+import binascii
+import copy
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.base import InboundAdapter, Intake
+from adapters.soap import envelope, inline, mtom
+from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
+from adapters.soap.wsse import NonceCache, verify_username_token
+from gateway.audit.chain import AuditEvent
+from gateway.model import Attachment, InboundRecord, MessageStatus, Receipt
+
+if TYPE_CHECKING:
+    from adapters.soap import InboundSettings
+
+log = logging.getLogger("gateway.soap")
+
+WSDL_NAME = "case-exchange.wsdl"
+XSD_NAME = "case-exchange-soap.xsd"
+_PAGE_MAX = 500
+_BINARY_TAGS = {f"{{{TNS}}}Record", f"{{{TNS}}}Attachment"}
+
+
+@cache
+def shipped(name: str) -> bytes:
+    return (resources.files("standards") / "soap" / name).read_bytes()
+
+
+def _t(name: str) -> str:
+    return f"{{{TNS}}}{name}"
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def receipt_element(r: Receipt, deliveries: list[dict[str, Any]] | None = None) -> etree._Element:
+    el = etree.Element(_t("Receipt"), nsmap={None: TNS})
+    for tag, value in (
+        ("MessageId", r.message_id),
+        ("ContentHash", r.content_hash),
+        ("Status", str(r.status)),
+        ("CaseNumber", r.case_number),
+        ("Duplicate", "true" if r.duplicate else "false"),
+        ("ReceivedAt", _iso(r.received_at)),
+    ):
+        etree.SubElement(el, _t(tag)).text = value
+    dest = etree.SubElement(el, _t("Destinations"))
+    for d in r.destinations:
+        etree.SubElement(dest, _t("Agency")).text = d
+    reasons = etree.SubElement(el, _t("Reasons"))
+    for reason in r.reasons:
+        etree.SubElement(reasons, _t("Reason")).text = reason
+    if deliveries is not None:
+        ds = etree.SubElement(el, _t("Deliveries"))
+        for row in deliveries:
+            de = etree.SubElement(ds, _t("Delivery"))
+            etree.SubElement(de, _t("Agency")).text = str(row["destination"])
+            etree.SubElement(de, _t("State")).text = str(row["state"])
+            etree.SubElement(de, _t("Reason")).text = str(row.get("reason") or "")
+    return el
+
+
+class SoapInbound(InboundAdapter):
+    def __init__(
+        self,
+        settings: InboundSettings,
+        channel: str,
+        sender: str,
+        gateway: Any,
+        username: str | None,
+        password: str | None,
+    ) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.sender = sender
+        self.gateway = gateway
+        self.path = settings.path or f"/soap/{channel}"
+        self.username = username
+        self.password = password
+        self.nonces = NonceCache(settings.freshness_seconds)
+        self.pins = {p.lower().replace(":", "") for p in settings.client_cert_sha256}
+        limit = settings.max_envelope_bytes or gateway.config.gateway.max_message_bytes * 4 // 3 + 65536
+        self.max_bytes: int = limit
+        self._ops: dict[
+            str, Callable[[SoapRequest, Intake, dict[str, memoryview]], Awaitable[etree._Element]]
+        ] = {
+            "SubmitCaseRecord": self._submit,
+            "GetReceipts": self._receipts,
+            "GetNotices": self._notices,
+            "Ping": self._ping,
+        }
+
+    # -- routes -----------------------------------------------------------------------
+    def routes(self, intake: Intake) -> list[BaseRoute]:
+        async def endpoint(request: Request) -> Response:
+            if request.method == "GET":
+                return self._describe(request)
+            return await self._handle(request, intake)
+
+        return [Route(self.path, endpoint, methods=["GET", "POST"], name=f"soap-{self.channel}")]
+
+    def _describe(self, request: Request) -> Response:
+        query = {k.lower() for k in request.query_params}
+        url = str(request.url.replace(query=""))
+        if "wsdl" in query:
+            text = shipped(WSDL_NAME).replace(b"http://localhost:8080/soap/CHANNEL", url.encode())
+            text = text.replace(
+                f'schemaLocation="{XSD_NAME}"'.encode(), f'schemaLocation="{url}?xsd"'.encode()
+            )
+            return Response(text, media_type="text/xml; charset=utf-8")
+        if "xsd" in query:
+            return Response(shipped(XSD_NAME), media_type="text/xml; charset=utf-8")
+        return Response(
+            f"Case Exchange SOAP endpoint of channel {self.channel}; its WSDL is at {url}?wsdl\n",
+            media_type="text/plain; charset=utf-8",
+        )
+
+    async def _handle(self, request: Request, intake: Intake) -> Response:
+        ctype = request.headers.get("content-type", "")
+        version = envelope.soap_version_of(ctype)
+        op = "?"
+        try:
+            body = await self._read(request)
+            self._check_certificate(request)
+            parts: dict[str, memoryview] = {}
+            if mtom.is_multipart(ctype):
+                body, root_type, parts = mtom.split(body, ctype)
+                ctype = root_type or ctype
+            req = self._parse(envelope.with_declared_charset(body, ctype), parts)
+            del body
+            version, op = req.version, req.name
+            handler = self._ops.get(op)
+            if handler is None or etree.QName(req.operation).namespace != TNS:
+                raise SoapFault(
+                    f"unknown operation {{{etree.QName(req.operation).namespace}}}{op}; this endpoint "
+                    f"offers {', '.join(self._ops)} in namespace {TNS}",
+                    client=True,
+                    rule="soap.operation",
+                )
+            self._check_action(request, ctype, op)
+            if self.password is not None:
+                verify_username_token(
+                    req.header,
+                    username=self.username or "",
+                    password=self.password,
+                    nonces=self.nonces,
+                    require_fresh=self.settings.require_fresh_tokens,
+                )
+            payload = await handler(req, intake, parts)
+        except SoapFault as f:
+            await self._refused(request, op, f)
+            data, media, status = envelope.fault(version, f)
+            return Response(data, status_code=status, media_type=media)
+        except Exception as e:  # a gateway defect or store outage: the caller keeps the record and retries
+            log.exception("SOAP %s on channel %s failed", op, self.channel)
+            internal = SoapFault(
+                f"the gateway could not process the request ({type(e).__name__}); nothing was "
+                "accepted, send it again later",
+                client=False,
+                rule="gateway.internal-error",
+            )
+            data, media, status = envelope.fault(version, internal)
+            return Response(data, status_code=status, media_type=media)
+        data, media = envelope.response(version, payload)
+        return Response(data, media_type=media)
+
+    def _parse(self, body: bytes, parts: dict[str, memoryview]) -> SoapRequest:
+        """Parse with long base64 runs lifted out; they join `parts` and are decoded from the body."""
+        source = f"SOAP request on channel {self.channel}"
+        small, runs = inline.lift(body)
+        req = envelope.parse(small, max_bytes=self.max_bytes, source=source)
+        if not runs:
+            return req
+        if not inline.settle(req.operation.getroottree().getroot(), runs, _BINARY_TAGS):
+            return envelope.parse(body, max_bytes=self.max_bytes, source=source)
+        parts.update(runs)
+        return req
+
+    async def _read(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise SoapFault(
+                f"the request is {int(declared):,} bytes, over this endpoint's limit of "
+                f"{self.max_bytes:,} bytes; send large dossier files as MTOM attachments",
+                client=True,
+                rule="soap.too-large",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise SoapFault(
+                    f"the request is over this endpoint's limit of {self.max_bytes:,} bytes",
+                    client=True,
+                    rule="soap.too-large",
+                )
+        return b"".join(chunks)  # one chunk is returned as is, not copied
+
+    def _check_action(self, request: Request, ctype: str, op: str) -> None:
+        action = request.headers.get("soapaction")
+        if action is None:
+            action = envelope.content_type_params(ctype).get("action")
+        action = (action or "").strip().strip('"')
+        if action and action not in (f"{TNS}/{op}", op):
+            raise SoapFault(
+                f"the SOAPAction '{action}' does not match the operation {op} in the Body "
+                f"(expected '{TNS}/{op}' or none)",
+                client=True,
+                rule="soap.action",
+            )
+
+    def _check_certificate(self, request: Request) -> None:
+        if not self.pins:
+            return
+        tls = request.scope.get("extensions", {}).get("tls", {})
+        chain = tls.get("client_cert_chain") or []
+        fingerprint = None
+        if chain:
+            from cryptography import x509
+
+            cert = x509.load_pem_x509_certificate(chain[0].encode())
+            fingerprint = hashlib.sha256(cert.public_bytes(_der())).hexdigest()
+        elif request.client and request.client.host in self.settings.trusted_proxies:
+            fingerprint = (
+                request.headers.get(self.settings.client_cert_header, "").lower().replace(":", "") or None
+            )
+        if fingerprint is None or not any(hmac.compare_digest(fingerprint, p) for p in self.pins):
+            raise SoapFault(
+                "this endpoint requires a TLS client certificate registered for agency "
+                f"{self.sender}; none or another was presented",
+                client=True,
+                rule="tls.client-cert",
+            )
+
+    async def _refused(self, request: Request, op: str, f: SoapFault) -> None:
+        client = request.client.host if request.client else "?"
+        log.warning(
+            "SOAP request refused on channel %s from %s (%s): %s [%s]",
+            self.channel,
+            client,
+            op,
+            f.message,
+            f.rule,
+        )
+        try:
+            await self.gateway.store.append_audit(
+                [
+                    AuditEvent(
+                        "refused",
+                        f"client {client}",
+                        detail={
+                            "channel": self.channel,
+                            "operation": op,
+                            "rule": f.rule,
+                            "why": f.message,
+                            "retry": not f.client,
+                        },
+                    )
+                ]
+            )
+        except Exception:
+            log.exception("could not log a refused SOAP request")
+
+    # -- operations -------------------------------------------------------------------
+    async def _submit(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+        op = req.operation
+        mid = (op.findtext(_t("MessageId")) or "").strip() or None
+        file_name = (op.findtext(_t("FileName")) or "").strip() or None
+        rec = op.find(_t("Record"))
+        xml_rec = op.find(_t("RecordXml"))
+        if rec is not None:
+            data = _binary(rec, parts, "Record")
+        elif xml_rec is not None and len(xml_rec):
+            data = _standalone(xml_rec[0])
+        else:
+            raise SoapFault(
+                "SubmitCaseRecord carries no record: put the record in <Record> (base64) or <RecordXml>",
+                client=True,
+                rule="soap.no-record",
+                line=op.sourceline,
+            )
+        attachments = []
+        for a in op.findall(_t("Attachment")):
+            content = _binary(a, parts, "Attachment")
+            h = await self.gateway.store.put_blob(content)
+            attachments.append(
+                Attachment(
+                    a.get("name") or h, h, len(content), a.get("mediaType") or "application/octet-stream"
+                )
+            )
+        receipt = await intake(
+            InboundRecord(
+                channel=self.channel,
+                sender=self.sender,
+                body=data,
+                sender_message_id=mid,
+                file_name=file_name,
+                operation="SubmitCaseRecord",
+                content_type="application/xml",
+                attachments=tuple(attachments),
+            )
+        )
+        resp = etree.Element(_t("SubmitCaseRecordResponse"), nsmap={None: TNS})
+        resp.append(receipt_element(receipt))
+        return resp
+
+    async def _receipts(
+        self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]
+    ) -> etree._Element:
+        return await self._page(req, "GetReceiptsResponse", only_rejected=False)
+
+    async def _notices(
+        self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]
+    ) -> etree._Element:
+        return await self._page(req, "GetNoticesResponse", only_rejected=True)
+
+    async def _page(self, req: SoapRequest, name: str, *, only_rejected: bool) -> etree._Element:
+        """The caller's own records, read from the exchange log by sequence number (a stable cursor)."""
+        try:
+            after = int(req.operation.findtext(_t("After")) or 0)
+            limit = min(int(req.operation.findtext(_t("Limit")) or 100), _PAGE_MAX)
+        except ValueError:
+            raise SoapFault("After and Limit must be whole numbers", client=True, rule="soap.query") from None
+        store = self.gateway.store
+        resp = etree.Element(_t(name), nsmap={None: TNS})
+        found = 0
+        while found < limit:
+            entries = await store.audit_entries(agency=self.sender, after_seq=after, limit=1000)
+            if not entries:
+                break
+            for e in entries:
+                after = e.seq
+                if e.action != "received" or e.actor != self.sender:
+                    continue
+                m = await store.get_message(e.message_id)
+                if m is None or (only_rejected and m["status"] != MessageStatus.REJECTED):
+                    continue
+                r = Receipt.from_dict(m["receipt"])
+                resp.append(receipt_element(r, await store.get_deliveries(r.message_id)))
+                found += 1
+                if found >= limit:
+                    break
+        etree.SubElement(resp, _t("Next")).text = str(after)
+        return resp
+
+    async def _ping(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+        resp = etree.Element(_t("PingResponse"), nsmap={None: TNS})
+        echo = req.operation.findtext(_t("Echo"))
+        if echo is not None:
+            etree.SubElement(resp, _t("Echo")).text = echo
+        etree.SubElement(resp, _t("Agency")).text = self.sender
+        etree.SubElement(resp, _t("Node")).text = str(self.gateway.node)
+        etree.SubElement(resp, _t("Time")).text = _iso(datetime.now(UTC).timestamp())
+        return resp
+
+
+def _binary(el: etree._Element, parts: dict[str, memoryview], what: str) -> bytes:
+    """The bytes of a base64Binary element: an MTOM part by reference, or inline base64."""
+    inc = el.find(f"{{{XOP}}}Include")
+    if inc is not None:
+        cid = mtom.cid_of(inc.get("href", ""))
+        part = parts.get(cid)
+        if part is None:
+            raise SoapFault(
+                f"<{what}> refers to MTOM part '{cid}', which the request does not contain",
+                client=True,
+                rule="mtom.missing-part",
+                line=el.sourceline,
+            )
+        return bytes(part)
+    text: str | memoryview = el.text or ""
+    if text in parts:  # lifted out before parsing: decode straight from the request body
+        text = parts[str(text)]
+    el.text = None  # drop the tree's copy before decoding, so at most the text and the bytes coexist
+    try:
+        data = binascii.a2b_base64(text, strict_mode=False)
+    except binascii.Error:
+        raise SoapFault(
+            f"<{what}> is not valid base64", client=True, rule="soap.base64", line=el.sourceline
+        ) from None
+    return data or _empty(el, what)
+
+
+def _empty(el: etree._Element, what: str) -> bytes:
+    raise SoapFault(f"<{what}> is empty", client=True, rule="soap.no-record", line=el.sourceline)
+
+
+def _standalone(el: etree._Element) -> bytes:
+    """An inline record as its own UTF-8 document, with only the namespaces it uses."""
+    doc = copy.deepcopy(el)
+    etree.cleanup_namespaces(doc)
+    return bytes(etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
+
+
+def _der() -> Any:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
+
+
+__all__ = ["SoapInbound", "receipt_element", "shipped"]

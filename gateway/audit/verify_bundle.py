@@ -1,0 +1,534 @@
+#!/usr/bin/env python3
+"""Check an exchange-log export bundle offline: `python3 verify_bundle.py [BUNDLE_DIR] [--public-key PEM]`.
+
+This file is self-contained on purpose (Python 3.11+ and the `cryptography` package, nothing
+else): an auditor can read all of it and run it on a machine of their own. The gateway's own
+verifier (gateway.audit.verify) imports the same `ChainChecker`, so the live log and a bundle
+are judged by one set of rules.
+
+Rules: an entry's hash is SHA-256 over the JSON array [seq, time, node, actor, action,
+message id, case number, payload hash, details, previous hash]; each entry names the hash of
+the one before; sequence numbers run without gaps; time never goes backwards; a checkpoint is
+an Ed25519 signature over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT". The first broken rule
+is named in plain words, with the entry it concerns.
+
+Exit status: 0 when the bundle is intact, 1 when anything was altered or cannot be proved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+GENESIS = "0" * 64
+FIELDS = ("seq", "time", "node", "actor", "action", "message_id", "case_number", "payload_hash", "detail",
+          "prev_hash", "entry_hash")
+_NEAR = 16  # how far from its place a renumbered entry is looked for (only once something is wrong)
+
+Entry = Mapping[str, Any]
+
+
+def entry_hash(e: Entry, seq: int | None = None) -> str:
+    """The hash an entry must carry; `seq` recomputes it as if the entry sat at another place."""
+    material = json.dumps(
+        [e["seq"] if seq is None else seq, e["time"], e["node"], e["actor"], e["action"], e["message_id"],
+         e["case_number"], e["payload_hash"], e["detail"], e["prev_hash"]],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def key_fingerprint(public: Ed25519PublicKey) -> str:
+    """Same as the gateway's key id: first 16 hex digits of SHA-256 over the raw public key."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def signature_ok(public: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
+    message = f"case-exchange-checkpoint:{cp['seq']}:{cp['entry_hash']}:{cp['signed_at']}".encode()
+    try:
+        public.verify(base64.b64decode(cp["signature"]), message)
+        return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    # altered, missing, inserted, out-of-order, duplicate, moved, back-dated, rewritten, forged, truncated
+    kind: str
+    message: str
+
+
+@dataclass
+class Verdict:
+    entries: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    last_hash: str = GENESIS
+    checkpoints: int = 0  # signed checkpoints whose entry was found with the signed hash
+    covered_to: int | None = None  # highest entry proved by a signed checkpoint
+    problem: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def uncovered(self) -> tuple[int, int] | None:
+        """Entries after the last signed checkpoint: consistent, but not yet proved by a signature."""
+        if self.last_seq is None or self.first_seq is None:
+            return None
+        if self.covered_to is not None and self.covered_to >= self.last_seq:
+            return None
+        start = self.first_seq if self.covered_to is None else max(self.first_seq, self.covered_to + 1)
+        return (start, self.last_seq)
+
+    def summary(self) -> str:
+        if self.problem is not None:
+            return f"TAMPERED: {self.problem.message}"
+        if self.entries == 0:
+            return "INTACT: the log is empty"
+        text = (f"INTACT: entries {self.first_seq} to {self.last_seq} ({self.entries}) are unaltered, "
+                f"{self.checkpoints} signed checkpoint(s) match")
+        if self.uncovered:
+            a, b = self.uncovered
+            text += f"; entries {a} to {b} are not yet covered by a signed checkpoint"
+        return text
+
+
+Hunt = Callable[[Entry], "tuple[Problem | None, Hunt | None]"]
+
+
+class ChainChecker:
+    """Judges entries fed in order, in constant memory, and names the first bad one.
+
+    Some damage only shows with the entry after it (was an entry inserted, or its predecessor
+    rewritten?), so one entry may be held back until the next arrives. After a gap or an entry
+    that fails its hash, the rest is read (still in constant memory) to see whether only a
+    sequence number was changed or two entries swapped, which names the damage better.
+    """
+
+    def __init__(self, checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey, *,
+                 first_seq: int = 1, prev_hash: str | None = GENESIS) -> None:
+        self.public = public
+        self.cps = {int(cp["seq"]): cp for cp in checkpoints}
+        self.nxt = first_seq
+        self.prev_hash = prev_hash  # None: the first entry's link is not checked (a window of the log)
+        self.prev_time = ""
+        self.verdict = Verdict()
+        self._recent: deque[tuple[int, str]] = deque(maxlen=_NEAR)
+        if prev_hash is not None:
+            self._recent.append((first_seq - 1, prev_hash))
+        self._held: tuple[str, Entry] | None = None
+        self._hunt: Hunt | None = None
+
+    @property
+    def wants_more(self) -> bool:
+        return self.verdict.problem is None or self._hunt is not None
+
+    # -- feeding ------------------------------------------------------------------------
+    def feed(self, e: Entry) -> None:
+        if self._hunt is not None:
+            found, self._hunt = self._hunt(e)
+            if found is not None:
+                self.verdict.problem = found
+            return
+        if self.verdict.problem is not None:
+            return
+        if self._held is not None:
+            kind, held = self._held
+            self._held = None
+            self._resolve(kind, held, e)
+            if self._hunt is not None:
+                self.feed(e)
+            return
+        self._step(e)
+
+    def end(self) -> Verdict:
+        self._hunt = None
+        if self._held is not None:
+            kind, held = self._held
+            self._held = None
+            self._resolve(kind, held, None)
+        v = self.verdict
+        if v.problem is None:
+            last = v.last_seq if v.last_seq is not None else self.nxt - 1
+            later = sorted(s for s in self.cps if s > last)
+            if later:
+                cp = self.cps[later[0]]
+                if not signature_ok(self.public, cp):
+                    v.problem = self._forged(cp)
+                else:
+                    v.problem = Problem(last + 1, "truncated", (
+                        f"the log was cut short: it ends at entry {last}, but the checkpoint signed at "
+                        f"{cp['signed_at']} covers entries up to {cp['seq']} "
+                        f"(entries {last + 1} to {cp['seq']} are missing)"))
+        return v
+
+    # -- rules ------------------------------------------------------------------------------
+    def _fail(self, seq: int, kind: str, message: str) -> None:
+        self.verdict.problem = Problem(seq, kind, message)
+
+    def _origin(self, e: Entry) -> int | None:
+        """Where the entry was written: its own seq, another place if only its number changed, or None."""
+        if entry_hash(e) == e["entry_hash"]:
+            return int(e["seq"])
+        seq = int(e["seq"])
+        near = [*range(self.nxt - _NEAR, self.nxt + _NEAR + 1), *range(seq - _NEAR, seq + _NEAR + 1)]
+        for s in dict.fromkeys(near):
+            if s != seq and entry_hash(e, s) == e["entry_hash"]:
+                return s
+        return None
+
+    def _step(self, e: Entry) -> None:
+        seq = int(e["seq"])
+        origin = self._origin(e)
+        last = self.verdict.last_seq
+        if origin is None:
+            self._fail(seq, "altered", f"entry {seq} was altered: its content no longer matches its hash")
+            if e["prev_hash"] != self.prev_hash:  # intact but far from its place? find its predecessor
+                self._hunt = self._far_origin(e)
+            return None
+        if last is not None and seq <= last:
+            if seq == last and e["entry_hash"] == self.prev_hash:
+                return self._fail(seq, "duplicate", f"entry {seq} appears twice")
+            return self._fail(seq, "out-of-order", f"entry {seq} is out of order: it comes after {last}")
+        if origin > seq:
+            self._held = ("early", e)
+            return None
+        if origin < seq:
+            before = dict(self._recent).get(origin - 1)
+            if before is not None and e["prev_hash"] == before:
+                what = f"entry {origin} was" if seq - origin == 1 else f"entries {origin} to {seq - 1} were"
+                return self._fail(origin, "inserted", f"{what} inserted: entry {origin} is now at {seq}")
+            return self._fail(seq, "moved", _renumbered(origin, seq))
+        if seq > self.nxt and (self.verdict.entries or self.prev_hash is not None):
+            self._held = ("gap", e)
+            return None
+        if self.prev_hash is not None and e["prev_hash"] != self.prev_hash:
+            self._held = ("unlinked", e)
+            return None
+        if e["time"] < self.prev_time:
+            return self._fail(seq, "back-dated", (
+                f"entry {seq} is back-dated: its time {e['time']} is earlier than entry {last}'s "
+                f"time {self.prev_time}"))
+        cp = self.cps.get(seq)
+        if cp is not None:
+            if not signature_ok(self.public, cp):
+                return self._fail(seq, "forged", self._forged(cp).message)
+            if cp["entry_hash"] != e["entry_hash"]:
+                self._held = ("rewritten", e)
+                return None
+        self._accept(e, covered=cp is not None)
+        return None
+
+    def _accept(self, e: Entry, *, covered: bool) -> None:
+        v = self.verdict
+        seq = int(e["seq"])
+        v.entries += 1
+        v.first_seq = seq if v.first_seq is None else v.first_seq
+        v.last_seq, v.last_hash = seq, str(e["entry_hash"])
+        if covered:
+            v.checkpoints += 1
+            v.covered_to = seq
+        self.nxt, self.prev_hash, self.prev_time = seq + 1, str(e["entry_hash"]), str(e["time"])
+        self._recent.append((seq, self.prev_hash))
+
+    def _forged(self, cp: Mapping[str, Any]) -> Problem:
+        return Problem(int(cp["seq"]), "forged", (
+            f"the checkpoint of entry {cp['seq']} (signed at {cp['signed_at']}) has a signature that does "
+            "not verify with the gateway's public key: it was forged or altered"))
+
+    def _resolve(self, kind: str, e: Entry, n: Entry | None) -> None:
+        """Name what is wrong with held entry `e`, now that the next entry `n` is known."""
+        seq = int(e["seq"])
+        n_origin = self._origin(n) if n is not None else None
+        last = self.verdict.last_seq
+        shifted = n is not None and n_origin == seq and n["prev_hash"] == self.prev_hash
+        if kind in ("unlinked", "rewritten") and n is not None and shifted:
+            return self._fail(seq, "inserted", f"entry {seq} was inserted: entry {seq} is now at {n['seq']}")
+        if kind == "rewritten":
+            cp = self.cps[seq]
+            return self._fail(seq, "rewritten", (
+                f"entries up to {seq} were rewritten after they were signed: entry {seq} no longer has the "
+                f"hash in the checkpoint signed at {cp['signed_at']}"))
+        if kind == "unlinked":
+            if last is None:
+                return self._fail(seq, "altered", f"entry {seq} was altered: it does not continue the chain")
+            if n is None:
+                return self._fail(seq, "altered", (
+                    f"entry {seq} does not follow entry {last}: it was inserted, or {last} was altered"))
+            return self._fail(last, "altered", (
+                f"entry {last} was altered and its hash recomputed: entry {seq} still records the original"))
+        if kind == "gap":
+            if n is not None and int(n["seq"]) == self.nxt:
+                return self._fail(self.nxt, "out-of-order", f"entries {self.nxt} and {seq} are out of order")
+            missing = self.nxt
+            what = f"entry {missing} is" if seq == missing + 1 else f"entries {missing} to {seq - 1} are"
+            self._fail(missing, "missing", f"{what} missing")
+            if seq == missing + 1:
+                self._hunt = self._relocated(missing, str(e["prev_hash"]), last)
+            return None
+        # kind == "early": an intact entry sits before its place
+        origin = self._origin(e)
+        assert origin is not None
+        if n is not None and n_origin == seq and int(n["seq"]) == origin:
+            return self._fail(seq, "out-of-order", f"entries {seq} and {origin} are out of order")
+        if (n is not None and n_origin is not None and n_origin - int(n["seq"]) == origin - seq
+                and seq == self.nxt and self.verdict.entries):
+            what = f"entry {seq} is" if origin - seq == 1 else f"entries {seq} to {origin - 1} are"
+            return self._fail(seq, "missing", f"{what} missing (later ones renumbered to close the gap)")
+        self._fail(seq, "moved", _renumbered(origin, seq))
+        self._hunt = self._partner(seq, origin)
+        return None
+
+    # -- hunts: after the first problem, the rest of the log is read to name it better ------------------
+    def _relocated(self, missing: int, h: str, last: int | None) -> Hunt:
+        """Is the missing entry further on, with only its number changed?"""
+        def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
+            if x["entry_hash"] != h or entry_hash(x, missing) != h:
+                return None, hunt
+            if int(x["seq"]) == missing:
+                return Problem(missing, "out-of-order", f"entry {missing} is out of order: it comes after "
+                                                        f"entry {missing + 1}"), None
+            return Problem(missing, "moved", _renumbered(missing, int(x["seq"]))), None
+        return hunt
+
+    def _far_origin(self, e: Entry) -> Hunt:
+        """Is the entry whose hash `e` names as its predecessor further on? Then `e` belongs after it."""
+        seq = int(e["seq"])
+
+        def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
+            if x["entry_hash"] != e["prev_hash"]:
+                return None, hunt
+            origin = int(x["seq"]) + 1
+            if entry_hash(e, origin) != e["entry_hash"]:
+                return None, None
+            return Problem(seq, "moved", _renumbered(origin, seq)), self._partner(seq, origin)
+        return hunt
+
+    def _partner(self, seq: int, origin: int) -> Hunt:
+        """Does the misplaced entry's place hold the one that belongs at `seq`? Then they were swapped."""
+        def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
+            if int(x["seq"]) < origin:
+                return None, hunt
+            if int(x["seq"]) == origin and entry_hash(x, seq) == x["entry_hash"]:
+                return Problem(seq, "out-of-order", f"entries {seq} and {origin} are out of order"), None
+            return None, None
+        return hunt
+
+
+def _renumbered(origin: int, seq: int) -> str:
+    return f"entry {origin} was altered: its sequence number was changed to {seq}"
+
+
+def check(entries: Iterable[Entry], checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey, *,
+          first_seq: int = 1, prev_hash: str | None = GENESIS) -> Verdict:
+    checker = ChainChecker(checkpoints, public, first_seq=first_seq, prev_hash=prev_hash)
+    for e in entries:
+        checker.feed(e)
+        if not checker.wants_more:
+            break
+    return checker.end()
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Entries one line at a time; a line that is not an entry at all stops the check (BundleError)."""
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+                missing = [k for k in FIELDS if k not in e]
+                if missing:
+                    raise ValueError(f"missing {', '.join(missing)}")
+                if type(e["seq"]) is not int or not all(isinstance(e[k], str) for k in FIELDS[1:]):
+                    raise ValueError("seq must be a whole number and every other field text")
+            except ValueError as err:
+                raise BundleError(f"{path.name}, line {n}: not a log entry ({err})") from None
+            yield e
+
+
+class BundleError(Exception):
+    """The bundle cannot be read as one (missing file, broken JSON): the proof is not possible."""
+
+
+# -- bundles ---------------------------------------------------------------------------------
+@dataclass
+class BundleReport:
+    case_number: str
+    key_id: str
+    verdict: Verdict
+    case_entries: int = 0
+    uncovered: list[int] = field(default_factory=list)  # case entries no signed checkpoint proves
+    payloads_checked: int = 0
+    payloads_absent: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok
+
+    def lines(self) -> list[str]:
+        v = self.verdict
+        if v.problem is not None:
+            return [f"TAMPERED: {v.problem.message}"]
+        out = [f"INTACT: {self.case_entries} entries of case {self.case_number} are unaltered, within "
+               f"{v.entries} log entries checked, {v.checkpoints} signed checkpoint(s) match "
+               f"(key {self.key_id})",
+               f"payloads: {self.payloads_checked} match their hashes, {self.payloads_absent} not included"]
+        if self.uncovered:
+            seqs = ", ".join(map(str, self.uncovered))
+            out.append(f"not yet covered by a signed checkpoint: case entries {seqs}")
+        return out
+
+
+def verify_bundle(root: Path, public: Ed25519PublicKey | None = None) -> BundleReport:
+    """Check every window of the bundle against its checkpoint, and every payload against its hash."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        checkpoints = json.loads((root / "checkpoints.json").read_text(encoding="utf-8"))
+        if public is None:
+            public = load_public_key((root / "public-key.pem").read_bytes())
+        case = str(manifest["case_number"])
+        windows = sorted((int(a), int(b)) for a, b in manifest["windows"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BundleError(f"the bundle in {root} cannot be read: {err}") from None
+    report = BundleReport(case, key_fingerprint(public), Verdict())
+    walk = _Windows(windows, checkpoints, public)
+    payload_problem: Problem | None = None
+    for e in read_jsonl(root / "entries.jsonl"):
+        if not walk.feed(e):
+            break
+        if e["case_number"] == case:
+            report.case_entries += 1
+            if not walk.covered:
+                report.uncovered.append(int(e["seq"]))
+            payload_problem = payload_problem or _check_payload(root, e, report)
+    report.verdict = walk.end()
+    if report.verdict.problem is None:
+        report.verdict.problem = payload_problem
+    return report
+
+
+class _Windows:
+    """Feeds a bundle's entries to one ChainChecker per declared window (a run ending at a checkpoint)."""
+
+    def __init__(self, windows: list[tuple[int, int]], checkpoints: list[dict[str, Any]],
+                 public: Ed25519PublicKey) -> None:
+        self.windows, self.checkpoints, self.public = windows, checkpoints, public
+        self.total = Verdict()
+        self.idx = -1
+        self.checker: ChainChecker | None = None
+        self.covered = False
+
+    def feed(self, e: Entry) -> bool:
+        """False once the verdict is known."""
+        seq = int(e["seq"])
+        while self.checker is None or seq > self.windows[self.idx][1]:
+            if self.checker is not None and not self._close():
+                return False
+            self.idx += 1
+            if self.idx == len(self.windows):
+                return self._stop(Problem(seq, "inserted", f"entry {seq} was inserted: it lies outside every "
+                                                           "window the bundle declares"))
+            a, b = self.windows[self.idx]
+            self.checker = ChainChecker([c for c in self.checkpoints if a <= int(c["seq"]) <= b], self.public,
+                                        first_seq=a, prev_hash=None)
+            self.covered = any(int(c["seq"]) == b and signature_ok(self.public, c) for c in self.checkpoints)
+        if seq < self.windows[self.idx][0]:
+            return self._stop(Problem(seq, "out-of-order", f"entry {seq} is out of order in the bundle"))
+        self.checker.feed(e)
+        return self.checker.wants_more or self._close()
+
+    def _close(self) -> bool:
+        assert self.checker is not None
+        v = self.checker.end()
+        self.checker = None
+        a, b = self.windows[self.idx]
+        t = self.total
+        t.entries += v.entries
+        t.checkpoints += v.checkpoints
+        t.first_seq = v.first_seq if t.first_seq is None else t.first_seq
+        t.last_seq = v.last_seq
+        if v.problem is None and v.first_seq != a:
+            v.problem = Problem(a, "missing", f"entry {a} is missing: the bundle declares a window from it")
+        if v.problem is None and v.last_seq != b:
+            start = (v.last_seq or a - 1) + 1
+            v.problem = Problem(start, "missing", f"entries {start} to {b} are missing from the bundle")
+        return v.problem is None or self._stop(v.problem)
+
+    def _stop(self, problem: Problem) -> bool:
+        self.total.problem = problem
+        self.idx = len(self.windows)
+        return False
+
+    def end(self) -> Verdict:
+        if self.total.problem is None and self.checker is not None:
+            self._close()
+        if self.total.problem is None and self.idx + 1 < len(self.windows):
+            a, b = self.windows[self.idx + 1]
+            self.total.problem = Problem(a, "missing", f"entries {a} to {b} are missing from the bundle")
+        return self.total
+
+
+def _check_payload(root: Path, e: Entry, report: BundleReport) -> Problem | None:
+    h = str(e["payload_hash"])
+    if not h:
+        return None
+    p = root / "payloads" / h
+    if not p.exists():
+        report.payloads_absent += 1
+        return None
+    if hashlib.sha256(p.read_bytes()).hexdigest() != h:
+        return Problem(int(e["seq"]), "altered", (
+            f"the payload of entry {e['seq']} (payloads/{h}) was altered: its content no longer matches "
+            "the hash in the log"))
+    report.payloads_checked += 1
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Verify an exchange-log export bundle offline.")
+    ap.add_argument("bundle", nargs="?", default=str(Path(__file__).resolve().parent),
+                    help="the bundle directory (default: the directory of this script)")
+    ap.add_argument("--public-key", help="the gateway's public key (PEM) obtained independently of this "
+                                         "bundle; default: public-key.pem inside the bundle")
+    args = ap.parse_args(argv)
+    try:
+        public = load_public_key(Path(args.public_key).read_bytes()) if args.public_key else None
+        report = verify_bundle(Path(args.bundle), public)
+    except (BundleError, OSError, ValueError) as e:
+        print(f"CANNOT VERIFY: {e}")
+        return 1
+    for line in report.lines():
+        print(line)
+    if report.ok and not args.public_key:
+        print(f"note: the key came from the bundle itself; compare its fingerprint {report.key_id} with the "
+              "one the gateway's operator published, or pass --public-key")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

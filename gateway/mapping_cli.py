@@ -1,0 +1,259 @@
+"""Agency IT tooling: test a mapping pack against its samples, scaffold a pack, explain one file.
+
+    python -m gateway.mapping_cli test police           # every sample, readable report
+    python -m gateway.mapping_cli test police --update  # (re)write expected outputs, then review them
+    python -m gateway.mapping_cli new tax-bureau        # scaffold mappings/tax-bureau/
+    python -m gateway.mapping_cli validate FILE --agency POLICE [--config gateway.yaml]
+
+`mapping_app` is a typer sub-app so the main `gateway` command can mount it as `gateway mapping`;
+`validate` is a plain command function it can register as `gateway validate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from lxml import etree
+from rich.console import Console
+from rich.markup import escape
+
+from gateway.errors import GatewayError
+from gateway.mapping import MappingPack, load_pack
+from gateway.packcheck import check_file, run_samples
+
+mapping_app = typer.Typer(
+    help="Mapping packs: test them against their samples, scaffold new ones.", no_args_is_help=True
+)
+console = Console(highlight=False)
+
+
+def _pack(name: str, packs_dir: Path | None) -> MappingPack:
+    try:
+        return load_pack(name, (str(packs_dir),) if packs_dir else ())
+    except GatewayError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+
+
+@mapping_app.command("test")
+def mapping_test(
+    pack: Annotated[str, typer.Argument(help="pack name (a folder under mappings/ or --dir)")],
+    packs_dir: Annotated[
+        Path | None, typer.Option("--dir", help="folder holding packs, searched first")
+    ] = None,
+    update: Annotated[
+        bool, typer.Option(help="write the actual outputs as the expected ones (review with git diff)")
+    ] = False,
+) -> None:
+    """Run every sample through legacy XSD -> mapping -> standard XSD -> rules -> outbound mapping."""
+    p = _pack(pack, packs_dir)
+    results = run_samples(p, update=update)
+    if not results:
+        console.print(f"[yellow]pack {p.name} has no samples in {p.samples}/valid or /invalid[/yellow]")
+        raise typer.Exit(1)
+    for r in results:
+        kind = "valid  " if r.valid else "invalid"
+        mark = "[green]PASS[/green]" if r.ok else "[red]FAIL[/red]"
+        n = len(r.outcome.problems) if r.outcome else 0
+        console.print(f"{mark} {kind} {r.name}  ({n} finding{'s' if n != 1 else ''})")
+        for f in r.failures:
+            console.print("     " + f.replace("\n", "\n     "), markup=False)
+    bad = sum(not r.ok for r in results)
+    console.print(
+        f"\n{len(results) - bad}/{len(results)} samples of pack {p.name} pass"
+        + (" (expected outputs written)" if update else "")
+    )
+    raise typer.Exit(1 if bad else 0)
+
+
+_PACK_YAML = """\
+# {code}: describe the legacy system here (vendor, version, who to call).
+name: {code}
+agency: {agency}
+description: TODO one line on the legacy format
+standard: "1"
+encoding: UTF-8
+legacy_schema: legacy.xsd
+inbound: inbound.xsl
+outbound: outbound.xsl
+"""
+_XSD = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- The legacy format as the {code} system writes it. Replace with the vendor's XSD. -->
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:element name="Record">
+    <xs:complexType><xs:sequence>
+      <xs:element name="CaseNo" type="xs:token"/>
+      <xs:element name="Stage" type="xs:token"/>
+      <xs:element name="Action" type="xs:token"/>
+      <xs:element name="From" type="xs:token"/>
+      <xs:element name="To" type="xs:token" minOccurs="0" maxOccurs="unbounded"/>
+    </xs:sequence></xs:complexType>
+  </xs:element>
+  <xs:element name="Notice">
+    <xs:complexType><xs:sequence>
+      <xs:element name="MessageId" type="xs:token"/>
+      <xs:element name="Problem" maxOccurs="unbounded" type="xs:string"/>
+    </xs:sequence></xs:complexType>
+  </xs:element>
+</xs:schema>
+"""
+_IN = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- {code} -> Case Exchange standard v1. Codes: m:to-standard('TABLE', value) reads codes/TABLE.csv. -->
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns="urn:cn:justice:case-exchange:1" xmlns:m="urn:cn:justice:case-exchange:mapping"
+    exclude-result-prefixes="m">
+  <xsl:template match="/Record">
+    <CaseRecord version="1.0">
+      <CaseNumber><xsl:value-of select="CaseNo"/></CaseNumber>
+      <Stage><xsl:value-of select="m:to-standard('stages', Stage)"/></Stage>
+      <Action><xsl:value-of select="Action"/></Action>
+      <Sender><xsl:value-of select="From"/></Sender>
+      <xsl:for-each select="To"><Receiver><xsl:value-of select="."/></Receiver></xsl:for-each>
+    </CaseRecord>
+  </xsl:template>
+</xsl:stylesheet>
+"""
+_OUT = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Case Exchange standard v1 -> {code}; DefectNotice -> the system's notice format. -->
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:c="urn:cn:justice:case-exchange:1" xmlns:m="urn:cn:justice:case-exchange:mapping"
+    exclude-result-prefixes="c m">
+  <xsl:template match="/c:CaseRecord">
+    <Record>
+      <CaseNo><xsl:value-of select="c:CaseNumber"/></CaseNo>
+      <Stage><xsl:value-of select="m:to-legacy('stages', c:Stage)"/></Stage>
+      <Action><xsl:value-of select="c:Action"/></Action>
+      <From><xsl:value-of select="c:Sender"/></From>
+      <xsl:for-each select="c:Receiver"><To><xsl:value-of select="."/></To></xsl:for-each>
+    </Record>
+  </xsl:template>
+  <xsl:template match="/c:DefectNotice">
+    <Notice>
+      <MessageId><xsl:value-of select="c:OriginalMessageId"/></MessageId>
+      <xsl:for-each select="c:Defect">
+        <Problem><xsl:value-of
+          select="concat(c:Rule, ' ', c:MessageZh, ' / ', c:MessageEn, ' @ ', c:Location)"/></Problem>
+      </xsl:for-each>
+    </Notice>
+  </xsl:template>
+</xsl:stylesheet>
+"""
+_STAGES = (
+    "legacy,standard\nZC,investigation\nPB,arrest-review\nQS,prosecution-review\nSP,trial\nZX,execution\n"
+)
+_SAMPLE = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage><Action>accept-case</Action><From>{agency}</From></Record>
+"""
+
+
+@mapping_app.command("new")
+def mapping_new(
+    code: Annotated[str, typer.Argument(help="pack name, e.g. the agency's code in lower case")],
+    packs_dir: Annotated[Path, typer.Option("--dir", help="where packs live")] = Path("mappings"),
+    agency: Annotated[
+        str, typer.Option(help="agency code its records are sent as (default: CODE upper-cased)")
+    ] = "",
+) -> None:
+    """Scaffold a pack: pack.yaml, legacy XSD, both XSLTs, a code table and a sample to start from."""
+    root = packs_dir / code
+    if root.exists():
+        console.print(f"[red]{root} already exists; not touching it[/red]")
+        raise typer.Exit(2)
+    fields = {"code": code, "agency": agency or code.upper()}
+    files = {
+        "pack.yaml": _PACK_YAML,
+        "legacy.xsd": _XSD,
+        "inbound.xsl": _IN,
+        "outbound.xsl": _OUT,
+        "codes/stages.csv": _STAGES,
+        "samples/valid/accept-case.xml": _SAMPLE,
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.format(**fields), encoding="utf-8")
+    (root / "samples" / "invalid").mkdir(exist_ok=True)
+    console.print(
+        f"created {root}; next: edit legacy.xsd and the XSLTs, add samples, then\n"
+        f"  python -m gateway.mapping_cli test {code} --dir {packs_dir} --update"
+    )
+
+
+def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None) -> MappingPack:
+    """The inbound pack of the agency in the gateway config, else a pack named like the agency."""
+    name = agency.lower()
+    search: tuple[str, ...] = (str(packs_dir),) if packs_dir else ()
+    if config is not None:
+        from gateway.config import load_config
+
+        cfg = load_config(config)
+        a = cfg.agency(agency)
+        name = a.inbound[0].mapping if a.inbound else (a.outbound.mapping if a.outbound else name)
+        search = (*search, *cfg.gateway.mapping_dirs)
+    return load_pack(name, search)
+
+
+def validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the file a legacy system wrote")],
+    agency: Annotated[str, typer.Option("--agency", help="agency code of the sender, e.g. POLICE")],
+    config: Annotated[
+        Path | None, typer.Option(help="gateway config naming the agency's mapping pack")
+    ] = None,
+    packs_dir: Annotated[
+        Path | None, typer.Option("--dir", help="folder holding packs, searched first")
+    ] = None,
+    show_standard: Annotated[
+        bool, typer.Option(help="print the record in the standard form, with line numbers")
+    ] = False,
+) -> None:
+    """Explain every problem in one file: encoding, legacy schema, mapping, standard schema, rules.
+
+    Findings located at /c:... are in the record's standard form (what the gateway stores); their
+    line numbers count in that form, shown by --show-standard. Other lines are the file's own.
+    """
+    try:
+        pack = _pack_for_agency(agency, config, packs_dir)
+    except (GatewayError, KeyError) as e:
+        console.print(f"[red]no mapping pack for agency {agency}: {e}[/red]")
+        raise typer.Exit(2) from None
+    out = check_file(file.read_bytes(), pack, sender=agency, source=str(file))
+    console.print(f"{file} (agency {agency}, pack {pack.name})")
+    for p in out.problems:
+        colour = "red" if p.severity == "block" else "yellow"
+        where = (f" at {p.location}" if p.location else "") + (f", line {p.line}" if p.line else "")
+        console.print(f"  [{colour}]{p.severity:5}[/{colour}] {escape(f'[{p.rule}]')}{escape(where)}")
+        console.print(f"        {p.message}", markup=False)
+        if p.message_zh:
+            console.print(f"        {p.message_zh}", markup=False)
+    if show_standard and out.standard is not None:
+        text = etree.tostring(out.standard, encoding="unicode", pretty_print=True)
+        for n, line in enumerate(text.splitlines(), 1):
+            console.print(f"{n:5}  {line}", markup=False)
+    if out.blocked:
+        console.print(
+            "[red]BLOCKED[/red]: the gateway would not forward this file; the sender gets a defect notice"
+        )
+        raise typer.Exit(1)
+    console.print(
+        "[green]ACCEPTED[/green]" + (" with warnings the receiver will see" if out.problems else "")
+    )
+
+
+def main() -> None:
+    app = typer.Typer(no_args_is_help=True, help="Case exchange gateway: mapping packs and file validation.")
+    app.add_typer(mapping_app, name="mapping")
+    app.command("validate")(validate)
+    # `python -m gateway.mapping_cli test PACK` and `... mapping test PACK` both work
+    for cmd in mapping_app.registered_commands:
+        app.registered_commands.append(cmd)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Checking files and mapping packs offline, with the very steps the running gateway uses.
+
+`check_file` runs one legacy file through Parse -> MapToStandard -> ValidateStandard -> Rules
+(the pipeline's own step classes, so a file that passes here passes there) and renders either
+the record in the pack's outbound format or the defect notice the sender would get.
+`test_pack` does that for every sample of a pack and compares with the expected outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from gateway import notice
+from gateway.errors import GatewayError
+from gateway.mapping import MappingPack, Problem
+from gateway.model import Attachment, InboundRecord, sha256_hex
+from gateway.pipeline import Context, MapToStandard, Parse, Rejected, Rules, ValidateStandard
+from gateway.xmlsafe import DEFAULT_MAX_BYTES
+
+# Fixed identity and time for notices rendered from samples, so expected outputs are stable.
+SAMPLE_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class Outcome:
+    problems: list[Problem]
+    blocked: bool
+    standard: etree._Element | None = None
+    legacy_out: bytes | None = None  # the standard record written back in the pack's format
+    notice: bytes | None = None  # the defect notice in the pack's format, when blocked
+
+    def defect_lines(self) -> list[str]:
+        return [f"{p.rule} {p.severity} {p.location}".rstrip() for p in self.problems]
+
+
+def check_file(
+    body: bytes,
+    pack: MappingPack,
+    *,
+    sender: str,
+    source: str,
+    message_id: str = "",
+    attachments: tuple[Attachment, ...] = (),
+    versions: tuple[str, ...] = ("1",),
+) -> Outcome:
+    record = InboundRecord(
+        channel=pack.name, sender=sender, body=body, file_name=source, attachments=attachments
+    )
+    ctx = Context(record, message_id or f"sample:{Path(source).name}", sha256_hex(body), source, pack)
+    blocked = False
+    try:
+        for step in (Parse(DEFAULT_MAX_BYTES), MapToStandard(), ValidateStandard(versions), Rules()):
+            step(ctx)
+    except Rejected:
+        blocked = True
+    except GatewayError as e:
+        blocked = True
+        ctx.problems.append(Problem(getattr(e, "rule", "gateway.config"), str(e)))
+    out = Outcome(ctx.problems, blocked, ctx.canonical)
+    try:
+        if blocked:
+            doc = notice.defect_notice(
+                ctx.message_id, sender, ctx.problems, envelope=ctx.envelope, issued_at=SAMPLE_TIME
+            )
+            out.notice = pack.from_standard(doc)
+        elif ctx.canonical is not None:
+            out.legacy_out = pack.from_standard(ctx.canonical)
+    except (GatewayError, etree.XSLTApplyError) as e:
+        out.problems.append(Problem("mapping.outbound", f"the {pack.name} outbound mapping failed: {e}"))
+        out.blocked = True
+    return out
+
+
+def normalized(data: bytes | etree._Element) -> str:
+    """Pretty XML text without insignificant whitespace, for comparing and readable diffs."""
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    tree = etree.fromstring(etree.tostring(data) if isinstance(data, etree._Element) else data, parser)
+    return etree.tostring(tree, pretty_print=True, encoding="unicode")
+
+
+@dataclass
+class SampleResult:
+    name: str
+    valid: bool  # from samples/valid (must pass) or samples/invalid (must be blocked)
+    failures: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _compare(what: str, expected_path: Path, actual: str, update: bool) -> list[str]:
+    if update:
+        expected_path.write_text(actual, encoding="utf-8")
+        return []
+    if not expected_path.is_file():
+        return [
+            f"{what}: no expected file {expected_path.name} (run with --update to create it, then review it)"
+        ]
+    expected = expected_path.read_text(encoding="utf-8")
+    if expected == actual:
+        return []
+    diff = difflib.unified_diff(
+        expected.splitlines(),
+        actual.splitlines(),
+        f"expected {expected_path.name}",
+        "actual",
+        lineterm="",
+        n=1,
+    )
+    return [f"{what} differs:\n" + "\n".join(diff)]
+
+
+def _samples(pack: MappingPack) -> Iterator[tuple[Path, bool]]:
+    for kind, valid in (("valid", True), ("invalid", False)):
+        for f in sorted((pack.samples / kind).glob("*.xml")):
+            yield f, valid
+
+
+def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult]:
+    """Every sample: legacy XSD -> inbound -> standard XSD -> rules -> outbound, against expected/."""
+    expected = pack.samples / "expected"
+    expected.mkdir(exist_ok=True) if update else None
+    results = []
+    for path, valid in _samples(pack):
+        stem = path.stem
+        out = check_file(
+            path.read_bytes(), pack, sender=pack.agency, source=f"{path.parent.name}/{path.name}"
+        )
+        r = SampleResult(path.name, valid, outcome=out)
+        if valid and out.blocked:
+            r.failures.append(
+                "a valid sample was blocked:\n" + "\n".join("  " + p.explain() for p in out.problems)
+            )
+        if not valid and not out.blocked:
+            r.failures.append("an invalid sample was accepted")
+        r.failures += _compare(
+            "defect list",
+            expected / f"{stem}.defects.txt",
+            "".join(line + "\n" for line in out.defect_lines()),
+            update,
+        )
+        if out.standard is not None and not out.blocked:
+            r.failures += _compare(
+                "standard record", expected / f"{stem}.standard.xml", normalized(out.standard), update
+            )
+        if out.legacy_out is not None:
+            r.failures += _legacy_valid(pack, out.legacy_out)
+            r.failures += _compare(
+                f"{pack.name} outbound", expected / f"{stem}.out.xml", normalized(out.legacy_out), update
+            )
+        if out.notice is not None:
+            r.failures += _legacy_valid(pack, out.notice)
+            r.failures += _compare(
+                "defect notice", expected / f"{stem}.notice.xml", normalized(out.notice), update
+            )
+        results.append(r)
+    return results
+
+
+def _legacy_valid(pack: MappingPack, data: bytes) -> list[str]:
+    """What the pack writes must itself follow the legacy schema the agency's system reads."""
+    problems = pack.check_legacy(etree.fromstring(data))
+    return [
+        f"the outbound mapping wrote a file its own legacy schema refuses: {p.explain()}" for p in problems
+    ]

@@ -1,0 +1,570 @@
+"""SOAP adapters against independent SOAP stacks on loopback: zeep calling the gateway's endpoint
+(served by uvicorn), hand-written legacy envelopes, and deliveries to a spyne service."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import zeep
+from lxml import etree
+from zeep.wsse.username import UsernameToken
+
+from adapters.memory import MemoryOutbound
+from adapters.soap import OutboundSettings
+from adapters.soap.envelope import SOAP11, SOAP12, TNS
+from adapters.soap.outbound import SoapOutbound, fault_is_client
+from adapters.soap.wsse import NonceCache, verify_username_token
+from gateway.config import parse_config
+from gateway.model import OutboundMessage
+from gateway.runtime import Gateway
+
+from .conftest import NS, base_config, record
+
+try:
+    from gateway.sim.soap_agency import SoapAgency, indict, username_token
+except ImportError as e:  # spyne missing: skip, but never in CI
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip(f"spyne is not installed ({e}); install the test extras", allow_module_level=True)
+
+POLICE_PW = "police-secret-1"
+PROC_PW = "proc-secret-2"
+ACTION = f"{TNS}/SubmitCaseRecord"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _until(pred: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not await pred():
+        assert time.monotonic() < end, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def _config(tmp_path: Path, proc_out: dict[str, Any] | None = None, **soap_in: Any) -> dict[str, Any]:
+    os.environ["SOAP_TEST_POLICE_PW"] = POLICE_PW
+    os.environ["SOAP_TEST_PROC_PW"] = PROC_PW
+    cfg = base_config(tmp_path / "data")
+    police, proc = cfg["agencies"][0], cfg["agencies"][1]
+    police["inbound"].append(
+        {
+            "name": "police-soap",
+            "adapter": "soap",
+            "settings": {"password": {"env": "SOAP_TEST_POLICE_PW"}, **soap_in},
+        }
+    )
+    proc["inbound"].append(
+        {"name": "proc-soap", "adapter": "soap", "settings": {"password": {"env": "SOAP_TEST_PROC_PW"}}}
+    )
+    if proc_out is not None:
+        proc["outbound"].update({"adapter": "soap", "settings": proc_out})
+        proc["outbound"]["retry"]["initial_backoff"] = 0.05
+    return cfg
+
+
+@contextlib.asynccontextmanager
+async def serving(cfg: dict[str, Any], **outs: MemoryOutbound) -> AsyncIterator[tuple[Gateway, str]]:
+    """A gateway under a real uvicorn on a loopback port; yields it and its base URL."""
+    gw = Gateway(parse_config(cfg), outbound=outs)  # type: ignore[arg-type]
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            gw.asgi(), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    await _until(lambda: asyncio.sleep(0, server.started), 10)
+    try:
+        yield gw, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _post(
+    url: str, body: bytes, content_type: str = "text/xml; charset=utf-8", action: str | None = ACTION
+) -> httpx.Response:
+    headers = {"Content-Type": content_type}
+    if action is not None:
+        headers["SOAPAction"] = f'"{action}"'
+    async with httpx.AsyncClient(timeout=10) as c:
+        return await c.post(url, content=body, headers=headers)
+
+
+def _receipt_status(resp: httpx.Response) -> str:
+    doc = etree.fromstring(resp.content)
+    return str(doc.xpath("string(//*[local-name()='Receipt']/*[local-name()='Status'])"))
+
+
+def _fault(resp: httpx.Response) -> tuple[str, str, str]:
+    """(code, text, rule) of a SOAP 1.1 or 1.2 fault."""
+    doc = etree.fromstring(resp.content)
+    code = doc.xpath("string(//faultcode | //*[local-name()='Code']/*[local-name()='Value'])")
+    text = doc.xpath("string(//faultstring | //*[local-name()='Reason']/*[local-name()='Text'])")
+    rule = doc.xpath(f"string(//*[namespace-uri()='{TNS}' and local-name()='Rule'])")
+    return str(code), str(text), str(rule)
+
+
+def _envelope(op_xml: str, *, version: str = SOAP11, header: str | None = None, decl: str = "") -> str:
+    hdr = username_token("POLICE", POLICE_PW) if header is None else header
+    return (
+        f'{decl}<s:Envelope xmlns:s="{version}" xmlns:cx="{TNS}"><s:Header>{hdr}</s:Header>'
+        f"<s:Body>{op_xml}</s:Body></s:Envelope>"
+    )
+
+
+def _submit_b64(rec: bytes, mid: str = "") -> str:
+    m = f"<cx:MessageId>{mid}</cx:MessageId>" if mid else ""
+    b64 = base64.b64encode(rec).decode()
+    return f"<cx:SubmitCaseRecord>{m}<cx:Record>{b64}</cx:Record></cx:SubmitCaseRecord>"
+
+
+# -- inbound: zeep as the client -------------------------------------------------------------
+async def test_zeep_loads_the_gateway_wsdl_and_submits(tmp_path: Path) -> None:
+    court = MemoryOutbound()
+    async with serving(_config(tmp_path), COURT=court) as (gw, base):
+        url = f"{base}/soap/police-soap"
+
+        def call() -> tuple[Any, Any, Any, Any]:
+            client = zeep.Client(f"{url}?wsdl", wsse=UsernameToken("POLICE", POLICE_PW, use_digest=True))
+            r = client.service.SubmitCaseRecord(MessageId="Z-1", Record=record(case="ZEEP-1"))
+            soap12 = client.bind("CaseExchangeService", "CaseExchangeSoap12")
+            ping = soap12.Ping(Echo="hello")
+            page = client.service.GetReceipts(After=0, Limit=10)
+            notices = client.service.GetNotices()
+            return r, ping, page, notices
+
+        receipt, ping, page, notices = await asyncio.to_thread(call)
+        assert receipt.Status == "accepted" and receipt.CaseNumber == "ZEEP-1"
+        assert receipt.Destinations.Agency == ["PROC"]
+        assert ping.Echo == "hello" and ping.Agency == "POLICE"
+        assert [r.MessageId for r in page.Receipt] == [receipt.MessageId]
+        assert page.Receipt[0].Deliveries.Delivery[0].Agency == "PROC"
+        assert notices.Receipt == [] and notices.Next > 0
+        msg = await gw.store.get_message(receipt.MessageId)
+        assert msg is not None and msg["channel"] == "police-soap" and msg["sender_message_id"] == "Z-1"
+
+
+# -- inbound: envelopes as legacy systems write them ------------------------------------------
+async def test_raw_soap11_and_12_envelopes_with_and_without_declaration(tmp_path: Path) -> None:
+    async with serving(_config(tmp_path)) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        r = await _post(url, _envelope(_submit_b64(record(case="RAW-1"))).encode())
+        assert r.status_code == 200 and _receipt_status(r) == "accepted", r.text
+        assert r.headers["content-type"].startswith("text/xml")
+        r = await _post(
+            url,
+            _envelope(
+                _submit_b64(record(case="RAW-2")), decl='<?xml version="1.0" encoding="UTF-8"?>\n'
+            ).encode(),
+        )
+        assert _receipt_status(r) == "accepted", r.text
+        r = await _post(
+            url,
+            _envelope(_submit_b64(record(case="RAW-3")), version=SOAP12).encode(),
+            content_type=f'application/soap+xml; charset=utf-8; action="{ACTION}"',
+            action=None,
+        )
+        assert r.status_code == 200 and _receipt_status(r) == "accepted", r.text
+        assert r.headers["content-type"].startswith("application/soap+xml")
+        assert etree.fromstring(r.content).tag == f"{{{SOAP12}}}Envelope"
+        # no SOAPAction at all (some stacks send none): the Body decides
+        r = await _post(url, _envelope(_submit_b64(record(case="RAW-4"))).encode(), action=None)
+        assert _receipt_status(r) == "accepted", r.text
+
+
+async def test_gb18030_records_pass_byte_exact(tmp_path: Path) -> None:
+    legacy = (
+        f'<?xml version="1.0" encoding="GB18030"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
+        "<CaseNumber>GB-1</CaseNumber><Stage>prosecution-review</Stage>"
+        "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
+        "<Content><Note>犯罪嫌疑人张三，太原市迎泽区𠀀</Note></Content></CaseRecord>"
+    ).encode("gb18030")
+    async with serving(_config(tmp_path)) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        # base64 in a GB18030 envelope: the record's bytes arrive exactly as written
+        env = _envelope(_submit_b64(legacy), decl='<?xml version="1.0" encoding="GB18030"?>')
+        r = await _post(url, env.encode("gb18030"), content_type="text/xml; charset=GB18030")
+        assert _receipt_status(r) == "accepted", r.text
+        mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
+        msg = await gw.store.get_message(mid)
+        assert msg is not None
+        assert await gw.store.get_blob(msg["content_hash"]) == legacy
+        # inline XML in a GB18030 envelope that names its charset only in Content-Type
+        inline = (
+            f'<cx:SubmitCaseRecord><cx:RecordXml><CaseRecord xmlns="{NS}" version="1.0">'
+            "<CaseNumber>GB-2</CaseNumber><Stage>prosecution-review</Stage>"
+            "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
+            "<Content><Note>被害人李四</Note></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>"
+        )
+        r = await _post(url, _envelope(inline).encode("gb18030"), content_type="text/xml; charset=GB18030")
+        assert _receipt_status(r) == "accepted", r.text
+        mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
+        msg = await gw.store.get_message(mid)
+        assert msg is not None
+        raw = await gw.store.get_blob(msg["content_hash"])
+        assert raw is not None and "被害人李四" in raw.decode("utf-8") and b"soap" not in raw.lower()
+
+
+async def test_mtom_record_and_dossier_attachment(tmp_path: Path) -> None:
+    rec = record(case="MTOM-1")
+    scan = os.urandom(300_000)
+    op = (
+        '<cx:SubmitCaseRecord><cx:Record><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" '
+        'href="cid:record@x"/></cx:Record><cx:Attachment name="scan.pdf" mediaType="application/pdf">'
+        '<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:scan@x"/></cx:Attachment>'
+        "</cx:SubmitCaseRecord>"
+    )
+    b = "MIME_boundary_42"
+    body = (
+        f'--{b}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="text/xml"\r\n'
+        f"Content-ID: <root@x>\r\n\r\n{_envelope(op)}\r\n"
+        f"--{b}\r\nContent-Type: application/xml\r\nContent-ID: <record@x>\r\n\r\n"
+    ).encode()
+    body += rec + f"\r\n--{b}\r\nContent-Type: application/pdf\r\nContent-ID: <scan@x>\r\n\r\n".encode()
+    body += scan + f"\r\n--{b}--\r\n".encode()
+    ctype = (
+        f'multipart/related; type="application/xop+xml"; start="<root@x>"; '
+        f'start-info="text/xml"; boundary="{b}"'
+    )
+    async with serving(_config(tmp_path)) as (gw, base):
+        r = await _post(f"{base}/soap/police-soap", body, content_type=ctype)
+        assert _receipt_status(r) == "accepted", r.text
+        mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
+        msg = await gw.store.get_message(mid)
+        assert msg is not None and await gw.store.get_blob(msg["content_hash"]) == rec
+        import hashlib
+
+        assert await gw.store.get_blob(hashlib.sha256(scan).hexdigest()) == scan
+
+
+# -- inbound: bad input ---------------------------------------------------------------------------
+async def test_bad_requests_get_faults_are_logged_and_lose_nothing(tmp_path: Path) -> None:
+    proc = MemoryOutbound()
+    async with serving(_config(tmp_path, max_envelope_bytes=20_000), PROC=proc) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        good = await _post(url, _envelope(_submit_b64(record(case="KEEP-1"), mid="K-1")).encode())
+        assert _receipt_status(good) == "accepted"
+        xxe = '<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + _envelope(
+            "<cx:Ping><cx:Echo>&x;</cx:Echo></cx:Ping>"
+        )
+        token = username_token("POLICE", POLICE_PW)
+        cases: list[tuple[str, bytes, str | None, str, str]] = [
+            (
+                "malformed",
+                b"<s:Envelope xmlns:s='" + SOAP11.encode() + b"'><s:Body>",
+                ACTION,
+                "xml.malformed",
+                "not well-formed",
+            ),
+            ("not soap", record(), ACTION, "soap.envelope", "not a SOAP envelope"),
+            (
+                "unknown op",
+                _envelope("<cx:DeleteCase/>").encode(),
+                None,
+                "soap.operation",
+                "unknown operation",
+            ),
+            (
+                "wrong action",
+                _envelope("<cx:Ping/>").encode(),
+                f"{TNS}/Erase",
+                "soap.action",
+                "does not match",
+            ),
+            ("entities", xxe.encode(), None, "xml.doctype-forbidden", "DOCTYPE"),
+            (
+                "too large",
+                _envelope(_submit_b64(os.urandom(30_000))).encode(),
+                ACTION,
+                "soap.too-large",
+                "over this endpoint's limit",
+            ),
+            (
+                "wrong password",
+                _envelope("<cx:Ping/>", header=username_token("POLICE", "guess")).encode(),
+                None,
+                "wsse.credentials",
+                "wrong user name or password",
+            ),
+            ("no token", _envelope("<cx:Ping/>", header="").encode(), None, "wsse.missing", "UsernameToken"),
+            ("first use", _envelope("<cx:Ping/>", header=token).encode(), None, "", ""),
+            ("replayed", _envelope("<cx:Ping/>", header=token).encode(), None, "wsse.replay", "already used"),
+        ]
+        for name, body, action, rule, words in cases:
+            r = await _post(url, body, action=action)
+            if not rule:
+                assert r.status_code == 200, (name, r.text)
+                continue
+            code, text, got_rule = _fault(r)
+            assert r.status_code == 500 and code == "soap:Client", (name, r.text)
+            assert got_rule == rule and words in text, (name, text)
+            assert "Traceback" not in r.text
+        r = await _post(
+            url,
+            _envelope("<cx:Ping/>", version=SOAP12, header="").encode(),
+            content_type="application/soap+xml; charset=utf-8",
+            action=None,
+        )
+        assert r.status_code == 400 and _fault(r)[0] == "soap:Sender"
+        refused = [e for e in await gw.store.audit_entries() if e.action == "refused"]
+        assert len(refused) == 10
+        assert '"rule":"wsse.replay"' in refused[-2].detail
+        mid = etree.fromstring(good.content).xpath("string(//*[local-name()='MessageId'])")
+
+        async def delivered() -> bool:
+            return (await gw.store.get_deliveries(mid))[0]["state"] == "delivered"
+
+        await _until(delivered)
+        assert [m.case_number for m in proc.received] == ["KEEP-1"]
+
+
+def test_username_token_rules() -> None:
+    nonces = NonceCache(300)
+
+    def check(header: str, *, fresh: bool = True, now: float | None = None) -> None:
+        verify_username_token(etree.fromstring(f"<h>{header}</h>"), username="A", password="pw",
+                              nonces=nonces, require_fresh=fresh, now=now)
+
+    token = username_token("A", "pw")
+    check(token)
+    with pytest.raises(Exception, match="already used"):
+        check(token)
+    with pytest.raises(Exception, match="outside the 300 s window"):
+        check(username_token("A", "pw"), now=time.time() + 3600)
+    with pytest.raises(Exception, match="wrong user name"):
+        check(username_token("B", "pw"))
+    text = (
+        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-'
+        'secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>A</wsse:Username><wsse:Password>pw'
+        "</wsse:Password></wsse:UsernameToken></wsse:Security>"
+    )
+    check(text, fresh=False)
+    with pytest.raises(Exception, match="needs a Nonce and a Created"):
+        check(text)
+
+
+def test_fault_codes_tell_whether_to_retry() -> None:
+    assert fault_is_client("soap11env:Client.Refused") and fault_is_client("soap:Sender")
+    assert fault_is_client("{http://www.w3.org/2003/05/soap-envelope}Sender")
+    assert not fault_is_client("soap11env:Server") and not fault_is_client("env:Receiver")
+    assert not fault_is_client(None)
+
+
+# -- outbound: zeep to a spyne service ----------------------------------------------------------------
+@pytest.fixture
+def agency() -> Any:
+    a = SoapAgency()
+    a.start()
+    yield a
+    a.stop()
+
+
+def _outbound(agency: SoapAgency, **extra: Any) -> dict[str, Any]:
+    return {
+        "wsdl": agency.wsdl_url,
+        "case_field": "CaseNumber",
+        "read_timeout": 0.4,
+        "connect_timeout": 0.4,
+        "accepted_xpath": "string(//*[local-name()='Status'])='accepted'",
+        **extra,
+    }
+
+
+async def test_down_slow_server_faults_then_all_arrive_in_order(tmp_path: Path, agency: SoapAgency) -> None:
+    async with serving(_config(tmp_path, _outbound(agency))) as (gw, base):
+        adapter = gw.outbound["PROC"]
+        # load the WSDL once while the service is up, then take it down
+        probe = await adapter.deliver(
+            OutboundMessage("d0", "m0", "probe:PROC", "PROC", "PROBE", record("PROBE"))
+        )
+        assert probe.outcome == "delivered", probe.detail
+        agency.down()
+        police = gw.inbound["police-in"]
+        mids = []
+        for i in range(3):
+            for case in ("CASE-A", "CASE-B"):
+                r = await police.submit(record(case=case, extra=f"{case}#{i}"))  # type: ignore[attr-defined]
+                mids.append(r.message_id)
+
+        async def attempts_with(words: str) -> bool:
+            for mid in mids:
+                d = (await gw.store.get_deliveries(mid))[0]
+                if words in d["reason"]:
+                    return True
+            return False
+
+        await _until(lambda: attempts_with("could not reach"))
+        agency.slow_seconds = 1.0
+        agency.mode = "slow"
+        agency.start()
+        await _until(lambda: attempts_with("timed out"))
+        agency.mode = "server-fault"
+        await _until(lambda: attempts_with("temporarily unavailable"))
+        agency.mode = "up"
+
+        async def all_delivered() -> bool:
+            states = [(await gw.store.get_deliveries(m))[0]["state"] for m in mids]
+            return states == ["delivered"] * len(mids)
+
+        await _until(all_delivered, 20)
+        notes = {
+            c: [
+                etree.fromstring(a.record).findtext(f"{{{NS}}}Content/{{{NS}}}Note")
+                for a in agency.arrivals
+                if a.case_number == c
+            ]
+            for c in ("CASE-A", "CASE-B")
+        }
+        assert notes == {c: [f"{c}#{i}" for i in range(3)] for c in ("CASE-A", "CASE-B")}
+        assert (
+            len({a.key for a in agency.arrivals}) == len(agency.arrivals) == 7
+        )  # the probe + six, once each
+        assert adapter.wsdl_loads == 1  # type: ignore[attr-defined]
+        assert (tmp_path / "data" / "zeep-cache.db").exists()
+
+
+async def test_client_fault_dead_letters_at_once(tmp_path: Path, agency: SoapAgency) -> None:
+    agency.mode = "client-fault"
+    async with serving(_config(tmp_path, _outbound(agency))) as (gw, base):
+        r = await gw.inbound["police-in"].submit(record(case="REFUSE-1"))  # type: ignore[attr-defined]
+
+        async def dead() -> bool:
+            return (await gw.store.get_deliveries(r.message_id))[0]["state"] == "dead"
+
+        await _until(dead)
+        d = (await gw.store.get_deliveries(r.message_id))[0]
+        assert "does not meet the acceptance standard" in d["reason"] and "Client" in d["reason"]
+        assert d["attempts"] == 1 and agency.calls == 1
+
+
+async def test_procuratorate_decision_comes_back_over_soap(tmp_path: Path) -> None:
+    agency = SoapAgency(decide=indict).start()
+    court = MemoryOutbound()
+    try:
+        async with serving(_config(tmp_path, _outbound(agency)), COURT=court) as (gw, base):
+            agency.call_back(f"{base}/soap/proc-soap", "PROC", PROC_PW)
+            r = await gw.inbound["police-in"].submit(record(case="FLOW-1"))  # type: ignore[attr-defined]
+            assert r.destinations == ("PROC",)
+
+            async def indicted() -> bool:
+                return any(m.case_number == "FLOW-1" for m in court.received)
+
+            await _until(indicted)
+            assert b"<Action>indictment</Action>" in court.received[0].body
+            assert agency.callback_errors == []
+    finally:
+        agency.stop()
+
+
+async def test_wsdl_is_cached_across_restarts(tmp_path: Path, agency: SoapAgency) -> None:
+    settings = OutboundSettings(wsdl=agency.wsdl_url, case_field="CaseNumber")
+    first = SoapOutbound(settings, "PROC", tmp_path)
+    assert (await first.deliver(_message("CACHE-1"))).outcome == "delivered"
+    await first.aclose()
+    agency.down()  # the WSDL URL is gone now; a restarted adapter still starts from the cache
+    again = SoapOutbound(settings, "PROC", tmp_path)
+    result = await again.deliver(_message("CACHE-2"))
+    assert result.outcome == "transient" and "could not reach the SOAP service" in result.detail
+    assert again.wsdl_loads == 1
+    await again.aclose()
+
+
+async def test_zeep_delivery_with_password_digest_to_the_gateway_endpoint(tmp_path: Path) -> None:
+    """The outbound adapter meets the inbound endpoint: WSDL, WS-Security digest, base64 and inline XML."""
+    court = MemoryOutbound()
+    async with serving(_config(tmp_path), COURT=court) as (gw, base):
+        os.environ["SOAP_TEST_OUT_PW"] = PROC_PW
+        common: dict[str, Any] = {
+            "wsdl": f"{base}/soap/proc-soap?wsdl", "port": "CaseExchangeSoap12", "username": "PROC",
+            "password": {"env": "SOAP_TEST_OUT_PW"},
+            "accepted_xpath": "string(//*[local-name()='Receipt']/*[local-name()='Status'])='accepted'",
+        }
+        def indictment(case: str) -> bytes:
+            return record(case=case, stage="trial", action="indictment", sender="PROC")
+
+        for case, extra in (("LOOP-1", {}), ("LOOP-2", {"record_field": "RecordXml", "record_as": "xml"})):
+            out = SoapOutbound(OutboundSettings.model_validate({**common, **extra}), "GW", tmp_path)
+            result = await out.deliver(_message(case, indictment(case)))
+            assert result.outcome == "delivered", result.detail
+            assert b"<Status>accepted</Status>" in result.receipt.replace(b"ns0:", b"")
+            await out.aclose()
+        wrong_user = OutboundSettings.model_validate({**common, "username": "POLICE"})
+        wrong = SoapOutbound(wrong_user, "GW", tmp_path)
+        refused = await wrong.deliver(_message("LOOP-3", indictment("LOOP-3")))
+        assert refused.outcome == "permanent" and "wrong user name or password" in refused.detail
+        await wrong.aclose()
+
+        async def at_court() -> bool:
+            return sorted(m.case_number for m in court.received) == ["LOOP-1", "LOOP-2"]
+
+        await _until(at_court)
+
+
+async def test_client_certificate_pinned_per_agency(tmp_path: Path) -> None:
+    pin = "ab" * 32
+    cfg = _config(tmp_path)
+    cfg["agencies"][0]["inbound"][-1]["settings"] = {"require_token": False, "client_cert_sha256": [pin]}
+    async with serving(cfg) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        body = _envelope("<cx:Ping/>", header="").encode()
+        async with httpx.AsyncClient() as c:
+            ok = await c.post(url, content=body,
+                              headers={"Content-Type": "text/xml", "X-SSL-Client-SHA256": pin})
+            other = await c.post(url, content=body, headers={"Content-Type": "text/xml",
+                                                             "X-SSL-Client-SHA256": "cd" * 32})
+            none = await c.post(url, content=body, headers={"Content-Type": "text/xml"})
+        assert ok.status_code == 200, ok.text
+        assert _fault(other)[2] == _fault(none)[2] == "tls.client-cert"
+
+
+def _message(case: str, body: bytes | None = None) -> OutboundMessage:
+    return OutboundMessage(f"d-{case}", f"m-{case}", f"m-{case}:X", "X", case, body or record(case=case))
+
+
+def test_inline_base64_over_libxml2_bound_asks_for_mtom() -> None:
+    from adapters.soap import envelope
+
+    big = _envelope(_submit_b64(b"\0" * 8_000_000), header="").encode()
+    with pytest.raises(envelope.SoapFault, match="MTOM attachment") as e:
+        envelope.parse(big, max_bytes=len(big) + 1, source="test")
+    assert e.value.client and e.value.rule == "soap.inline-too-large"
+
+
+async def test_long_inline_base64_is_decoded_from_the_body(tmp_path: Path) -> None:
+    """Long base64 runs are lifted out before parsing; records and base64 inside inline XML stay exact."""
+    big = record(case="BIG-1", extra="案" * 400_000)  # 1.2 MB, base64 of 1.6 MB: past the lifting threshold
+    scan = base64.b64encode(os.urandom(200_000)).decode()
+    inline = (f'<cx:SubmitCaseRecord><cx:RecordXml><CaseRecord xmlns="{NS}" version="1.0">'
+              "<CaseNumber>BIG-2</CaseNumber><Stage>prosecution-review</Stage>"
+              "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
+              f"<Content><Scan>\r\n{scan}\r\n</Scan></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>")
+    async with serving(_config(tmp_path)) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        for body, case in ((_envelope(_submit_b64(big)), "BIG-1"), (_envelope(inline), "BIG-2")):
+            r = await _post(url, body.encode())
+            assert _receipt_status(r) == "accepted", r.text[:500]
+            mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
+            msg = await gw.store.get_message(mid)
+            assert msg is not None and msg["case_number"] == case
+            raw = await gw.store.get_blob(msg["content_hash"])
+            assert raw is not None
+            if case == "BIG-1":
+                assert raw == big
+            else:
+                assert etree.fromstring(raw).findtext(f"{{{NS}}}Content/{{{NS}}}Scan") == f"\n{scan}\n"
