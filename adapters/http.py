@@ -3,24 +3,34 @@
 Inbound answers a receipt (message id, content hash, status) as XML or JSON, by Accept.
 Outbound sends an Idempotency-Key that stays the same on every attempt of a delivery, so a
 receiver whose answer was lost to a timeout can recognise the retry instead of acting twice.
+One pooled client per destination keeps connections open between deliveries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import ssl
 from typing import Any
 
+import certifi
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.base import InboundAdapter, Intake
 from gateway.audit.chain import AuditEvent
-from gateway.model import DeliveryResult, InboundRecord, MessageStatus, Receipt, sha256_hex
+from gateway.errors import ConfigError
+from gateway.model import DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
 from gateway.secrets import SecretRef
+
+log = logging.getLogger("adapters.http")
+
+_RECEIPT_NS = "urn:case-exchange:receipt:1"
+_KEEP = 65536  # bytes of a receiver's answer kept with the delivery
 
 
 class InboundSettings(BaseModel):
@@ -36,39 +46,67 @@ class OutboundSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     url: str = Field(description="the receiver's URL")
-    connect_timeout: float = Field(5.0, gt=0)
-    read_timeout: float = Field(30.0, gt=0)
+    connect_timeout: float = Field(5.0, gt=0, description="seconds to open a connection")
+    read_timeout: float = Field(30.0, gt=0, description="seconds to wait for the receiver's answer")
     bearer_token: SecretRef | None = Field(None, description="sent as Authorization: Bearer")
     client_cert: str | None = Field(None, description="PEM client certificate file for mutual TLS")
     client_key: str | None = Field(None, description="PEM key file of the client certificate")
     ca_bundle: str | None = Field(None, description="CA bundle to verify the receiver; default system CAs")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers (no secrets here)")
-    max_connections: int = Field(32, ge=1)
+    max_connections: int = Field(32, ge=1, description="connections kept open to the receiver")
 
 
-_TRANSIENT_STATUS = {408, 425, 429}
+# 4xx answers that mean "not now" rather than "not this record"
+_TRANSIENT_STATUS = frozenset({408, 425, 429})
+
+
+def tls_context(settings: OutboundSettings) -> ssl.SSLContext:
+    """The TLS setup for the receiver, built once and shared by every connection (loading CA files
+    is slow); a broken certificate file is a configuration error, named."""
+    try:
+        ctx = ssl.create_default_context(cafile=settings.ca_bundle or certifi.where())
+        if settings.client_cert:
+            ctx.load_cert_chain(settings.client_cert, settings.client_key)
+    except (OSError, ssl.SSLError) as e:
+        files = ", ".join(f for f in (settings.client_cert, settings.client_key, settings.ca_bundle) if f)
+        raise ConfigError(f"HTTP outbound to {settings.url}: cannot load the TLS files ({files}): "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+    return ctx
 
 
 class HttpOutbound:
+    """POSTs records to one receiver over kept-alive connections.
+
+    httpx's pool inspects every pooled connection on every request, which costs more the more
+    connections it holds; so instead of one client with N connections this keeps up to N clients
+    of one connection each and lends them out, the most recently used first (its connection is
+    the warmest).
+    """
+
     def __init__(self, settings: OutboundSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        verify: Any = True
-        if settings.ca_bundle or settings.client_cert:
-            ctx = ssl.create_default_context(cafile=settings.ca_bundle)
-            if settings.client_cert:
-                ctx.load_cert_chain(settings.client_cert, settings.client_key)
-            verify = ctx
-        headers = dict(settings.headers)
+        self._headers = dict(settings.headers)
         if settings.bearer_token:
-            headers["Authorization"] = f"Bearer {settings.bearer_token.resolve()}"
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=settings.max_connections,
-                                max_keepalive_connections=settings.max_connections),
-            headers=headers, verify=verify, transport=transport,
-        )
+            self._headers["Authorization"] = f"Bearer {settings.bearer_token.resolve()}"
+        self._verify = tls_context(settings)
+        self._transport = transport
+        self._idle: list[httpx.AsyncClient] = []
+        self._clients: list[httpx.AsyncClient] = []
+        self._slots = asyncio.Semaphore(settings.max_connections)
 
-    async def deliver(self, message: Any) -> DeliveryResult:
+    def _client(self) -> httpx.AsyncClient:
+        if self._idle:
+            return self._idle.pop()
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            headers=self._headers, verify=self._verify, transport=self._transport,
+        )
+        self._clients.append(client)
+        return client
+
+    async def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        url = self.settings.url
         headers = {
             "Content-Type": message.content_type,
             "Idempotency-Key": message.idempotency_key,
@@ -76,21 +114,49 @@ class HttpOutbound:
             "X-Case-Number": message.case_number,
             "X-Delivery-Attempt": str(message.attempt),
         }
-        try:
-            resp = await self.client.post(self.settings.url, content=message.body, headers=headers)
-        except httpx.TimeoutException as e:
-            return DeliveryResult.transient(f"timed out talking to {self.settings.url} ({type(e).__name__})")
-        except httpx.TransportError as e:
-            return DeliveryResult.transient(f"could not reach {self.settings.url}: {e or type(e).__name__}")
-        text = resp.text[:2000]
+        if message.file_name:
+            headers["X-File-Name"] = message.file_name
+        async with self._slots:
+            client = self._client()
+            try:
+                resp = await client.post(url, content=message.body, headers=headers)
+            except httpx.TimeoutException as e:
+                return DeliveryResult.transient(f"no answer from {url} in time ({type(e).__name__})")
+            except httpx.TransportError as e:
+                return DeliveryResult.transient(f"could not reach {url}: {e or type(e).__name__}")
+            finally:
+                self._idle.append(client)
         if resp.is_success:
-            return DeliveryResult.delivered(f"HTTP {resp.status_code}", resp.content[:65536])
+            return DeliveryResult.delivered(f"HTTP {resp.status_code}", resp.content[:_KEEP])
+        text = resp.text[:2000].strip()
         if resp.status_code >= 500 or resp.status_code in _TRANSIENT_STATUS:
-            return DeliveryResult.transient(f"HTTP {resp.status_code} from receiver: {text}")
-        return DeliveryResult.permanent(f"HTTP {resp.status_code} from receiver: {text}", resp.content[:65536])
+            return DeliveryResult.transient(f"HTTP {resp.status_code} from {url}: {text}")
+        return DeliveryResult.permanent(f"HTTP {resp.status_code} from {url}: {text}", resp.content[:_KEEP])
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+        self._idle.clear()
+
+
+def wants_xml(accept: str) -> bool:
+    """True when the Accept header prefers an XML media type to JSON (q-values honoured)."""
+    best_xml, best_json = -1.0, -1.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if media.endswith("/xml") or media.endswith("+xml"):
+            best_xml = max(best_xml, q)
+        elif media.endswith("/json") or media in ("*/*", "application/*"):
+            best_json = max(best_json, q)
+    return best_xml > 0 and best_xml > best_json
 
 
 class HttpInbound(InboundAdapter):
@@ -113,33 +179,49 @@ class HttpInbound(InboundAdapter):
 
     def routes(self, intake: Intake) -> list[BaseRoute]:
         limit = self.gateway.config.gateway.max_message_bytes
+        too_large = f"the message is over the limit of {limit:,} bytes and was not accepted"
 
         async def endpoint(request: Request) -> Response:
-            want_xml = "xml" in request.headers.get("accept", "")
+            want_xml = wants_xml(request.headers.get("accept", ""))
             if not self._key_ok(request):
-                await self._log_refusal(request, "missing or wrong API key")
-                return _error(401, "an API key of this agency is required (X-API-Key or Bearer)", want_xml)
+                await self._log_refusal(request, "missing or wrong API key", "http.auth")
+                return _error(401, "an API key of this agency is required (X-API-Key or Bearer)", "http.auth",
+                              want_xml)
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:  # refused before a byte of it is read
+                why = f"declared body of {declared} bytes, over {limit}"
+                await self._log_refusal(request, why, "xml.too-large")
+                return _error(413, too_large, "xml.too-large", want_xml)
             body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    await self._log_refusal(request, f"body over {limit} bytes")
-                    return _error(413, f"the message is over the limit of {limit:,} bytes and was not accepted",
-                                  want_xml)
-            receipt = await intake(InboundRecord(
+            try:
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > limit:
+                        await self._log_refusal(request, f"body over {limit} bytes", "xml.too-large")
+                        return _error(413, too_large, "xml.too-large", want_xml)
+            except ClientDisconnect:
+                return Response(status_code=400)
+            headers = request.headers
+            record = InboundRecord(
                 channel=self.channel, sender=self.sender, body=bytes(body),
-                sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key"),
+                sender_message_id=headers.get("x-message-id") or headers.get("idempotency-key"),
                 file_name=request.headers.get("x-file-name"),
                 content_type=request.headers.get("content-type", "application/xml"),
-            ))
+            )
+            try:
+                receipt = await intake(record)
+            except Exception:  # the store is down or similar: nothing was accepted, the sender must resend
+                log.exception("channel %s: the record could not be taken in", self.channel)
+                return _error(503, "the gateway could not store the record just now; nothing was accepted, "
+                                   "send it again", "gateway.unavailable", want_xml)
             return _receipt_response(receipt, want_xml)
 
         return [Route(self.path, endpoint, methods=["POST"], name=f"inbound-{self.channel}")]
 
-    async def _log_refusal(self, request: Request, why: str) -> None:
+    async def _log_refusal(self, request: Request, why: str, rule: str) -> None:
         client = request.client.host if request.client else "?"
         await self.gateway.store.append_audit([AuditEvent(
-            "refused", f"client {client}", detail={"channel": self.channel, "why": why})])
+            "refused", f"client {client}", detail={"channel": self.channel, "why": why, "rule": rule})])
 
 
 def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
@@ -149,15 +231,17 @@ def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
     return JSONResponse(receipt.as_dict(), status_code=code)
 
 
-def _error(code: int, text: str, want_xml: bool) -> Response:
+def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
+    """A refusal before the pipeline ran, with the rule that refused it."""
     if want_xml:
         from lxml import etree
 
-        root = etree.Element("{urn:case-exchange:receipt:1}Error", nsmap={None: "urn:case-exchange:receipt:1"})
-        root.text = text
+        root = etree.Element(f"{{{_RECEIPT_NS}}}Error", nsmap={None: _RECEIPT_NS})
+        etree.SubElement(root, "Rule").text = rule
+        etree.SubElement(root, "Reason").text = text
         return Response(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), status_code=code,
                         media_type="application/xml")
-    return JSONResponse({"error": text}, status_code=code)
+    return JSONResponse({"error": text, "rule": rule}, status_code=code)
 
 
 def outbound(settings: OutboundSettings, **_: Any) -> HttpOutbound:
@@ -168,4 +252,4 @@ def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: An
     return HttpInbound(settings, channel, sender, gateway)
 
 
-__all__ = ["HttpInbound", "HttpOutbound", "InboundSettings", "OutboundSettings", "sha256_hex"]
+__all__ = ["HttpInbound", "HttpOutbound", "InboundSettings", "OutboundSettings", "tls_context", "wants_xml"]

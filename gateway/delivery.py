@@ -13,11 +13,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from adapters.base import OutboundAdapter
 from gateway.model import Attachment, DeliveryResult, OutboundMessage
 from gateway.retry import Redelivery
 from gateway.store.base import Lease, StaleLease, Store
-
-from adapters.base import OutboundAdapter
 
 log = logging.getLogger("gateway.delivery")
 
@@ -44,7 +43,9 @@ class Dispatcher:
             took = 0
             for dest in self.destinations.values():
                 free = dest.concurrency - dest.in_flight
-                if free <= 0:
+                # Lease in batches: while attempts are in flight their ends wake this loop again,
+                # so wait for a quarter of the slots instead of one store round trip per slot.
+                if free <= 0 or (dest.in_flight and free < dest.concurrency // 4):
                     continue
                 try:
                     leases = await self.store.lease(dest.code, free, self.lease_seconds)
@@ -60,14 +61,19 @@ class Dispatcher:
                 took += len(leases)
             if took:
                 continue
-            due = await self.store.next_due()
-            timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
+            if any(d.in_flight for d in self.destinations.values()):
+                # an attempt's end wakes the loop, and each lease also takes retries that fell due,
+                # so the store is not asked for the next due time on every single delivery
+                timeout = 1.0
+            else:
+                due = await self.store.next_due()
+                timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
             await self.store.wait_for_work(timeout)
 
     async def _attempt(self, dest: Destination, lease: Lease) -> None:
         started = time.time()
         try:
-            body = await self.store.get_blob(lease.body_hash)
+            body = lease.body if lease.body is not None else await self.store.get_blob(lease.body_hash)
             if body is None:
                 result = DeliveryResult.permanent(f"the stored payload {lease.body_hash} is missing")
             else:
@@ -82,15 +88,15 @@ class Dispatcher:
                     result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)
                 except TimeoutError:
                     result = DeliveryResult.transient(f"no answer within {self.lease_seconds * 0.9:.0f} s")
-                except Exception as e:  # an adapter defect is a transient failure with its text, never a crash
+                except Exception as e:  # an adapter defect is a transient failure with its text, not a crash
                     log.exception("adapter for %s raised", dest.code)
                     result = DeliveryResult.transient(f"adapter error: {type(e).__name__}: {e}")
             finish = dest.redelivery.decide(lease, result, started)
             try:
                 await self.store.finish(lease, finish)
             except StaleLease:
-                log.warning("delivery %s: lease lost before the result was recorded; another attempt will follow",
-                            lease.delivery_id)
+                log.warning("delivery %s: lease lost before the result was recorded; another attempt "
+                            "will follow", lease.delivery_id)
         except Exception:
             log.exception("recording delivery %s failed; the lease will expire and it will be retried",
                           lease.delivery_id)

@@ -9,7 +9,9 @@ Code translations are data: `codes/TABLE.csv` with columns `legacy,standard`. Th
 them through two extension functions in namespace `urn:cn:justice:case-exchange:mapping`,
 `m:to-standard('TABLE', value)` and `m:to-legacy('TABLE', value)`, bound to this pack's tables
 only (document() stays denied). A value with no translation refuses the record, naming the
-table, instead of passing a code the other side would misread.
+table, instead of passing a code the other side would misread. At load time the lookups are
+written into the XSLT as plain XPath over the CSV's rows (gateway/codetables.py), so a record
+normally maps without any call into Python.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
+from gateway import codetables
 from gateway.errors import ConfigError, InputRejected
 from gateway.schemaload import load_schema
 
@@ -67,8 +70,8 @@ class MappingPack:
         self.samples: Path = root / str(spec.get("samples", "samples"))
         self.codes = self._codes(root / str(spec.get("codes", "codes")))
         self.legacy_schema = self._schema(spec.get("legacy_schema"))
-        self.inbound = self._xslt(spec.get("inbound"))
-        self.outbound = self._xslt(spec.get("outbound"))
+        self.inbound, self._inbound_exact = self._xslt(spec.get("inbound"))
+        self.outbound, self._outbound_exact = self._xslt(spec.get("outbound"))
 
     def _file(self, rel: str) -> Path:
         p = (self.root / rel).resolve()
@@ -111,9 +114,16 @@ class MappingPack:
                 return "".join(v.itertext()).strip()
             return str(v).strip()
 
+        def untranslated(_c: Any, t: Any, v: Any, direction: Any) -> bool:
+            """An inlined lookup missed: refuse as the lookup does, or map again if Python finds it."""
+            if self._lookup(arg(t), arg(v), int(direction)):
+                raise codetables.Remap()
+            return False
+
         return {
             (MAP_NS, "to-standard"): lambda _c, t, v: self._lookup(arg(t), arg(v), 0),
             (MAP_NS, "to-legacy"): lambda _c, t, v: self._lookup(arg(t), arg(v), 1),
+            (MAP_NS, "untranslated"): untranslated,
         }
 
     def _schema(self, rel: str | None) -> etree.XMLSchema | None:
@@ -125,15 +135,30 @@ class MappingPack:
         return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
                            label=f"mapping pack {self.name}: legacy schema {rel}")
 
-    def _xslt(self, rel: str | None) -> etree.XSLT | None:
+    def _xslt(self, rel: str | None) -> tuple[etree.XSLT | None, etree.XSLT | None]:
+        """(the stylesheet with the code tables written in, the stylesheet as written)."""
         if not rel:
-            return None
+            return None, None
         p = self._file(rel)
         try:
-            return etree.XSLT(etree.parse(str(p), _parser()), access_control=_ACCESS,
-                              extensions=self._extensions())
+            sheet = etree.parse(str(p), _parser())
+            exact = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
         except (etree.XSLTParseError, etree.XMLSyntaxError) as e:
             raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
+        if not codetables.inline(sheet, MAP_NS, self.codes):
+            return exact, exact
+        try:
+            return etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions()), exact
+        except etree.XSLTParseError:  # a construct the rewrite did not foresee: keep the sheet as written
+            return exact, exact
+
+    @staticmethod
+    def _apply(fast: etree.XSLT, exact: etree.XSLT | None, tree: etree._Element) -> etree._XSLTResultTree:
+        try:
+            return fast(tree)
+        except codetables.Remap:
+            assert exact is not None
+            return exact(tree)
 
     def check_legacy(self, tree: etree._Element) -> list[Problem]:
         if self.legacy_schema is None:
@@ -150,7 +175,7 @@ class MappingPack:
         if self.inbound is None:
             return tree
         try:
-            result = self.inbound(tree)
+            result = self._apply(self.inbound, self._inbound_exact, tree)
         except etree.XSLTApplyError as e:
             raise InputRejected(f"the {self.name} mapping could not translate the record: {e}",
                                 rule="mapping.inbound") from None
@@ -160,9 +185,13 @@ class MappingPack:
         return root
 
     def from_standard(self, tree: etree._Element) -> bytes:
-        out = tree if self.outbound is None else self.outbound(tree).getroot()
+        if self.outbound is None:
+            out: etree._Element | None = tree
+        else:
+            out = self._apply(self.outbound, self._outbound_exact, tree).getroot()
         if out is None:
-            raise InputRejected(f"the {self.name} outbound mapping produced no record", rule="mapping.outbound")
+            raise InputRejected(f"the {self.name} outbound mapping produced no record",
+                                rule="mapping.outbound")
         return bytes(etree.tostring(out, xml_declaration=True, encoding=self.encoding))
 
 

@@ -56,6 +56,18 @@ class Context:
     outbound: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
+    lines_pending: bool = False  # canonical is the mapping's own tree, not yet re-read from canonical_bytes
+
+    def canonical_with_lines(self) -> etree._Element:
+        """The standard record re-read from the bytes kept, so findings name its real lines.
+
+        Done only when there is a finding to report: a clean record never needs line numbers.
+        """
+        if self.lines_pending:
+            self.canonical = etree.fromstring(self.canonical_bytes)
+            self.lines_pending = False
+        assert self.canonical is not None
+        return self.canonical
 
     def log(self, action: str, payload_hash: str = "", **detail: Any) -> None:
         case = self.envelope.case_number if self.envelope else ""
@@ -98,8 +110,7 @@ class MapToStandard:
             ctx.block(Problem(e.rule, e.message))
         mapped = ctx.canonical is not ctx.legacy
         ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
-        if mapped:  # re-read as stored, so findings' line numbers point into the kept standard record
-            ctx.canonical = etree.fromstring(ctx.canonical_bytes)
+        ctx.lines_pending = mapped  # findings' lines must point into the kept standard record
         ctx.log("mapped", sha256_hex(ctx.canonical_bytes), pack=ctx.pack.name)
 
 
@@ -121,6 +132,9 @@ class ValidateStandard:
                                                   f"(accepted: {', '.join(sorted(self.versions))}.x)"))
         xsd = standard.schema(major)
         if not xsd.validate(tree):
+            if ctx.lines_pending:  # validity does not depend on indentation; the lines do
+                tree = ctx.canonical_with_lines()
+                xsd.validate(tree)
             ctx.block(*[Problem("standard.schema", e.message, line=e.line,
                                 location=readable_path(tree, e.path))
                         for e in xsd.error_log])
@@ -144,7 +158,11 @@ class Rules:
     def __call__(self, ctx: Context) -> None:
         tree = ctx.canonical
         assert tree is not None
-        problems = standard_rules(standard.major_version(tree)).check(tree, ctx.record.attachments)
+        rules = standard_rules(standard.major_version(tree))
+        problems = rules.check(tree, ctx.record.attachments)
+        if problems and ctx.lines_pending:  # again on the re-read record, for its line numbers
+            tree = ctx.canonical_with_lines()
+            problems = rules.check(tree, ctx.record.attachments)
         warnings = [p for p in problems if p.severity == "warn"]
         notice.attach_warnings(tree, warnings)
         if warnings:
@@ -205,13 +223,9 @@ class Pipeline:
             step(ctx)
 
     async def accept(self, record: InboundRecord) -> Receipt:
+        # A resend is recognised inside the store's one write (record_message), not by a read
+        # before it: that saves a round trip per record and cannot race a concurrent resend.
         content_hash = sha256_hex(record.body)
-        earlier = await self.store.find_receipt(record.sender, record.sender_message_id, content_hash)
-        if earlier is not None:
-            await self.store.append_audit([AuditEvent(
-                "duplicate", record.sender, earlier.message_id, earlier.case_number, content_hash,
-                {"channel": record.channel, "note": "resend answered with the original receipt"})])
-            return earlier
         source = f"channel {record.channel}" + (f", file {record.file_name}" if record.file_name else "")
         ctx = Context(record, new_id(), content_hash, source, self.inbound_packs[record.channel])
         ctx.log("received", content_hash, channel=record.channel, size=len(record.body),

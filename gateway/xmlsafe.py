@@ -57,6 +57,15 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
         )
     enc = declared_encoding(body)
     if enc:
+        if _python_codec(enc) in _GB and _is_utf8_chinese(body):
+            line = body[: next(i for i, b in enumerate(body) if b > 0x7F)].count(b"\n") + 1
+            raise InputRejected(
+                f"the XML declaration says '{enc}' but the file is written in UTF-8; read as {enc} its "
+                "Chinese text would be garbled, so it is refused rather than mangled",
+                rule="xml.encoding-mismatch",
+                line=line,
+                source=source,
+            )
         try:
             body.decode(_python_codec(enc))
         except LookupError:
@@ -93,6 +102,24 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
         msg = e.msg or str(e)
         rule = "xml.not-xml" if not body.lstrip().startswith(b"<") else "xml.malformed"
         raise InputRejected(f"the XML is not well-formed: {msg}", rule=rule, line=line, source=source) from None
+
+
+_GB = frozenset({"gbk", "gb18030"})
+
+
+def _is_utf8_chinese(body: bytes) -> bool:
+    """True when bytes are valid UTF-8 whose non-ASCII text is Chinese.
+
+    GB18030 bytes misread as UTF-8 either fail to decode or yield Latin/Greek/Cyrillic letters
+    mixed into the text, so this does not mistake real GB18030 files for UTF-8 ones.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    wide = [ord(c) for c in text if ord(c) > 0x7F]
+    return (any(0x4E00 <= c <= 0x9FFF for c in wide)
+            and all(c >= 0x2E80 or 0x2000 <= c <= 0x206F or c == 0xB7 for c in wide))
 
 
 _CODECS = {"gbk": "gbk", "gb2312": "gb18030", "gb18030": "gb18030", "utf8": "utf-8"}

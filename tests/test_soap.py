@@ -28,6 +28,7 @@ from adapters.soap.wsse import NonceCache, verify_username_token
 from gateway.config import parse_config
 from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
+from gateway.sim.records import MINIMAL_CONTENT
 
 from .conftest import NS, base_config, record
 
@@ -193,7 +194,8 @@ async def test_gb18030_records_pass_byte_exact(tmp_path: Path) -> None:
         f'<?xml version="1.0" encoding="GB18030"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
         "<CaseNumber>GB-1</CaseNumber><Stage>prosecution-review</Stage>"
         "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
-        "<Content><Note>犯罪嫌疑人张三，太原市迎泽区𠀀</Note></Content></CaseRecord>"
+        "<LocalNumbers><LocalNumber agency='POLICE'>L-GB-1</LocalNumber></LocalNumbers>"
+        f"{MINIMAL_CONTENT}<Content><Note>犯罪嫌疑人张三，太原市迎泽区𠀀</Note></Content></CaseRecord>"
     ).encode("gb18030")
     async with serving(_config(tmp_path)) as (gw, base):
         url = f"{base}/soap/police-soap"
@@ -210,7 +212,8 @@ async def test_gb18030_records_pass_byte_exact(tmp_path: Path) -> None:
             f'<cx:SubmitCaseRecord><cx:RecordXml><CaseRecord xmlns="{NS}" version="1.0">'
             "<CaseNumber>GB-2</CaseNumber><Stage>prosecution-review</Stage>"
             "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
-            "<Content><Note>被害人李四</Note></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>"
+            "<LocalNumbers><LocalNumber agency='POLICE'>L-GB-2</LocalNumber></LocalNumbers>"
+            f"{MINIMAL_CONTENT}<Content><Note>被害人李四</Note></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>"
         )
         r = await _post(url, _envelope(inline).encode("gb18030"), content_type="text/xml; charset=GB18030")
         assert _receipt_status(r) == "accepted", r.text
@@ -221,9 +224,19 @@ async def test_gb18030_records_pass_byte_exact(tmp_path: Path) -> None:
         assert raw is not None and "被害人李四" in raw.decode("utf-8") and b"soap" not in raw.lower()
 
 
+def _listing(rec: bytes, name: str, data: bytes) -> bytes:
+    """The record with its dossier listing exactly the one file sent beside it."""
+    import hashlib
+    import re
+
+    file = (f"<Dossier><File id='f1'><Name>{name}</Name><MediaType>application/pdf</MediaType>"
+            f"<Size>{len(data)}</Size><SHA256>{hashlib.sha256(data).hexdigest()}</SHA256></File></Dossier>")
+    return re.sub(rb"<Dossier>.*</Dossier>", file.encode(), rec)
+
+
 async def test_mtom_record_and_dossier_attachment(tmp_path: Path) -> None:
-    rec = record(case="MTOM-1")
     scan = os.urandom(300_000)
+    rec = _listing(record(case="MTOM-1"), "scan.pdf", scan)
     op = (
         '<cx:SubmitCaseRecord><cx:Record><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" '
         'href="cid:record@x"/></cx:Record><cx:Attachment name="scan.pdf" mediaType="application/pdf">'
@@ -553,7 +566,8 @@ async def test_long_inline_base64_is_decoded_from_the_body(tmp_path: Path) -> No
     inline = (f'<cx:SubmitCaseRecord><cx:RecordXml><CaseRecord xmlns="{NS}" version="1.0">'
               "<CaseNumber>BIG-2</CaseNumber><Stage>prosecution-review</Stage>"
               "<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
-              f"<Content><Scan>\r\n{scan}\r\n</Scan></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>")
+              "<LocalNumbers><LocalNumber agency='POLICE'>L-BIG-2</LocalNumber></LocalNumbers>"
+              f"{MINIMAL_CONTENT}<Content><Scan>\r\n{scan}\r\n</Scan></Content></CaseRecord></cx:RecordXml></cx:SubmitCaseRecord>")
     async with serving(_config(tmp_path)) as (gw, base):
         url = f"{base}/soap/police-soap"
         for body, case in ((_envelope(_submit_b64(big)), "BIG-1"), (_envelope(inline), "BIG-2")):

@@ -30,6 +30,7 @@ from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 from gateway import standard, xmlsafe
+from gateway.sim.records import CaseStep, to_xml
 
 TNS = "urn:cn:procuratorate:legacy-case-service"
 log = logging.getLogger("gateway.sim.soap")
@@ -62,12 +63,7 @@ def indict(record: bytes, key: str = "") -> list[bytes]:
     env = standard.envelope(xmlsafe.parse(record, source="received record"))
     if (env.stage, env.action) != ("prosecution-review", "transfer-for-prosecution"):
         return []
-    answer = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{standard.NS}" version="1.0">'
-        f"<CaseNumber>{escape(env.case_number)}</CaseNumber><Stage>trial</Stage><Action>indictment</Action>"
-        f"<Sender>PROC</Sender><Content><Note>indicted</Note></Content></CaseRecord>"
-    )
-    return [answer.encode()]
+    return [to_xml(CaseStep(env.case_number, "trial", "indictment", "PROC"), "indicted")]
 
 
 class _Server(ThreadingMixIn, WSGIServer):

@@ -58,6 +58,7 @@ class Lease:
     created_at: float
     token: str
     file_name: str | None = None
+    body: bytes | None = None  # the payload, when the store fetched it with the lease (saves a read)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(destination, state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_case ON deliveries(destination, case_number, seq);
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
+-- only unfinished deliveries: leasing and wake-up times never scan the delivered history
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(destination, seq)
+  WHERE state IN ('queued','retrying','in_flight');
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries(lease_expires_at) WHERE state = 'in_flight';
 CREATE TABLE IF NOT EXISTS attempts (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   delivery_id TEXT NOT NULL,

@@ -310,9 +310,9 @@ class SQLiteStore(Store):
             rows = tx.conn.execute(
                 """
                 SELECT d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
-                       d.attempts, d.created_at, d.file_name
-                FROM deliveries d
-                WHERE d.destination = ?
+                       d.attempts, d.created_at, d.file_name, b.data
+                FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash
+                WHERE d.destination = ? AND d.state IN ('queued','retrying','in_flight')
                   AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= ?)
                        OR (d.state = 'in_flight' AND d.lease_expires_at <= ?))
                   AND NOT EXISTS (
@@ -332,7 +332,8 @@ class SQLiteStore(Store):
                     (tx.w.node, token, now + lease_seconds, now, f"attempt {r[6] + 1} in progress on {tx.w.node}",
                      r[0]),
                 )
-                leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8]))
+                body = bytes(r[9]) if r[9] is not None else None
+                leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body))
             return leases
 
         return await self._write(op)

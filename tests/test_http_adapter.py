@@ -1,0 +1,245 @@
+"""The HTTP adapter: the client's edge cases against respx, then real HTTP both ways on loopback."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+from adapters.http import HttpOutbound, OutboundSettings, wants_xml
+from gateway.config import parse_config
+from gateway.errors import ConfigError
+from gateway.model import OutboundMessage, Outcome
+from gateway.runtime import Gateway
+
+from .conftest import record
+from .loopback import Receiver, free_port, http_config, serving, wait_for
+
+URL = "http://receiver.test/cases"
+Headers = dict[str, str]
+
+
+def message(attempt: int = 1) -> OutboundMessage:
+    return OutboundMessage(delivery_id="d-1", message_id="m-1", idempotency_key="m-1:PROC",
+                           destination="PROC", case_number="C2026-0001", body=record(), attempt=attempt)
+
+
+def client(**settings: object) -> HttpOutbound:
+    return HttpOutbound(OutboundSettings.model_validate({"url": URL, **settings}))
+
+
+# -- the client's edge cases (respx) -------------------------------------------------------------
+
+@pytest.mark.parametrize("exc", [httpx.ConnectTimeout("x"), httpx.ReadTimeout("x"), httpx.PoolTimeout("x")])
+@respx.mock
+async def test_timeout_is_transient(exc: Exception) -> None:
+    respx.post(URL).mock(side_effect=exc)
+    r = await client().deliver(message())
+    assert r.outcome == Outcome.TRANSIENT and "in time" in r.detail
+
+
+@respx.mock
+async def test_connection_refused_is_transient() -> None:
+    respx.post(URL).mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    r = await client().deliver(message())
+    assert r.outcome == Outcome.TRANSIENT and "Connection refused" in r.detail and URL in r.detail
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 408])
+@respx.mock
+async def test_server_errors_and_throttling_are_transient(status: int) -> None:
+    respx.post(URL).mock(return_value=httpx.Response(status, text="busy, later"))
+    r = await client().deliver(message())
+    assert r.outcome == Outcome.TRANSIENT and f"HTTP {status}" in r.detail and "busy, later" in r.detail
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 422])
+@respx.mock
+async def test_client_errors_are_permanent_with_the_receivers_words(status: int) -> None:
+    respx.post(URL).mock(return_value=httpx.Response(status, text="CaseNumber 缺失"))
+    r = await client().deliver(message())
+    assert r.outcome == Outcome.PERMANENT
+    assert f"HTTP {status}" in r.detail and "CaseNumber 缺失" in r.detail
+    assert r.receipt == "CaseNumber 缺失".encode()
+
+
+@respx.mock
+async def test_success_records_the_receipt_and_sends_the_idempotency_key() -> None:
+    route = respx.post(URL).mock(return_value=httpx.Response(201, content=b"<Ack>ok</Ack>"))
+    out = client(headers={"X-System": "court-cms"})
+    r1 = await out.deliver(message(attempt=1))
+    r2 = await out.deliver(message(attempt=2))
+    assert r1.outcome == r2.outcome == Outcome.DELIVERED and r1.receipt == b"<Ack>ok</Ack>"
+    sent = [c.request for c in route.calls]
+    assert [q.headers["Idempotency-Key"] for q in sent] == ["m-1:PROC", "m-1:PROC"]
+    assert [q.headers["X-Delivery-Attempt"] for q in sent] == ["1", "2"]
+    assert sent[0].headers["X-Message-Id"] == "m-1" and sent[0].headers["X-Case-Number"] == "C2026-0001"
+    assert sent[0].headers["X-System"] == "court-cms" and sent[0].content == record()
+    assert "authorization" not in sent[0].headers
+
+
+@respx.mock
+async def test_bearer_token_is_sent_from_its_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURT_TOKEN", "s3cret-token")
+    route = respx.post(URL).mock(return_value=httpx.Response(200))
+    out = client(bearer_token={"env": "COURT_TOKEN"})
+    assert (await out.deliver(message())).outcome == Outcome.DELIVERED
+    assert route.calls[0].request.headers["Authorization"] == "Bearer s3cret-token"
+    assert "s3cret-token" not in repr(out.settings)
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp / "client.pem", tmp / "client.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_client_certificate_config_loads(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    out = client(url="https://receiver.test/cases", client_cert=str(cert), client_key=str(key),
+                 ca_bundle=str(cert))
+    await out.aclose()
+    with pytest.raises(ConfigError, match="cannot load the TLS files .*missing.pem"):
+        client(client_cert=str(tmp_path / "missing.pem"))
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError, match="junk.pem"):
+        client(client_cert=str(tmp_path / "junk.pem"))
+
+
+@pytest.mark.parametrize(("accept", "xml"), [
+    ("", False), ("application/json", False), ("application/xml", True), ("text/xml", True),
+    ("application/json, application/xml;q=0.5", False), ("application/xml, application/json;q=0.9", True),
+    ("*/*", False), ("application/soap+xml", True), ("application/xml;q=0", False),
+])
+def test_accept_header_chooses_the_receipt_format(accept: str, xml: bool) -> None:
+    assert wants_xml(accept) is xml
+
+
+# -- real HTTP both ways: sender -> gateway (uvicorn) -> receiver (uvicorn) ------------------------
+
+@pytest.fixture
+def police_key(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("POLICE_KEY", "police-key-1")
+    return {"X-API-Key": "police-key-1"}
+
+
+async def test_record_travels_over_real_http_both_ways(tmp_path: Path, police_key: dict[str, str]) -> None:
+    rcv = Receiver()
+    rcv.fail_next = [503]  # the first attempt meets a busy receiver and is retried
+    gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
+    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+            httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/police-in", content=record(), headers=police_key)
+        assert r.status_code == 202, r.text
+        receipt = r.json()
+        assert receipt["status"] == "accepted" and receipt["destinations"] == ["PROC"]
+        mid = receipt["message_id"]
+
+        async def delivered() -> bool:
+            ds = await gw.store.get_deliveries(mid)
+            return ds[0]["state"] == "delivered"
+
+        await wait_for(delivered)
+        assert rcv.arrivals[mid] == 1 and b"<CaseNumber>C2026-0001</CaseNumber>" in rcv.bodies[mid]
+        tries = [h for h in rcv.headers if h.get("x-message-id") == mid]
+        assert [h["idempotency-key"] for h in tries] == [f"{mid}:PROC"] * 2
+        assert [h["x-delivery-attempt"] for h in tries] == ["1", "2"]
+        d = (await gw.store.get_deliveries(mid))[0]
+        assert mid in d["receipt"] and "attempt 2" in d["reason"]
+        attempts = await gw.store.get_attempts(d["id"])
+        assert [a["outcome"] for a in attempts] == ["retrying", "delivered"]
+        assert "HTTP 503" in attempts[0]["detail"]
+
+        again = await http.post("/inbound/police-in", content=record(), headers={**police_key,
+                                                                               "Accept": "application/xml"})
+        assert again.status_code == 200 and again.headers["content-type"].startswith("application/xml")
+        xml = etree.fromstring(again.content)
+        ns = {"r": "urn:case-exchange:receipt:1"}
+        assert xml.findtext("r:MessageId", namespaces=ns) == mid
+        assert xml.findtext("r:Duplicate", namespaces=ns) == "true"
+
+
+async def test_receiver_refusal_is_dead_lettered_with_its_words(tmp_path: Path, police_key: Headers) -> None:
+    rcv = Receiver()
+    rcv.fail_next = [400]
+    gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
+    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+            httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/police-in", content=record(), headers=police_key)
+        mid = r.json()["message_id"]
+
+        async def dead() -> bool:
+            return (await gw.store.get_deliveries(mid))[0]["state"] == "dead"
+
+        await wait_for(dead)
+        d = (await gw.store.get_deliveries(mid))[0]
+        assert "HTTP 400" in d["reason"] and "receiver says no (400)" in d["reason"]
+
+
+async def test_unreachable_receiver_keeps_the_record_queued(tmp_path: Path, police_key: Headers) -> None:
+    gw = Gateway(parse_config(http_config(tmp_path, f"http://127.0.0.1:{free_port()}/nobody-listens")))
+    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/police-in", content=record(), headers=police_key)
+        mid = r.json()["message_id"]
+
+        async def failed_once() -> bool:
+            ds = await gw.store.get_deliveries(mid)
+            return ds[0]["state"] == "retrying"
+
+        await wait_for(failed_once)
+        d = (await gw.store.get_deliveries(mid))[0]
+        assert "could not reach" in d["reason"] and "next attempt" in d["reason"]
+
+
+async def test_sender_needs_its_key_and_refusals_are_logged(tmp_path: Path, police_key: Headers) -> None:
+    rcv = Receiver()
+    gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
+    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/police-in", content=record(), headers={"X-API-Key": "wrong"})
+        assert r.status_code == 401 and r.json()["rule"] == "http.auth"
+        r = await http.post("/inbound/police-in", content=record(),
+                            headers={"Authorization": "Bearer police-key-1"})
+        assert r.status_code == 202
+        refused = [e for e in await gw.store.audit_entries() if e.action == "refused"]
+        assert len(refused) == 1 and "wrong API key" in refused[0].detail
+
+
+async def test_connections_to_the_receiver_are_reused(tmp_path: Path, police_key: dict[str, str]) -> None:
+    rcv = Receiver()
+    ports: list[int] = []
+    receive = rcv.receive
+
+    async def tracking(request):  # type: ignore[no-untyped-def]
+        ports.append(request.client.port)
+        return await receive(request)
+
+    rcv.receive = tracking  # type: ignore[method-assign]
+    gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
+    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+            httpx.AsyncClient(base_url=base) as http:
+        for i in range(5):
+            r = await http.post("/inbound/police-in", content=record(case=f"C2026-{i:04d}"),
+                                headers=police_key)
+            assert r.status_code == 202
+
+            async def arrived(n: int = i + 1) -> bool:
+                return len(rcv.keys) == n
+
+            await wait_for(arrived)  # one at a time, so a pooled connection is free to reuse
+        assert len(ports) == 5 and len(set(ports)) == 1
