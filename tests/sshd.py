@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.loopback import free_port
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -47,12 +49,6 @@ def ensure_sshd() -> str | None:
 def keygen(path: Path, kind: str = "ed25519") -> Path:
     subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "test", "-f", str(path)], check=True)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
