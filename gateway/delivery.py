@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from adapters.base import OutboundAdapter
-from gateway.model import DeliveryResult, OutboundMessage
+from gateway.model import Attachment, DeliveryResult, OutboundMessage
 from gateway.retry import Redelivery
 from gateway.store.base import Lease, StaleLease, Store
 
@@ -82,6 +82,7 @@ class Dispatcher:
                     idempotency_key=f"{lease.message_id}:{dest.code}", destination=dest.code,
                     case_number=lease.case_number, body=body, content_type=lease.content_type,
                     attempt=lease.attempt, file_name=lease.file_name,
+                    attachments=await self._attachments(lease.message_id),
                 )
                 try:
                     result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)
@@ -102,6 +103,14 @@ class Dispatcher:
         finally:
             dest.in_flight -= 1
             self.store.notify_work()
+
+    async def _attachments(self, message_id: str) -> tuple[Attachment, ...]:
+        """Dossier files stored with an accepted message (in its summary); a defect notice carries none."""
+        m = await self.store.get_message(message_id)
+        if m is None or m.get("status") != "accepted":
+            return ()
+        listed = m.get("summary", {}).get("attachments", [])
+        return tuple(Attachment(**a) for a in listed)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking work; let attempts in flight finish for `grace` seconds, then give leases back."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from lxml import etree
@@ -28,6 +28,11 @@ from gateway.store.base import NewDelivery, NewMessage, Store
 log = logging.getLogger("gateway.pipeline")
 
 _INLINE_LIMIT = 256 * 1024  # larger records are processed off the event loop
+
+
+def _attachments(record: InboundRecord) -> list[dict[str, object]]:
+    """Dossier files as stored with the message, so every delivery of it carries them."""
+    return [asdict(a) for a in record.attachments]
 
 
 class Rejected(Exception):
@@ -224,7 +229,8 @@ class Pipeline:
         source = f"channel {record.channel}" + (f", file {record.file_name}" if record.file_name else "")
         ctx = Context(record, new_id(), content_hash, source, self.inbound_packs[record.channel])
         ctx.log("received", content_hash, channel=record.channel, size=len(record.body),
-                file=record.file_name, operation=record.operation, sender_message_id=record.sender_message_id)
+                file=record.file_name, operation=record.operation, sender_message_id=record.sender_message_id,
+                **({"attachments": _attachments(record)} if record.attachments else {}))
         status = MessageStatus.ACCEPTED
         try:
             if len(record.body) > _INLINE_LIMIT:
@@ -278,7 +284,8 @@ class Pipeline:
             received_at=ctx.record.received_at,
             file_name=ctx.record.file_name,
             operation=ctx.record.operation,
-            summary={"problems": [p.as_dict() for p in ctx.problems]},
+            summary={"problems": [p.as_dict() for p in ctx.problems],
+                     **({"attachments": _attachments(ctx.record)} if ctx.record.attachments else {})},
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
 

@@ -1,0 +1,117 @@
+"""Content-addressed store for dossier files on disk: DATA_DIR/files/ab/cdef....
+
+Dossier files run to gigabytes, so they never pass through memory or the database: a writer
+streams chunks to a temporary file while hashing them, then renames it under its SHA-256.
+The rename is atomic, so a crash leaves either the whole file under its hash or only a
+temporary file that the next `sweep` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+
+class FileStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+
+    @classmethod
+    def for_data_dir(cls, data_dir: str | Path) -> FileStore:
+        return cls(Path(data_dir) / "files")
+
+    def path_for(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def writer(self) -> FileWriter:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return FileWriter(self)
+
+    def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Store a stream of bytes; returns (sha256, size). Memory use is one chunk."""
+        with self.writer() as w:
+            for chunk in chunks:
+                w.write(chunk)
+            return w.commit()
+
+    def put_file(self, src: BinaryIO) -> tuple[str, int]:
+        return self.put_stream(iter(lambda: src.read(CHUNK), b""))
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path_for(sha256).open("rb")
+
+    def sweep(self, older_than: float = 3600.0) -> int:
+        """Remove temporary files a crash left behind (untouched for `older_than` s); returns how many.
+
+        Files still being written are touched by every chunk, so a running transfer is never swept.
+        """
+        if not self.tmp.is_dir():
+            return 0
+        n = 0
+        limit = time.time() - older_than
+        for p in self.tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if p.stat().st_mtime < limit:
+                    p.unlink()
+                    n += 1
+        return n
+
+
+class FileWriter:
+    """Receives chunks, hashes them on the way, and commits the file under its hash."""
+
+    def __init__(self, store: FileStore) -> None:
+        self.store = store
+        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="in-")
+        self._f = os.fdopen(fd, "wb")
+        self._tmp = Path(name)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._done = False
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self._hash.update(chunk)
+        self._f.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> tuple[str, int]:
+        """fsync, then rename into place (a file already stored under that hash is kept)."""
+        digest = self._hash.hexdigest()
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        final = self.store.path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.is_file() and final.stat().st_size == self.size:
+            self._tmp.unlink(missing_ok=True)
+        else:
+            os.replace(self._tmp, final)
+            dir_fd = os.open(final.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        self._done = True
+        return digest, self.size
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self._f.close()
+            self._tmp.unlink(missing_ok=True)
