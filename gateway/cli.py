@@ -357,7 +357,6 @@ def demo(
 def _add_subcommands() -> None:
     """Sub-apps each owned by their module: the exchange log's, the database's, the mapping tooling's."""
     from gateway.audit.cli import audit_app
-
     from gateway.mapping_cli import mapping_app, validate
     from gateway.store.cli import db_app
 

@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 def sha256_hex(data: bytes) -> str:
@@ -153,14 +154,14 @@ class Receipt:
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> Receipt:
+    def from_dict(cls, d: dict[str, Any]) -> Receipt:
         return cls(
             message_id=str(d["message_id"]),
             content_hash=str(d["content_hash"]),
             status=MessageStatus(str(d["status"])),
             case_number=str(d.get("case_number") or ""),
-            reasons=tuple(str(r) for r in d.get("reasons", []) or []),  # type: ignore[union-attr]
+            reasons=tuple(str(r) for r in d.get("reasons") or []),
             duplicate=bool(d.get("duplicate", False)),
-            received_at=float(d.get("received_at", 0.0) or 0.0),  # type: ignore[arg-type]
-            destinations=tuple(str(x) for x in d.get("destinations", []) or []),  # type: ignore[union-attr]
+            received_at=float(d.get("received_at") or 0.0),
+            destinations=tuple(str(x) for x in d.get("destinations") or []),
         )

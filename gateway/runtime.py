@@ -48,7 +48,8 @@ def hash_key(key: str) -> str:
 
 def _settings(module: Any, direction: str, raw: dict[str, Any]) -> BaseModel:
     model = getattr(module, "InboundSettings" if direction == "inbound" else "OutboundSettings")
-    return model.model_validate(raw)  # type: ignore[no-any-return]
+    settings: BaseModel = model.model_validate(raw)
+    return settings
 
 
 class Gateway:
@@ -102,17 +103,17 @@ class Gateway:
                     _settings(module, "inbound", ch.settings), channel=ch.name, sender=agency.code, gateway=self)
         destinations = []
         for agency in cfg.agencies:
-            ch = agency.outbound
-            if ch is None:
+            out = agency.outbound
+            if out is None:
                 continue
             if agency.code in self._outbound_override:
                 adapter = self._outbound_override[agency.code]
             else:
-                module = adapters.load(ch.adapter)
-                adapter = module.outbound(_settings(module, "outbound", ch.settings), channel=ch.name,
+                module = adapters.load(out.adapter)
+                adapter = module.outbound(_settings(module, "outbound", out.settings), channel=out.name,
                                           agency=agency.code, gateway=self)
             self.outbound[agency.code] = adapter
-            destinations.append(Destination(agency.code, adapter, Redelivery(ch.retry), ch.concurrency))
+            destinations.append(Destination(agency.code, adapter, Redelivery(out.retry), out.concurrency))
         router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
         steps = [
             Parse(cfg.gateway.max_message_bytes),

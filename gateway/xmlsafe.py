@@ -98,10 +98,10 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
     try:
         return etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as e:
-        line = e.lineno if e.lineno else None
         msg = e.msg or str(e)
         rule = "xml.not-xml" if not body.lstrip().startswith(b"<") else "xml.malformed"
-        raise InputRejected(f"the XML is not well-formed: {msg}", rule=rule, line=line, source=source) from None
+        raise InputRejected(f"the XML is not well-formed: {msg}", rule=rule, line=e.lineno or None,
+                            source=source) from None
 
 
 _GB = frozenset({"gbk", "gb18030"})

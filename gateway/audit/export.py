@@ -16,8 +16,8 @@ actions, agencies, message ids, payload hashes; never their payloads), at most a
 the signed log unaltered, and that within a window none of the case's entries was left out,
 but it cannot prove that no case entry exists between windows, nor that none was deleted just
 before a window's first entry: for that the whole log must be verified, which `gateway audit
-export` does before writing the bundle (and reports beside the bundle's verdict). Case entries after the newest checkpoint are exported in a last
-window and reported as not yet covered by a signed checkpoint.
+export` does before writing the bundle (and reports beside the bundle's verdict). Case entries
+after the newest checkpoint are exported in a last window and reported as not yet covered by a signed checkpoint.
 
 Layout of `case-NUMBER/` (and `case-NUMBER.zip` beside it): `entries.jsonl` (the windows),
 `checkpoints.json`, `public-key.pem`, `manifest.json`, `payloads/SHA256` (raw, standard and

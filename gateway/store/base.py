@@ -126,10 +126,8 @@ class Store(ABC):
         self._work.set()
 
     async def wait_for_work(self, timeout: float | None) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            pass
         self._work.clear()
 
     # -- payloads, content-addressed ----------------------------------------

@@ -9,6 +9,7 @@ their own connections (WAL lets them run beside the writer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import sqlite3
@@ -113,7 +114,7 @@ class _Writer(threading.Thread):
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            for fn, fut, loop in batch:
+            for _fn, fut, loop in batch:
                 results.append((fut, loop, None, e))
             self._resolve(results)
             return
@@ -238,10 +239,8 @@ class SQLiteStore(Store):
             await asyncio.to_thread(self._writer.join, 30)
             self._writer = None
         for c in self._readers:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 c.close()
-            except sqlite3.Error:
-                pass
         self._readers.clear()
 
     # -- plumbing -----------------------------------------------------------------
