@@ -94,41 +94,37 @@ async def _two_nodes_take_each_file_once(tmp_path: Path, src: Path, inbound: dic
         receiver.stop()
 
 
-async def test_two_nodes_on_one_folder_take_each_file_once(
-    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def src(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared drop directory; the nodes find the test database's DSN by env reference."""
     monkeypatch.setenv(DSN_ENV, pg_dsn)
-    src = tmp_path / "drop"
-    src.mkdir()
-    await _two_nodes_take_each_file_once(
-        tmp_path, src, {"adapter": "folder", "settings": {"path": str(src), "poll_interval": 0.05}}
-    )
+    (tmp_path / "drop").mkdir()
+    return tmp_path / "drop"
+
+
+def _folder(src: Path) -> dict[str, Any]:
+    return {"adapter": "folder", "settings": {"path": str(src), "poll_interval": 0.05}}
+
+
+async def test_two_nodes_on_one_folder_take_each_file_once(tmp_path: Path, src: Path) -> None:
+    await _two_nodes_take_each_file_once(tmp_path, src, _folder(src))
 
 
 @pytest.mark.sshd
 async def test_two_nodes_on_one_sftp_directory_take_each_file_once(
-    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, sshd: SshServer
+    tmp_path: Path, src: Path, sshd: SshServer
 ) -> None:
-    monkeypatch.setenv(DSN_ENV, pg_dsn)
-    src = tmp_path / "drop"
-    src.mkdir()
     await _two_nodes_take_each_file_once(
         tmp_path, src, {"adapter": "sftp", "settings": sshd.settings(src, poll_interval=0.05)}
     )
 
 
-async def test_a_node_without_the_lock_stands_by(
-    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_node_without_the_lock_stands_by(tmp_path: Path, src: Path, pg_dsn: str) -> None:
     """While another node holds the drop's lock, this node takes nothing and says why in its health."""
-    monkeypatch.setenv(DSN_ENV, pg_dsn)
-    src = tmp_path / "drop"
-    src.mkdir()
     receiver = Receiver()
     receiver.start()
     other = PostgresStore(pg_dsn, "node-other")
-    folder = {"adapter": "folder", "settings": {"path": str(src), "poll_interval": 0.05}}
-    gw = _node("node-a", tmp_path, folder, receiver)
+    gw = _node("node-a", tmp_path, _folder(src), receiver)
     await gw.start()
     try:
         assert await other.try_lock(LOCK)
