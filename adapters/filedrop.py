@@ -11,6 +11,11 @@ remove, mkdir), so the rules live here once:
 - a file already ingested (same name, size and mtime) is never ingested again, even if moving it
   to the archive failed or the gateway died in between; the pipeline's content-hash check covers
   a crash between intake and marking;
+- one node at a time polls a drop: each poll runs under the channel's cluster-wide store lock
+  (`drop:CHANNEL`), held from the listing through fetch, intake, marking and the archive move, so
+  two nodes never take the same file; a node that does not get the lock skips that poll. On
+  PostgreSQL the lock is a session advisory lock that dies with a killed node's connection; on
+  SQLite it only excludes tasks of one process, so several nodes need PostgreSQL;
 - outbound, every file is written under a temporary name and renamed when complete, dossier
   files before the record; a local marker written before the record's rename makes a retry after
   a crash finish the job instead of sending the record twice.
@@ -290,6 +295,7 @@ class DropInbound(InboundAdapter):
         self.archive_dir = settings.archive_dir or posixpath.join(settings.path, "archive")
         self.error_dir = settings.error_dir or posixpath.join(settings.path, "error")
         self._health: dict[str, object] = {"ok": False, "state": "starting", "where": self.where()}
+        self.lock_name = f"drop:{channel}"
 
     # -- for subclasses --
     def where(self) -> str:
@@ -317,8 +323,7 @@ class DropInbound(InboundAdapter):
                 failures = 0
                 self._health = {"ok": True, "state": "connected", "where": self.where()}
                 while True:
-                    await self.poll_once(fs, intake)
-                    self._health["last_poll"] = time.time()
+                    await self.poll_if_mine(fs, intake)
                     await asyncio.sleep(self.s.poll_interval)
             except ChannelStopped as e:
                 self._health = {"ok": False, "state": "stopped", "where": self.where(), "error": str(e)}
@@ -351,6 +356,21 @@ class DropInbound(InboundAdapter):
                 await self.disconnect()
                 await asyncio.sleep(wait)
 
+    async def poll_if_mine(self, fs: DropFS, intake: Intake) -> int | None:
+        """Poll under the channel's cluster-wide lock; None (poll skipped) when another node holds it.
+
+        The whole poll runs under the lock, the archive move included: a file is gone from the
+        directory, or marked as ingested, before another node may list it.
+        """
+        async with self.gateway.store.locked(self.lock_name) as mine:
+            if not mine:
+                self._health["poller"] = "another node holds the lock of this drop; this node stands by"
+                return None
+            taken = await self.poll_once(fs, intake)
+        self._health["poller"] = "this node"
+        self._health["last_poll"] = time.time()
+        return taken
+
     async def poll_once(self, fs: DropFS, intake: Intake) -> int:
         """One look at the directory; returns how many records were taken."""
         listing = await asyncio.to_thread(fs.list_files, self.s.path)
@@ -368,7 +388,9 @@ class DropInbound(InboundAdapter):
         self, fs: DropFS, intake: Intake, entries: dict[str, Entry], name: str, atts: list[str], now: float
     ) -> bool:
         e = entries[name]
-        fingerprint = f"{name}\x00{e.size}\x00{int(e.mtime)}"
+        # size and mtime first, the name last: unambiguous whatever the name holds, and no NUL
+        # (PostgreSQL text refuses it)
+        fingerprint = f"{e.size}:{int(e.mtime)}:{name}"
         extra = [a for a in atts] + (
             [name + self.s.done_suffix] if self.s.complete_when == "done-file" else []
         )

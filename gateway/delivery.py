@@ -82,7 +82,8 @@ class Dispatcher:
                     idempotency_key=f"{lease.message_id}:{dest.code}", destination=dest.code,
                     case_number=lease.case_number, body=body, content_type=lease.content_type,
                     attempt=lease.attempt, file_name=lease.file_name,
-                    attachments=await self._attachments(lease.message_id),
+                    attachments=lease.attachments if lease.attachments is not None
+                    else await self._attachments(lease.message_id),
                 )
                 try:
                     result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)

@@ -283,3 +283,24 @@ async def test_notify_wakes_an_idle_node(pg_dsn: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_lease_carries_the_dossier_files_of_an_accepted_message(store: Store) -> None:
+    """The dispatcher needs no message read per attempt: the lease lists the dossier files."""
+    from dataclasses import asdict
+
+    from gateway.model import Attachment
+
+    scan = Attachment("S1.scan.pdf", "ab" * 32, 1234, "application/pdf")
+    for status, summary in [
+        (MessageStatus.ACCEPTED, {"attachments": [asdict(scan)]}),
+        (MessageStatus.ACCEPTED, {}),
+        (MessageStatus.REJECTED, {"attachments": [asdict(scan)]}),  # a defect notice carries none
+    ]:
+        raw = f"<r>{new_id()}</r>".encode()
+        h = sha256_hex(raw)
+        m = NewMessage(new_id(), "POLICE", "police-in", None, h, h, f"C-{new_id()}", "trial", "indictment",
+                       status, (), time.time(), summary=summary)
+        await store.record_message(m, raw, {}, [NewDelivery("PROC", h)], [])
+    leases = await store.lease("PROC", 10, 30)
+    assert [x.attachments for x in leases] == [(scan,), (), ()]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.audit.chain import AuditEntry, AuditEvent
-from gateway.model import DeliveryState, MessageStatus, Receipt
+from gateway.model import Attachment, DeliveryState, MessageStatus, Receipt
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class Lease:
     token: str
     file_name: str | None = None
     body: bytes | None = None  # the payload, when the store fetched it with the lease (saves a read)
+    attachments: tuple[Attachment, ...] | None = None  # the dossier files, when fetched with the lease
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from gateway.store.shared import (
     finish_reason,
     held_reason,
     iso_now,
+    lease_attachments,
     lease_reason,
     new_receipt,
     not_discardable,
@@ -58,8 +59,9 @@ _MESSAGE_COLUMNS = (
 )
 _LEASE = """
 SELECT d.seq, d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
-       d.attempts, d.created_at, d.file_name, b.data
-FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash
+       d.attempts, d.created_at, d.file_name, b.data,
+       CASE WHEN m.status = 'accepted' THEN (m.summary::jsonb -> 'attachments')::text END
+FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash JOIN messages m ON m.id = d.message_id
 WHERE d.destination = %(dest)s AND d.state IN ('queued','retrying','in_flight')
   AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= %(now)s)
        OR (d.state = 'in_flight' AND d.lease_expires_at <= %(now)s))
@@ -453,7 +455,8 @@ class PostgresStore(Store):
                 return []
             leases = [
                 Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9],
-                      None if r[10] is None else bytes(r[10]))  # the payload comes with the lease
+                      None if r[10] is None else bytes(r[10]),  # the payload comes with the lease
+                      lease_attachments(r[11]))
                 for r in rows
             ]
             async with conn.cursor() as cur:

@@ -6,14 +6,21 @@ details; an operator or auditor cannot tell from the text which backend a node r
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from gateway.audit.chain import AuditEvent
-from gateway.model import DeliveryState, Receipt, sha256_hex
+from gateway.model import Attachment, DeliveryState, Receipt, sha256_hex
 from gateway.store.base import Finish, Lease, NewDelivery, NewMessage
 
 _FINISH_ACTIONS = {"delivered": "delivered", "retrying": "delivery-failed", "dead": "dead-lettered"}
+
+
+def lease_attachments(listed: str | None) -> tuple[Attachment, ...]:
+    """The dossier files a lease carries, from the JSON list both lease queries select (NULL: none;
+    only an accepted message's are selected, a defect notice carries none)."""
+    return tuple(Attachment(**a) for a in json.loads(listed)) if listed else ()
 
 
 def iso_now(t: float | None = None) -> str:

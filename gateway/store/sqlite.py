@@ -32,6 +32,7 @@ from gateway.store.shared import (
     finish_reason,
     held_reason,
     iso_now,
+    lease_attachments,
     lease_reason,
     new_receipt,
     not_discardable,
@@ -347,8 +348,10 @@ class SQLiteStore(Store):
             rows = tx.conn.execute(
                 """
                 SELECT d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
-                       d.attempts, d.created_at, d.file_name, b.data
+                       d.attempts, d.created_at, d.file_name, b.data,
+                       CASE WHEN m.status = 'accepted' THEN json_extract(m.summary, '$.attachments') END
                 FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash
+                JOIN messages m ON m.id = d.message_id
                 WHERE d.destination = ? AND d.state IN ('queued','retrying','in_flight')
                   AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= ?)
                        OR (d.state = 'in_flight' AND d.lease_expires_at <= ?))
@@ -370,7 +373,8 @@ class SQLiteStore(Store):
                      r[0]),
                 )
                 body = bytes(r[9]) if r[9] is not None else None
-                leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body))
+                leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body,
+                                    lease_attachments(r[10])))
             return leases
 
         return await self._write(op)
