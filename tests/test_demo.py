@@ -1,4 +1,8 @@
-"""`gateway demo` as a user runs it: a subprocess whose cases must all arrive, stopped by time or Ctrl-C."""
+"""`gateway demo` as a user runs it: a subprocess whose cases all go the full flow, stopped by time or Ctrl-C.
+
+The demo starts a real OpenSSH sshd for the police's SFTP drop: without one (and no way to install
+it) these tests skip, except under CI=true, where they fail.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,22 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from gateway.sim.sshd import ensure_sshd
 from gateway.store.sqlite import SQLiteStore
 
 DEMO = [sys.executable, "-c", "from gateway.cli import main; main()", "demo"]
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _sshd_available() -> None:
+    why = ensure_sshd() or (None if os.geteuid() == 0 else "the demo's sshd logs in as root; not root here")
+    if why and os.environ.get("CI") == "true":
+        pytest.fail(f"the demo needs OpenSSH sshd in CI: {why}")
+    if why:
+        pytest.skip(why)
 
 
 def delivered_per_destination(data_dir: Path) -> dict[str, int]:
@@ -29,20 +45,38 @@ def delivered_per_destination(data_dir: Path) -> dict[str, int]:
     return asyncio.run(count())
 
 
-def test_demo_cases_travel_police_procuratorate_court(tmp_path: Path) -> None:
+def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path: Path) -> None:
     data = tmp_path / "demo"
-    proc = subprocess.run([*DEMO, "--cases", "3", "--duration", "30", "--data-dir", str(data)],
-                          capture_output=True, text=True, timeout=60, env=ENV)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 of 3 cases went police -> procuratorate -> court -> judgment to both" in proc.stdout
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert "operator key:" in proc.stdout and "/api/v1/queues" in proc.stdout
-    # the gateway's own records agree: per case one transfer and one judgment to PROC, one indictment
-    # to COURT and one judgment to POLICE, each delivered once
-    assert delivered_per_destination(data) == {"PROC": 6, "COURT": 3, "POLICE": 3}
+    proc = subprocess.run([*DEMO, "--cases", "3", "--duration", "40", "--data-dir", str(data)],
+                          capture_output=True, text=True, timeout=90, env=ENV)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "3 of 3 cases went the full flow" in out
+    assert "Traceback" not in out + proc.stderr
+    assert "operator key:" in out and "/api/v1/queues" in out
+    assert "defect notices read by the police: 1; returns for supplementary investigation: 1" in out
+    # the police dropped over SFTP; the procuratorate spoke SOAP; court and justice bureau HTTP
+    assert "SFTP drop  submitted" in out and "SOAP       delivered" in out
+    assert " -> JUSTICE " in out and "offender-received" in out
+    # the gateway's own records agree: per case PROC gets the arrest request, the transfer and the
+    # judgment (+1 resent transfer), POLICE the approval and the judgment (+ the return and the
+    # defect notice), COURT the indictment and the receipt, JUSTICE the execution notice
+    assert delivered_per_destination(data) == {"PROC": 10, "POLICE": 8, "COURT": 6, "JUSTICE": 3}
+    # the defect notice reached the police in its own format (GB18030 THTZ) naming the blocked case
+    blocked = out.split(": defective transfer")[0].split()[-1]
+    notices = [f.read_bytes() for f in (data / "police-sftp" / "inbox" / "read").glob("*.xml")
+               if b"<THTZ" in f.read_bytes()]
+    assert len(notices) == 1 and blocked.encode() in notices[0] and b"GB18030" in notices[0][:60]
+    # the return went to the police and the resent transfer reached the procuratorate
+    assert "PROC -> POLICE" in out and "return-supplementary-investigation (file read)" in out
+    late = float(out.split("slowest police drop -> procuratorate: ")[1].split()[0])
+    assert late < 10, "a police drop waited too long before reaching the procuratorate"
+    verify = subprocess.run([*DEMO[:-1], "audit", "verify", "--config", str(data / "demo.yaml")],
+                            capture_output=True, text=True, timeout=60, env=ENV)
+    assert verify.returncode == 0 and "INTACT" in verify.stdout, verify.stdout + verify.stderr
     config = (data / "demo.yaml").read_text()
     assert "env: DEMO_OPERATOR_KEY" in config
-    key = proc.stdout.split("operator key:")[1].split()[0]
+    key = out.split("operator key:")[1].split()[0]
     assert key not in config, "keys must not be written to the configuration"
 
 
@@ -53,12 +87,13 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert p.stdout is not None
     try:
         seen = 0
-        end = time.monotonic() + 30
-        while seen < 8 and time.monotonic() < end:  # 4 deliveries per case
+        end = time.monotonic() + 60
+        # 8 deliveries per case, and for the second case a defect notice, a return and a resent transfer
+        while seen < 19 and time.monotonic() < end:
             line = p.stdout.readline()
             assert line, "the demo ended before its cases arrived"
             seen += " delivered " in line
-        assert seen == 8
+        assert seen == 19
         p.send_signal(signal.SIGINT)
         out, errs = p.communicate(timeout=20)
     finally:
