@@ -27,7 +27,7 @@ class DropAgency:
     def __init__(self, system: AgencySystem, *, outbox: Path, inbox: Path, observe: Observer,
                  poll: float = 0.1) -> None:
         self.system, self.outbox, self.inbox, self.observe, self.poll = system, outbox, inbox, observe, poll
-        self.sent_at: dict[tuple[str, str], float] = {}  # (case, action) -> when the record was in place
+        self.sent_at: dict[tuple[str, str], list[float]] = {}  # (case, action) -> when each was in place
         self._seq = itertools.count(1)
         for d in (outbox, inbox, inbox / "read"):
             d.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ class DropAgency:
             tmp = self.outbox / f".{name}.part"
             tmp.write_bytes(data)
             tmp.rename(self.outbox / name)
-        self.sent_at.setdefault((step.case_number, step.action), time.time())
+        self.sent_at.setdefault((step.case_number, step.action), []).append(time.time())
         self.observe("submitted", step, self.system.code, "gateway",
                      f"SFTP drop, {len(out.files)} dossier files, GB18030")
 
