@@ -198,14 +198,14 @@ class Demo:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.1)
-        finally:
+        finally:  # the SOAP system first, so its pending answers still find the gateway up
             police_stop.set()
+            soap.stop()
             for s, _ in servers:
                 s.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)
             for a in agencies.values():
                 await a.aclose()
-            soap.stop()
             sshd.stop()
         result = DemoResult(self.cases, self.complete_cases(), api_url,
                             notices=len(flow.cases_with(self.police, flow.NOTICE)),
