@@ -101,6 +101,37 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             p.kill()
     assert p.returncode == 0, out + errs
     assert "2 of 2 cases" in out and "Traceback" not in errs
+    assert not sshd_running(data), "the demo's sshd outlived it"
+
+
+def sshd_running(data: Path) -> bool:
+    """Whether an sshd started with this demo's config is still alive (looked up by its pid file)."""
+    pid_file = data / "sshd" / "sshd.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    return cmdline.exists() and str(data / "sshd") in cmdline.read_text(errors="replace")
+
+
+def test_demo_interrupted_mid_flow_stops_quickly_and_leaves_nothing_running(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    p = subprocess.Popen([*DEMO, "--cases", "5", "--data-dir", str(data)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=ENV)
+    assert p.stdout is not None
+    try:
+        while " submitted " not in (line := p.stdout.readline()):
+            assert line, "the demo ended before the police sent anything"
+        p.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        out, errs = p.communicate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert "Traceback" not in out + errs and "of 5 cases went the full flow" in out
+    assert took < 10, f"stopping took {took:.1f} s"
+    assert not sshd_running(data), "the demo's sshd outlived it"
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
