@@ -49,6 +49,7 @@ AGENCIES = (("POLICE", "City Public Security Bureau", "police", "sftp"),
             ("COURT", "City Intermediate People's Court", "court", "http"),
             ("JUSTICE", "City Justice Bureau (community corrections)", "justice-bureau", "http"))
 POLL = 0.5  # seconds between two looks of the gateway at the police's SFTP outbox
+OPEN_EVERY = 0.5  # seconds between two cases the police opens
 ROUTES = ((flow.ARREST, ["PROC"]), (flow.APPROVE, ["POLICE"]), (flow.TRANSFER, ["PROC"]),
           (flow.RETURN, ["POLICE"]), (flow.INDICTMENT, ["COURT"]), (flow.JUDGMENT, ["PROC", "POLICE"]),
           (flow.EXECUTION, ["JUSTICE"]), (flow.RECEIPT, ["COURT"]))
@@ -190,8 +191,10 @@ class Demo:
             tasks.append(asyncio.create_task(police.run(police_stop)))
             self._banner(api_url)
             started = time.monotonic()
-            for case in self.case_numbers:
+            for case in self.case_numbers:  # an officer opens cases one after the other, not all at once
                 police.submit(self.police.open_case(case))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), OPEN_EVERY)
             while not stop.is_set():
                 if duration is not None and (self.complete_cases() == self.cases
                                              or time.monotonic() - started >= duration):
