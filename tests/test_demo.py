@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -80,28 +81,26 @@ def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path
     assert key not in config, "keys must not be written to the configuration"
 
 
-def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    data = tmp_path / "demo"
-    p = subprocess.Popen([*DEMO, "--cases", "2", "--data-dir", str(data)], stdout=subprocess.PIPE,
+def interrupt(data: Path, cases: int, enough: Callable[[list[str]], bool]) -> tuple[int, str, str, float]:
+    """Run the demo until `enough(lines so far)`, then Ctrl-C: exit code, stdout, stderr, seconds to stop."""
+    p = subprocess.Popen([*DEMO, "--cases", str(cases), "--data-dir", str(data)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=ENV)
     assert p.stdout is not None
+    lines: list[str] = []
     try:
-        seen = 0
         end = time.monotonic() + 60
-        # 8 deliveries per case, and for the second case a defect notice, a return and a resent transfer
-        while seen < 19 and time.monotonic() < end:
+        while not enough(lines) and time.monotonic() < end:
             line = p.stdout.readline()
-            assert line, "the demo ended before its cases arrived"
-            seen += " delivered " in line
-        assert seen == 19
+            assert line, "the demo ended before it was interrupted"
+            lines.append(line)
+        assert enough(lines)
         p.send_signal(signal.SIGINT)
+        started = time.monotonic()
         out, errs = p.communicate(timeout=20)
+        return p.returncode, "".join(lines) + out, errs, time.monotonic() - started
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 0, out + errs
-    assert "2 of 2 cases" in out and "Traceback" not in errs
-    assert not sshd_running(data), "the demo's sshd outlived it"
 
 
 def sshd_running(data: Path) -> bool:
@@ -114,24 +113,19 @@ def sshd_running(data: Path) -> bool:
     return cmdline.exists() and str(data / "sshd") in cmdline.read_text(errors="replace")
 
 
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    # 8 deliveries per case, and for the second case a defect notice, a return and a resent transfer
+    code, out, errs, _ = interrupt(tmp_path / "demo", 2, lambda ls: sum(" delivered " in x for x in ls) >= 19)
+    assert code == 0, out + errs
+    assert "2 of 2 cases" in out and "Traceback" not in errs
+    assert not sshd_running(tmp_path / "demo"), "the demo's sshd outlived it"
+
+
 def test_demo_interrupted_mid_flow_stops_quickly_and_leaves_nothing_running(tmp_path: Path) -> None:
-    data = tmp_path / "demo"
-    p = subprocess.Popen([*DEMO, "--cases", "5", "--data-dir", str(data)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=ENV)
-    assert p.stdout is not None
-    try:
-        while " submitted " not in (line := p.stdout.readline()):
-            assert line, "the demo ended before the police sent anything"
-        p.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        out, errs = p.communicate(timeout=20)
-        took = time.monotonic() - started
-    finally:
-        if p.poll() is None:
-            p.kill()
+    code, out, errs, took = interrupt(tmp_path / "demo", 5, lambda ls: any(" submitted " in x for x in ls))
     assert "Traceback" not in out + errs and "of 5 cases went the full flow" in out
     assert took < 10, f"stopping took {took:.1f} s"
-    assert not sshd_running(data), "the demo's sshd outlived it"
+    assert not sshd_running(tmp_path / "demo"), "the demo's sshd outlived it"
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
