@@ -343,7 +343,7 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="the demo's own folder, wiped at each run")] = Path(
         "demo-data"),
 ) -> None:
-    """A gateway plus simulated police, procuratorate and court on loopback; cases flow between them."""
+    """A gateway plus simulated police (SFTP), procuratorate (SOAP), court and justice bureau (HTTP)."""
     from gateway import demo as demo_mod
 
     try:

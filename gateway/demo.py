@@ -1,10 +1,13 @@
-"""`gateway demo`: a gateway and simulated police, procuratorate and court systems on loopback.
+"""`gateway demo`: a gateway and four simulated legacy agency systems on loopback, the full case flow.
 
-Sample cases travel police -> procuratorate -> court and the judgment back to both, each hop a
-real delivery through the gateway, shown as it happens. Police and court speak HTTP; the
-procuratorate is a legacy SOAP service (spyne): records reach it through zeep, and its decisions
-come back by calling the gateway's SOAP endpoint. The configuration is written to the
-demo's data folder with secrets by environment reference only; the keys are generated per run.
+The police is a legacy system dropping GB18030 XML in its own format, with PDF dossier files, on a
+real OpenSSH sshd (throwaway keys, host key pinned); the gateway polls it over SFTP and answers
+into its inbox there. The procuratorate is a legacy SOAP service (spyne): records reach it through
+zeep, its decisions come back by calling the gateway's SOAP endpoint. Court and justice bureau
+speak HTTP in their own formats. Every agency's channels use its mapping pack. Each hop is shown
+as it happens; one transfer is blocked (defect notice back to the police) and one is returned for
+supplementary investigation. The configuration is written to the demo's data folder with secrets
+by reference only; the keys are generated per run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import secrets
 import shutil
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,24 +33,26 @@ from rich.text import Text
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
 from gateway.runtime import Gateway
-from gateway.sim.agencies import (
-    INDICTMENT,
-    JUDGMENT,
-    TRANSFER,
-    AgencySystem,
-    CourtSystem,
-    PoliceSystem,
-    ProcuratorateSystem,
-)
+from gateway.sim import flow
+from gateway.sim.agencies import AgencySystem
+from gateway.sim.drop import DropAgency
 from gateway.sim.http import HttpAgency
-from gateway.sim.records import CaseStep, from_xml, to_xml
+from gateway.sim.legacy import PACKS, incoming, outgoing
+from gateway.sim.records import CaseStep
 from gateway.sim.server import EmbeddedServer, embedded, loopback_socket
 from gateway.sim.soap_agency import SoapAgency
+from gateway.sim.sshd import SshServer, ensure_sshd, start_sshd
 
 MARKER = ".gateway-demo"
-AGENCIES = (("POLICE", "City Public Security Bureau", "police"),
-            ("PROC", "City People's Procuratorate", "procuratorate"),
-            ("COURT", "City Intermediate People's Court", "court"))
+AGENCIES = (("POLICE", "City Public Security Bureau", "police", "sftp"),
+            ("PROC", "City People's Procuratorate", "procuratorate", "soap"),
+            ("COURT", "City Intermediate People's Court", "court", "http"),
+            ("JUSTICE", "City Justice Bureau (community corrections)", "justice-bureau", "http"))
+POLL = 0.5  # seconds between two looks of the gateway at the police's SFTP outbox
+OPEN_EVERY = 0.5  # seconds between two cases the police opens
+ROUTES = ((flow.ARREST, ["PROC"]), (flow.APPROVE, ["POLICE"]), (flow.TRANSFER, ["PROC"]),
+          (flow.RETURN, ["POLICE"]), (flow.INDICTMENT, ["COURT"]), (flow.JUDGMENT, ["PROC", "POLICE"]),
+          (flow.EXECUTION, ["JUSTICE"]), (flow.RECEIPT, ["COURT"]))
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class DemoResult:
     cases: int
     complete: int
     api_url: str
+    notices: int = 0
+    returns: int = 0
+    slowest_to_proc: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -70,34 +79,33 @@ def prepare_data_dir(path: Path) -> None:
     (path / MARKER).write_text("made by `gateway demo`; wiped at its next run\n")
 
 
-SOAP_AGENCIES = {"PROC"}  # legacy systems that only speak SOAP
-
-
-def demo_config(data_dir: Path, api_port: int, sim_ports: dict[str, int]) -> dict[str, Any]:
-    """The demo's configuration: HTTP agencies and the SOAP procuratorate; keys by environment only."""
+def demo_config(data_dir: Path, api_port: int, ports: dict[str, int], sshd: SshServer) -> dict[str, Any]:
+    """The demo's configuration: each agency on its protocol and mapping pack; secrets by reference only."""
+    sftp = data_dir / "police-sftp"
     agencies = []
-    for code, name, role in AGENCIES:
-        adapter = "soap" if code in SOAP_AGENCIES else "http"
-        settings: dict[str, Any] = {"url": f"http://127.0.0.1:{sim_ports[code]}/receive"}
-        if adapter == "soap":  # inbound, its UsernameToken password is the agency's key
-            settings = {"wsdl": f"http://127.0.0.1:{sim_ports[code]}/?wsdl", "case_field": "CaseNumber",
+    for code, name, role, adapter in AGENCIES:
+        inbound: dict[str, Any] = {}
+        if adapter == "sftp":
+            inbound = sshd.settings(sftp / "outbox", complete_when="renamed", poll_interval=POLL)
+            outbound: dict[str, Any] = sshd.settings(sftp / "inbox")
+        elif adapter == "soap":  # inbound, its UsernameToken password is the agency's key
+            outbound = {"wsdl": f"http://127.0.0.1:{ports[code]}/?wsdl", "case_field": "CaseNumber",
                         "accepted_xpath": "string(//*[local-name()='Status'])='accepted'"}
-        outbound: dict[str, Any] = {"name": f"{code.lower()}-out", "adapter": adapter, "settings": settings,
-                                    "retry": {"initial_backoff": 0.2, "max_backoff": 2.0, "jitter": 0.1}}
+        else:
+            outbound = {"url": f"http://127.0.0.1:{ports[code]}/receive"}
         agencies.append({
             "code": code, "name": name, "role": role, "api_key": {"env": f"DEMO_{code}_KEY"},
-            "inbound": [{"name": f"{code.lower()}-in", "adapter": adapter}],
-            "outbound": outbound,
+            "inbound": [{"name": f"{code.lower()}-in", "adapter": adapter, "mapping": PACKS[code],
+                         "settings": inbound}],
+            "outbound": {"name": f"{code.lower()}-out", "adapter": adapter, "mapping": PACKS[code],
+                         "settings": outbound,
+                         "retry": {"initial_backoff": 0.2, "max_backoff": 2.0, "jitter": 0.1}},
         })
     return {
         "gateway": {"node": "demo", "data_dir": str(data_dir), "store": {"durability": "normal"},
                     "api": {"host": "127.0.0.1", "port": api_port}},
         "agencies": agencies,
-        "routes": [
-            {"stage": TRANSFER[0], "action": TRANSFER[1], "to": ["PROC"]},
-            {"stage": INDICTMENT[0], "action": INDICTMENT[1], "to": ["COURT"]},
-            {"stage": JUDGMENT[0], "action": JUDGMENT[1], "to": ["PROC", "POLICE"]},
-        ],
+        "routes": [{"stage": stage, "action": action, "to": to} for (stage, action), to in ROUTES],
         "access": {"operators": [{"name": "demo-operator", "key": {"env": "DEMO_OPERATOR_KEY"}}],
                    "auditors": [{"name": "demo-auditor", "key": {"env": "DEMO_AUDITOR_KEY"}}]},
     }
@@ -108,104 +116,139 @@ class Demo:
         self.data_dir = data_dir
         self.cases = cases
         self.console = console
-        self.police = PoliceSystem("POLICE")
+        month = time.strftime("%Y%m")
+        self.case_numbers = [f"A140105{month}{i:04d}" for i in range(1, cases + 1)]
+        # one case's first transfer breaks the evidence rules, another's is returned once
+        self.blocked = self.case_numbers[min(1, cases - 1)]
+        self.returned = self.case_numbers[min(2, cases - 1)]
+        self.police = flow.Police("POLICE", defective={self.blocked})
         self.systems: dict[str, AgencySystem] = {
-            "POLICE": self.police, "PROC": ProcuratorateSystem("PROC"), "COURT": CourtSystem("COURT")}
-        roles = ("POLICE", "PROC", "COURT", "OPERATOR", "AUDITOR")
+            "POLICE": self.police, "PROC": flow.Procuratorate("PROC", returns={self.returned}),
+            "COURT": flow.Court("COURT"), "JUSTICE": flow.JusticeBureau("JUSTICE")}
+        roles = (*self.systems, "OPERATOR", "AUDITOR")
         self.keys = {name: secrets.token_urlsafe(24) for name in roles}
-        self.run_id = time.strftime("%H%M%S")
 
     def observe(self, event: str, step: CaseStep, src: str, dst: str, detail: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        colour = "green" if event == "delivered" else "cyan"
+        colour = {"delivered": "green", "submitted": "cyan"}.get(event, "red")
+        protocol, _, state = detail.partition(", ")
         line = Text(f"{stamp}  ")
         line.append(step.case_number, style="bold")
-        line.append(f"  {src:>6} -> {dst:<13} ")
+        line.append(f"  {src:>7} -> {dst:<18} {protocol:<10} ")
         line.append(f"{event:<9}", style=colour)
-        line.append(f"  {step.action} ({detail})")
+        line.append(f"  {step.action}" + (f" ({state})" if state else ""))
         self.console.print(line, highlight=False, soft_wrap=True)
 
     def complete_cases(self) -> int:
-        """Cases whose every hop arrived, from the transfer at PROC to the judgment at PROC and POLICE."""
-
-        def cases(code: str, what: tuple[str, str]) -> set[str]:
-            return {r.step.case_number for r in self.systems[code].received
-                    if (r.step.stage, r.step.action) == what}
-
-        done = (cases("PROC", TRANSFER) & cases("COURT", INDICTMENT) & cases("PROC", JUDGMENT)
-                & cases("POLICE", JUDGMENT))
+        """Cases whose judgment reached procuratorate and police and whose offender receipt the court got."""
+        s = self.systems
+        done = (flow.cases_with(s["PROC"], flow.JUDGMENT) & flow.cases_with(s["POLICE"], flow.JUDGMENT)
+                & flow.cases_with(s["COURT"], flow.RECEIPT))
         return len(done)
 
-    def config(self, api_port: int, sim_ports: dict[str, int]) -> GatewayConfig:
+    def config(self, api_port: int, ports: dict[str, int], sshd: SshServer) -> GatewayConfig:
         for name, key in self.keys.items():
             os.environ[f"DEMO_{name}_KEY"] = key
         path = self.data_dir / "demo.yaml"
-        text = yaml.safe_dump(demo_config(self.data_dir, api_port, sim_ports), sort_keys=False)
+        text = yaml.safe_dump(demo_config(self.data_dir, api_port, ports, sshd), sort_keys=False)
         path.write_text("# Written by `gateway demo`; keys come from DEMO_*_KEY environment variables.\n"
                         + text)
         return load_config(path)
 
+    def _sshd(self) -> SshServer:
+        why = ensure_sshd(lambda msg: self.console.print(f"[yellow]{msg}[/]"))
+        if why:
+            raise GatewayError(why)
+        if os.geteuid() != 0:
+            raise GatewayError("the demo's SFTP server logs in as root by key: run the demo as root")
+        return start_sshd(self.data_dir / "sshd")
+
     async def run(self, duration: float | None, stop: asyncio.Event) -> DemoResult:
         prepare_data_dir(self.data_dir)
+        sshd = await asyncio.to_thread(self._sshd)
         gw_sock = loopback_socket()
-        http_codes = [c for c in self.systems if c not in SOAP_AGENCIES]
+        http_codes = ["COURT", "JUSTICE"]
         sim_socks = {code: loopback_socket() for code in http_codes}
-        soap = {code: self._soap_agency(code).start() for code in SOAP_AGENCIES}
+        soap = self._soap_agency("PROC").start()
         api_port = gw_sock.getsockname()[1]
-        ports = {c: s.getsockname()[1] for c, s in sim_socks.items()} | {c: a.port for c, a in soap.items()}
-        cfg = self.config(api_port, ports)
+        ports = {c: s.getsockname()[1] for c, s in sim_socks.items()} | {"PROC": soap.port}
         api_url = f"http://127.0.0.1:{api_port}"
-        gateway = Gateway(cfg)
-        gw_server = embedded(gateway.asgi(), lifespan="on")
-        agencies = {code: HttpAgency(self.systems[code], submit_url=f"{api_url}/inbound/{code.lower()}-in",
-                                     api_key=self.keys[code], observe=self.observe)
-                    for code in http_codes}
-        servers: list[tuple[EmbeddedServer, Any]] = [(gw_server, gw_sock)]
-        servers += [(embedded(agencies[c].app()), sim_socks[c]) for c in http_codes]
-        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]
+        police = DropAgency(self.police, outbox=self.data_dir / "police-sftp" / "outbox",
+                            inbox=self.data_dir / "police-sftp" / "inbox", observe=self.observe)
+        tasks: list[asyncio.Task[Any]] = []
+        servers: list[tuple[EmbeddedServer, Any]] = []
+        agencies: dict[str, HttpAgency] = {}
+        police_stop = asyncio.Event()
         try:
+            cfg = self.config(api_port, ports, sshd)
+            gateway = Gateway(cfg)
+            servers.append((embedded(gateway.asgi(), lifespan="on"), gw_sock))
+            agencies = {code: self._http_agency(code, api_url) for code in http_codes}
+            servers += [(embedded(agencies[c].app()), sim_socks[c]) for c in http_codes]
+            tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]
             await self._wait_started([s for s, _ in servers], tasks)
-            for code, agency in soap.items():
-                agency.call_back(f"{api_url}/soap/{code.lower()}-in", code, self.keys[code])
+            soap.call_back(f"{api_url}/soap/proc-in", "PROC", self.keys["PROC"])
+            tasks.append(asyncio.create_task(police.run(police_stop)))
             self._banner(api_url)
             started = time.monotonic()
-            for i in range(1, self.cases + 1):
-                case = f"DEMO-{self.run_id}-{i:02d}"
-                await agencies["POLICE"].submit(self.police.open_case(case))
-                await asyncio.sleep(0.2)
+            for case in self.case_numbers:  # an officer opens cases one after the other, not all at once
+                police.submit(self.police.open_case(case))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), OPEN_EVERY)
             while not stop.is_set():
                 if duration is not None and (self.complete_cases() == self.cases
                                              or time.monotonic() - started >= duration):
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.1)
-        finally:
-            for s, _ in servers[1:]:
+        finally:  # the SOAP system first, so its pending answers still find the gateway up
+            police_stop.set()
+            soap.stop()
+            for s, _ in servers:
                 s.should_exit = True
-            gw_server.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)
             for a in agencies.values():
                 await a.aclose()
-            for s_agency in soap.values():
-                s_agency.stop()
-        result = DemoResult(self.cases, self.complete_cases(), api_url)
+            sshd.stop()
+        result = DemoResult(self.cases, self.complete_cases(), api_url,
+                            notices=len(flow.cases_with(self.police, flow.NOTICE)),
+                            returns=len(flow.cases_with(self.police, flow.RETURN)),
+                            slowest_to_proc=self._slowest_to_proc(police))
         self._summary(result)
         return result
+
+    def _slowest_to_proc(self, police: DropAgency) -> float:
+        """Longest time from a police drop being in place to its arrival at the procuratorate."""
+        waits, nth = [], Counter[tuple[str, str]]()
+        for r in self.systems["PROC"].received:
+            key = (r.step.case_number, r.step.action)
+            sent = police.sent_at.get(key, [])
+            if nth[key] < len(sent):
+                waits.append(r.at - sent[nth[key]])
+                nth[key] += 1
+        return max(waits, default=0.0)
+
+    def _http_agency(self, code: str, api_url: str) -> HttpAgency:
+        """An HTTP legacy system writing and reading its own pack's format."""
+        return HttpAgency(self.systems[code], submit_url=f"{api_url}/inbound/{code.lower()}-in",
+                          api_key=self.keys[code], observe=self.observe,
+                          encode=lambda st: outgoing(st.sender, st.action, st.case_number).body,
+                          decode=lambda body: incoming(code, body))
 
     def _soap_agency(self, code: str) -> SoapAgency:
         """A legacy SOAP system: deliveries arrive through spyne, answers go back as SOAP calls."""
         system = self.systems[code]
 
         def decide(record: bytes, key: str) -> list[bytes]:
-            step = from_xml(record)
-            self.observe("delivered", step, step.sender, code, "SOAP receipt sent")
-            return [to_xml(answer) for answer in system.accept(step, key)]
+            step = incoming(code, record)
+            self.observe("delivered", step, step.sender, code, "SOAP, receipt sent")
+            return [outgoing(code, a.action, a.case_number).body for a in system.accept(step, key)]
 
         def sent(record: bytes, reply: bytes) -> None:
-            step = from_xml(record)
+            step = incoming(code, record)
             dests = ", ".join(etree.fromstring(reply).xpath("//*[local-name()='Agency']/text()")) or "-"
             status = str(etree.fromstring(reply).xpath("string(//*[local-name()='Status'])"))
-            self.observe("submitted", step, code, dests, f"{status}, over SOAP")
+            self.observe("submitted", step, code, dests, f"SOAP, {status}")
 
         return SoapAgency(decide=decide, sent=sent)
 
@@ -224,18 +267,33 @@ class Demo:
                 soft_wrap=True)
         c.print(f"try: curl -H 'X-API-Key: {self.keys['OPERATOR']}' {api_url}/api/v1/queues", soft_wrap=True)
         c.print(f"config: {self.data_dir / 'demo.yaml'}   data: {self.data_dir}", soft_wrap=True)
-        c.print("[dim]time      case             from -> to             event      record (state)[/]")
+        c.print(f"police SFTP drop: {self.data_dir / 'police-sftp'} (OpenSSH sshd, polled every {POLL:g} s)",
+                soft_wrap=True)
+        c.print(f"case {self.blocked}: defective transfer; case {self.returned}: returned once",
+                soft_wrap=True)
+        c.print("[dim]time      case                  from -> to                 protocol   event      "
+                "record (state)[/]")
 
     def _summary(self, result: DemoResult) -> None:
-        table = Table(title="Deliveries received by the simulated agencies")
-        for col in ("agency", "transfers", "indictments", "judgments"):
-            table.add_column(col)
+        kinds = (("arrest", flow.ARREST), ("approve", flow.APPROVE), ("transfer", flow.TRANSFER),
+                 ("return", flow.RETURN), ("notice", flow.NOTICE), ("indict", flow.INDICTMENT),
+                 ("judgment", flow.JUDGMENT), ("execute", flow.EXECUTION), ("receipt", flow.RECEIPT))
+        table = Table(title="Records received by the simulated agencies, each in its own format")
+        table.add_column("agency")
+        for title, _ in kinds:
+            table.add_column(title)
         for code, system in self.systems.items():
-            table.add_row(code, *(str(system.count(x)) for x in (TRANSFER, INDICTMENT, JUDGMENT)))
+            table.add_row(code, *(str(system.count(k)) for _, k in kinds))
         self.console.print(table)
         colour = "green" if result.ok else "red"
-        self.console.print(f"[{colour}]{result.complete} of {result.cases} cases went police -> "
-                           "procuratorate -> court -> judgment to both[/]")
+        self.console.print(f"[{colour}]{result.complete} of {result.cases} cases went the full flow: arrest "
+                           "approval -> transfer -> indictment -> judgment -> execution notice -> receipt[/]")
+        self.console.print(f"defect notices read by the police: {result.notices}; "
+                           f"returns for supplementary investigation: {result.returns}")
+        within = result.slowest_to_proc <= POLL + 1
+        self.console.print(f"[{'green' if within else 'yellow'}]slowest police drop -> procuratorate: "
+                           f"{result.slowest_to_proc:.2f} s (poll interval {POLL:g} s; "
+                           f"{'within' if within else 'over'} poll interval + 1 s)[/]")
 
 
 def run(data_dir: Path, cases: int, duration: float | None, console: Console) -> DemoResult:

@@ -1,6 +1,7 @@
-"""Simulated agency systems for the demo and tests: police, procuratorate and court.
+"""Simulated legacy agency systems for the demo and tests: police, procuratorate, court, justice bureau.
 
-Each agency's behaviour (what it answers to which record) lives in `agencies.py`, one class per
-system; how it talks (HTTP today) lives in its own module, so moving one agency to SOAP or SFTP
-replaces only its transport.
+What each agency answers lives apart from how it talks: `flow.py` (the demo's full case flow) and
+`agencies.py` (the short flow of the compose deployment) know no network; `legacy.py` writes and
+reads each agency's own format; `drop.py` (SFTP folders), `soap_agency.py` (spyne) and `http.py`
+are the transports; `sshd.py` runs a throwaway OpenSSH server.
 """

@@ -31,8 +31,11 @@ Observer = Callable[[str, CaseStep, str, str, str], None]
 class HttpAgency:
     """Puts one AgencySystem on HTTP: POST /receive for deliveries, POSTs answers into the gateway."""
 
-    def __init__(self, system: AgencySystem, *, submit_url: str, api_key: str, observe: Observer) -> None:
+    def __init__(self, system: AgencySystem, *, submit_url: str, api_key: str, observe: Observer,
+                 encode: Callable[[CaseStep], bytes] = to_xml,
+                 decode: Callable[[bytes], CaseStep] = from_xml) -> None:
         self.system = system
+        self.encode, self.decode = encode, decode
         self.submit_url = submit_url
         self.observe = observe
         self.client = httpx.AsyncClient(timeout=10.0, headers={"X-API-Key": api_key})
@@ -51,12 +54,12 @@ class HttpAgency:
         if key in self._receipts:
             return JSONResponse({**self._receipts[key], "duplicate": "true"})
         try:
-            step = from_xml(await request.body())
+            step = self.decode(await request.body())
         except InputRejected as e:
             return JSONResponse({"error": e.explain()}, status_code=422)
         receipt = {"agency": self.system.code, "case": step.case_number, "received": key}
         self._receipts[key] = receipt
-        self.observe("delivered", step, step.sender, self.system.code, "receipt sent")
+        self.observe("delivered", step, step.sender, self.system.code, "HTTP, receipt sent")
         for answer in self.system.accept(step, key):
             self._spawn(self.submit(answer))
         return JSONResponse(receipt)
@@ -72,7 +75,7 @@ class HttpAgency:
         last = ""
         for _ in range(attempts):
             try:
-                resp = await self.client.post(self.submit_url, content=to_xml(step), headers=headers)
+                resp = await self.client.post(self.submit_url, content=self.encode(step), headers=headers)
             except httpx.TransportError as e:
                 last = f"gateway unreachable: {e or type(e).__name__}"
             else:
@@ -80,7 +83,7 @@ class HttpAgency:
                 if resp.status_code < 500:
                     dests = ", ".join(str(d) for d in receipt.get("destinations", []) or [])  # type: ignore[attr-defined]
                     state = str(receipt.get("status", resp.status_code))
-                    self.observe("submitted", step, self.system.code, dests or "-", state)
+                    self.observe("submitted", step, self.system.code, dests or "-", f"HTTP, {state}")
                     return receipt
                 last = f"HTTP {resp.status_code}"
             await asyncio.sleep(0.2)
