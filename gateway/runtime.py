@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,22 @@ log = logging.getLogger("gateway")
 def hash_key(key: str) -> str:
     """API keys are kept as SHA-256 only; a stolen database does not reveal them."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
+    """Uncaught failures of library threads go to the log, not as a traceback on the console.
+
+    paramiko's read-ahead thread, for one, fails with "Socket is closed" when a connection is shut
+    while a download is under way (at stop, or when a peer drops): that is the expected end of the
+    connection, already handled by the download itself, so it is one line. Anything else is logged
+    with its traceback for the developers, in the log where operators' tools collect it.
+    """
+    name = args.thread.name if args.thread else "?"
+    exc = args.exc_value
+    if isinstance(exc, (OSError, EOFError)):
+        log.warning("background thread %s ended: connection closed (%s)", name, exc)
+    elif exc is not None and not isinstance(exc, SystemExit):
+        log.error("background thread %s failed", name, exc_info=exc)
 
 
 def _settings(module: Any, direction: str, raw: dict[str, Any]) -> BaseModel:
@@ -135,6 +152,7 @@ class Gateway:
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
+        threading.excepthook = _log_thread_failure
         data = Path(self.config.gateway.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
