@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.base import InboundAdapter, Intake
+from adapters.http11 import KeepAliveTransport
 from gateway.audit.chain import AuditEvent
 from gateway.errors import ConfigError
 from gateway.model import DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
@@ -77,37 +78,40 @@ def tls_context(settings: OutboundSettings) -> ssl.SSLContext:
 class HttpOutbound:
     """POSTs records to one receiver over kept-alive connections.
 
-    httpx's pool inspects every pooled connection on every request, which costs more the more
-    connections it holds; so instead of one client with N connections this keeps up to N clients
-    of one connection each and lends them out, the most recently used first (its connection is
-    the warmest).
+    Each delivery goes straight to an httpx transport (`handle_async_request`): a gateway POST
+    needs no redirects, cookies or auth flows. The transport is KeepAliveTransport (one kept
+    connection on asyncio streams, see adapters/http11.py); up to `max_connections` of them are
+    lent out, the most recently used first (its connection is the warmest). A transport handed in
+    (a mock in tests, or httpx's own) is used for every request instead.
     """
 
     def __init__(self, settings: OutboundSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self._headers = dict(settings.headers)
+        self._url = httpx.URL(settings.url)
+        self._headers = {"User-Agent": "case-exchange-gateway", **settings.headers}
         if settings.bearer_token:
             self._headers["Authorization"] = f"Bearer {settings.bearer_token.resolve()}"
+        # honoured by a handed-in transport; KeepAliveTransport takes the two values itself
+        self._timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout).as_dict()
         self._verify = tls_context(settings)
-        self._transport = transport
-        self._idle: list[httpx.AsyncClient] = []
-        self._clients: list[httpx.AsyncClient] = []
+        self._given = transport  # tests hand in a mock transport; it is shared, not pooled
+        self._idle: list[httpx.AsyncBaseTransport] = []
+        self._transports: list[httpx.AsyncBaseTransport] = []
         self._slots = asyncio.Semaphore(settings.max_connections)
 
-    def _client(self) -> httpx.AsyncClient:
+    def _transport(self) -> httpx.AsyncBaseTransport:  # one request at a time on what it returns
+        if self._given is not None:
+            return self._given
         if self._idle:
             return self._idle.pop()
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            headers=self._headers, verify=self._verify, transport=self._transport,
-        )
-        self._clients.append(client)
-        return client
+        t = KeepAliveTransport(self._verify, self.settings.connect_timeout, self.settings.read_timeout)
+        self._transports.append(t)
+        return t
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
         url = self.settings.url
         headers = {
+            **self._headers,
             "Content-Type": message.content_type,
             "Idempotency-Key": message.idempotency_key,
             "X-Message-Id": message.message_id,
@@ -116,27 +120,34 @@ class HttpOutbound:
         }
         if message.file_name:
             headers["X-File-Name"] = message.file_name
+        request = httpx.Request("POST", self._url, headers=headers, content=message.body,
+                                extensions={"timeout": self._timeout})
         async with self._slots:
-            client = self._client()
+            transport = self._transport()
             try:
-                resp = await client.post(url, content=message.body, headers=headers)
+                resp = await transport.handle_async_request(request)
+                try:
+                    body = await resp.aread()
+                finally:
+                    await resp.aclose()
             except httpx.TimeoutException as e:
                 return DeliveryResult.transient(f"no answer from {url} in time ({type(e).__name__})")
             except httpx.TransportError as e:
                 return DeliveryResult.transient(f"could not reach {url}: {e or type(e).__name__}")
             finally:
-                self._idle.append(client)
+                if transport is not self._given:
+                    self._idle.append(transport)
         if resp.is_success:
-            return DeliveryResult.delivered(f"HTTP {resp.status_code}", resp.content[:_KEEP])
+            return DeliveryResult.delivered(f"HTTP {resp.status_code}", body[:_KEEP])
         text = resp.text[:2000].strip()
         if resp.status_code >= 500 or resp.status_code in _TRANSIENT_STATUS:
             return DeliveryResult.transient(f"HTTP {resp.status_code} from {url}: {text}")
-        return DeliveryResult.permanent(f"HTTP {resp.status_code} from {url}: {text}", resp.content[:_KEEP])
+        return DeliveryResult.permanent(f"HTTP {resp.status_code} from {url}: {text}", body[:_KEEP])
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
-        self._clients.clear()
+        for t in self._transports:
+            await t.aclose()
+        self._transports.clear()
         self._idle.clear()
 
 

@@ -33,7 +33,9 @@ def message(attempt: int = 1) -> OutboundMessage:
 
 
 def client(**settings: object) -> HttpOutbound:
-    return HttpOutbound(OutboundSettings.model_validate({"url": URL, **settings}))
+    """The adapter over httpx's own transport, which respx intercepts: these tests are about how the
+    adapter reads httpx's outcomes; the transport it uses in service is tested on real sockets below."""
+    return HttpOutbound(OutboundSettings.model_validate({"url": URL, **settings}), httpx.AsyncHTTPTransport())
 
 
 # -- the client's edge cases (respx) -------------------------------------------------------------
@@ -243,3 +245,23 @@ async def test_connections_to_the_receiver_are_reused(tmp_path: Path, police_key
 
             await wait_for(arrived)  # one at a time, so a pooled connection is free to reuse
         assert len(ports) == 5 and len(set(ports)) == 1
+
+
+async def test_push_records_skip_the_api_middleware_and_the_api_keeps_it(tmp_path: Path, police_key: Headers) -> None:
+    """Records take the short way in (PushFirst); every other request still passes the API's stack."""
+    rcv = Receiver()
+    gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
+    app = gw.asgi()
+    seen: list[str] = []
+
+    @app.middleware("http")
+    async def count(request, call_next):  # type: ignore[no-untyped-def]
+        seen.append(f"{request.method} {request.url.path}")
+        return await call_next(request)
+
+    async with serving(app, free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/police-in", content=record(), headers=police_key)
+        assert r.status_code == 202, r.text
+        assert (await http.get("/inbound/police-in")).status_code == 405  # not a push: the API answers
+        assert (await http.get("/health")).status_code == 200
+    assert seen == ["GET /inbound/police-in", "GET /health"]
