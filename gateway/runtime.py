@@ -264,5 +264,5 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) ->
         lifespan="on", access_log=False,
     ))
     if ready is not None:
-        app.state.ready_event = ready
+        app.api.state.ready_event = ready
     await server.serve()

@@ -254,7 +254,7 @@ async def test_push_records_skip_the_api_middleware_and_the_api_keeps_it(tmp_pat
     app = gw.asgi()
     seen: list[str] = []
 
-    @app.middleware("http")
+    @app.api.middleware("http")
     async def count(request, call_next):  # type: ignore[no-untyped-def]
         seen.append(f"{request.method} {request.url.path}")
         return await call_next(request)
