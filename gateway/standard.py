@@ -45,19 +45,30 @@ def major_version(tree: etree._Element) -> str:
     return v.split(".", 1)[0]
 
 
-_FIELDS = {name: etree.XPath(f"string(c:{name})", namespaces=_N)
-           for name in ("CaseNumber", "Stage", "Action", "Sender")}
-_RECEIVERS = etree.XPath("c:Receiver/text()", namespaces=_N)
+_FIELDS = {f"{{{NS}}}{name}": name for name in ("CaseNumber", "Stage", "Action", "Sender")}
+_RECEIVER = f"{{{NS}}}Receiver"
 
 
 def envelope(tree: etree._Element) -> Envelope:
-    """The envelope fields (XPath compiled once: this runs for every record)."""
-    f = {name: str(xp(tree)).strip() for name, xp in _FIELDS.items()}
+    """The envelope fields: the first of each named child's text, and every Receiver's.
+
+    One pass over the root's children (this runs for every record; six XPath evaluations cost
+    several times as much).
+    """
+    f: dict[str, str] = {}
+    receivers: list[str] = []
+    for child in tree.iterchildren(*_FIELDS, _RECEIVER):
+        name = _FIELDS.get(child.tag)
+        if name is None:  # text() of each Receiver: its own text, or each text node beside comments
+            texts = child.xpath("text()") if len(child) else [child.text] if child.text is not None else []
+            receivers.extend(str(t).strip() for t in texts)
+        elif name not in f:
+            f[name] = "".join(child.itertext()).strip()
     return Envelope(
         version=tree.get("version") or "",
-        case_number=f["CaseNumber"],
-        stage=f["Stage"],
-        action=f["Action"],
-        sender=f["Sender"],
-        receivers=tuple(str(x).strip() for x in _RECEIVERS(tree)),
+        case_number=f.get("CaseNumber", ""),
+        stage=f.get("Stage", ""),
+        action=f.get("Action", ""),
+        sender=f.get("Sender", ""),
+        receivers=tuple(receivers),
     )

@@ -148,3 +148,28 @@ async def test_order_per_case_and_stuck_case_blocks_only_itself(config: GatewayC
         await _wait(stuck_done, 10)
     finally:
         await gw.stop()
+
+
+def test_envelope_reads_the_roots_own_fields_like_the_xpath_it_replaces() -> None:
+    """standard.envelope walks the root's children once; it must answer what string(c:X) and
+    c:Receiver/text() answer: first occurrence, trimmed, nested look-alikes ignored."""
+    from lxml import etree
+
+    from gateway import standard
+
+    xml = (f'<CaseRecord xmlns="{standard.NS}" version="1.2"><CaseNumber> C1 </CaseNumber>'
+           "<Stage>trial</Stage><Action>judgment</Action><Sender>COURT</Sender>"
+           "<Receiver>PROC</Receiver><Receiver> POLICE<!-- x -->JB </Receiver><Receiver/>"
+           "<Content><Sender>NOT-ME</Sender><CaseNumber>C2</CaseNumber></Content>"
+           "<Sender>SECOND</Sender></CaseRecord>")
+    tree = etree.fromstring(xml.encode())
+    env = standard.envelope(tree)
+    ns = {"c": standard.NS}
+    assert env == standard.Envelope(
+        version="1.2",
+        case_number=tree.xpath("string(c:CaseNumber)", namespaces=ns).strip(),
+        stage="trial", action="judgment",
+        sender=tree.xpath("string(c:Sender)", namespaces=ns).strip(),
+        receivers=tuple(str(t).strip() for t in tree.xpath("c:Receiver/text()", namespaces=ns)),
+    )
+    assert env.case_number == "C1" and env.sender == "COURT" and env.receivers == ("PROC", "POLICE", "JB")
