@@ -10,11 +10,36 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.model import DeliveryResult, InboundRecord, OutboundMessage, Receipt
 
 Intake = Callable[[InboundRecord], Awaitable[Receipt]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _Answering:
+    """An endpoint as a bare ASGI app: request in, response out, nothing wrapped around it.
+
+    Starlette wraps a function endpoint in per-request exception handling for HTTPException and
+    friends; a push endpoint answers every error itself, so that wrapper is pure cost on the
+    path every record takes.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def push_route(path: str, endpoint: Endpoint, methods: list[str], name: str) -> Route:
+    """The route of a push adapter's endpoint, which must answer every error with a Response."""
+    return Route(path, _Answering(endpoint), methods=methods, name=name)
 
 
 class OutboundAdapter(Protocol):

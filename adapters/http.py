@@ -19,9 +19,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from adapters.base import InboundAdapter, Intake
+from adapters.base import InboundAdapter, Intake, push_route
 from adapters.http11 import KeepAliveTransport
 from gateway.audit.chain import AuditEvent
 from gateway.errors import ConfigError
@@ -227,7 +227,7 @@ class HttpInbound(InboundAdapter):
                                    "send it again", "gateway.unavailable", want_xml)
             return _receipt_response(receipt, want_xml)
 
-        return [Route(self.path, endpoint, methods=["POST"], name=f"inbound-{self.channel}")]
+        return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]
 
     async def _log_refusal(self, request: Request, why: str, rule: str) -> None:
         client = request.client.host if request.client else "?"

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from adapters.base import InboundAdapter, Intake
+from adapters.base import InboundAdapter, Intake, push_route
 from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, verify_username_token
@@ -117,7 +117,7 @@ class SoapInbound(InboundAdapter):
                 return self._describe(request)
             return await self._handle(request, intake)
 
-        return [Route(self.path, endpoint, methods=["GET", "POST"], name=f"soap-{self.channel}")]
+        return [push_route(self.path, endpoint, ["GET", "POST"], f"soap-{self.channel}")]
 
     def _describe(self, request: Request) -> Response:
         query = {k.lower() for k in request.query_params}
