@@ -72,6 +72,18 @@ class Dispatcher:
 
     async def _attempt(self, dest: Destination, lease: Lease) -> None:
         started = time.time()
+        slot_held = True
+
+        def free_slot() -> None:
+            # The receiver's part is over once its answer is in: the slot goes to the next delivery
+            # while this one's outcome is being written (the case's next record still waits for
+            # that write, as its row stays in flight until then).
+            nonlocal slot_held
+            if slot_held:
+                slot_held = False
+                dest.in_flight -= 1
+                self.store.notify_work()
+
         try:
             body = lease.body if lease.body is not None else await self.store.get_blob(lease.body_hash)
             if body is None:
@@ -92,6 +104,7 @@ class Dispatcher:
                 except Exception as e:  # an adapter defect is a transient failure with its text, not a crash
                     log.exception("adapter for %s raised", dest.code)
                     result = DeliveryResult.transient(f"adapter error: {type(e).__name__}: {e}")
+            free_slot()
             finish = dest.redelivery.decide(lease, result, started)
             try:
                 await self.store.finish(lease, finish)
@@ -102,7 +115,7 @@ class Dispatcher:
             log.exception("recording delivery %s failed; the lease will expire and it will be retried",
                           lease.delivery_id)
         finally:
-            dest.in_flight -= 1
+            free_slot()
             self.store.notify_work()
 
     async def _attachments(self, message_id: str) -> tuple[Attachment, ...]:
