@@ -1,9 +1,15 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Case Exchange standard v1 -> court CourtMessage; DefectNotice -> RejectionNotice.
-     Names are split as the court system stores them: the first character is the family name. -->
+     Names are split as the court system stores them: the family name is the first character, or the first two
+     when they are one of the compound surnames (复姓) listed in $compound-surnames and a given name follows. -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
     xmlns:c="urn:cn:justice:case-exchange:1" xmlns:m="urn:cn:justice:case-exchange:mapping"
     exclude-result-prefixes="c m">
+  <!-- Compound surnames (复姓), each between bars; add one here if the court's records need it. -->
+  <xsl:variable name="compound-surnames" select="concat('|欧阳|太史|端木|上官|司马|东方|独孤|南宫|万俟|闻人|夏侯|诸葛|尉迟|公羊|',
+    '赫连|澹台|皇甫|宗政|濮阳|公冶|太叔|申屠|公孙|慕容|仲孙|钟离|长孙|宇文|司徒|鲜于|司空|闾丘|子车|亓官|司寇|巫马|公西|',
+    '颛孙|壤驷|公良|漆雕|乐正|宰父|谷梁|拓跋|夹谷|轩辕|令狐|段干|百里|呼延|东郭|南门|羊舌|微生|梁丘|左丘|东门|西门|第五|',
+    '南荣|即墨|达奚|褚师|东里|')"/>
   <xsl:template match="c:Warning|c:Defect" mode="finding">
     <RuleId><xsl:value-of select="c:Rule"/></RuleId><Level><xsl:value-of select="c:Severity"/></Level>
     <Text><Chinese><xsl:value-of select="c:MessageZh"/></Chinese><English><xsl:value-of select="c:MessageEn"/></English></Text>
@@ -28,8 +34,10 @@
         <xsl:if test="c:Persons"><Parties><xsl:for-each select="c:Persons/c:Person">
           <Party id="{@id}"><Capacity><Code><xsl:value-of select="m:to-legacy('roles', c:Role)"/></Code></Capacity>
             <Identity>
-              <PersonName><FamilyName><xsl:value-of select="substring(c:Name, 1, 1)"/></FamilyName>
-                <GivenName><xsl:value-of select="substring(c:Name, 2)"/></GivenName></PersonName>
+              <xsl:variable name="family" select="1 + (string-length(c:Name) &gt; 2
+                  and contains($compound-surnames, concat('|', substring(c:Name, 1, 2), '|')))"/>
+              <PersonName><FamilyName><xsl:value-of select="substring(c:Name, 1, $family)"/></FamilyName>
+                <GivenName><xsl:value-of select="substring(c:Name, $family + 1)"/></GivenName></PersonName>
               <xsl:if test="c:ResidentId"><Identifiers><ResidentIdentityCard><xsl:value-of select="c:ResidentId"/></ResidentIdentityCard></Identifiers></xsl:if>
               <xsl:if test="c:BirthDate or c:Gender"><Demographics>
                 <xsl:if test="c:BirthDate"><DateOfBirth><xsl:value-of select="c:BirthDate"/></DateOfBirth></xsl:if>
