@@ -23,8 +23,9 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from gateway.mapping import Problem
 from gateway.model import Attachment
 
 NS = "urn:cn:justice:case-exchange:1"
+_CLARK = f"{{{NS}}}"
 FN_NS = "urn:cn:justice:case-exchange:rules"
 PREFIXES = {"c": NS, "cx": FN_NS}
 
@@ -55,7 +57,7 @@ def resident_id_ok(value: str) -> bool:
     v = value.strip().upper()
     if len(v) != 18 or not v[:17].isdigit():
         return False
-    total = sum(int(c) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, map(int, v[:17]), _ID_WEIGHTS))  # map, not a generator: it runs per person
     return _ID_CHECK[total % 11] == v[17]
 
 
@@ -171,13 +173,15 @@ XSL = "http://www.w3.org/1999/XSL/Transform"
 _HERE = re.compile(r"\$\s*here\b")
 
 
-def _compile(rules: list[Rule]) -> etree.XSLT:
-    """All rules as one stylesheet (as Schematron does), so a check is one pass inside libxslt.
+def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
+    """The rules given (with their index in the rule set) as one stylesheet, as Schematron does,
+    so a check is one pass inside libxslt.
 
     For every context node whose test is false it writes <f r="index">/*[i]/*[j]...</f>, the
     node's position path, which `check` turns back into the node for its name, text and line.
     Consecutive rules sharing a context (a group's rules) share one selection of it, and `$here`
-    is bound only where a test reads it: selecting is most of a rule's cost.
+    is bound only where a test reads it: selecting is most of a rule's cost. Only the check
+    functions the tests still call are registered: lxml registers each one on every run.
     """
     x = f"{{{XSL}}}"
     sheet = etree.Element(f"{x}stylesheet", nsmap={"xsl": XSL, **PREFIXES}, version="1.0")
@@ -186,21 +190,115 @@ def _compile(rules: list[Rule]) -> etree.XSLT:
     etree.SubElement(sheet, f"{x}variable", name="record", select="/*")
     top = etree.SubElement(etree.SubElement(sheet, f"{x}template", match="/"), "out")
     each, here, context = top, False, None
-    for i, rule in enumerate(rules):
+    used: set[str] = set()
+    for i, rule in rules:
         if rule.context != context:
             each = etree.SubElement(top, f"{x}for-each", select=expand(rule.context))
             here, context = False, rule.context
+            used.update(_CALLS.findall(each.get("select", "")))
         if _HERE.search(rule.test) and not here:
             etree.SubElement(each, f"{x}variable", name="here", select=".")
             here = True
-        fail = etree.SubElement(
-            etree.SubElement(each, f"{x}if", test=f"not({expand(rule.test)})"), "f", r=str(i)
-        )
+        test = expand(rule.test)
+        used.update(_CALLS.findall(test))
+        fail = etree.SubElement(etree.SubElement(each, f"{x}if", test=f"not({test})"), "f", r=str(i))
         step = etree.SubElement(fail, f"{x}for-each", select="ancestor-or-self::*")
         etree.SubElement(step, f"{x}text").text = "/*["
         etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
         etree.SubElement(step, f"{x}text").text = "]"
-    return etree.XSLT(sheet, extensions=EXTENSIONS, access_control=etree.XSLTAccessControl.DENY_ALL)
+    extensions = {key: fn for key, fn in EXTENSIONS.items() if key[1] in used}
+    return etree.XSLT(sheet, extensions=extensions, access_control=etree.XSLTAccessControl.DENY_ALL)
+
+
+_CALLS = re.compile(r"cx:([a-z][a-z-]*)\s*\(")
+
+
+# -- which rules can select anything in a record -------------------------------------------------
+# A check runs only the rules whose context can select a node in the record at hand, through a
+# stylesheet compiled once per such selection. What a context requires is read from its own
+# text: its first step (`/c:CaseRecord`, the root's name) and that step's predicates of the forms
+# `c:Path = 'literal'`, `c:Path` and `cx:has-attachments()`, alone or joined by `and`. Python
+# reads those few values from the record (children of the root, no XPath) and leaves a rule out
+# only when one of them certainly fails; any other predicate or step is left to the XPath. Every
+# rule kept is still decided by its full context and test, so the findings are those of all rules.
+
+_ROOT_STEP = re.compile(r"\s*/c:([A-Za-z_][\w.\-]*)")
+_REL_PATH = re.compile(r"c:[A-Za-z_][\w.\-]*(?:/c:[A-Za-z_][\w.\-]*)*")
+_ATOM = re.compile(rf"""({_REL_PATH.pattern})(?:\s*=\s*(?:'([^']*)'|"([^"]*)"))?""")
+_ATTACHMENTS = ("attachments",)
+
+# A requirement: ("root", name) the root element is c:name; ("attachments",) the transport
+# carries files; (path, literal) a node at path below the root has that string-value; (path, None)
+# a node at path exists. path is a tuple of names in the standard's namespace.
+Requirement = tuple[Any, ...]
+
+
+_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+_OR = re.compile(r"(?<![\w.:\-])or(?![\w.:\-])")
+
+
+def _conjuncts(pred: str) -> list[str]:
+    """The parts of `pred` joined by a top-level `and` ([]: it has an `or`, so no part is required)."""
+    bare = _LITERAL.sub(lambda m: "'" + "_" * (len(m.group()) - 2) + "'", pred)  # same offsets
+    if _OR.search(bare) or bare.count("'") % 2 or '"' in bare:
+        return []
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"[()\[\]]|(?<=\s)and(?=\s)", bare):
+        if m.group() in "([":
+            depth += 1
+        elif m.group() in ")]":
+            depth -= 1
+        elif depth == 0:
+            parts.append(pred[start:m.start()])
+            start = m.end()
+    return [*parts, pred[start:]]
+
+
+def _predicates(text: str, pos: int) -> tuple[list[str], int] | None:
+    """The predicates `[...]` starting at `pos`, and where they end (None: unbalanced)."""
+    preds: list[str] = []
+    while pos < len(text) and text[pos] == "[":
+        depth, quote, i = 0, "", pos
+        while i < len(text):
+            ch = text[i]
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "[":
+                depth += 1
+            elif ch == "]":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        else:
+            return None
+        preds.append(text[pos + 1:i])
+        pos = i + 1
+    return preds, pos
+
+
+def requirements(context: str) -> frozenset[Requirement]:
+    """What a record must hold for `context` to select a node (empty: nothing is known)."""
+    if "|" in context:  # a union: any branch may select
+        return frozenset()
+    m = _ROOT_STEP.match(context)
+    if m is None:
+        return frozenset()
+    needs: set[Requirement] = {("root", m.group(1))}
+    found = _predicates(context, m.end())
+    for pred in found[0] if found else []:
+        for atom in _conjuncts(pred):
+            atom = atom.strip()
+            if atom == "cx:has-attachments()":
+                needs.add(_ATTACHMENTS)
+                continue
+            a = _ATOM.fullmatch(atom)
+            if a is not None:
+                path = tuple(step[2:] for step in a.group(1).split("/"))
+                needs.add((path, a.group(2) if a.group(2) is not None else a.group(3)))
+    return frozenset(needs)
 
 
 def xpath_of(node: etree._Element) -> str:
@@ -233,13 +331,82 @@ def readable_path(tree: etree._Element, path: str | None) -> str:
     )
 
 
+class _ReadTree:
+    """A path below the root that requirements read: what each value or its presence proves."""
+
+    def __init__(self) -> None:
+        self.below: dict[str, _ReadTree] = {}  # child tag -> its node
+        self.exists = 0  # fact bits met when a node is here
+        self.equals: dict[str, int] = {}  # string-value -> fact bit met when a node here has it
+        self.any_value = 0  # all the bits of equals
+
+
 class RuleSet:
     """Rules loaded from one YAML file; `check` returns every failure, blocking and warning."""
 
     def __init__(self, rules: list[Rule], source: str) -> None:
         self.rules = rules
         self.source = source
-        self._xslt = _compile(rules)
+        # One bit per distinct set of requirements: a selection of rules is the mask of its sets.
+        sets: dict[frozenset[Requirement], int] = {}
+        self._bit = [sets.setdefault(requirements(r.context), 1 << len(sets)) for r in rules]
+        # One bit per requirement: a record's facts are the mask of those it meets.
+        fact: dict[Requirement, int] = {}
+        for needs in sets:
+            for need in sorted(needs, key=repr):
+                fact.setdefault(need, 1 << len(fact))
+        self._sets = [(bit, sum(fact[n] for n in needs)) for needs, bit in sets.items()]
+        self._root_facts = {_CLARK + n[1]: bit for n, bit in fact.items() if n[0] == "root"}
+        self._attachment_fact = fact.get(_ATTACHMENTS, 0)
+        self._tree = _ReadTree()  # the paths below the root that requirements read
+        for need, bit in fact.items():
+            if isinstance(need[0], tuple):
+                node = self._tree
+                for name in need[0]:
+                    node = node.below.setdefault(_CLARK + name, _ReadTree())
+                if need[1] is None:
+                    node.exists |= bit
+                else:
+                    node.equals[need[1]] = bit
+                    node.any_value |= bit
+        self._sheets = lru_cache(maxsize=256)(self._compile_selection)
+        self._sheets((1 << len(sets)) - 1)  # every rule, compiled now so a broken rule fails the load
+
+    def _compile_selection(self, mask: int) -> etree.XSLT:
+        return _compile([(i, r) for i, r in enumerate(self.rules) if self._bit[i] & mask])
+
+    def _facts(self, root: etree._Element, attachments: tuple[Attachment, ...]) -> int:
+        """The mask of the requirements this record meets, of those the rules' contexts name."""
+        facts = self._root_facts.get(root.tag, 0)
+        if attachments:
+            facts |= self._attachment_fact
+        level = [(self._tree, root)]
+        while level:  # level by level, only along the paths read
+            below = []
+            for read, node in level:
+                for child in node:  # cheaper than iterchildren(*tags), which parses the tags each call
+                    sub = read.below.get(child.tag)
+                    if sub is None:
+                        continue
+                    facts |= sub.exists
+                    if sub.equals:
+                        if len(child):  # mixed content: its string-value is not its text; assume any
+                            facts |= sub.any_value
+                        else:
+                            facts |= sub.equals.get(child.text or "", 0)
+                    if sub.below:
+                        below.append((sub, child))
+            level = below
+        return facts
+
+    def selection(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> int:
+        """The mask of the rules whose context can select a node in this record."""
+        facts = self._facts(root, attachments)
+        mask = 0
+        for bit, needs in self._sets:
+            if needs & facts == needs:
+                mask |= bit
+        return mask
 
     @classmethod
     def load(cls, path: Path) -> RuleSet:
@@ -275,9 +442,12 @@ class RuleSet:
         return cls(rules, str(path))
 
     def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> list[Problem]:
+        mask = self.selection(root, attachments)
+        if not mask:
+            return []
         token = _attachments.set(attachments)
         try:
-            result = self._xslt(
+            result = self._sheets(mask)(
                 root, today=str(_today(None)), has_attachments="true()" if attachments else "false()"
             )
         finally:
