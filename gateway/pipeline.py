@@ -57,6 +57,17 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
     lines_pending: bool = False  # canonical is the mapping's own tree, not yet re-read from canonical_bytes
+    _hashed: tuple[bytes, str] | None = field(default=None, repr=False)
+
+    def canonical_hash(self) -> str:
+        """SHA-256 of canonical_bytes, computed once for each value they take.
+
+        The same bytes are logged as mapped and validated and stored as a blob and the message's
+        canonical hash: a 5 KB record's hash costs as much as its envelope, so it is not redone.
+        """
+        if self._hashed is None or self._hashed[0] is not self.canonical_bytes:
+            self._hashed = (self.canonical_bytes, sha256_hex(self.canonical_bytes))
+        return self._hashed[1]
 
     def canonical_with_lines(self) -> etree._Element:
         """The standard record re-read from the bytes kept, so findings name its real lines.
@@ -111,7 +122,7 @@ class MapToStandard:
         mapped = ctx.canonical is not ctx.legacy
         ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
         ctx.lines_pending = mapped  # findings' lines must point into the kept standard record
-        ctx.log("mapped", sha256_hex(ctx.canonical_bytes), pack=ctx.pack.name)
+        ctx.log("mapped", ctx.canonical_hash(), pack=ctx.pack.name)
 
 
 class ValidateStandard:
@@ -142,7 +153,7 @@ class ValidateStandard:
         if ctx.envelope.sender != ctx.record.sender:
             ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
                                                  f"on a channel of {ctx.record.sender}"))
-        ctx.log("validated", sha256_hex(ctx.canonical_bytes),
+        ctx.log("validated", ctx.canonical_hash(),
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
 
 
@@ -167,7 +178,7 @@ class Rules:
         notice.attach_warnings(tree, warnings)
         if warnings:
             ctx.canonical_bytes = etree.tostring(tree, encoding="UTF-8")
-            ctx.log("warned", sha256_hex(ctx.canonical_bytes), warnings=[p.as_dict() for p in warnings])
+            ctx.log("warned", ctx.canonical_hash(), warnings=[p.as_dict() for p in warnings])
         ctx.block(*problems)
 
 
@@ -263,7 +274,7 @@ class Pipeline:
                 deliveries.append(NewDelivery(dest, h, file_name=ctx.record.file_name))
                 ctx.log("queued", h, destination=dest)
             if ctx.canonical_bytes:
-                blobs[sha256_hex(ctx.canonical_bytes)] = ctx.canonical_bytes
+                blobs[ctx.canonical_hash()] = ctx.canonical_bytes
         else:
             ctx.log("rejected", ctx.content_hash, problems=[p.as_dict() for p in ctx.problems])
             self._defect_notice(ctx, blobs, deliveries)
@@ -275,7 +286,7 @@ class Pipeline:
             channel=ctx.record.channel,
             sender_message_id=ctx.record.sender_message_id,
             content_hash=ctx.content_hash,
-            canonical_hash=sha256_hex(ctx.canonical_bytes) if ctx.canonical_bytes else "",
+            canonical_hash=ctx.canonical_hash() if ctx.canonical_bytes else "",
             case_number=env.case_number if env else "",
             stage=env.stage if env else "",
             action=env.action if env else "",
