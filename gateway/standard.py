@@ -45,19 +45,32 @@ def major_version(tree: etree._Element) -> str:
     return v.split(".", 1)[0]
 
 
-_FIELDS = {name: etree.XPath(f"string(c:{name})", namespaces=_N)
-           for name in ("CaseNumber", "Stage", "Action", "Sender")}
-_RECEIVERS = etree.XPath("c:Receiver/text()", namespaces=_N)
+_FIELD_NAMES = {f"{{{NS}}}{name}": name for name in ("CaseNumber", "Stage", "Action", "Sender")}
+# One XPath call for the whole envelope (each call costs more than reading what it returns):
+# the first of each field, and every text node of the receivers, in document order.
+_ENVELOPE = etree.XPath(" | ".join(f"c:{n}[1]" for n in _FIELD_NAMES.values()) + " | c:Receiver/text()",
+                        namespaces=_N)
+
+
+def _string_value(el: etree._Element) -> str:
+    """XPath string(el): its text when it has no child nodes, else what XPath says."""
+    return (el.text or "") if not len(el) else str(el.xpath("string()"))
 
 
 def envelope(tree: etree._Element) -> Envelope:
-    """The envelope fields (XPath compiled once: this runs for every record)."""
-    f = {name: str(xp(tree)).strip() for name, xp in _FIELDS.items()}
+    """The envelope fields: string(c:Name) of each (stripped) and every receiver's text node."""
+    f = dict.fromkeys(_FIELD_NAMES.values(), "")
+    receivers = []
+    for node in _ENVELOPE(tree):
+        if isinstance(node, str):
+            receivers.append(node.strip())
+        else:
+            f[_FIELD_NAMES[node.tag]] = _string_value(node).strip()
     return Envelope(
         version=tree.get("version") or "",
         case_number=f["CaseNumber"],
         stage=f["Stage"],
         action=f["Action"],
         sender=f["Sender"],
-        receivers=tuple(str(x).strip() for x in _RECEIVERS(tree)),
+        receivers=tuple(receivers),
     )
