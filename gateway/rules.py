@@ -180,8 +180,12 @@ def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
     For every context node whose test is false it writes <f r="index">/*[i]/*[j]...</f>, the
     node's position path, which `check` turns back into the node for its name, text and line.
     Consecutive rules sharing a context (a group's rules) share one selection of it, and `$here`
-    is bound only where a test reads it: selecting is most of a rule's cost. Only the check
-    functions the tests still call are registered: lxml registers each one on every run.
+    is bound only where a test reads it: selecting is most of a rule's cost. Where the tests
+    allow it (no $here, current(), position() or last(), which read the xsl:for-each), the
+    selection is guarded by one XPath asking whether any context node fails any of them: a clean
+    record is then judged in one evaluation per context, not one per node and rule, and the
+    per-node pass runs only to report what failed. Only the check functions the tests still call
+    are registered: lxml registers each one on every run.
     """
     x = f"{{{XSL}}}"
     sheet = etree.Element(f"{x}stylesheet", nsmap={"xsl": XSL, **PREFIXES}, version="1.0")
@@ -189,27 +193,35 @@ def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
         etree.SubElement(sheet, f"{x}param", name=name)
     etree.SubElement(sheet, f"{x}variable", name="record", select="/*")
     top = etree.SubElement(etree.SubElement(sheet, f"{x}template", match="/"), "out")
-    each, here, context = top, False, None
-    used: set[str] = set()
+    runs: list[list[tuple[int, Rule]]] = []
     for i, rule in rules:
-        if rule.context != context:
-            each = etree.SubElement(top, f"{x}for-each", select=expand(rule.context))
-            here, context = False, rule.context
-            used.update(_CALLS.findall(each.get("select", "")))
-        if _HERE.search(rule.test) and not here:
+        if runs and runs[-1][0][1].context == rule.context:
+            runs[-1].append((i, rule))
+        else:
+            runs.append([(i, rule)])
+    used: set[str] = set()
+    for run in runs:
+        context = expand(run[0][1].context)
+        tests = [expand(rule.test) for _, rule in run]
+        used.update(_CALLS.findall(" ".join([context, *tests])))
+        parent = top
+        if not any(_READS_FOR_EACH.search(rule.test) for _, rule in run):
+            fails = " and ".join(f"({t})" for t in tests)
+            parent = etree.SubElement(top, f"{x}if", test=f"({context})[not({fails})]")
+        each = etree.SubElement(parent, f"{x}for-each", select=context)
+        if any(_HERE.search(rule.test) for _, rule in run):
             etree.SubElement(each, f"{x}variable", name="here", select=".")
-            here = True
-        test = expand(rule.test)
-        used.update(_CALLS.findall(test))
-        fail = etree.SubElement(etree.SubElement(each, f"{x}if", test=f"not({test})"), "f", r=str(i))
-        step = etree.SubElement(fail, f"{x}for-each", select="ancestor-or-self::*")
-        etree.SubElement(step, f"{x}text").text = "/*["
-        etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
-        etree.SubElement(step, f"{x}text").text = "]"
+        for (i, _), test in zip(run, tests, strict=True):
+            fail = etree.SubElement(etree.SubElement(each, f"{x}if", test=f"not({test})"), "f", r=str(i))
+            step = etree.SubElement(fail, f"{x}for-each", select="ancestor-or-self::*")
+            etree.SubElement(step, f"{x}text").text = "/*["
+            etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
+            etree.SubElement(step, f"{x}text").text = "]"
     extensions = {key: fn for key, fn in EXTENSIONS.items() if key[1] in used}
     return etree.XSLT(sheet, extensions=extensions, access_control=etree.XSLTAccessControl.DENY_ALL)
 
 
+_READS_FOR_EACH = re.compile(r"\$\s*here\b|\b(?:current|position|last)\s*\(")
 _CALLS = re.compile(r"cx:([a-z][a-z-]*)\s*\(")
 
 
