@@ -103,6 +103,32 @@ def _has_attachments(_ctx: Any) -> bool:
     return bool(_attachments.get())
 
 
+def _distinct(_ctx: Any, nodes: Any) -> bool:
+    """No node has the string-value of a node under another parent.
+
+    `cx:distinct(c:File/c:SHA256)` from the dossier: no two files list the same hash. XPath 1.0
+    can only say it by comparing each file with all before it, `c:File[c:SHA256 =
+    preceding-sibling::c:File/c:SHA256]`, which for a 15-file dossier costs more than all the
+    other rules together; this is one pass, with the same verdict (values within one file are
+    not compared with each other, as there).
+    """
+    if not isinstance(nodes, list):
+        return True
+    owner: dict[str, Any] = {}
+    for node in nodes:
+        parent = node.getparent() if isinstance(node, etree._Element) else None
+        if owner.setdefault(_string_value(node), parent) is not parent:
+            return False
+    return True
+
+
+def _string_value(node: Any) -> str:
+    """XPath string(node) of an element (its text when it has no child nodes) or of a string."""
+    if isinstance(node, etree._Element):
+        return (node.text or "") if not len(node) else "".join(node.itertext())
+    return str(node)
+
+
 def _attachment_ok(_ctx: Any, files: Any) -> bool:
     """The dossier file entry names an attachment present in this transport with the same hash and size."""
     if not isinstance(files, list) or not files:
@@ -123,6 +149,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "today": _today,
     "has-attachments": _has_attachments,
     "attachment-ok": _attachment_ok,
+    "distinct": _distinct,
 }
 EXTENSIONS = {(FN_NS, name): fn for name, fn in FUNCTIONS.items()}
 
@@ -193,21 +220,14 @@ def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
         etree.SubElement(sheet, f"{x}param", name=name)
     etree.SubElement(sheet, f"{x}variable", name="record", select="/*")
     top = etree.SubElement(etree.SubElement(sheet, f"{x}template", match="/"), "out")
-    runs: list[list[tuple[int, Rule]]] = []
-    for i, rule in rules:
-        if runs and runs[-1][0][1].context == rule.context:
-            runs[-1].append((i, rule))
-        else:
-            runs.append([(i, rule)])
     used: set[str] = set()
-    for run in runs:
+    for run in _runs(rules):
         context = expand(run[0][1].context)
         tests = [expand(rule.test) for _, rule in run]
         used.update(_CALLS.findall(" ".join([context, *tests])))
         parent = top
         if not any(_READS_FOR_EACH.search(rule.test) for _, rule in run):
-            fails = " and ".join(f"({t})" for t in tests)
-            parent = etree.SubElement(top, f"{x}if", test=f"({context})[not({fails})]")
+            parent = etree.SubElement(top, f"{x}if", test=_failing(context, tests))
         each = etree.SubElement(parent, f"{x}for-each", select=context)
         if any(_HERE.search(rule.test) for _, rule in run):
             etree.SubElement(each, f"{x}variable", name="here", select=".")
@@ -217,11 +237,93 @@ def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
             etree.SubElement(step, f"{x}text").text = "/*["
             etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
             etree.SubElement(step, f"{x}text").text = "]"
-    extensions = {key: fn for key, fn in EXTENSIONS.items() if key[1] in used}
-    return etree.XSLT(sheet, extensions=extensions, access_control=etree.XSLTAccessControl.DENY_ALL)
+    return etree.XSLT(sheet, extensions=_extensions(used), access_control=etree.XSLTAccessControl.DENY_ALL)
 
 
 _READS_FOR_EACH = re.compile(r"\$\s*here\b|\b(?:current|position|last)\s*\(")
+_POSITIONAL = re.compile(r"\b(?:position|last)\s*\(")
+# functions of XSLT, not of XPath: an expression calling one is only ever run in the stylesheet
+_XSLT_ONLY = re.compile(r"\b(?:current|key|document|format-number|generate-id|system-property|"
+                        r"element-available|function-available|unparsed-entity-uri)\s*\(")
+
+
+def _runs(rules: list[tuple[int, Rule]]) -> list[list[tuple[int, Rule]]]:
+    """Consecutive rules sharing a context, grouped."""
+    runs: list[list[tuple[int, Rule]]] = []
+    for i, rule in rules:
+        if runs and runs[-1][0][1].context == rule.context:
+            runs[-1].append((i, rule))
+        else:
+            runs.append([(i, rule)])
+    return runs
+
+
+def _failing(context: str, tests: list[str]) -> str:
+    """The context nodes failing any of the (expanded) tests, as one XPath."""
+    return f"({context})[not({' and '.join(f'({t})' for t in tests)})]"
+
+
+def _extensions(names: set[str]) -> dict[tuple[str, str], Callable[..., Any]]:
+    return {key: fn for key, fn in EXTENSIONS.items() if key[1] in names}
+
+
+class _Plan:
+    """How one selection of rules is checked.
+
+    The stylesheet finds and reports every failure. Most records have none, and for them the
+    stylesheet's fixed cost (a libxslt transformation context, the result document) is most of
+    the check, so a record is first judged by plain XPath: one expression for all the groups
+    judged by `_failing` in the stylesheet, and a loop over the context nodes, with `$here`
+    bound, for groups whose tests read it. Only when one of them finds a failure, or cannot be
+    evaluated outside the stylesheet, does the stylesheet run, and it alone reports. So the
+    findings are always the stylesheet's.
+    """
+
+    def __init__(self, rules: list[tuple[int, Rule]]) -> None:
+        self.xslt = _compile(rules)
+        self.quick = True
+        gated: list[str] = []
+        self.here: list[tuple[etree.XPath, list[etree.XPath]]] = []
+        used: set[str] = set()
+        for run in _runs(rules):
+            context = expand(run[0][1].context)
+            tests = [expand(rule.test) for _, rule in run]
+            everything = " ".join([run[0][1].context, *(r.test for _, r in run)])
+            used.update(_CALLS.findall(" ".join([context, *tests])))
+            if _XSLT_ONLY.search(everything) or _POSITIONAL.search(" ".join(r.test for _, r in run)):
+                self.quick = False  # position() and last() read the xsl:for-each too
+            elif any(_HERE.search(rule.test) for _, rule in run):
+                self.here.append((self._xpath(context, used), [self._xpath(f"boolean({t})", used) for t in tests]))
+            else:
+                gated.append(_failing(context, tests))
+        self.gate = self._xpath(f"boolean({' | '.join(gated)})", used) if gated else None
+
+    @staticmethod
+    def _xpath(expr: str, used: set[str]) -> etree.XPath:
+        return etree.XPath(expr, namespaces=PREFIXES, extensions=_extensions(used))
+
+    def clean(self, root: etree._Element, today: float, has_attachments: bool) -> bool:
+        """True when no rule can fail on this record (False: let the stylesheet look)."""
+        if not self.quick or root.getparent() is not None:
+            return False  # the stylesheet sees a subtree as a document of its own
+        doc = root.getroottree()
+        variables = {"record": root, "today": today, "has_attachments": has_attachments}
+        try:
+            if self.gate is not None and self.gate(doc, **variables):
+                return False
+            for context, tests in self.here:
+                nodes = context(doc, **variables)
+                if not isinstance(nodes, list):
+                    return False
+                for node in nodes:
+                    if not isinstance(node, etree._Element):
+                        return False
+                    for test in tests:
+                        if not test(node, here=node, **variables):
+                            return False
+        except etree.XPathError:
+            return False
+        return True
 _CALLS = re.compile(r"cx:([a-z][a-z-]*)\s*\(")
 
 
@@ -384,8 +486,8 @@ class RuleSet:
         self._sheets = lru_cache(maxsize=256)(self._compile_selection)
         self._sheets((1 << len(sets)) - 1)  # every rule, compiled now so a broken rule fails the load
 
-    def _compile_selection(self, mask: int) -> etree.XSLT:
-        return _compile([(i, r) for i, r in enumerate(self.rules) if self._bit[i] & mask])
+    def _compile_selection(self, mask: int) -> _Plan:
+        return _Plan([(i, r) for i, r in enumerate(self.rules) if self._bit[i] & mask])
 
     def _facts(self, root: etree._Element, attachments: tuple[Attachment, ...]) -> int:
         """The mask of the requirements this record meets, of those the rules' contexts name."""
@@ -457,11 +559,13 @@ class RuleSet:
         mask = self.selection(root, attachments)
         if not mask:
             return []
+        plan = self._sheets(mask)
+        today = _today(None)
         token = _attachments.set(attachments)
         try:
-            result = self._sheets(mask)(
-                root, today=str(_today(None)), has_attachments="true()" if attachments else "false()"
-            )
+            if plan.clean(root, today, bool(attachments)):
+                return []
+            result = plan.xslt(root, today=str(today), has_attachments="true()" if attachments else "false()")
         finally:
             _attachments.reset(token)
         out = result.getroot()
