@@ -58,7 +58,8 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
             source=source,
         )
     head = body[:4096]
-    if _DOCTYPE.search(head) or _ENTITY.search(body):
+    # both start with "<!": a plain search (memchr) spares the case-blind scans of most records
+    if b"<!" in body and (_DOCTYPE.search(head) or _ENTITY.search(body)):
         line = body[: (_DOCTYPE.search(body) or _ENTITY.search(body)).start()].count(b"\n") + 1  # type: ignore[union-attr]
         raise InputRejected(
             "the message declares a DOCTYPE or entities; these are refused because they can read "
