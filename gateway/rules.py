@@ -267,6 +267,22 @@ def _extensions(names: set[str]) -> dict[tuple[str, str], Callable[..., Any]]:
     return {key: fn for key, fn in EXTENSIONS.items() if key[1] in names}
 
 
+_VARIABLE = re.compile(r"\$\s*([A-Za-z_][\w.\-]*)")
+
+
+class _Query:
+    """An XPath run outside the stylesheet, given only the variables and check functions it uses
+    (lxml registers every one passed on each call)."""
+
+    def __init__(self, expr: str) -> None:
+        self.xpath = etree.XPath(expr, namespaces=PREFIXES, extensions=_extensions(set(_CALLS.findall(expr))))
+        self.variables = tuple(sorted(set(_VARIABLE.findall(expr))))
+
+    def __call__(self, node: etree._Element | etree._ElementTree, values: dict[str, Any]) -> Any:
+        # a variable no check binds is left unbound: XPath refuses it and the stylesheet decides
+        return self.xpath(node, **{name: values[name] for name in self.variables if name in values})
+
+
 class _Plan:
     """How one selection of rules is checked.
 
@@ -283,43 +299,38 @@ class _Plan:
         self.xslt = _compile(rules)
         self.quick = True
         gated: list[str] = []
-        self.here: list[tuple[etree.XPath, list[etree.XPath]]] = []
-        used: set[str] = set()
+        self.here: list[tuple[_Query, list[_Query]]] = []
         for run in _runs(rules):
             context = expand(run[0][1].context)
             tests = [expand(rule.test) for _, rule in run]
             everything = " ".join([run[0][1].context, *(r.test for _, r in run)])
-            used.update(_CALLS.findall(" ".join([context, *tests])))
             if _XSLT_ONLY.search(everything) or _POSITIONAL.search(" ".join(r.test for _, r in run)):
                 self.quick = False  # position() and last() read the xsl:for-each too
             elif any(_HERE.search(rule.test) for _, rule in run):
-                self.here.append((self._xpath(context, used), [self._xpath(f"boolean({t})", used) for t in tests]))
+                self.here.append((_Query(context), [_Query(f"boolean({t})") for t in tests]))
             else:
                 gated.append(_failing(context, tests))
-        self.gate = self._xpath(f"boolean({' | '.join(gated)})", used) if gated else None
-
-    @staticmethod
-    def _xpath(expr: str, used: set[str]) -> etree.XPath:
-        return etree.XPath(expr, namespaces=PREFIXES, extensions=_extensions(used))
+        self.gate = _Query(f"boolean({' | '.join(gated)})") if gated else None
 
     def clean(self, root: etree._Element, today: float, has_attachments: bool) -> bool:
         """True when no rule can fail on this record (False: let the stylesheet look)."""
         if not self.quick or root.getparent() is not None:
             return False  # the stylesheet sees a subtree as a document of its own
         doc = root.getroottree()
-        variables = {"record": root, "today": today, "has_attachments": has_attachments}
+        values = {"record": root, "today": today, "has_attachments": has_attachments}
         try:
-            if self.gate is not None and self.gate(doc, **variables):
+            if self.gate is not None and self.gate(doc, values):
                 return False
             for context, tests in self.here:
-                nodes = context(doc, **variables)
+                nodes = context(doc, values)
                 if not isinstance(nodes, list):
                     return False
                 for node in nodes:
                     if not isinstance(node, etree._Element):
                         return False
+                    values["here"] = node
                     for test in tests:
-                        if not test(node, here=node, **variables):
+                        if not test(node, values):
                             return False
         except etree.XPathError:
             return False
