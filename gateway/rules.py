@@ -173,6 +173,20 @@ def expand(xpath: str) -> str:
     return xpath.replace("cx:today()", "$today").replace("cx:has-attachments()", "$has_attachments")
 
 
+_CHILD_PATH = r"c:[A-Za-z_][\w.\-]*(?:/c:[A-Za-z_][\w.\-]*)*"
+_HAS_CHILD_EQUAL = re.compile(rf"\s*({_CHILD_PATH})\[\s*({_CHILD_PATH})\s*=\s*('[^']*'|\"[^\"]*\")\s*\]\s*")
+
+
+def expand_test(test: str) -> str:
+    """A test as evaluated: expanded, and a whole test of the form `A/B[C = 'x']` (is there a B
+    with that C?) written `A/B/C = 'x'`, true for exactly the same nodes: libxml2 then compares
+    one node-set with the string instead of evaluating a predicate for each B."""
+    m = _HAS_CHILD_EQUAL.fullmatch(test)
+    if m is not None:
+        test = f"{m.group(1)}/{m.group(2)} = {m.group(3)}"
+    return expand(test)
+
+
 # -- rules ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
@@ -223,7 +237,7 @@ def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
     used: set[str] = set()
     for run in _runs(rules):
         context = expand(run[0][1].context)
-        tests = [expand(rule.test) for _, rule in run]
+        tests = [expand_test(rule.test) for _, rule in run]
         used.update(_CALLS.findall(" ".join([context, *tests])))
         parent = top
         if not any(_READS_FOR_EACH.search(rule.test) for _, rule in run):
@@ -302,7 +316,7 @@ class _Plan:
         self.here: list[tuple[_Query, list[_Query]]] = []
         for run in _runs(rules):
             context = expand(run[0][1].context)
-            tests = [expand(rule.test) for _, rule in run]
+            tests = [expand_test(rule.test) for _, rule in run]
             everything = " ".join([run[0][1].context, *(r.test for _, r in run)])
             if _XSLT_ONLY.search(everything) or _POSITIONAL.search(" ".join(r.test for _, r in run)):
                 self.quick = False  # position() and last() read the xsl:for-each too
