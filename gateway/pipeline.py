@@ -134,9 +134,10 @@ class ValidateStandard:
     def __call__(self, ctx: Context) -> None:
         tree = ctx.canonical
         assert tree is not None
-        if etree.QName(tree).namespace != standard.NS or etree.QName(tree).localname != "CaseRecord":
+        root = etree.QName(tree)
+        if root.namespace != standard.NS or root.localname != "CaseRecord":
             ctx.block(Problem("standard.root", f"the record is not a Case Exchange record (root element "
-                                               f"{etree.QName(tree).localname})"))
+                                               f"{root.localname})"))
         major = standard.major_version(tree)
         if major not in self.versions:
             ctx.block(Problem("standard.version", f"version '{tree.get('version')}' of the standard is not accepted "

@@ -23,8 +23,9 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from operator import mul
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from gateway.mapping import Problem
 from gateway.model import Attachment
 
 NS = "urn:cn:justice:case-exchange:1"
+_CLARK = f"{{{NS}}}"
 FN_NS = "urn:cn:justice:case-exchange:rules"
 PREFIXES = {"c": NS, "cx": FN_NS}
 
@@ -55,7 +57,7 @@ def resident_id_ok(value: str) -> bool:
     v = value.strip().upper()
     if len(v) != 18 or not v[:17].isdigit():
         return False
-    total = sum(int(c) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, map(int, v[:17]), _ID_WEIGHTS))  # map, not a generator: it runs per person
     return _ID_CHECK[total % 11] == v[17]
 
 
@@ -101,6 +103,32 @@ def _has_attachments(_ctx: Any) -> bool:
     return bool(_attachments.get())
 
 
+def _distinct(_ctx: Any, nodes: Any) -> bool:
+    """No node has the string-value of a node under another parent.
+
+    `cx:distinct(c:File/c:SHA256)` from the dossier: no two files list the same hash. XPath 1.0
+    can only say it by comparing each file with all before it, `c:File[c:SHA256 =
+    preceding-sibling::c:File/c:SHA256]`, which for a 15-file dossier costs more than all the
+    other rules together; this is one pass, with the same verdict (values within one file are
+    not compared with each other, as there).
+    """
+    if not isinstance(nodes, list):
+        return True
+    owner: dict[str, Any] = {}
+    for node in nodes:
+        parent = node.getparent() if isinstance(node, etree._Element) else None
+        if owner.setdefault(_string_value(node), parent) is not parent:
+            return False
+    return True
+
+
+def _string_value(node: Any) -> str:
+    """XPath string(node) of an element (its text when it has no child nodes) or of a string."""
+    if isinstance(node, etree._Element):
+        return (node.text or "") if not len(node) else "".join(node.itertext())
+    return str(node)
+
+
 def _attachment_ok(_ctx: Any, files: Any) -> bool:
     """The dossier file entry names an attachment present in this transport with the same hash and size."""
     if not isinstance(files, list) or not files:
@@ -121,6 +149,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "today": _today,
     "has-attachments": _has_attachments,
     "attachment-ok": _attachment_ok,
+    "distinct": _distinct,
 }
 EXTENSIONS = {(FN_NS, name): fn for name, fn in FUNCTIONS.items()}
 
@@ -142,6 +171,20 @@ def expand(xpath: str) -> str:
     xpath = _ID.sub(lambda m: f"cx:resident-id-ok(string({m.group(1)}))", xpath)
     xpath = _DAYS.sub(lambda m: f"number(translate(substring({m.group(1)}, 1, 10), '-', ''))", xpath)
     return xpath.replace("cx:today()", "$today").replace("cx:has-attachments()", "$has_attachments")
+
+
+_CHILD_PATH = r"c:[A-Za-z_][\w.\-]*(?:/c:[A-Za-z_][\w.\-]*)*"
+_HAS_CHILD_EQUAL = re.compile(rf"\s*({_CHILD_PATH})\[\s*({_CHILD_PATH})\s*=\s*('[^']*'|\"[^\"]*\")\s*\]\s*")
+
+
+def expand_test(test: str) -> str:
+    """A test as evaluated: expanded, and a whole test of the form `A/B[C = 'x']` (is there a B
+    with that C?) written `A/B/C = 'x'`, true for exactly the same nodes: libxml2 then compares
+    one node-set with the string instead of evaluating a predicate for each B."""
+    m = _HAS_CHILD_EQUAL.fullmatch(test)
+    if m is not None:
+        test = f"{m.group(1)}/{m.group(2)} = {m.group(3)}"
+    return expand(test)
 
 
 # -- rules ---------------------------------------------------------------------------------------
@@ -171,13 +214,19 @@ XSL = "http://www.w3.org/1999/XSL/Transform"
 _HERE = re.compile(r"\$\s*here\b")
 
 
-def _compile(rules: list[Rule]) -> etree.XSLT:
-    """All rules as one stylesheet (as Schematron does), so a check is one pass inside libxslt.
+def _compile(rules: list[tuple[int, Rule]]) -> etree.XSLT:
+    """The rules given (with their index in the rule set) as one stylesheet, as Schematron does,
+    so a check is one pass inside libxslt.
 
     For every context node whose test is false it writes <f r="index">/*[i]/*[j]...</f>, the
     node's position path, which `check` turns back into the node for its name, text and line.
     Consecutive rules sharing a context (a group's rules) share one selection of it, and `$here`
-    is bound only where a test reads it: selecting is most of a rule's cost.
+    is bound only where a test reads it: selecting is most of a rule's cost. Where the tests
+    allow it (no $here, current(), position() or last(), which read the xsl:for-each), the
+    selection is guarded by one XPath asking whether any context node fails any of them: a clean
+    record is then judged in one evaluation per context, not one per node and rule, and the
+    per-node pass runs only to report what failed. Only the check functions the tests still call
+    are registered: lxml registers each one on every run.
     """
     x = f"{{{XSL}}}"
     sheet = etree.Element(f"{x}stylesheet", nsmap={"xsl": XSL, **PREFIXES}, version="1.0")
@@ -185,22 +234,210 @@ def _compile(rules: list[Rule]) -> etree.XSLT:
         etree.SubElement(sheet, f"{x}param", name=name)
     etree.SubElement(sheet, f"{x}variable", name="record", select="/*")
     top = etree.SubElement(etree.SubElement(sheet, f"{x}template", match="/"), "out")
-    each, here, context = top, False, None
-    for i, rule in enumerate(rules):
-        if rule.context != context:
-            each = etree.SubElement(top, f"{x}for-each", select=expand(rule.context))
-            here, context = False, rule.context
-        if _HERE.search(rule.test) and not here:
+    used: set[str] = set()
+    for run in _runs(rules):
+        context = expand(run[0][1].context)
+        tests = [expand_test(rule.test) for _, rule in run]
+        used.update(_CALLS.findall(" ".join([context, *tests])))
+        parent = top
+        if not any(_READS_FOR_EACH.search(rule.test) for _, rule in run):
+            parent = etree.SubElement(top, f"{x}if", test=_failing(context, tests))
+        each = etree.SubElement(parent, f"{x}for-each", select=context)
+        if any(_HERE.search(rule.test) for _, rule in run):
             etree.SubElement(each, f"{x}variable", name="here", select=".")
-            here = True
-        fail = etree.SubElement(
-            etree.SubElement(each, f"{x}if", test=f"not({expand(rule.test)})"), "f", r=str(i)
-        )
-        step = etree.SubElement(fail, f"{x}for-each", select="ancestor-or-self::*")
-        etree.SubElement(step, f"{x}text").text = "/*["
-        etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
-        etree.SubElement(step, f"{x}text").text = "]"
-    return etree.XSLT(sheet, extensions=EXTENSIONS, access_control=etree.XSLTAccessControl.DENY_ALL)
+        for (i, _), test in zip(run, tests, strict=True):
+            fail = etree.SubElement(etree.SubElement(each, f"{x}if", test=f"not({test})"), "f", r=str(i))
+            step = etree.SubElement(fail, f"{x}for-each", select="ancestor-or-self::*")
+            etree.SubElement(step, f"{x}text").text = "/*["
+            etree.SubElement(step, f"{x}value-of", select="count(preceding-sibling::*) + 1")
+            etree.SubElement(step, f"{x}text").text = "]"
+    return etree.XSLT(sheet, extensions=_extensions(used), access_control=etree.XSLTAccessControl.DENY_ALL)
+
+
+_READS_FOR_EACH = re.compile(r"\$\s*here\b|\b(?:current|position|last)\s*\(")
+_POSITIONAL = re.compile(r"\b(?:position|last)\s*\(")
+# functions of XSLT, not of XPath: an expression calling one is only ever run in the stylesheet
+_XSLT_ONLY = re.compile(r"\b(?:current|key|document|format-number|generate-id|system-property|"
+                        r"element-available|function-available|unparsed-entity-uri)\s*\(")
+
+
+def _runs(rules: list[tuple[int, Rule]]) -> list[list[tuple[int, Rule]]]:
+    """Consecutive rules sharing a context, grouped."""
+    runs: list[list[tuple[int, Rule]]] = []
+    for i, rule in rules:
+        if runs and runs[-1][0][1].context == rule.context:
+            runs[-1].append((i, rule))
+        else:
+            runs.append([(i, rule)])
+    return runs
+
+
+def _failing(context: str, tests: list[str]) -> str:
+    """The context nodes failing any of the (expanded) tests, as one XPath."""
+    return f"({context})[not({' and '.join(f'({t})' for t in tests)})]"
+
+
+def _extensions(names: set[str]) -> dict[tuple[str, str], Callable[..., Any]]:
+    return {key: fn for key, fn in EXTENSIONS.items() if key[1] in names}
+
+
+_VARIABLE = re.compile(r"\$\s*([A-Za-z_][\w.\-]*)")
+
+
+class _Query:
+    """An XPath run outside the stylesheet, given only the variables and check functions it uses
+    (lxml registers every one passed on each call)."""
+
+    def __init__(self, expr: str) -> None:
+        self.xpath = etree.XPath(expr, namespaces=PREFIXES, extensions=_extensions(set(_CALLS.findall(expr))))
+        self.variables = tuple(sorted(set(_VARIABLE.findall(expr))))
+
+    def __call__(self, node: etree._Element | etree._ElementTree, values: dict[str, Any]) -> Any:
+        # a variable no check binds is left unbound: XPath refuses it and the stylesheet decides
+        return self.xpath(node, **{name: values[name] for name in self.variables if name in values})
+
+
+class _Plan:
+    """How one selection of rules is checked.
+
+    The stylesheet finds and reports every failure. Most records have none, and for them the
+    stylesheet's fixed cost (a libxslt transformation context, the result document) is most of
+    the check, so a record is first judged by plain XPath: one expression for all the groups
+    judged by `_failing` in the stylesheet, and a loop over the context nodes, with `$here`
+    bound, for groups whose tests read it. Only when one of them finds a failure, or cannot be
+    evaluated outside the stylesheet, does the stylesheet run, and it alone reports. So the
+    findings are always the stylesheet's.
+    """
+
+    def __init__(self, rules: list[tuple[int, Rule]]) -> None:
+        self.xslt = _compile(rules)
+        self.quick = True
+        gated: list[str] = []
+        self.here: list[tuple[_Query, list[_Query]]] = []
+        for run in _runs(rules):
+            context = expand(run[0][1].context)
+            tests = [expand_test(rule.test) for _, rule in run]
+            everything = " ".join([run[0][1].context, *(r.test for _, r in run)])
+            if _XSLT_ONLY.search(everything) or _POSITIONAL.search(" ".join(r.test for _, r in run)):
+                self.quick = False  # position() and last() read the xsl:for-each too
+            elif any(_HERE.search(rule.test) for _, rule in run):
+                self.here.append((_Query(context), [_Query(f"boolean({t})") for t in tests]))
+            else:
+                gated.append(_failing(context, tests))
+        self.gate = _Query(f"boolean({' | '.join(gated)})") if gated else None
+
+    def clean(self, root: etree._Element, today: float, has_attachments: bool) -> bool:
+        """True when no rule can fail on this record (False: let the stylesheet look)."""
+        if not self.quick or root.getparent() is not None:
+            return False  # the stylesheet sees a subtree as a document of its own
+        doc = root.getroottree()
+        values = {"record": root, "today": today, "has_attachments": has_attachments}
+        try:
+            if self.gate is not None and self.gate(doc, values):
+                return False
+            for context, tests in self.here:
+                nodes = context(doc, values)
+                if not isinstance(nodes, list):
+                    return False
+                for node in nodes:
+                    if not isinstance(node, etree._Element):
+                        return False
+                    values["here"] = node
+                    for test in tests:
+                        if not test(node, values):
+                            return False
+        except etree.XPathError:
+            return False
+        return True
+_CALLS = re.compile(r"cx:([a-z][a-z-]*)\s*\(")
+
+
+# -- which rules can select anything in a record -------------------------------------------------
+# A check runs only the rules whose context can select a node in the record at hand, through a
+# stylesheet compiled once per such selection. What a context requires is read from its own
+# text: its first step (`/c:CaseRecord`, the root's name) and that step's predicates of the forms
+# `c:Path = 'literal'`, `c:Path` and `cx:has-attachments()`, alone or joined by `and`. Python
+# reads those few values from the record (children of the root, no XPath) and leaves a rule out
+# only when one of them certainly fails; any other predicate or step is left to the XPath. Every
+# rule kept is still decided by its full context and test, so the findings are those of all rules.
+
+_ROOT_STEP = re.compile(r"\s*/c:([A-Za-z_][\w.\-]*)")
+_REL_PATH = re.compile(r"c:[A-Za-z_][\w.\-]*(?:/c:[A-Za-z_][\w.\-]*)*")
+_ATOM = re.compile(rf"""({_REL_PATH.pattern})(?:\s*=\s*(?:'([^']*)'|"([^"]*)"))?""")
+_ATTACHMENTS = ("attachments",)
+
+# A requirement: ("root", name) the root element is c:name; ("attachments",) the transport
+# carries files; (path, literal) a node at path below the root has that string-value; (path, None)
+# a node at path exists. path is a tuple of names in the standard's namespace.
+Requirement = tuple[Any, ...]
+
+
+_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+_OR = re.compile(r"(?<![\w.:\-])or(?![\w.:\-])")
+
+
+def _conjuncts(pred: str) -> list[str]:
+    """The parts of `pred` joined by a top-level `and` ([]: it has an `or`, so no part is required)."""
+    bare = _LITERAL.sub(lambda m: "'" + "_" * (len(m.group()) - 2) + "'", pred)  # same offsets
+    if _OR.search(bare) or bare.count("'") % 2 or '"' in bare:
+        return []
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"[()\[\]]|(?<=\s)and(?=\s)", bare):
+        if m.group() in "([":
+            depth += 1
+        elif m.group() in ")]":
+            depth -= 1
+        elif depth == 0:
+            parts.append(pred[start:m.start()])
+            start = m.end()
+    return [*parts, pred[start:]]
+
+
+def _predicates(text: str, pos: int) -> tuple[list[str], int] | None:
+    """The predicates `[...]` starting at `pos`, and where they end (None: unbalanced)."""
+    preds: list[str] = []
+    while pos < len(text) and text[pos] == "[":
+        depth, quote, i = 0, "", pos
+        while i < len(text):
+            ch = text[i]
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "[":
+                depth += 1
+            elif ch == "]":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        else:
+            return None
+        preds.append(text[pos + 1:i])
+        pos = i + 1
+    return preds, pos
+
+
+def requirements(context: str) -> frozenset[Requirement]:
+    """What a record must hold for `context` to select a node (empty: nothing is known)."""
+    if "|" in context:  # a union: any branch may select
+        return frozenset()
+    m = _ROOT_STEP.match(context)
+    if m is None:
+        return frozenset()
+    needs: set[Requirement] = {("root", m.group(1))}
+    found = _predicates(context, m.end())
+    for pred in found[0] if found else []:
+        for atom in _conjuncts(pred):
+            atom = atom.strip()
+            if atom == "cx:has-attachments()":
+                needs.add(_ATTACHMENTS)
+                continue
+            a = _ATOM.fullmatch(atom)
+            if a is not None:
+                path = tuple(step[2:] for step in a.group(1).split("/"))
+                needs.add((path, a.group(2) if a.group(2) is not None else a.group(3)))
+    return frozenset(needs)
 
 
 def xpath_of(node: etree._Element) -> str:
@@ -233,13 +470,82 @@ def readable_path(tree: etree._Element, path: str | None) -> str:
     )
 
 
+class _ReadTree:
+    """A path below the root that requirements read: what each value or its presence proves."""
+
+    def __init__(self) -> None:
+        self.below: dict[str, _ReadTree] = {}  # child tag -> its node
+        self.exists = 0  # fact bits met when a node is here
+        self.equals: dict[str, int] = {}  # string-value -> fact bit met when a node here has it
+        self.any_value = 0  # all the bits of equals
+
+
 class RuleSet:
     """Rules loaded from one YAML file; `check` returns every failure, blocking and warning."""
 
     def __init__(self, rules: list[Rule], source: str) -> None:
         self.rules = rules
         self.source = source
-        self._xslt = _compile(rules)
+        # One bit per distinct set of requirements: a selection of rules is the mask of its sets.
+        sets: dict[frozenset[Requirement], int] = {}
+        self._bit = [sets.setdefault(requirements(r.context), 1 << len(sets)) for r in rules]
+        # One bit per requirement: a record's facts are the mask of those it meets.
+        fact: dict[Requirement, int] = {}
+        for needs in sets:
+            for need in sorted(needs, key=repr):
+                fact.setdefault(need, 1 << len(fact))
+        self._sets = [(bit, sum(fact[n] for n in needs)) for needs, bit in sets.items()]
+        self._root_facts = {_CLARK + n[1]: bit for n, bit in fact.items() if n[0] == "root"}
+        self._attachment_fact = fact.get(_ATTACHMENTS, 0)
+        self._tree = _ReadTree()  # the paths below the root that requirements read
+        for need, bit in fact.items():
+            if isinstance(need[0], tuple):
+                node = self._tree
+                for name in need[0]:
+                    node = node.below.setdefault(_CLARK + name, _ReadTree())
+                if need[1] is None:
+                    node.exists |= bit
+                else:
+                    node.equals[need[1]] = bit
+                    node.any_value |= bit
+        self._sheets = lru_cache(maxsize=256)(self._compile_selection)
+        self._sheets((1 << len(sets)) - 1)  # every rule, compiled now so a broken rule fails the load
+
+    def _compile_selection(self, mask: int) -> _Plan:
+        return _Plan([(i, r) for i, r in enumerate(self.rules) if self._bit[i] & mask])
+
+    def _facts(self, root: etree._Element, attachments: tuple[Attachment, ...]) -> int:
+        """The mask of the requirements this record meets, of those the rules' contexts name."""
+        facts = self._root_facts.get(root.tag, 0)
+        if attachments:
+            facts |= self._attachment_fact
+        level = [(self._tree, root)]
+        while level:  # level by level, only along the paths read
+            below = []
+            for read, node in level:
+                for child in node:  # cheaper than iterchildren(*tags), which parses the tags each call
+                    sub = read.below.get(child.tag)
+                    if sub is None:
+                        continue
+                    facts |= sub.exists
+                    if sub.equals:
+                        if len(child):  # mixed content: its string-value is not its text; assume any
+                            facts |= sub.any_value
+                        else:
+                            facts |= sub.equals.get(child.text or "", 0)
+                    if sub.below:
+                        below.append((sub, child))
+            level = below
+        return facts
+
+    def selection(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> int:
+        """The mask of the rules whose context can select a node in this record."""
+        facts = self._facts(root, attachments)
+        mask = 0
+        for bit, needs in self._sets:
+            if needs & facts == needs:
+                mask |= bit
+        return mask
 
     @classmethod
     def load(cls, path: Path) -> RuleSet:
@@ -275,11 +581,16 @@ class RuleSet:
         return cls(rules, str(path))
 
     def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> list[Problem]:
+        mask = self.selection(root, attachments)
+        if not mask:
+            return []
+        plan = self._sheets(mask)
+        today = _today(None)
         token = _attachments.set(attachments)
         try:
-            result = self._xslt(
-                root, today=str(_today(None)), has_attachments="true()" if attachments else "false()"
-            )
+            if plan.clean(root, today, bool(attachments)):
+                return []
+            result = plan.xslt(root, today=str(today), has_attachments="true()" if attachments else "false()")
         finally:
             _attachments.reset(token)
         out = result.getroot()

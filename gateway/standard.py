@@ -45,30 +45,32 @@ def major_version(tree: etree._Element) -> str:
     return v.split(".", 1)[0]
 
 
-_FIELDS = {f"{{{NS}}}{name}": name for name in ("CaseNumber", "Stage", "Action", "Sender")}
-_RECEIVER = f"{{{NS}}}Receiver"
+_FIELD_NAMES = {f"{{{NS}}}{name}": name for name in ("CaseNumber", "Stage", "Action", "Sender")}
+# One XPath call for the whole envelope (each call costs more than reading what it returns):
+# the first of each field, and every text node of the receivers, in document order.
+_ENVELOPE = etree.XPath(" | ".join(f"c:{n}[1]" for n in _FIELD_NAMES.values()) + " | c:Receiver/text()",
+                        namespaces=_N)
+
+
+def _string_value(el: etree._Element) -> str:
+    """XPath string(el): its text when it has no child nodes, else what XPath says."""
+    return (el.text or "") if not len(el) else str(el.xpath("string()"))
 
 
 def envelope(tree: etree._Element) -> Envelope:
-    """The envelope fields: the first of each named child's text, and every Receiver's.
-
-    One pass over the root's children (this runs for every record; six XPath evaluations cost
-    several times as much).
-    """
-    f: dict[str, str] = {}
-    receivers: list[str] = []
-    for child in tree.iterchildren(*_FIELDS, _RECEIVER):
-        name = _FIELDS.get(child.tag)
-        if name is None:  # text() of each Receiver: its own text, or each text node beside comments
-            texts = child.xpath("text()") if len(child) else [child.text] if child.text is not None else []
-            receivers.extend(str(t).strip() for t in texts)
-        elif name not in f:
-            f[name] = "".join(child.itertext()).strip()
+    """The envelope fields: string(c:Name) of each (stripped) and every receiver's text node."""
+    f = dict.fromkeys(_FIELD_NAMES.values(), "")
+    receivers = []
+    for node in _ENVELOPE(tree):
+        if isinstance(node, str):
+            receivers.append(node.strip())
+        else:
+            f[_FIELD_NAMES[node.tag]] = _string_value(node).strip()
     return Envelope(
         version=tree.get("version") or "",
-        case_number=f.get("CaseNumber", ""),
-        stage=f.get("Stage", ""),
-        action=f.get("Action", ""),
-        sender=f.get("Sender", ""),
+        case_number=f["CaseNumber"],
+        stage=f["Stage"],
+        action=f["Action"],
+        sender=f["Sender"],
         receivers=tuple(receivers),
     )
