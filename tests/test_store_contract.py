@@ -211,6 +211,27 @@ async def test_schema_version_mismatch_refused(make_store: MakeStore) -> None:
         await s.open()
 
 
+async def test_wake_up_time_reads_only_waiting_deliveries(store: Store) -> None:
+    """next_due runs on every idle turn of the dispatcher: its plan must use the index of waiting
+    deliveries, never walk the delivered history (which only grows)."""
+    waiting = "SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('queued','retrying')"
+    if hasattr(store, "dsn"):
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as c:
+            await c.execute("SET enable_seqscan = off")  # the plan it would take on a large table
+            cur = await c.execute(f"EXPLAIN {waiting}".encode())
+            plan = " ".join(str(r[0]) for r in await cur.fetchall())
+    else:
+        import sqlite3
+
+        with sqlite3.connect(store.path) as c:  # type: ignore[attr-defined]
+            plan = " ".join(str(r[-1]) for r in c.execute(f"EXPLAIN QUERY PLAN {waiting}"))
+    assert "deliveries_waiting" in plan, plan
+    await put(store, "C-1")
+    assert await store.next_due() is not None
+
+
 async def set_schema_version(s: Store, v: int) -> None:
     sql = f"UPDATE meta SET value = '{v}' WHERE key = 'schema_version'"
     if hasattr(s, "dsn"):
