@@ -111,7 +111,7 @@ async def test_chunked_answer_is_read_whole() -> None:
     assert p.connections == 1
 
 
-async def test_connection_close_and_idle_drops_lead_to_a_new_connection() -> None:
+async def test_connection_close_answer_leads_to_a_new_connection() -> None:
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
     async with peer(answering(closing, then_close=True)) as (p, url):
         t = transport()
