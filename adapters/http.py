@@ -55,6 +55,8 @@ class OutboundSettings(BaseModel):
     ca_bundle: str | None = Field(None, description="CA bundle to verify the receiver; default system CAs")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers (no secrets here)")
     max_connections: int = Field(32, ge=1, description="connections kept open to the receiver")
+    proxy: str | None = Field(None, description="HTTP proxy URL to reach the receiver through (http://host:port; "
+                                                "no credentials here); environment proxy variables are not read")
 
 
 # 4xx answers that mean "not now" rather than "not this record"
@@ -104,7 +106,12 @@ class HttpOutbound:
             return self._given
         if self._idle:
             return self._idle.pop()
-        t = KeepAliveTransport(self._verify, self.settings.connect_timeout, self.settings.read_timeout)
+        t: httpx.AsyncBaseTransport
+        if self.settings.proxy:  # httpx's transport speaks to proxies (CONNECT for https); ours does not
+            t = httpx.AsyncHTTPTransport(verify=self._verify, proxy=self.settings.proxy,
+                                         limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        else:
+            t = KeepAliveTransport(self._verify, self.settings.connect_timeout, self.settings.read_timeout)
         self._transports.append(t)
         return t
 

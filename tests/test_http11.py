@@ -249,3 +249,16 @@ async def test_tls_receiver_verified_by_its_ca_and_refused_without_it(tmp_path: 
         await stranger.aclose()
     assert refused.outcome == Outcome.TRANSIENT and "CERTIFICATE_VERIFY_FAILED" in refused.detail
     assert p.connections == 1  # reused; the refused handshake never reached the receiver
+
+
+async def test_a_configured_proxy_gets_the_request_in_absolute_form() -> None:
+    """With `proxy` set the adapter goes through httpx's transport, which speaks to proxies."""
+    log: list[bytes] = []
+    async with peer(answering(OK, log=log)) as (_, peer_url):
+        proxy = peer_url.removesuffix("/receive")
+        out = HttpOutbound(OutboundSettings(url="http://receiver.invalid:8080/cases", proxy=proxy))
+        result = await out.deliver(message())
+        await out.aclose()
+    assert result.outcome == Outcome.DELIVERED, result.detail
+    assert log[0].startswith(b"POST http://receiver.invalid:8080/cases HTTP/1.1\r\n")
+    assert b"Idempotency-Key: m-1:PROC" in log[0]
