@@ -98,7 +98,8 @@ class Dispatcher:
                     else await self._attachments(lease.message_id),
                 )
                 try:
-                    result = await asyncio.wait_for(dest.adapter.deliver(msg), self.lease_seconds * 0.9)
+                    async with asyncio.timeout(self.lease_seconds * 0.9):  # no extra task, unlike wait_for
+                        result = await dest.adapter.deliver(msg)
                 except TimeoutError:
                     result = DeliveryResult.transient(f"no answer within {self.lease_seconds * 0.9:.0f} s")
                 except Exception as e:  # an adapter defect is a transient failure with its text, not a crash

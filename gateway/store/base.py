@@ -128,7 +128,8 @@ class Store(ABC):
 
     async def wait_for_work(self, timeout: float | None) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), timeout)
+            async with asyncio.timeout(timeout):  # no extra task per wait, unlike wait_for
+                await self._work.wait()
         self._work.clear()
 
     # -- payloads, content-addressed ----------------------------------------
