@@ -181,7 +181,7 @@ class Demo:
         police_stop = asyncio.Event()
         try:
             cfg = self.config(api_port, ports, sshd)
-            gateway = Gateway(cfg)
+            gateway = Gateway(cfg, whole_process=True)
             servers.append((embedded(gateway.asgi(), lifespan="on"), gw_sock))
             agencies = {code: self._http_agency(code, api_url) for code in http_codes}
             servers += [(embedded(agencies[c].app()), sim_socks[c]) for c in http_codes]

@@ -77,6 +77,7 @@ class Gateway:
         *,
         store: Store | None = None,
         outbound: dict[str, OutboundAdapter] | None = None,
+        whole_process: bool = False,
     ) -> None:
         self.config = config
         self.node = config.gateway.node
@@ -89,7 +90,7 @@ class Gateway:
         self.signer: Signer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
-        self.freeze_heap = False  # set by `serve`: this gateway is the whole process
+        self.whole_process = whole_process  # the process is this node: it may set process-wide things
 
     # -- assembly -------------------------------------------------------------------
     def pack(self, name: str) -> MappingPack:
@@ -154,7 +155,8 @@ class Gateway:
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
-        threading.excepthook = _log_thread_failure
+        if self.whole_process:
+            threading.excepthook = _log_thread_failure
         data = Path(self.config.gateway.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
@@ -168,7 +170,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         await self.store.append_audit([AuditEvent("node-started", self.node, detail={"node": self.node})])
         self.started = True
-        if self.freeze_heap:
+        if self.whole_process:
             # Modules, schemas, stylesheets and config live as long as the process: moved out of the
             # collector's reach, the collector's oldest-generation passes no longer walk them each time.
             gc.collect()
@@ -264,8 +266,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) ->
     """Run one gateway node until SIGINT/SIGTERM: API and push adapters on one port."""
     import uvicorn
 
-    gw = Gateway(config)
-    gw.freeze_heap = True
+    gw = Gateway(config, whole_process=True)
     app = gw.asgi()
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.gateway.api.host, port=config.gateway.api.port, log_level="warning",
