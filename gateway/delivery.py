@@ -82,7 +82,6 @@ class Dispatcher:
             if slot_held:
                 slot_held = False
                 dest.in_flight -= 1
-                self.store.notify_work()
 
         try:
             body = lease.body if lease.body is not None else await self.store.get_blob(lease.body_hash)
@@ -106,6 +105,7 @@ class Dispatcher:
                     log.exception("adapter for %s raised", dest.code)
                     result = DeliveryResult.transient(f"adapter error: {type(e).__name__}: {e}")
             free_slot()
+            self.store.notify_work()
             finish = dest.redelivery.decide(lease, result, started)
             try:
                 await self.store.finish(lease, finish)
