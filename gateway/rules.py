@@ -35,6 +35,7 @@ from lxml import etree
 from gateway.errors import ConfigError
 from gateway.mapping import Problem
 from gateway.model import Attachment
+from gateway.standard import string_value
 
 NS = "urn:cn:justice:case-exchange:1"
 _CLARK = f"{{{NS}}}"
@@ -117,16 +118,9 @@ def _distinct(_ctx: Any, nodes: Any) -> bool:
     owner: dict[str, Any] = {}
     for node in nodes:
         parent = node.getparent() if isinstance(node, etree._Element) else None
-        if owner.setdefault(_string_value(node), parent) is not parent:
+        if owner.setdefault(string_value(node), parent) is not parent:
             return False
     return True
-
-
-def _string_value(node: Any) -> str:
-    """XPath string(node) of an element (its text when it has no child nodes) or of a string."""
-    if isinstance(node, etree._Element):
-        return (node.text or "") if not len(node) else "".join(node.itertext())
-    return str(node)
 
 
 def _attachment_ok(_ctx: Any, files: Any) -> bool:

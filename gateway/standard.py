@@ -52,9 +52,12 @@ _ENVELOPE = etree.XPath(" | ".join(f"c:{n}[1]" for n in _FIELD_NAMES.values()) +
                         namespaces=_N)
 
 
-def _string_value(el: etree._Element) -> str:
-    """XPath string(el): its text when it has no child nodes, else what XPath says."""
-    return (el.text or "") if not len(el) else str(el.xpath("string()"))
+def string_value(node: object) -> str:
+    """XPath string(node) of an element (its text when it has no child nodes, else what XPath
+    says) or of an XPath result that is already a string."""
+    if isinstance(node, etree._Element):
+        return (node.text or "") if not len(node) else str(node.xpath("string()"))
+    return str(node)
 
 
 def envelope(tree: etree._Element) -> Envelope:
@@ -65,7 +68,7 @@ def envelope(tree: etree._Element) -> Envelope:
         if isinstance(node, str):
             receivers.append(node.strip())
         else:
-            f[_FIELD_NAMES[node.tag]] = _string_value(node).strip()
+            f[_FIELD_NAMES[node.tag]] = string_value(node).strip()
     return Envelope(
         version=tree.get("version") or "",
         case_number=f["CaseNumber"],
