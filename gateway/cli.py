@@ -336,6 +336,15 @@ def discard(delivery_id: Annotated[str, typer.Argument(help="the dead or waiting
 
 # -- the demo ---------------------------------------------------------------------------------------
 @app.command()
+def retention(days: Annotated[float | None, typer.Option(help="override the configured payload_days")] = None,
+              config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None) -> None:
+    """Drop the payloads of finished exchanges now, as the retention policy says (operator key)."""
+    api = Api(url, config, key)
+    r = api.call("POST", "/api/v1/retention/run", params={} if days is None else {"days": days}, timeout=None)
+    out.print(Text(r["summary"]))
+
+
+@app.command()
 def demo(
     cases: Annotated[int, typer.Option(min=1, max=1000, help="sample cases police starts")] = 5,
     duration: Annotated[float | None, typer.Option(

@@ -109,6 +109,19 @@ class ApiSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on")
 
 
+class RetentionSettings(_Strict):
+    """How long the payloads of finished exchanges are kept. Unfinished ones are never pruned."""
+
+    payload_days: float | None = Field(
+        None, gt=0,
+        description="drop a message's payloads (raw, standard, bodies sent, dossier files) this many days "
+        "after all its deliveries finished (delivered or discarded); its status, history and log entries "
+        "stay; none: keep every payload",
+    )
+    every_minutes: float = Field(60.0, gt=0, description="how often one node of the cluster runs retention")
+    batch: int = Field(500, ge=1, le=5000, description="messages per transaction (keeps each one short)")
+
+
 class GatewaySettings(_Strict):
     """The node itself: identity, data folder, store, API and limits."""
 
@@ -119,6 +132,7 @@ class GatewaySettings(_Strict):
     api: ApiSettings = Field(default_factory=ApiSettings)
     signing_key: str | None = Field(None, description="Ed25519 PEM file; default DATA_DIR/signing-key.pem")
     checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
     lease_seconds: float = Field(30.0, gt=0, description="a delivery leased by a dead worker is retaken after this")
     standard_versions: list[str] = Field(default_factory=lambda: ["1"], description="accepted major versions")

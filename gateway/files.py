@@ -54,6 +54,18 @@ class FileStore:
     def open(self, sha256: str) -> BinaryIO:
         return self.path_for(sha256).open("rb")
 
+    def remove_if_idle(self, sha256: str, idle_for: float) -> bool:
+        """Remove a file no message references any more; False while it was written or stored again
+        within `idle_for` seconds (a record naming it may be on its way), True once it is gone."""
+        path = self.path_for(sha256)
+        try:
+            if path.stat().st_mtime > time.time() - idle_for:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        return True
+
     def sweep(self, older_than: float = 3600.0) -> int:
         """Remove temporary files a crash left behind (untouched for `older_than` s); returns how many.
 
@@ -98,6 +110,7 @@ class FileWriter:
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.is_file() and final.stat().st_size == self.size:
             self._tmp.unlink(missing_ok=True)
+            os.utime(final)  # in use again: retention leaves files touched within its grace period
         else:
             os.replace(self._tmp, final)
             dir_fd = os.open(final.parent, os.O_RDONLY)

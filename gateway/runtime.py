@@ -23,6 +23,7 @@ from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig
 from gateway.delivery import Destination, Dispatcher
+from gateway.files import FileStore
 from gateway.mapping import MappingPack, load_pack
 from gateway.model import InboundRecord, Receipt
 from gateway.pipeline import (
@@ -34,10 +35,12 @@ from gateway.pipeline import (
     Rules,
     ValidateStandard,
 )
+from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.store import make_store
 from gateway.store.base import Store
+from gateway.store.shared import payload_gone
 from gateway.store.sqlite import iso_now
 
 log = logging.getLogger("gateway")
@@ -168,6 +171,8 @@ class Gateway:
         for adapter in self.inbound.values():
             self._tasks.append(asyncio.create_task(adapter.run(self.intake), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
+        if self.config.gateway.retention.payload_days is not None:
+            self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         await self.store.append_audit([AuditEvent("node-started", self.node, detail={"node": self.node})])
         self.started = True
         if self.whole_process:
@@ -236,6 +241,27 @@ class Gateway:
             except Exception:
                 log.exception("signing a checkpoint failed; will try again")
 
+    # -- retention ------------------------------------------------------------------------------
+    async def retention(self, actor: str = "retention", days: float | None = None) -> RetentionReport | None:
+        """One retention run, unless another task or node of the cluster is running one (None)."""
+        async with self.store.locked("retention") as mine:
+            if not mine:
+                return None
+            files = FileStore.for_data_dir(self.config.gateway.data_dir)
+            report = await run_retention(self.store, files, self.config.gateway.retention, actor=actor, days=days)
+        if report.messages or report.files:
+            log.info("retention: %s", report.summary())
+        return report
+
+    async def _retention(self) -> None:
+        every = self.config.gateway.retention.every_minutes * 60
+        while True:
+            try:
+                await self.retention()
+            except Exception:
+                log.exception("retention failed; will try again in %.0f minutes", every / 60)
+            await asyncio.sleep(every)
+
     # -- replay from raw, to the destination chosen ---------------------------------------------
     async def replay(self, delivery_id: str, actor: str, reason: str) -> str:
         assert self.pipeline is not None
@@ -246,6 +272,8 @@ class Gateway:
         assert m is not None
         raw = await self.store.get_blob(m["content_hash"])
         if raw is None:
+            if m.get("payload_pruned_at"):
+                raise payload_gone(m["id"])
             raise ValueError(f"the original payload of message {m['id']} is no longer stored")
         body = await asyncio.to_thread(
             self.pipeline.remap, raw, m["channel"], self.outbound_pack(d["destination"]))

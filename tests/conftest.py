@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from gateway.config import GatewayConfig, parse_config
 from gateway.sim.records import MINIMAL_CONTENT
+from gateway.store.base import Store
 
 NS = "urn:cn:justice:case-exchange:1"
 PG_URL = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -126,3 +127,27 @@ def config(tmp_path: Path, backend: str, request: pytest.FixtureRequest,
     data = base_config(tmp_path / "data")
     data["gateway"]["store"] = store_settings(backend, request, monkeypatch)
     return parse_config(data)
+
+
+MakeStore = Callable[[str], Store]
+
+
+@pytest.fixture
+def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> MakeStore:
+    """Stores for one database, one per node name (several nodes only make sense on PostgreSQL)."""
+    if backend == "postgres":
+        from gateway.store.postgres import PostgresStore
+
+        dsn = request.getfixturevalue("pg_dsn")
+        return lambda node: PostgresStore(dsn, node=node)
+    from gateway.store.sqlite import SQLiteStore
+
+    return lambda node: SQLiteStore(tmp_path / "gw.db", node=node, durability="normal")
+
+
+@pytest.fixture
+async def store(make_store: MakeStore) -> AsyncIterator[Store]:
+    s = make_store("node-a")
+    await s.open()
+    yield s
+    await s.close()

@@ -166,6 +166,13 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
     assert any(e.action == "replayed" and e.actor == "operator:ops-wang" and "receiver repaired" in e.detail
                for e in entries)
 
+    no_policy = await run_cli("retention", "--url", api.url, key=KEYS["OPERATOR"])
+    assert "no retention policy" in one_error_line(no_policy)
+    pruned = await run_cli("retention", "--days", "0.000001", "--url", api.url, key=KEYS["OPERATOR"])
+    assert pruned.exit_code == 0 and "finished message(s) dropped" in pruned.stdout, pruned.stdout
+    entries = await api.gateway.store.audit_entries(case_number="CLI-0003")
+    assert any(e.action == "payload-pruned" and e.actor == "operator:ops-wang" for e in entries)
+
 
 def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
     with socket.socket() as s:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -13,29 +11,7 @@ from gateway.audit.chain import GENESIS, AuditEvent, recompute
 from gateway.model import DeliveryState, MessageStatus, new_id, sha256_hex
 from gateway.store import migrations
 from gateway.store.base import Finish, NewDelivery, NewMessage, StaleLease, Store
-
-MakeStore = Callable[[str], Store]
-
-
-@pytest.fixture
-def make_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> MakeStore:
-    """Stores for one database, one per node name (several nodes only make sense on PostgreSQL)."""
-    if backend == "postgres":
-        from gateway.store.postgres import PostgresStore
-
-        dsn = request.getfixturevalue("pg_dsn")
-        return lambda node: PostgresStore(dsn, node=node)
-    from gateway.store.sqlite import SQLiteStore
-
-    return lambda node: SQLiteStore(tmp_path / "gw.db", node=node, durability="normal")
-
-
-@pytest.fixture
-async def store(make_store: MakeStore) -> AsyncIterator[Store]:
-    s = make_store("node-a")
-    await s.open()
-    yield s
-    await s.close()
+from tests.conftest import MakeStore
 
 
 async def put(

@@ -214,6 +214,16 @@ def create_app(gw: Any) -> PushFirst:
             raise HTTPException(409, str(e)) from None
         return {"discarded": delivery_id}
 
+    @app.post("/api/v1/retention/run", tags=["operators"],
+              summary="drop the payloads of exchanges finished longer ago than the retention policy says")
+    async def retention(p: OperatorKey, days: Annotated[float | None, Query(gt=0)] = None) -> dict[str, Any]:
+        if days is None and gw.config.gateway.retention.payload_days is None:
+            raise HTTPException(409, "no retention policy: set gateway.retention.payload_days, or pass days")
+        report = await gw.retention(f"operator:{p.name}", days)
+        if report is None:
+            raise HTTPException(409, "a retention run is already going on; try again when it has finished")
+        return {**vars(report), "summary": report.summary()}
+
     @app.get("/api/v1/audit", tags=["auditors"],
              summary="exchange-log entries by case, message, agency, time")
     async def audit(

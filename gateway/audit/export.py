@@ -83,20 +83,23 @@ async def export_case(
                 written += len(rows)
                 if progress is not None:
                     progress(written, total)
-    payloads = 0
+    payloads = dropped = 0
     if include_payloads:
         for h in sorted(hashes):
             blob = await store.get_blob(h)
             if blob is not None:
                 (root / "payloads" / h).write_bytes(blob)
                 payloads += 1
+            else:
+                dropped += 1  # dropped by the retention policy (its log entry says so): the hash stands
     used = [c for c in cps if any(a <= int(c["seq"]) <= b for a, b in windows)]
     (root / "checkpoints.json").write_text(json.dumps(used, indent=1), encoding="utf-8")
     (root / "public-key.pem").write_bytes(public_pem(signer_public_key))
-    manifest = {
+    manifest: dict[str, object] = {
         "case_number": case_number, "exported_at": iso_now(), "key_id": key_id(signer_public_key),
         "windows": [list(w) for w in windows], "case_entries": case_entries, "entries": written,
         "payloads": "included" if include_payloads else "hashes only",
+        **({"payloads_not_stored": dropped} if dropped else {}),
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     (root / "README.md").write_text(_readme(manifest), encoding="utf-8")

@@ -75,6 +75,17 @@ class Finish:
     started_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Pruned:
+    """What one retention batch removed, and where the next batch goes on."""
+
+    messages: int = 0  # messages whose payloads were dropped
+    blobs: int = 0  # payloads removed from the database (others are still needed elsewhere)
+    blob_bytes: int = 0
+    files: int = 0  # dossier files no message needs any more, now listed for removal from disk
+    after: tuple[float, str] | None = None  # (received_at, id) of the last message looked at; None: done
+
+
 class StaleLease(Exception):
     """The lease expired and another worker took the delivery: this worker's result is dropped."""
 
@@ -218,6 +229,33 @@ class Store(ABC):
 
     @abstractmethod
     async def checkpoints(self) -> list[dict[str, Any]]: ...
+
+    # -- retention ----------------------------------------------------------------
+    @abstractmethod
+    async def prune_payloads(
+        self, finished_before: float, limit: int, after: tuple[float, str] | None, actor: str, policy: str
+    ) -> Pruned:
+        """Drop the payloads of up to `limit` finished messages received and finished before the cutoff.
+
+        Finished: every delivery delivered or discarded (a message with a waiting, in-flight or
+        dead delivery is never touched). Looks at messages after `after` in (received_at, id)
+        order. A payload another message still references stays. Each pruned message gets a
+        `payload-pruned` log entry; its rows and the log itself stay.
+        """
+
+    @abstractmethod
+    async def file_removals(self, limit: int) -> list[str]:
+        """Dossier files listed for removal that still no message references (listed ones that a
+        new message references again are struck off the list)."""
+
+    @abstractmethod
+    async def files_removed(self, hashes: list[str]) -> None:
+        """Strike files off the removal list once they are gone from disk."""
+
+    async def reclaim_space(self) -> int:
+        """Give the space freed by pruning back to the operating system where the backend can do it
+        online; returns the bytes given back. PostgreSQL's autovacuum makes freed space reusable."""
+        return 0
 
     # -- API keys ---------------------------------------------------------------
     @abstractmethod

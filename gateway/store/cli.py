@@ -68,5 +68,26 @@ def status(config: Path = _CONFIG) -> None:
         raise typer.Exit(1) from None
 
 
+@db_app.command()
+def compact(config: Path = _CONFIG) -> None:
+    """SQLite: give the space of pruned payloads back to the file system (stop the gateway first).
+
+    Databases created by this version do that after every retention run by themselves; one created
+    earlier needs this once. PostgreSQL's autovacuum makes the space reusable without it.
+    """
+    from gateway.store.sqlite import SQLiteStore
+
+    store = _store(config)
+    if not isinstance(store, SQLiteStore):
+        typer.echo("PostgreSQL: autovacuum makes the space of deleted payloads reusable; nothing to do here")
+        return
+    try:
+        before, after = asyncio.run(store.compact())
+    except Exception as e:
+        typer.echo(f"compact failed (is the gateway still running?): {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{store.path}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB")
+
+
 if __name__ == "__main__":
     db_app()

@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.audit.chain import AuditEntry, AuditEvent, seal
 from gateway.model import DeliveryState, Receipt, new_id, sha256_hex
 from gateway.store import migrations
-from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, StaleLease, Store
+from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, Pruned, StaleLease, Store
 from gateway.store.shared import (
     as_duplicate,
     delivery_row,
@@ -43,6 +43,9 @@ from gateway.store.shared import (
     lease_reason,
     new_receipt,
     not_discardable,
+    payload_gone,
+    payload_refs,
+    pruned_event,
 )
 
 T = TypeVar("T")
@@ -409,6 +412,9 @@ class PostgresStore(Store):
                     tx.node,
                 ),
             )  # no resend races past the lookup (head lock); the unique index would refuse one
+            async with c.cursor() as cur:
+                await cur.executemany("INSERT INTO payload_refs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
+                                      payload_refs(m, blobs, deliveries))
             now = time.time()
             if deliveries:
                 async with c.cursor() as cur:
@@ -618,6 +624,10 @@ class PostgresStore(Store):
             )
             if row is None:
                 raise KeyError(delivery_id)
+            if await tx.one("SELECT 1 FROM blobs WHERE sha256 = %s", (body_hash,)) is None:
+                raise payload_gone(row[0])  # retention ran between the replay's mapping and now
+            await tx.conn.execute("INSERT INTO payload_refs VALUES (%s,%s,'blob') ON CONFLICT DO NOTHING",
+                                  (row[0], body_hash))
             now = time.time()
             await tx.conn.execute(
                 "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, "
@@ -666,6 +676,69 @@ class PostgresStore(Store):
             return new
 
         return await self._write(op)
+
+    # -- retention ------------------------------------------------------------------
+    async def prune_payloads(
+        self, finished_before: float, limit: int, after: tuple[float, str] | None, actor: str, policy: str
+    ) -> Pruned:
+        """Runs in a write group, behind the chain-head lock that intake and replay also take, so no
+        new reference to a payload can appear between the check and the delete."""
+
+        async def op(tx: _Tx) -> Pruned:
+            c = tx.conn
+            rows = await (await c.execute(
+                "SELECT id, case_number, content_hash, received_at FROM messages "
+                "WHERE payload_pruned_at IS NULL AND received_at < %s AND (received_at, id) > (%s, %s) "
+                "ORDER BY received_at, id LIMIT %s",
+                (finished_before, *(after or (float("-inf"), "")), limit),
+            )).fetchall()
+            if not rows:
+                return Pruned()
+            ids = [r[0] for r in rows]
+            unfinished = {r[0] for r in await (await c.execute(
+                "SELECT DISTINCT message_id FROM deliveries WHERE message_id = ANY(%s) "
+                "AND (state NOT IN ('delivered','discarded') OR updated_at >= %s)", (ids, finished_before),
+            )).fetchall()}
+            done = [r for r in rows if r[0] not in unfinished]
+            last = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
+            if not done:
+                return Pruned(after=last)
+            ids = [r[0] for r in done]
+            held = await (await c.execute(
+                "DELETE FROM payload_refs WHERE message_id = ANY(%s) RETURNING sha256, kind", (ids,))).fetchall()
+            await c.execute("UPDATE messages SET payload_pruned_at = %s WHERE id = ANY(%s)", (time.time(), ids))
+            kinds = dict(held)
+            free = [r[0] for r in await (await c.execute(
+                "SELECT h FROM unnest(%s::text[]) h WHERE NOT EXISTS (SELECT 1 FROM payload_refs r WHERE r.sha256 = h)",
+                (list(kinds),))).fetchall()]
+            files = [h for h in free if kinds[h] == "file"]
+            gone = await (await c.execute(
+                "DELETE FROM blobs WHERE sha256 = ANY(%s) RETURNING size",
+                ([h for h in free if kinds[h] != "file"],))).fetchall()
+            if files:
+                async with c.cursor() as cur:
+                    await cur.executemany("INSERT INTO file_removals VALUES (%s,%s) ON CONFLICT DO NOTHING",
+                                          [(h, time.time()) for h in files])
+            await tx.audit([pruned_event(actor, r[0], r[1], r[2], policy) for r in done])
+            return Pruned(len(done), len(gone), sum(int(g[0]) for g in gone), len(files), last)
+
+        return await self._write(op)
+
+    async def file_removals(self, limit: int) -> list[str]:
+        async def op(tx: _Tx) -> list[str]:
+            await tx.conn.execute("DELETE FROM file_removals f WHERE EXISTS "
+                                  "(SELECT 1 FROM payload_refs r WHERE r.sha256 = f.sha256)")
+            rows = await (await tx.conn.execute(
+                "SELECT sha256 FROM file_removals ORDER BY listed_at LIMIT %s", (limit,))).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._write(op)
+
+    async def files_removed(self, hashes: list[str]) -> None:
+        async def op(tx: _Tx) -> None:
+            await tx.conn.execute("DELETE FROM file_removals WHERE sha256 = ANY(%s)", (hashes,))
+
+        await self._write(op)
 
     async def discard(self, delivery_id: str, actor: str, reason: str) -> None:
         async def op(tx: _Tx) -> None:

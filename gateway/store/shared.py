@@ -82,6 +82,29 @@ def finish_event(node: str, lease: Lease, result: Finish) -> AuditEvent:
     )
 
 
+def payload_refs(
+    m: NewMessage, blobs: dict[str, bytes], deliveries: list[NewDelivery]
+) -> list[tuple[str, str, str]]:
+    """(message id, sha256, kind) of every payload a new message holds on to: retention frees a
+    payload only when no message still listed here needs it."""
+    refs = {m.content_hash: "blob", **dict.fromkeys(blobs, "blob")}
+    if m.canonical_hash:
+        refs[m.canonical_hash] = "blob"
+    refs.update((d.body_hash, "blob") for d in deliveries)
+    refs.update((str(a["sha256"]), "file") for a in m.summary.get("attachments", ()))
+    return [(m.message_id, h, kind) for h, kind in refs.items()]
+
+
+def pruned_event(actor: str, message_id: str, case_number: str, content_hash: str, policy: str) -> AuditEvent:
+    return AuditEvent("payload-pruned", actor, message_id, case_number, content_hash,
+                      {"policy": policy,
+                       "note": "payloads dropped by the retention policy; the log keeps their hashes"})
+
+
+def payload_gone(message_id: str) -> ValueError:
+    return ValueError(f"the payloads of message {message_id} were dropped by the retention policy")
+
+
 def held_reason(lease: Lease) -> str:
     return (
         f"held: an earlier record of this case to {lease.destination} (delivery "

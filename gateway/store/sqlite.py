@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from gateway.audit.chain import GENESIS, AuditEntry, AuditEvent, seal
 from gateway.model import DeliveryState, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.store import migrations
-from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, StaleLease, Store
+from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, Pruned, StaleLease, Store
 from gateway.store.shared import (
     as_duplicate,
     delivery_row,
@@ -36,6 +36,9 @@ from gateway.store.shared import (
     lease_reason,
     new_receipt,
     not_discardable,
+    payload_gone,
+    payload_refs,
+    pruned_event,
 )
 
 T = TypeVar("T")
@@ -156,6 +159,9 @@ def _set(fut: asyncio.Future[Any], r: Any, e: BaseException | None) -> None:
 
 def _connect(path: str, durability: str, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    # takes effect only in a new file (before its first table), where pages freed by retention can
+    # then go back to the file system; an older file keeps its mode until `gateway db compact`
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -219,6 +225,22 @@ class SQLiteStore(Store):
                         f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{m.version}');\nCOMMIT;")
                     done.append(m.version)
                 return done
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+    async def compact(self) -> tuple[int, int]:
+        """Rewrite the file without its free pages and switch it to incremental auto-vacuum, so later
+        retention runs give space back by themselves; (bytes before, after). Needs the gateway stopped."""
+        def run() -> tuple[int, int]:
+            conn = _connect(self.path, self.durability)
+            try:
+                before = Path(self.path).stat().st_size
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                return before, Path(self.path).stat().st_size
             finally:
                 conn.close()
 
@@ -318,12 +340,15 @@ class SQLiteStore(Store):
             for h, data in blobs.items():
                 c.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (h, len(data), data))
             c.execute(
-                "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO messages (id, sender, channel, sender_message_id, content_hash, canonical_hash, "
+                "case_number, stage, action, status, reasons, received_at, file_name, operation, summary, "
+                "receipt, node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (m.message_id, m.sender, m.channel, m.sender_message_id, m.content_hash, m.canonical_hash,
                  m.case_number, m.stage, m.action, str(m.status), json.dumps(list(m.reasons), ensure_ascii=False),
                  m.received_at, m.file_name, m.operation, json.dumps(m.summary, ensure_ascii=False),
                  json.dumps(receipt.as_dict(), ensure_ascii=False), tx.w.node),
             )
+            c.executemany("INSERT OR IGNORE INTO payload_refs VALUES (?,?,?)", payload_refs(m, blobs, deliveries))
             now = time.time()
             for d in deliveries:
                 c.execute(
@@ -509,6 +534,9 @@ class SQLiteStore(Store):
             ).fetchone()
             if row is None:
                 raise KeyError(delivery_id)
+            if c.execute("SELECT 1 FROM blobs WHERE sha256=?", (body_hash,)).fetchone() is None:
+                raise payload_gone(row[0])  # retention ran between the replay's mapping and now
+            c.execute("INSERT OR IGNORE INTO payload_refs VALUES (?,?,'blob')", (row[0], body_hash))
             now = time.time()
             c.execute(
                 "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, "
@@ -531,6 +559,85 @@ class SQLiteStore(Store):
         result = await self._write(op)
         self.notify_work()
         return result
+
+    # -- retention ------------------------------------------------------------------
+    async def prune_payloads(
+        self, finished_before: float, limit: int, after: tuple[float, str] | None, actor: str, policy: str
+    ) -> Pruned:
+        def op(tx: _Tx) -> Pruned:
+            c = tx.conn
+            rows = c.execute(
+                "SELECT id, case_number, content_hash, received_at FROM messages "
+                "WHERE payload_pruned_at IS NULL AND received_at < ? AND (received_at, id) > (?, ?) "
+                "ORDER BY received_at, id LIMIT ?",
+                (finished_before, *(after or (float("-inf"), "")), limit),
+            ).fetchall()
+            if not rows:
+                return Pruned()
+            marks = ",".join("?" * len(rows))
+            unfinished = {r[0] for r in c.execute(
+                f"SELECT DISTINCT message_id FROM deliveries WHERE message_id IN ({marks}) "
+                "AND (state NOT IN ('delivered','discarded') OR updated_at >= ?)",
+                (*(r[0] for r in rows), finished_before))}
+            done = [r for r in rows if r[0] not in unfinished]
+            last = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
+            if not done:
+                return Pruned(after=last)
+            ids = [r[0] for r in done]
+            marks = ",".join("?" * len(ids))
+            held = dict(c.execute(f"SELECT sha256, kind FROM payload_refs WHERE message_id IN ({marks})", ids))
+            c.execute(f"DELETE FROM payload_refs WHERE message_id IN ({marks})", ids)
+            c.execute(f"UPDATE messages SET payload_pruned_at=? WHERE id IN ({marks})", (time.time(), *ids))
+            blobs = size = files = 0
+            for sha, kind in held.items():
+                if c.execute("SELECT 1 FROM payload_refs WHERE sha256=? LIMIT 1", (sha,)).fetchone():
+                    continue  # another message still needs it
+                if kind == "file":
+                    c.execute("INSERT OR IGNORE INTO file_removals VALUES (?,?)", (sha, time.time()))
+                    files += 1
+                    continue
+                gone = c.execute("DELETE FROM blobs WHERE sha256=? RETURNING size", (sha,)).fetchone()
+                if gone:
+                    blobs, size = blobs + 1, size + gone[0]
+            tx.audit([pruned_event(actor, r[0], r[1], r[2], policy) for r in done])
+            return Pruned(len(done), blobs, size, files, last)
+
+        return await self._write(op)
+
+    async def file_removals(self, limit: int) -> list[str]:
+        def op(tx: _Tx) -> list[str]:
+            tx.conn.execute("DELETE FROM file_removals WHERE EXISTS "
+                            "(SELECT 1 FROM payload_refs r WHERE r.sha256 = file_removals.sha256)")
+            return [r[0] for r in tx.conn.execute(
+                "SELECT sha256 FROM file_removals ORDER BY listed_at LIMIT ?", (limit,))]
+
+        return await self._write(op)
+
+    async def files_removed(self, hashes: list[str]) -> None:
+        def op(tx: _Tx) -> None:
+            tx.conn.executemany("DELETE FROM file_removals WHERE sha256=?", [(h,) for h in hashes])
+
+        await self._write(op)
+
+    async def reclaim_space(self) -> int:
+        """Pages freed by pruning go back to the file system (databases created since migration 3
+        use incremental auto-vacuum; older ones reuse the pages until `gateway db compact`)."""
+        def op(tx: _Tx) -> int:
+            """Up to 4,096 pages (16 MB) per write, so intake waits no longer than a normal group."""
+            c = tx.conn
+            if c.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+                return 0
+            freed = 0
+            # each step of the pragma frees one page, and Python's sqlite3 runs one step per execute
+            while freed < 4096 and c.execute("PRAGMA freelist_count").fetchone()[0]:
+                c.execute("PRAGMA incremental_vacuum(1)")
+                freed += 1
+            return int(freed * c.execute("PRAGMA page_size").fetchone()[0])
+
+        total = 0
+        while step := await self._write(op):
+            total += step
+        return total
 
     async def discard(self, delivery_id: str, actor: str, reason: str) -> None:
         def op(tx: _Tx) -> None:
