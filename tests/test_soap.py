@@ -347,6 +347,30 @@ async def test_bad_requests_get_faults_are_logged_and_lose_nothing(tmp_path: Pat
         assert [m.case_number for m in proc.received] == ["KEEP-1"]
 
 
+@pytest.mark.postgres
+async def test_a_token_replayed_to_another_node_is_refused(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two nodes on one PostgreSQL: a Nonce used at one is refused at the other."""
+    monkeypatch.setenv("SOAP_TEST_DSN", pg_dsn)
+    configs = []
+    for node in ("soap-a", "soap-b"):
+        cfg = _config(tmp_path / node)
+        cfg["gateway"].update(node=node, store={"backend": "postgres", "dsn": {"env": "SOAP_TEST_DSN"}})
+        configs.append(cfg)
+    token = username_token("POLICE", POLICE_PW)
+    ping = _envelope("<cx:Ping/>", header=token).encode()
+    async with serving(configs[0]) as (_, base_a), serving(configs[1]) as (gw_b, base_b):
+        assert (await _post(f"{base_a}/soap/police-soap", ping, action=None)).status_code == 200
+        r = await _post(f"{base_b}/soap/police-soap", ping, action=None)
+        assert r.status_code == 500 and _fault(r)[2] == "wsse.replay", r.text
+        fresh = _envelope("<cx:Ping/>", header=username_token("POLICE", POLICE_PW)).encode()
+        assert (await _post(f"{base_b}/soap/police-soap", fresh, action=None)).status_code == 200
+        assert await gw_b.store.claim_once("k", time.time() - 1)  # an expired claim is taken over
+        assert await gw_b.store.claim_once("k", time.time() + 60)
+        assert not await gw_b.store.claim_once("k", time.time() + 60)
+
+
 def test_username_token_rules() -> None:
     nonces = NonceCache(300)
 

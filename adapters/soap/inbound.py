@@ -11,6 +11,7 @@ import copy
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -25,7 +26,7 @@ from starlette.routing import BaseRoute
 from adapters.base import InboundAdapter, Intake, push_route
 from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
-from adapters.soap.wsse import NonceCache, verify_username_token
+from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.audit.chain import AuditEvent
 from gateway.model import Attachment, InboundRecord, MessageStatus, Receipt
 
@@ -159,13 +160,17 @@ class SoapInbound(InboundAdapter):
                 )
             self._check_action(request, ctype, op)
             if self.password is not None:
-                verify_username_token(
+                nonce = verify_username_token(
                     req.header,
                     username=self.username or "",
                     password=self.password,
                     nonces=self.nonces,
                     require_fresh=self.settings.require_fresh_tokens,
                 )
+                # this node's memory refuses its own replays; the store, one sent to another node
+                expires = time.time() + 2 * self.nonces.window
+                if nonce and not await self.gateway.store.claim_once(f"wsse:{self.channel}:{nonce}", expires):
+                    raise replayed()
             payload = await handler(req, intake, parts)
         except SoapFault as f:
             await self._refused(request, op, f)

@@ -70,8 +70,10 @@ def verify_username_token(
     nonces: NonceCache,
     require_fresh: bool,
     now: float | None = None,
-) -> None:
-    """Check the UsernameToken in a SOAP Header; raise a Client SoapFault saying what is wrong."""
+) -> str:
+    """Check the UsernameToken in a SOAP Header; raise a Client SoapFault saying what is wrong.
+
+    Returns the token's Nonce ("" if it has none) for the caller to claim cluster-wide."""
     now = time.time() if now is None else now
     tok = None if header is None else header.find(f"{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
     if tok is None:
@@ -126,8 +128,13 @@ def verify_username_token(
     if not (ok and hmac.compare_digest(user.encode(), username.encode())):
         raise SoapFault(_WRONG, client=True, rule="wsse.credentials")
     if nonce_text and not nonces.use(nonce_text, now):
-        raise SoapFault(
-            "this security token was already used (replayed Nonce); each request needs a new Nonce",
-            client=True,
-            rule="wsse.replay",
-        )
+        raise replayed()
+    return nonce_text
+
+
+def replayed() -> SoapFault:
+    return SoapFault(
+        "this security token was already used (replayed Nonce); each request needs a new Nonce",
+        client=True,
+        rule="wsse.replay",
+    )

@@ -133,6 +133,12 @@ class Store(ABC):
             if mine:
                 await self.unlock(name)
 
+    async def claim_once(self, key: str, expires_at: float) -> bool:
+        """True the first time `key` is claimed before `expires_at`, False while an earlier claim lives:
+        one-time tokens (WS-Security nonces) seen by any node of the cluster. A SQLite file serves one
+        process, whose callers keep their own memory of what they saw, so this base version admits all."""
+        return True
+
     # -- wake-ups: the push path never waits for a poll interval ------------
     def notify_work(self) -> None:
         self._work.set()

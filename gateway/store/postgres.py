@@ -148,6 +148,7 @@ class PostgresStore(Store):
         self._lock_conn: AsyncConnection[Any] | None = None
         self._lock_guard = asyncio.Lock()
         self._held: set[str] = set()
+        self._claims = 0
 
     # -- lifecycle --------------------------------------------------------------------
     async def open(self) -> None:
@@ -676,6 +677,19 @@ class PostgresStore(Store):
             return new
 
         return await self._write(op)
+
+    # -- one-time tokens across nodes ------------------------------------------------------
+    async def claim_once(self, key: str, expires_at: float) -> bool:
+        assert self._pool is not None, "store is not open"
+        now = time.time()
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(
+                "INSERT INTO claims VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at "
+                "WHERE claims.expires_at < %s RETURNING key", (key, expires_at, now))).fetchone()
+            self._claims += 1
+            if self._claims % 1000 == 0:  # expired claims are only ever overwritten; clear them now and then
+                await conn.execute("DELETE FROM claims WHERE expires_at < %s", (now,))
+        return row is not None
 
     # -- retention ------------------------------------------------------------------
     async def prune_payloads(

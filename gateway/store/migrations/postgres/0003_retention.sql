@@ -21,3 +21,5 @@ INSERT INTO payload_refs
   SELECT m.id, a ->> 'sha256', 'file'
   FROM messages m, jsonb_array_elements(COALESCE(m.summary::jsonb -> 'attachments', '[]'::jsonb)) a
   ON CONFLICT DO NOTHING;
+-- one-time tokens any node may be shown (WS-Security nonces): the first claim wins until it expires
+CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL);
