@@ -26,7 +26,7 @@ from gateway.retention import run_retention
 from gateway.runtime import Gateway
 from gateway.store import migrations
 from gateway.store.base import Finish, NewDelivery, NewMessage, Store
-from tests.conftest import base_config, store_settings
+from tests.conftest import MakeStore, base_config, store_settings
 from tests.drops import dossier_record
 
 FAR = 1e12  # a cutoff after everything: "finished before" holds for every finished message
@@ -158,34 +158,65 @@ async def test_replay_of_a_pruned_message_is_refused(store: Store) -> None:
         await store.enqueue_replay(d["id"], h, "operator:ops", "again")
 
 
-async def test_upgrade_lists_what_older_messages_hold(tmp_path: Path) -> None:
-    """A database written before retention existed: the migration lists its payloads, so the first
-    run frees what is unused and keeps what a waiting message needs."""
-    from gateway.store.sqlite import SQLiteStore
+async def test_counts_stay_exact_through_replays(store: Store) -> None:
+    """A replay with the body the message already holds, then with a new one: after pruning, neither
+    is left behind (a count off by one would keep a payload forever)."""
+    mid, h = await put(store)
+    await settle(store, "PROC", DeliveryState.DELIVERED)
+    (d,) = await store.get_deliveries(mid)
+    await store.enqueue_replay(d["id"], h, "operator:ops", "same body")
+    remapped = await store.put_blob(b"<r>mapped again with the pack's new version</r>")
+    await store.enqueue_replay(d["id"], remapped, "operator:ops", "new mapping")
+    await settle(store, "PROC", DeliveryState.DELIVERED)
+    batch = await store.prune_payloads(FAR, 100, None, "retention", "p")
+    assert (batch.messages, batch.blobs) == (1, 2)
+    assert await store.get_blob(h) is None and await store.get_blob(remapped) is None
 
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for m in migrations.migrations("sqlite")[:2]:
-        conn.executescript(m.sql)
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+
+async def test_upgrade_counts_what_older_messages_hold(backend: str, make_store: MakeStore) -> None:
+    """A database written before retention existed: the migration counts its payloads, so the first
+    run frees what is unused and keeps what a waiting message still needs, on both backends."""
+    store = make_store("old")
     scan = {"name": "s.pdf", "sha256": "ef" * 32, "size": 1, "media_type": "application/pdf"}
+    statements: list[tuple[str, tuple[object, ...]]] = []
     for mid, state, body in (("m1", "delivered", b"<a/>"), ("m2", "queued", b"<b/>")):
         h = sha256_hex(body)
-        conn.execute("INSERT INTO blobs VALUES (?,?,?)", (h, len(body), body))
-        conn.execute("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                     (mid, "POLICE", "police-in", None, h, h, "C-1", "trial", "indictment", "accepted", "[]",
-                      1.0, None, None, json.dumps({"attachments": [scan]}), "{}", "old"))
-        conn.execute("INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, "
-                     "state, reason, created_at, updated_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                     (mid + "-d", mid, "PROC", "C-1", h, "application/xml", state, "", 1.0, 1.0, FAR))
-    conn.close()
-    store = SQLiteStore(path)
-    assert await store.upgrade() == list(range(3, migrations.latest("sqlite") + 1))
+        statements += [
+            ("INSERT INTO blobs VALUES (?,?,?)", (h, len(body), body)),
+            ("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             (mid, "POLICE", "police-in", None, h, h, "C-1", "trial", "indictment", "accepted", "[]", 1.0, None,
+              None, json.dumps({"attachments": [scan]}), "{}", "old")),
+            ("INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, state, "
+             "reason, created_at, updated_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+             (mid + "-d", mid, "PROC", "C-1", h, "application/xml", state, "", 1.0, 1.0, 1.0)),
+        ]
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(store.dsn, autocommit=True) as pg:  # type: ignore[attr-defined]
+            for m in migrations.migrations("postgres")[:2]:
+                pg.execute(m.sql.encode())
+            pg.execute("INSERT INTO meta VALUES ('schema_version', '2') ON CONFLICT (key) DO UPDATE SET value = '2'")
+            for sql, args in statements:
+                pg.execute(sql.replace("?", "%s"), args)  # type: ignore[call-overload]
+    else:
+        conn = sqlite3.connect(store.path, isolation_level=None)  # type: ignore[attr-defined]
+        for m in migrations.migrations("sqlite")[:2]:
+            conn.executescript(m.sql)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        for sql, args in statements:
+            conn.execute(sql, args)
+        conn.close()
+    assert await store.upgrade() == list(range(3, migrations.latest(backend) + 1))
     await store.open()
     try:
         batch = await store.prune_payloads(FAR, 100, None, "retention", "p")
-        assert (batch.messages, batch.blobs, batch.files) == (1, 1, 0)  # the scan: m2 still needs it
+        assert (batch.messages, batch.blobs, batch.files) == (1, 1, 0)  # the scan: m2 still holds it
         assert await store.get_blob(sha256_hex(b"<b/>")) == b"<b/>"
+        await settle(store, "PROC", DeliveryState.DELIVERED)
+        batch = await store.prune_payloads(FAR, 100, None, "retention", "p")
+        assert (batch.messages, batch.blobs, batch.files) == (1, 1, 1)
+        assert await store.file_removals(10) == [scan["sha256"]]
     finally:
         await store.close()
 

@@ -251,8 +251,8 @@ class Store(ABC):
 
     @abstractmethod
     async def file_removals(self, limit: int) -> list[str]:
-        """Dossier files listed for removal that still no message references (listed ones that a
-        new message references again are struck off the list)."""
+        """Dossier files no message holds any more, longest unused first (a new message holding
+        one again takes it off this list)."""
 
     @abstractmethod
     async def files_removed(self, hashes: list[str]) -> None:

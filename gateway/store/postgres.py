@@ -37,14 +37,15 @@ from gateway.store.shared import (
     duplicate_event,
     finish_event,
     finish_reason,
+    held_payloads,
     held_reason,
     iso_now,
     lease_attachments,
     lease_reason,
+    new_message_payloads,
     new_receipt,
     not_discardable,
     payload_gone,
-    payload_refs,
     pruned_event,
 )
 
@@ -338,7 +339,7 @@ class PostgresStore(Store):
         assert self._pool is not None, "store is not open"
         async with self._pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO blobs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING", (h, len(data), data)
+                "INSERT INTO blobs (sha256, size, data) VALUES (%s,%s,%s) ON CONFLICT DO NOTHING", (h, len(data), data)
             )
         return h
 
@@ -386,11 +387,18 @@ class PostgresStore(Store):
             if dup is not None:
                 await tx.audit([duplicate_event(m, dup)])
                 return dup
-            async with c.cursor() as cur:
+            data = {**blobs, m.content_hash: raw}
+            held, files = new_message_payloads(m, blobs, deliveries)
+            async with c.cursor() as cur:  # each payload counts the messages holding it (retention frees it at 0)
                 await cur.executemany(
-                    "INSERT INTO blobs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
-                    [(m.content_hash, len(raw), raw), *((h, len(d), d) for h, d in blobs.items())],
+                    "INSERT INTO blobs (sha256, size, data, refs) VALUES (%s,%s,%s,1) "
+                    "ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + 1",
+                    [(h, len(data[h]), data[h]) for h in held if h in data],
                 )
+            if elsewhere := [h for h in held if h not in data]:
+                await c.execute("UPDATE blobs SET refs = refs + 1 WHERE sha256 = ANY(%s)", (elsewhere,))
+            if files:
+                await _hold_files(c, files)
             await tx.conn.execute(
                 f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})",
                 (
@@ -413,9 +421,6 @@ class PostgresStore(Store):
                     tx.node,
                 ),
             )  # no resend races past the lookup (head lock); the unique index would refuse one
-            async with c.cursor() as cur:
-                await cur.executemany("INSERT INTO payload_refs VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
-                                      payload_refs(m, blobs, deliveries))
             now = time.time()
             if deliveries:
                 async with c.cursor() as cur:
@@ -625,10 +630,14 @@ class PostgresStore(Store):
             )
             if row is None:
                 raise KeyError(delivery_id)
+            held = await tx.one(
+                "SELECT 1 FROM messages WHERE id = %s AND %s IN (content_hash, canonical_hash) UNION ALL "
+                "SELECT 1 FROM deliveries WHERE message_id = %s AND body_hash = %s",
+                (row[0], body_hash, row[0], body_hash))
+            if held is None:  # a body the message does not hold yet: count it
+                await tx.conn.execute("UPDATE blobs SET refs = refs + 1 WHERE sha256 = %s", (body_hash,))
             if await tx.one("SELECT 1 FROM blobs WHERE sha256 = %s", (body_hash,)) is None:
                 raise payload_gone(row[0])  # retention ran between the replay's mapping and now
-            await tx.conn.execute("INSERT INTO payload_refs VALUES (%s,%s,'blob') ON CONFLICT DO NOTHING",
-                                  (row[0], body_hash))
             now = time.time()
             await tx.conn.execute(
                 "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, "
@@ -701,56 +710,57 @@ class PostgresStore(Store):
         async def op(tx: _Tx) -> Pruned:
             c = tx.conn
             rows = await (await c.execute(
-                "SELECT id, case_number, content_hash, received_at FROM messages "
+                "SELECT id, case_number, content_hash, canonical_hash, summary, received_at FROM messages "
                 "WHERE payload_pruned_at IS NULL AND received_at < %s AND (received_at, id) > (%s, %s) "
                 "ORDER BY received_at, id LIMIT %s",
                 (finished_before, *(after or (float("-inf"), "")), limit),
             )).fetchall()
             if not rows:
                 return Pruned()
-            ids = [r[0] for r in rows]
             unfinished = {r[0] for r in await (await c.execute(
                 "SELECT DISTINCT message_id FROM deliveries WHERE message_id = ANY(%s) "
-                "AND (state NOT IN ('delivered','discarded') OR updated_at >= %s)", (ids, finished_before),
+                "AND (state NOT IN ('delivered','discarded') OR updated_at >= %s)",
+                ([r[0] for r in rows], finished_before),
             )).fetchall()}
             done = [r for r in rows if r[0] not in unfinished]
-            last = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
+            last = (rows[-1][5], rows[-1][0]) if len(rows) == limit else None
             if not done:
                 return Pruned(after=last)
             ids = [r[0] for r in done]
-            held = await (await c.execute(
-                "DELETE FROM payload_refs WHERE message_id = ANY(%s) RETURNING sha256, kind", (ids,))).fetchall()
-            await c.execute("UPDATE messages SET payload_pruned_at = %s WHERE id = ANY(%s)", (time.time(), ids))
-            kinds = dict(held)
-            free = [r[0] for r in await (await c.execute(
-                "SELECT h FROM unnest(%s::text[]) h WHERE NOT EXISTS (SELECT 1 FROM payload_refs r WHERE r.sha256 = h)",
-                (list(kinds),))).fetchall()]
-            files = [h for h in free if kinds[h] == "file"]
-            gone = await (await c.execute(
-                "DELETE FROM blobs WHERE sha256 = ANY(%s) RETURNING size",
-                ([h for h in free if kinds[h] != "file"],))).fetchall()
-            if files:
-                async with c.cursor() as cur:
-                    await cur.executemany("INSERT INTO file_removals VALUES (%s,%s) ON CONFLICT DO NOTHING",
-                                          [(h, time.time()) for h in files])
+            bodies: dict[str, list[str]] = {}
+            for mid, h in await (await c.execute(
+                    "SELECT message_id, body_hash FROM deliveries WHERE message_id = ANY(%s)", (ids,))).fetchall():
+                bodies.setdefault(mid, []).append(h)
+            now = time.time()
+            await c.execute("UPDATE messages SET payload_pruned_at = %s WHERE id = ANY(%s)", (now, ids))
+            blobs = size = files = 0
+            for mid, _case, content, canonical, summary, _at in done:
+                held, held_files = held_payloads(content, canonical, bodies.get(mid, ()),
+                                                 json.loads(summary).get("attachments", ()))
+                for h in held:
+                    freed = await _release_blob(c, h)
+                    blobs, size = blobs + (freed is not None), size + (freed or 0)
+                for h in held_files:
+                    if await (await c.execute("SELECT 1 FROM blobs WHERE sha256 = %s", (h,))).fetchone():
+                        freed = await _release_blob(c, h)  # a SOAP attachment, stored as a payload
+                        blobs, size = blobs + (freed is not None), size + (freed or 0)
+                        continue
+                    left = await (await c.execute(
+                        "UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN %s END "
+                        "WHERE sha256 = %s RETURNING refs", (now, h))).fetchone()
+                    files += left is not None and left[0] <= 0
             await tx.audit([pruned_event(actor, r[0], r[1], r[2], policy) for r in done])
-            return Pruned(len(done), len(gone), sum(int(g[0]) for g in gone), len(files), last)
+            return Pruned(len(done), blobs, size, files, last)
 
         return await self._write(op)
 
     async def file_removals(self, limit: int) -> list[str]:
-        async def op(tx: _Tx) -> list[str]:
-            await tx.conn.execute("DELETE FROM file_removals f WHERE EXISTS "
-                                  "(SELECT 1 FROM payload_refs r WHERE r.sha256 = f.sha256)")
-            rows = await (await tx.conn.execute(
-                "SELECT sha256 FROM file_removals ORDER BY listed_at LIMIT %s", (limit,))).fetchall()
-            return [r[0] for r in rows]
-
-        return await self._write(op)
+        rows = await self._rows("SELECT sha256 FROM files WHERE refs <= 0 ORDER BY unused_since LIMIT %s", (limit,))
+        return [r["sha256"] for r in rows]
 
     async def files_removed(self, hashes: list[str]) -> None:
         async def op(tx: _Tx) -> None:
-            await tx.conn.execute("DELETE FROM file_removals WHERE sha256 = ANY(%s)", (hashes,))
+            await tx.conn.execute("DELETE FROM files WHERE sha256 = ANY(%s) AND refs <= 0", (hashes,))
 
         await self._write(op)
 
@@ -929,3 +939,28 @@ def _where(dsn: str) -> str:
 
 
 __all__ = ["PostgresStore"]
+
+
+async def _hold_files(c: AsyncConnection[Any], hashes: list[str]) -> None:
+    """Count a new message on its dossier files: a stored payload (SOAP) or a file on disk."""
+    cur = await c.execute("UPDATE blobs SET refs = refs + 1 WHERE sha256 = ANY(%s) RETURNING sha256", (hashes,))
+    stored = {r[0] for r in await cur.fetchall()}
+    if on_disk := [h for h in hashes if h not in stored]:
+        async with c.cursor() as cur2:
+            await cur2.executemany(
+                "INSERT INTO files VALUES (%s, 1, NULL) "
+                "ON CONFLICT (sha256) DO UPDATE SET refs = files.refs + 1, unused_since = NULL",
+                [(h,) for h in on_disk],
+            )
+
+
+async def _release_blob(c: AsyncConnection[Any], sha256: str) -> int | None:
+    """One message fewer holds this payload; its size when that was the last one and it is gone."""
+    row = await (await c.execute("SELECT refs FROM blobs WHERE sha256 = %s", (sha256,))).fetchone()
+    if row is None:
+        return None
+    if row[0] > 1:
+        await c.execute("UPDATE blobs SET refs = refs - 1 WHERE sha256 = %s", (sha256,))
+        return None
+    gone = await (await c.execute("DELETE FROM blobs WHERE sha256 = %s RETURNING size", (sha256,))).fetchone()
+    return int(gone[0]) if gone else None

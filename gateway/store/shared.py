@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from gateway.audit.chain import AuditEvent
@@ -82,17 +83,21 @@ def finish_event(node: str, lease: Lease, result: Finish) -> AuditEvent:
     )
 
 
-def payload_refs(
+def held_payloads(
+    content_hash: str, canonical_hash: str, body_hashes: Iterable[str], attachments: Iterable[dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """(payloads, dossier files) a message holds, each once: the counts retention decrements are the
+    ones intake incremented. An attachment may be a stored payload too (SOAP), or a file on disk."""
+    held = dict.fromkeys([content_hash, *([canonical_hash] if canonical_hash else []), *body_hashes])
+    files = [h for h in dict.fromkeys(str(a["sha256"]) for a in attachments) if h not in held]
+    return list(held), files
+
+
+def new_message_payloads(
     m: NewMessage, blobs: dict[str, bytes], deliveries: list[NewDelivery]
-) -> list[tuple[str, str, str]]:
-    """(message id, sha256, kind) of every payload a new message holds on to: retention frees a
-    payload only when no message still listed here needs it."""
-    refs = {m.content_hash: "blob", **dict.fromkeys(blobs, "blob")}
-    if m.canonical_hash:
-        refs[m.canonical_hash] = "blob"
-    refs.update((d.body_hash, "blob") for d in deliveries)
-    refs.update((str(a["sha256"]), "file") for a in m.summary.get("attachments", ()))
-    return [(m.message_id, h, kind) for h, kind in refs.items()]
+) -> tuple[list[str], list[str]]:
+    return held_payloads(m.content_hash, m.canonical_hash, [*blobs, *(d.body_hash for d in deliveries)],
+                         m.summary.get("attachments", ()))
 
 
 def pruned_event(actor: str, message_id: str, case_number: str, content_hash: str, policy: str) -> AuditEvent:

@@ -30,14 +30,15 @@ from gateway.store.shared import (
     duplicate_event,
     finish_event,
     finish_reason,
+    held_payloads,
     held_reason,
     iso_now,
     lease_attachments,
     lease_reason,
+    new_message_payloads,
     new_receipt,
     not_discardable,
     payload_gone,
-    payload_refs,
     pruned_event,
 )
 
@@ -171,6 +172,18 @@ def _connect(path: str, durability: str, readonly: bool = False) -> sqlite3.Conn
     return conn
 
 
+def _release_blob(c: sqlite3.Connection, sha256: str) -> int | None:
+    """One message fewer holds this payload; its size when that was the last one and it is gone."""
+    row = c.execute("SELECT refs FROM blobs WHERE sha256=?", (sha256,)).fetchone()
+    if row is None:
+        return None
+    if row[0] > 1:
+        c.execute("UPDATE blobs SET refs = refs - 1 WHERE sha256=?", (sha256,))
+        return None
+    gone = c.execute("DELETE FROM blobs WHERE sha256=? RETURNING size", (sha256,)).fetchone()
+    return int(gone[0]) if gone else None
+
+
 def _version(conn: sqlite3.Connection) -> int:
     """The schema version recorded in the file; 0 for a file without tables."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
@@ -291,7 +304,7 @@ class SQLiteStore(Store):
         h = sha256_hex(data)
 
         def op(tx: _Tx) -> str:
-            tx.conn.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (h, len(data), data))
+            tx.conn.execute("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?,?,?)", (h, len(data), data))
             return h
 
         return await self._write(op)
@@ -336,9 +349,18 @@ class SQLiteStore(Store):
             if dup is not None:
                 tx.audit([duplicate_event(m, dup)])
                 return dup
-            c.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (m.content_hash, len(raw), raw))
-            for h, data in blobs.items():
-                c.execute("INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (h, len(data), data))
+            data = {**blobs, m.content_hash: raw}
+            held, files = new_message_payloads(m, blobs, deliveries)
+            for h in held:  # each payload counts the messages holding it (retention frees it at 0)
+                if h in data:
+                    c.execute("INSERT INTO blobs (sha256, size, data, refs) VALUES (?,?,?,1) "
+                              "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1", (h, len(data[h]), data[h]))
+                else:
+                    c.execute("UPDATE blobs SET refs = refs + 1 WHERE sha256=?", (h,))
+            for h in files:
+                if not c.execute("UPDATE blobs SET refs = refs + 1 WHERE sha256=?", (h,)).rowcount:
+                    c.execute("INSERT INTO files VALUES (?,1,NULL) "
+                              "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1, unused_since = NULL", (h,))
             c.execute(
                 "INSERT INTO messages (id, sender, channel, sender_message_id, content_hash, canonical_hash, "
                 "case_number, stage, action, status, reasons, received_at, file_name, operation, summary, "
@@ -348,7 +370,6 @@ class SQLiteStore(Store):
                  m.received_at, m.file_name, m.operation, json.dumps(m.summary, ensure_ascii=False),
                  json.dumps(receipt.as_dict(), ensure_ascii=False), tx.w.node),
             )
-            c.executemany("INSERT OR IGNORE INTO payload_refs VALUES (?,?,?)", payload_refs(m, blobs, deliveries))
             now = time.time()
             for d in deliveries:
                 c.execute(
@@ -534,9 +555,14 @@ class SQLiteStore(Store):
             ).fetchone()
             if row is None:
                 raise KeyError(delivery_id)
+            held = c.execute(
+                "SELECT 1 FROM messages WHERE id=? AND ? IN (content_hash, canonical_hash) UNION ALL "
+                "SELECT 1 FROM deliveries WHERE message_id=? AND body_hash=?",
+                (row[0], body_hash, row[0], body_hash)).fetchone()
+            if held is None:  # a body the message does not hold yet: count it
+                c.execute("UPDATE blobs SET refs = refs + 1 WHERE sha256=?", (body_hash,))
             if c.execute("SELECT 1 FROM blobs WHERE sha256=?", (body_hash,)).fetchone() is None:
                 raise payload_gone(row[0])  # retention ran between the replay's mapping and now
-            c.execute("INSERT OR IGNORE INTO payload_refs VALUES (?,?,'blob')", (row[0], body_hash))
             now = time.time()
             c.execute(
                 "INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, "
@@ -567,7 +593,7 @@ class SQLiteStore(Store):
         def op(tx: _Tx) -> Pruned:
             c = tx.conn
             rows = c.execute(
-                "SELECT id, case_number, content_hash, received_at FROM messages "
+                "SELECT id, case_number, content_hash, canonical_hash, summary, received_at FROM messages "
                 "WHERE payload_pruned_at IS NULL AND received_at < ? AND (received_at, id) > (?, ?) "
                 "ORDER BY received_at, id LIMIT ?",
                 (finished_before, *(after or (float("-inf"), "")), limit),
@@ -580,42 +606,48 @@ class SQLiteStore(Store):
                 "AND (state NOT IN ('delivered','discarded') OR updated_at >= ?)",
                 (*(r[0] for r in rows), finished_before))}
             done = [r for r in rows if r[0] not in unfinished]
-            last = (rows[-1][3], rows[-1][0]) if len(rows) == limit else None
+            last = (rows[-1][5], rows[-1][0]) if len(rows) == limit else None
             if not done:
                 return Pruned(after=last)
             ids = [r[0] for r in done]
             marks = ",".join("?" * len(ids))
-            held = dict(c.execute(f"SELECT sha256, kind FROM payload_refs WHERE message_id IN ({marks})", ids))
-            c.execute(f"DELETE FROM payload_refs WHERE message_id IN ({marks})", ids)
-            c.execute(f"UPDATE messages SET payload_pruned_at=? WHERE id IN ({marks})", (time.time(), *ids))
+            bodies: dict[str, list[str]] = {}
+            for mid, h in c.execute(f"SELECT message_id, body_hash FROM deliveries WHERE message_id IN ({marks})",
+                                    ids):
+                bodies.setdefault(mid, []).append(h)
+            now = time.time()
+            c.execute(f"UPDATE messages SET payload_pruned_at=? WHERE id IN ({marks})", (now, *ids))
             blobs = size = files = 0
-            for sha, kind in held.items():
-                if c.execute("SELECT 1 FROM payload_refs WHERE sha256=? LIMIT 1", (sha,)).fetchone():
-                    continue  # another message still needs it
-                if kind == "file":
-                    c.execute("INSERT OR IGNORE INTO file_removals VALUES (?,?)", (sha, time.time()))
-                    files += 1
-                    continue
-                gone = c.execute("DELETE FROM blobs WHERE sha256=? RETURNING size", (sha,)).fetchone()
-                if gone:
-                    blobs, size = blobs + 1, size + gone[0]
+            for mid, _case, content, canonical, summary, _at in done:
+                held, held_files = held_payloads(content, canonical, bodies.get(mid, ()),
+                                                 json.loads(summary).get("attachments", ()))
+                for h in held:
+                    freed = _release_blob(c, h)
+                    blobs, size = blobs + (freed is not None), size + (freed or 0)
+                for h in held_files:
+                    if c.execute("SELECT 1 FROM blobs WHERE sha256=?", (h,)).fetchone():  # a SOAP attachment
+                        freed = _release_blob(c, h)
+                        blobs, size = blobs + (freed is not None), size + (freed or 0)
+                        continue
+                    left = c.execute(
+                        "UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN ? END "
+                        "WHERE sha256=? RETURNING refs", (now, h)).fetchone()
+                    files += left is not None and left[0] <= 0
             tx.audit([pruned_event(actor, r[0], r[1], r[2], policy) for r in done])
             return Pruned(len(done), blobs, size, files, last)
 
         return await self._write(op)
 
     async def file_removals(self, limit: int) -> list[str]:
-        def op(tx: _Tx) -> list[str]:
-            tx.conn.execute("DELETE FROM file_removals WHERE EXISTS "
-                            "(SELECT 1 FROM payload_refs r WHERE r.sha256 = file_removals.sha256)")
-            return [r[0] for r in tx.conn.execute(
-                "SELECT sha256 FROM file_removals ORDER BY listed_at LIMIT ?", (limit,))]
+        def q(c: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in c.execute(
+                "SELECT sha256 FROM files WHERE refs <= 0 ORDER BY unused_since LIMIT ?", (limit,))]
 
-        return await self._write(op)
+        return await self._read(q)
 
     async def files_removed(self, hashes: list[str]) -> None:
         def op(tx: _Tx) -> None:
-            tx.conn.executemany("DELETE FROM file_removals WHERE sha256=?", [(h,) for h in hashes])
+            tx.conn.executemany("DELETE FROM files WHERE sha256=? AND refs <= 0", [(h,) for h in hashes])
 
         await self._write(op)
 
