@@ -145,6 +145,11 @@ class HttpOutbound:
                 if transport is not self._given:
                     self._idle.append(transport)
         if resp.is_success:
+            if message.attachments:  # said in the delivery's detail, never dropped unseen
+                return DeliveryResult.delivered(
+                    f"HTTP {resp.status_code}; {len(message.attachments)} dossier file(s) not sent: the HTTP "
+                    "adapter carries the record only (an SFTP, folder or SOAP channel carries dossiers)",
+                    body[:_KEEP])
             return DeliveryResult.delivered(f"HTTP {resp.status_code}", body[:_KEEP])
         text = resp.text[:2000].strip()
         if resp.status_code >= 500 or resp.status_code in _TRANSIENT_STATUS:

@@ -90,6 +90,7 @@ def demo_config(data_dir: Path, api_port: int, ports: dict[str, int], sshd: SshS
             outbound: dict[str, Any] = sshd.settings(sftp / "inbox")
         elif adapter == "soap":  # inbound, its UsernameToken password is the agency's key
             outbound = {"wsdl": f"http://127.0.0.1:{ports[code]}/?wsdl", "case_field": "CaseNumber",
+                        "attachment_field": "Dossier/DossierFile",  # the police's scans travel on inline
                         "accepted_xpath": "string(//*[local-name()='Status'])='accepted'"}
         else:
             outbound = {"url": f"http://127.0.0.1:{ports[code]}/receive"}
@@ -241,7 +242,9 @@ class Demo:
 
         def decide(record: bytes, key: str) -> list[bytes]:
             step = incoming(code, record)
-            self.observe("delivered", step, step.sender, code, "SOAP, receipt sent")
+            files = next((a.files for a in reversed(agency.arrivals) if a.key == key), {})
+            carried = f"{len(files)} dossier files, " if files else ""
+            self.observe("delivered", step, step.sender, code, f"SOAP, {carried}receipt sent")
             return [outgoing(code, a.action, a.case_number).body for a in system.accept(step, key)]
 
         def sent(record: bytes, reply: bytes) -> None:
@@ -250,7 +253,8 @@ class Demo:
             status = str(etree.fromstring(reply).xpath("string(//*[local-name()='Status'])"))
             self.observe("submitted", step, code, dests, f"SOAP, {status}")
 
-        return SoapAgency(decide=decide, sent=sent)
+        agency = SoapAgency(decide=decide, sent=sent)
+        return agency
 
     async def _wait_started(self, servers: list[EmbeddedServer], tasks: list[asyncio.Task[Any]]) -> None:
         while not all(s.started for s in servers):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ from lxml import etree
 from adapters.http import HttpOutbound, OutboundSettings, wants_xml
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.model import OutboundMessage, Outcome
+from gateway.model import Attachment, OutboundMessage, Outcome
 from gateway.runtime import Gateway
 
 from .conftest import record
@@ -86,6 +87,14 @@ async def test_success_records_the_receipt_and_sends_the_idempotency_key() -> No
     assert sent[0].headers["X-Message-Id"] == "m-1" and sent[0].headers["X-Case-Number"] == "C2026-0001"
     assert sent[0].headers["X-System"] == "court-cms" and sent[0].content == record()
     assert "authorization" not in sent[0].headers
+
+
+@respx.mock
+async def test_dossier_files_the_adapter_cannot_carry_are_named_in_the_detail() -> None:
+    respx.post(URL).mock(return_value=httpx.Response(200, content=b"ok"))
+    scan = Attachment("scan.pdf", "ab" * 32, 10, "application/pdf")
+    r = await client().deliver(replace(message(), attachments=(scan,)))
+    assert r.outcome == Outcome.DELIVERED and "1 dossier file(s) not sent" in r.detail
 
 
 @respx.mock

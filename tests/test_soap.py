@@ -26,7 +26,8 @@ from adapters.soap.envelope import SOAP11, SOAP12, TNS
 from adapters.soap.outbound import SoapOutbound, fault_is_client
 from adapters.soap.wsse import NonceCache, verify_username_token
 from gateway.config import parse_config
-from gateway.model import OutboundMessage
+from gateway.files import FileStore
+from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
 from gateway.sim.records import MINIMAL_CONTENT
 
@@ -263,7 +264,9 @@ async def test_mtom_record_and_dossier_attachment(tmp_path: Path) -> None:
         assert msg is not None and await gw.store.get_blob(msg["content_hash"]) == rec
         import hashlib
 
-        assert await gw.store.get_blob(hashlib.sha256(scan).hexdigest()) == scan
+        files = FileStore.for_data_dir(gw.config.gateway.data_dir)
+        with files.open(hashlib.sha256(scan).hexdigest()) as f:
+            assert f.read() == scan
 
 
 # -- inbound: bad input ---------------------------------------------------------------------------
@@ -421,6 +424,32 @@ def _outbound(agency: SoapAgency, **extra: Any) -> dict[str, Any]:
         "accepted_xpath": "string(//*[local-name()='Status'])='accepted'",
         **extra,
     }
+
+
+async def test_dossier_files_go_inline_to_a_soap_service(tmp_path: Path, agency: SoapAgency) -> None:
+    """Files taken from a drop (in the file store) reach the spyne service byte-exact; without an
+    attachment_field the delivery says they stayed behind; over the limit it is dead-lettered."""
+    scan, photo = b"%PDF-1.4 scanned interrogation record", bytes(range(256)) * 40
+    async with serving(_config(tmp_path, _outbound(agency, attachment_field="Dossier/DossierFile"))) as (gw, _base):
+        files = FileStore.for_data_dir(gw.config.gateway.data_dir)
+        atts = tuple(Attachment(name, *files.put_stream([data]), media)
+                     for name, data, media in (("scan.pdf", scan, "application/pdf"),
+                                               ("photo.jpg", photo, "image/jpeg")))
+        message = OutboundMessage("d1", "m1", "m1:PROC", "PROC", "DOS-1", record("DOS-1"), attachments=atts)
+        adapter = gw.outbound["PROC"]
+        result = await adapter.deliver(message)
+        assert result.outcome == "delivered", result.detail
+        assert agency.arrivals[-1].files == {"scan.pdf": scan, "photo.jpg": photo}
+
+        adapter.settings = adapter.settings.model_copy(update={"max_attachment_bytes": len(photo)})  # type: ignore[attr-defined]
+        big = await adapter.deliver(OutboundMessage("d2", "m2", "m2:PROC", "PROC", "DOS-2", record("DOS-2"),
+                                                    attachments=atts))
+        assert big.outcome == "permanent" and "over the 10,240 this SOAP destination takes inline" in big.detail
+        adapter.settings = adapter.settings.model_copy(update={"attachment_field": None})  # type: ignore[attr-defined]
+        bare = await adapter.deliver(OutboundMessage("d3", "m3", "m3:PROC", "PROC", "DOS-3", record("DOS-3"),
+                                                     attachments=atts))
+        assert bare.outcome == "delivered" and "2 dossier file(s) not sent" in bare.detail
+        assert agency.arrivals[-1].files == {}
 
 
 async def test_down_slow_server_faults_then_all_arrive_in_order(tmp_path: Path, agency: SoapAgency) -> None:

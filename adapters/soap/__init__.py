@@ -94,6 +94,21 @@ class OutboundSettings(BaseModel):
     )
     case_field: str | None = Field(None, description="request field for the unified case number")
     fixed_fields: dict[str, str] = Field(default_factory=dict, description="constant request fields")
+    attachment_field: str | None = Field(
+        None,
+        description="repeated request field that carries the record's dossier files, each with its name, "
+        "media type and content (base64); WRAPPER/ITEM for a list wrapped in one element (as spyne and "
+        ".NET write arrays); none: the service takes the record only, and each delivery's detail says how "
+        "many dossier files stayed behind",
+    )
+    attachment_name_field: str = Field("Name", description="sub-field of attachment_field for the file name")
+    attachment_type_field: str = Field("MediaType", description="sub-field for the media type")
+    attachment_content_field: str = Field("Content", description="sub-field for the content, xs:base64Binary")
+    max_attachment_bytes: int = Field(
+        64 * 1024 * 1024, ge=1,
+        description="dossier files sent inline in one request, in all; a record with more is dead-lettered "
+        "saying so (send such dossiers over an SFTP or folder channel, which streams them)",
+    )
     accepted_xpath: str | None = Field(
         None,
         description="XPath on the reply envelope that is true when the record was accepted; false "

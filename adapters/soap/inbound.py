@@ -6,6 +6,7 @@ server framework would bring its own parser and HTTP stack past the gateway's sa
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import copy
 import hashlib
@@ -28,6 +29,7 @@ from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.audit.chain import AuditEvent
+from gateway.files import FileStore
 from gateway.model import Attachment, InboundRecord, MessageStatus, Receipt
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ class SoapInbound(InboundAdapter):
         self.username = username
         self.password = password
         self.nonces = NonceCache(settings.freshness_seconds)
+        self.files = FileStore.for_data_dir(gateway.config.gateway.data_dir)
         self.pins = {p.lower().replace(":", "") for p in settings.client_cert_sha256}
         limit = settings.max_envelope_bytes or gateway.config.gateway.max_message_bytes * 4 // 3 + 65536
         self.max_bytes: int = limit
@@ -309,7 +312,9 @@ class SoapInbound(InboundAdapter):
         attachments = []
         for a in op.findall(_t("Attachment")):
             content = _binary(a, parts, "Attachment")
-            h = await self.gateway.store.put_blob(content)
+            # dossier files live in the file store whatever brought them, so any outbound adapter
+            # (an SFTP drop, a SOAP service) finds them there and retention counts them one way
+            h, _size = await asyncio.to_thread(self.files.put_stream, [content])
             attachments.append(
                 Attachment(
                     a.get("name") or h, h, len(content), a.get("mediaType") or "application/octet-stream"

@@ -28,7 +28,8 @@ from zeep.wsse.username import UsernameToken
 
 from gateway import xmlsafe
 from gateway.errors import InputRejected
-from gateway.model import DeliveryResult, OutboundMessage
+from gateway.files import FileStore
+from gateway.model import DeliveryResult, OutboundMessage, Outcome
 
 if TYPE_CHECKING:
     from adapters.soap import OutboundSettings
@@ -53,6 +54,7 @@ class SoapOutbound:
         self._service: Any = None
         self.wsdl_loads = 0  # how often the WSDL was parsed: once per adapter, never per call
         self._accepted = etree.XPath(settings.accepted_xpath) if settings.accepted_xpath else None
+        self.files = FileStore.for_data_dir(data_dir)
 
     # -- the client, built once -------------------------------------------------------
     def _session(self) -> requests.Session:
@@ -130,9 +132,12 @@ class SoapOutbound:
             fields = self.request_fields(message)
         except (InputRejected, UnicodeDecodeError) as e:
             return DeliveryResult.permanent(f"the record cannot be put in the {s.operation} request: {e}")
+        refused = self._dossier_refused(message)
+        if refused:
+            return DeliveryResult.permanent(refused)
         try:
             loop = asyncio.get_running_loop()
-            response = await loop.run_in_executor(self._pool, self._call, client, service, fields)
+            response = await loop.run_in_executor(self._pool, self._call, client, service, fields, message)
         except Fault as f:
             text = f"SOAP fault {f.code}: {f.message}"
             if fault_is_client(f.code):
@@ -157,10 +162,44 @@ class SoapOutbound:
             )
         except ValidationError as e:
             return DeliveryResult.permanent(f"the request does not fit the service's WSDL: {e}")
-        return self._judge(response.content)
+        result = self._judge(response.content)
+        if message.attachments and not s.attachment_field and result.outcome == Outcome.DELIVERED:
+            return DeliveryResult.delivered(
+                f"{result.detail}; {len(message.attachments)} dossier file(s) not sent: this destination "
+                "takes the record only (no attachment_field set)", result.receipt)
+        return result
 
-    def _call(self, client: zeep.Client, service: Any, fields: dict[str, Any]) -> requests.Response:
-        """One call in a pool thread: send, then let zeep read the reply (raises Fault)."""
+    def _dossier_refused(self, message: OutboundMessage) -> str:
+        """Why the dossier cannot go inline ("" when it can, or when none is sent)."""
+        s = self.settings
+        if not (message.attachments and s.attachment_field):
+            return ""
+        total = sum(a.size for a in message.attachments)
+        if total > s.max_attachment_bytes:
+            return (f"the dossier files come to {total:,} bytes, over the {s.max_attachment_bytes:,} this SOAP "
+                    f"destination takes inline; send dossiers this large over an SFTP or folder channel")
+        missing = [a.name for a in message.attachments if not self.files.has(a.sha256)]
+        if missing:
+            return f"dossier file(s) {', '.join(missing)} are not in the gateway's file store"
+        return ""
+
+    def _dossier(self, message: OutboundMessage) -> list[dict[str, Any]]:
+        s = self.settings
+        return [{s.attachment_name_field: a.name, s.attachment_type_field: a.media_type,
+                 s.attachment_content_field: self.files.path_for(a.sha256).read_bytes()}
+                for a in message.attachments]
+
+    def _call(
+        self, client: zeep.Client, service: Any, fields: dict[str, Any], message: OutboundMessage
+    ) -> requests.Response:
+        """One call in a pool thread: read the dossier files (bounded by max_attachment_bytes), send,
+        then let zeep read the reply (raises Fault)."""
+        if message.attachments and self.settings.attachment_field:
+            *wrappers, item = self.settings.attachment_field.split("/")
+            value: Any = {item: self._dossier(message)}
+            for name in reversed(wrappers):  # "Dossier/DossierFile": a list wrapped in one element
+                value = {name: value}
+            fields = {**fields, **value}
         response: requests.Response = service[self.settings.operation](**fields)
         binding = service._binding
         binding.process_reply(client, binding.get(self.settings.operation), response)

@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xml.sax.saxutils import escape
 
 import httpx
-from spyne import Application, ByteArray, ComplexModel, Fault, ServiceBase, Unicode, rpc
+from spyne import Application, Array, ByteArray, ComplexModel, Fault, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
@@ -44,11 +44,19 @@ class CaseReceipt(ComplexModel):
     Duplicate = Unicode
 
 
+class DossierFile(ComplexModel):
+    __namespace__ = TNS
+    Name = Unicode
+    MediaType = Unicode
+    Content = ByteArray
+
+
 @dataclass
 class Arrival:
     key: str
     case_number: str
     record: bytes
+    files: dict[str, bytes] = field(default_factory=dict)  # dossier files by name
     at: float = field(default_factory=time.time)
 
 
@@ -111,9 +119,11 @@ class SoapAgency:
         agency = self
 
         class LegacyCaseService(ServiceBase):
-            @rpc(Unicode, Unicode, ByteArray, _returns=CaseReceipt, _body_style="wrapped")
-            def SubmitCaseRecord(ctx: Any, MessageId: str, CaseNumber: str, Record: Any) -> CaseReceipt:  # noqa: N802,N803
-                return agency._receive(MessageId, CaseNumber, b"".join(Record or []))
+            @rpc(Unicode, Unicode, ByteArray, Array(DossierFile), _returns=CaseReceipt, _body_style="wrapped")
+            def SubmitCaseRecord(ctx: Any, MessageId: str, CaseNumber: str, Record: Any,  # noqa: N802,N803
+                                 Dossier: Any) -> CaseReceipt:  # noqa: N803
+                files = {f.Name: b"".join(f.Content or []) for f in Dossier or []}
+                return agency._receive(MessageId, CaseNumber, b"".join(Record or []), files)
 
         return Application(
             [LegacyCaseService],
@@ -123,7 +133,7 @@ class SoapAgency:
             out_protocol=Soap11(),
         )
 
-    def _receive(self, key: str, case_number: str, record: bytes) -> CaseReceipt:
+    def _receive(self, key: str, case_number: str, record: bytes, files: dict[str, bytes]) -> CaseReceipt:
         with self._lock:
             self.calls += 1
             mode = self.mode
@@ -139,7 +149,7 @@ class SoapAgency:
             if key in self._keys:
                 return CaseReceipt(Status="accepted", MessageId=key, Duplicate="true")
             self._keys.add(key)
-            self.arrivals.append(Arrival(key, case_number, record))
+            self.arrivals.append(Arrival(key, case_number, record, files))
         if self.decide is not None:
             for answer in self.decide(record, key):
                 self._outbox.put(answer)
