@@ -255,6 +255,7 @@ class Gateway:
 
     async def _retention(self) -> None:
         every = self.config.gateway.retention.every_minutes * 60
+        await asyncio.sleep(min(every, 60.0))  # the first run waits until the node has settled in
         while True:
             try:
                 await self.retention()
