@@ -14,6 +14,7 @@ import cProfile
 import hashlib
 import pstats
 import time
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -42,6 +43,17 @@ def run_once(steps: list, pack, body: bytes) -> Context:  # type: ignore[no-unty
     for step in steps:
         step(ctx)
     return ctx
+
+
+def best_of(fn: Callable[[], object], rounds: int = 7, calls: int = 300) -> float:
+    """CPU seconds per call in the best of `rounds` rounds of `calls` calls."""
+    per = []
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(calls):
+            fn()
+        per.append((time.process_time() - t0) / calls)
+    return min(per)
 
 
 def main() -> None:
@@ -118,13 +130,7 @@ def main() -> None:
     }
     print("per stage alone (the same work repeated on warm caches), best of 7 rounds of 300:")
     for name, fn in stages.items():
-        per = []
-        for _ in range(7):
-            t0 = time.process_time()
-            for _ in range(300):
-                fn()
-            per.append((time.process_time() - t0) / 300)
-        print(f"  {name:32} {min(per) * 1e6:7.1f} us")
+        print(f"  {name:32} {best_of(fn) * 1e6:7.1f} us")
     # What lxml itself needs for the same record with no gateway code around it: the UTF-8 form
     # through a plain parser, the legacy XSD, the pack's inbound XSLT and the standard XSD, chained.
     # No rule is checked and nothing is serialised, so this is a floor for the full path above.
@@ -136,13 +142,7 @@ def main() -> None:
         pack.legacy_schema.validate(tree)  # type: ignore[union-attr]
         xsd.validate(pack.to_standard(tree))
 
-    rounds = []
-    for _ in range(7):
-        t0 = time.process_time()
-        for _ in range(300):
-            bare()
-        rounds.append((time.process_time() - t0) / 300)
-    floor = min(rounds)
+    floor = best_of(bare)
     print(f"lxml alone, no gateway code (plain UTF-8 parse + legacy XSD + inbound XSLT + standard XSD, "
           f"no rules): {floor * 1e6:.0f} us, at most {1 / floor:,.0f} records/s per core on this machine")
     if args.profile:
