@@ -282,6 +282,9 @@ def status(message_id: Annotated[str, typer.Argument(help="message id from a rec
                    f"from {m['sender']}  {m['status']}"))
     for r in m.get("reasons") or []:
         out.print(Text(f"  reason: {r}"))
+    if m.get("payload_pruned_at"):
+        out.print(Text(f"  payloads dropped by the retention policy at {_when(m['payload_pruned_at'])} "
+                       "(the history below keeps their hashes)"))
     deliveries = table("Deliveries", "delivery", "to", "state", "attempts", "reason")
     for d in m["deliveries"]:
         add_row(deliveries, d["id"], d["destination"], d["state"], d["attempts"], d["reason"])

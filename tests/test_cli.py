@@ -171,7 +171,10 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
     pruned = await run_cli("retention", "--days", "0.000001", "--url", api.url, key=KEYS["OPERATOR"])
     assert pruned.exit_code == 0 and "finished message(s) dropped" in pruned.stdout, pruned.stdout
     entries = await api.gateway.store.audit_entries(case_number="CLI-0003")
-    assert any(e.action == "payload-pruned" and e.actor == "operator:ops-wang" for e in entries)
+    pruned_entry = next(e for e in entries if e.action == "payload-pruned")
+    assert pruned_entry.actor == "operator:ops-wang"
+    shown = await run_cli("status", pruned_entry.message_id, "--url", api.url, key=KEYS["OPERATOR"])
+    assert "payloads dropped by the retention policy" in shown.stdout, shown.stdout
 
 
 def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
