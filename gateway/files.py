@@ -54,17 +54,19 @@ class FileStore:
     def open(self, sha256: str) -> BinaryIO:
         return self.path_for(sha256).open("rb")
 
-    def remove_if_idle(self, sha256: str, idle_for: float) -> bool:
-        """Remove a file no message references any more; False while it was written or stored again
-        within `idle_for` seconds (a record naming it may be on its way), True once it is gone."""
+    def remove_if_idle(self, sha256: str, idle_for: float) -> int | None:
+        """Remove a file no message references any more; None while it was written or stored again
+        within `idle_for` seconds (a record naming it may be on its way), else the bytes removed
+        (0: it was not there)."""
         path = self.path_for(sha256)
         try:
-            if path.stat().st_mtime > time.time() - idle_for:
-                return False
+            st = path.stat()
+            if st.st_mtime > time.time() - idle_for:
+                return None
             path.unlink()
         except FileNotFoundError:
-            pass
-        return True
+            return 0
+        return st.st_size
 
     def sweep(self, older_than: float = 3600.0) -> int:
         """Remove temporary files a crash left behind (untouched for `older_than` s); returns how many.

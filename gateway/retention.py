@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.config import RetentionSettings
@@ -60,7 +59,6 @@ async def run_retention(
     actor: str = "retention",
     now: float | None = None,
     days: float | None = None,
-    progress: Callable[[RetentionReport], None] | None = None,
 ) -> RetentionReport:
     """One retention run; `days` overrides the configured payload_days (None in both: nothing to do)."""
     keep = days if days is not None else settings.payload_days
@@ -76,8 +74,6 @@ async def run_retention(
         report.messages += batch.messages
         report.blobs += batch.blobs
         report.blob_bytes += batch.blob_bytes
-        if progress is not None:
-            progress(report)
         if batch.after is None:
             break
         after = batch.after
@@ -96,19 +92,12 @@ async def _remove_files(store: Store, files: FileStore, report: RetentionReport)
         seen.update(listed)
         removed = []
         for sha in listed:
-            size = await asyncio.to_thread(_size, files, sha)
-            if await asyncio.to_thread(files.remove_if_idle, sha, FILE_GRACE):
-                removed.append(sha)
-                report.files += 1 if size else 0
-                report.file_bytes += size
-            else:
+            size = await asyncio.to_thread(files.remove_if_idle, sha, FILE_GRACE)
+            if size is None:
                 report.files_waiting += 1
+                continue
+            removed.append(sha)
+            report.files += 1 if size else 0
+            report.file_bytes += size
         if removed:
             await store.files_removed(removed)
-
-
-def _size(files: FileStore, sha: str) -> int:
-    try:
-        return files.path_for(sha).stat().st_size
-    except (FileNotFoundError, ValueError):
-        return 0

@@ -195,9 +195,9 @@ class SoapOutbound:
         """One call in a pool thread: read the dossier files (bounded by max_attachment_bytes), send,
         then let zeep read the reply (raises Fault)."""
         if message.attachments and self.settings.attachment_field:
-            *wrappers, item = self.settings.attachment_field.split("/")
-            value: Any = {item: self._dossier(message)}
-            for name in reversed(wrappers):  # "Dossier/DossierFile": a list wrapped in one element
+            value: Any = self._dossier(message)
+            # "Dossier/DossierFile": the list wrapped in one element (as spyne and .NET write arrays)
+            for name in reversed(self.settings.attachment_field.split("/")):
                 value = {name: value}
             fields = {**fields, **value}
         response: requests.Response = service[self.settings.operation](**fields)

@@ -32,6 +32,7 @@ from gateway.model import DeliveryState, Receipt, new_id, sha256_hex
 from gateway.store import migrations
 from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, Pruned, StaleLease, Store
 from gateway.store.shared import (
+    add_counts,
     as_duplicate,
     delivery_row,
     duplicate_event,
@@ -733,24 +734,14 @@ class PostgresStore(Store):
                 bodies.setdefault(mid, []).append(h)
             now = time.time()
             await c.execute("UPDATE messages SET payload_pruned_at = %s WHERE id = ANY(%s)", (now, ids))
-            blobs = size = files = 0
+            counts = (0, 0, 0)
             for mid, _case, content, canonical, summary, _at in done:
-                held, held_files = held_payloads(content, canonical, bodies.get(mid, ()),
-                                                 json.loads(summary).get("attachments", ()))
-                for h in held:
-                    freed = await _release_blob(c, h)
-                    blobs, size = blobs + (freed is not None), size + (freed or 0)
-                for h in held_files:
-                    if await (await c.execute("SELECT 1 FROM blobs WHERE sha256 = %s", (h,))).fetchone():
-                        freed = await _release_blob(c, h)  # a SOAP attachment, stored as a payload
-                        blobs, size = blobs + (freed is not None), size + (freed or 0)
-                        continue
-                    left = await (await c.execute(
-                        "UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN %s END "
-                        "WHERE sha256 = %s RETURNING refs", (now, h))).fetchone()
-                    files += left is not None and left[0] <= 0
+                held, files = held_payloads(content, canonical, bodies.get(mid, ()),
+                                            json.loads(summary).get("attachments", ()))
+                for h in (*held, *files):
+                    counts = add_counts(counts, await _release(c, h, h in files, now))
             await tx.audit([pruned_event(actor, r[0], r[1], r[2], policy) for r in done])
-            return Pruned(len(done), blobs, size, files, last)
+            return Pruned(len(done), *counts, last)
 
         return await self._write(op)
 
@@ -954,13 +945,20 @@ async def _hold_files(c: AsyncConnection[Any], hashes: list[str]) -> None:
             )
 
 
-async def _release_blob(c: AsyncConnection[Any], sha256: str) -> int | None:
-    """One message fewer holds this payload; its size when that was the last one and it is gone."""
-    row = await (await c.execute("SELECT refs FROM blobs WHERE sha256 = %s", (sha256,))).fetchone()
-    if row is None:
-        return None
-    if row[0] > 1:
-        await c.execute("UPDATE blobs SET refs = refs - 1 WHERE sha256 = %s", (sha256,))
-        return None
-    gone = await (await c.execute("DELETE FROM blobs WHERE sha256 = %s RETURNING size", (sha256,))).fetchone()
-    return int(gone[0]) if gone else None
+async def _release(c: AsyncConnection[Any], sha256: str, dossier_file: bool, now: float) -> tuple[int, int, int]:
+    """One message fewer holds this payload: (payloads removed, their bytes, dossier files now unused).
+
+    A dossier file is a stored payload when SOAP brought it before the file store took them all."""
+    row = await (await c.execute("SELECT refs, size FROM blobs WHERE sha256 = %s", (sha256,))).fetchone()
+    if row is not None:
+        if row[0] > 1:
+            await c.execute("UPDATE blobs SET refs = refs - 1 WHERE sha256 = %s", (sha256,))
+            return 0, 0, 0
+        await c.execute("DELETE FROM blobs WHERE sha256 = %s", (sha256,))
+        return 1, int(row[1]), 0
+    if not dossier_file:
+        return 0, 0, 0
+    left = await (await c.execute(
+        "UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN %s END "
+        "WHERE sha256 = %s RETURNING refs", (now, sha256))).fetchone()
+    return 0, 0, int(left is not None and left[0] <= 0)

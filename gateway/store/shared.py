@@ -100,6 +100,11 @@ def new_message_payloads(
                          m.summary.get("attachments", ()))
 
 
+def add_counts(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Sum of two (payloads removed, bytes, dossier files unused) counts of a retention batch."""
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
+
+
 def pruned_event(actor: str, message_id: str, case_number: str, content_hash: str, policy: str) -> AuditEvent:
     return AuditEvent("payload-pruned", actor, message_id, case_number, content_hash,
                       {"policy": policy,

@@ -25,6 +25,7 @@ from gateway.model import DeliveryState, MessageStatus, Receipt, new_id, sha256_
 from gateway.store import migrations
 from gateway.store.base import Finish, Lease, NewDelivery, NewMessage, Pruned, StaleLease, Store
 from gateway.store.shared import (
+    add_counts,
     as_duplicate,
     delivery_row,
     duplicate_event,
@@ -172,16 +173,22 @@ def _connect(path: str, durability: str, readonly: bool = False) -> sqlite3.Conn
     return conn
 
 
-def _release_blob(c: sqlite3.Connection, sha256: str) -> int | None:
-    """One message fewer holds this payload; its size when that was the last one and it is gone."""
-    row = c.execute("SELECT refs FROM blobs WHERE sha256=?", (sha256,)).fetchone()
-    if row is None:
-        return None
-    if row[0] > 1:
-        c.execute("UPDATE blobs SET refs = refs - 1 WHERE sha256=?", (sha256,))
-        return None
-    gone = c.execute("DELETE FROM blobs WHERE sha256=? RETURNING size", (sha256,)).fetchone()
-    return int(gone[0]) if gone else None
+def _release(c: sqlite3.Connection, sha256: str, dossier_file: bool, now: float) -> tuple[int, int, int]:
+    """One message fewer holds this payload: (payloads removed, their bytes, dossier files now unused).
+
+    A dossier file is a stored payload when SOAP brought it before the file store took them all."""
+    row = c.execute("SELECT refs, size FROM blobs WHERE sha256=?", (sha256,)).fetchone()
+    if row is not None:
+        if row[0] > 1:
+            c.execute("UPDATE blobs SET refs = refs - 1 WHERE sha256=?", (sha256,))
+            return 0, 0, 0
+        c.execute("DELETE FROM blobs WHERE sha256=?", (sha256,))
+        return 1, int(row[1]), 0
+    if not dossier_file:
+        return 0, 0, 0
+    left = c.execute("UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN ? END "
+                     "WHERE sha256=? RETURNING refs", (now, sha256)).fetchone()
+    return 0, 0, int(left is not None and left[0] <= 0)
 
 
 def _version(conn: sqlite3.Connection) -> int:
@@ -617,24 +624,14 @@ class SQLiteStore(Store):
                 bodies.setdefault(mid, []).append(h)
             now = time.time()
             c.execute(f"UPDATE messages SET payload_pruned_at=? WHERE id IN ({marks})", (now, *ids))
-            blobs = size = files = 0
+            counts = (0, 0, 0)
             for mid, _case, content, canonical, summary, _at in done:
-                held, held_files = held_payloads(content, canonical, bodies.get(mid, ()),
-                                                 json.loads(summary).get("attachments", ()))
-                for h in held:
-                    freed = _release_blob(c, h)
-                    blobs, size = blobs + (freed is not None), size + (freed or 0)
-                for h in held_files:
-                    if c.execute("SELECT 1 FROM blobs WHERE sha256=?", (h,)).fetchone():  # a SOAP attachment
-                        freed = _release_blob(c, h)
-                        blobs, size = blobs + (freed is not None), size + (freed or 0)
-                        continue
-                    left = c.execute(
-                        "UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN ? END "
-                        "WHERE sha256=? RETURNING refs", (now, h)).fetchone()
-                    files += left is not None and left[0] <= 0
+                held, files = held_payloads(content, canonical, bodies.get(mid, ()),
+                                            json.loads(summary).get("attachments", ()))
+                for h in (*held, *files):
+                    counts = add_counts(counts, _release(c, h, h in files, now))
             tx.audit([pruned_event(actor, r[0], r[1], r[2], policy) for r in done])
-            return Pruned(len(done), blobs, size, files, last)
+            return Pruned(len(done), *counts, last)
 
         return await self._write(op)
 
@@ -659,12 +656,10 @@ class SQLiteStore(Store):
             c = tx.conn
             if c.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
                 return 0
-            freed = 0
-            # each step of the pragma frees one page, and Python's sqlite3 runs one step per execute
-            while freed < 4096 and c.execute("PRAGMA freelist_count").fetchone()[0]:
+            pages = min(4096, c.execute("PRAGMA freelist_count").fetchone()[0])
+            for _ in range(pages):  # each step frees one page, and Python's sqlite3 runs one step per execute
                 c.execute("PRAGMA incremental_vacuum(1)")
-                freed += 1
-            return int(freed * c.execute("PRAGMA page_size").fetchone()[0])
+            return int(pages * c.execute("PRAGMA page_size").fetchone()[0])
 
         total = 0
         while step := await self._write(op):
