@@ -314,10 +314,10 @@ class SoapInbound(InboundAdapter):
             content = _binary(a, parts, "Attachment")
             # dossier files live in the file store whatever brought them, so any outbound adapter
             # (an SFTP drop, a SOAP service) finds them there and retention counts them one way
-            h, _size = await asyncio.to_thread(self.files.put_stream, [content])
+            h, size = await asyncio.to_thread(self.files.put_stream, [content])
             attachments.append(
                 Attachment(
-                    a.get("name") or h, h, len(content), a.get("mediaType") or "application/octet-stream"
+                    a.get("name") or h, h, size, a.get("mediaType") or "application/octet-stream"
                 )
             )
         receipt = await intake(
