@@ -267,6 +267,7 @@ class Demo:
     def _banner(self, api_url: str) -> None:
         c = self.console
         c.print(f"[bold]Gateway running[/]  API {api_url}  (OpenAPI: {api_url}/docs)", soft_wrap=True)
+        c.print(f"console: {api_url}/console  (sign in with the operator or auditor key)", soft_wrap=True)
         c.print(f"operator key: [bold]{self.keys['OPERATOR']}[/]   auditor key: {self.keys['AUDITOR']}",
                 soft_wrap=True)
         c.print(f"try: curl -H 'X-API-Key: {self.keys['OPERATOR']}' {api_url}/api/v1/queues", soft_wrap=True)

@@ -6,6 +6,7 @@ log; agencies submit and read their own messages. Every operator action lands in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.api import console
 from gateway.api.auth import (
     AgencyKey,
     AnyKey,
@@ -112,6 +114,11 @@ def create_app(gw: Any) -> PushFirst:
             checks[f"inbound:{name}"] = h
             ok = ok and bool(h.get("ok", True))
         return JSONResponse({"ready": ok, "node": gw.node, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/api/v1/me", tags=["agencies", "operators", "auditors"],
+             summary="who this key belongs to and what it may do")
+    async def whoami(p: AnyKey) -> dict[str, Any]:
+        return {"name": p.name, "role": p.role, "agency": p.agency, "node": gw.node}
 
     @app.post("/api/v1/messages", tags=["agencies"], summary="submit a record as the calling agency")
     async def submit(request: Request, p: AgencyKey, channel: str | None = None,
@@ -243,4 +250,21 @@ def create_app(gw: Any) -> PushFirst:
         return {"public_key": public_pem(gw.signer.public).decode(), "key_id": gw.signer.key_id,
                 "checkpoints": await gw.store.checkpoints()}
 
+    verifying = asyncio.Lock()
+
+    @app.get("/api/v1/audit/verify", tags=["auditors"],
+             summary="re-check the whole exchange log: chain, hashes and signed checkpoints")
+    async def verify(p: ReaderKey) -> dict[str, Any]:
+        from gateway.audit.verify import verify_store
+
+        if verifying.locked():  # it reads the whole log: one at a time is enough for everyone
+            raise HTTPException(409, "a verification of the log is already running; try again when it has finished")
+        async with verifying:
+            v = await verify_store(gw.store, gw.signer.public)
+        return {"ok": v.ok, "summary": v.summary(), "entries": v.entries, "first_seq": v.first_seq,
+                "last_seq": v.last_seq, "checkpoints": v.checkpoints, "covered_to": v.covered_to,
+                "uncovered": list(v.uncovered) if v.uncovered else None,
+                "problem": vars(v.problem) if v.problem else None}
+
+    console.mount(app)
     return PushFirst(app, push)

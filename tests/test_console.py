@@ -1,0 +1,161 @@
+"""The operators' console (/console) on a real uvicorn server, and in a real headless Chromium.
+
+The page must only ever call operations the API has, write untrusted text as text, forbid
+inline script, and let an operator find a dead letter, read why, and replay it to its
+destination, with the reason landing in the exchange log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.api.console import ASSETS, asset
+from gateway.model import DeliveryResult, OutboundMessage
+
+from .browser import browser  # noqa: F401  (fixture)
+from .conftest import record
+from .test_api import Running, api, log, wait_for  # noqa: F401  (fixture)
+
+JS = asset("console.js").decode()
+
+
+async def test_the_page_and_its_files_are_served_with_a_strict_policy(api: Running) -> None:  # noqa: F811
+    page = await api.call(None, "GET", "/console")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert "<script>" not in page.text, "inline script would be refused by the policy"
+    for name in ASSETS:
+        if name != "index.html":
+            r = await api.call(None, "GET", f"/console/{name}")
+            assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+    assert (await api.call(None, "GET", "/console/../gateway.db")).status_code == 404
+    assert (await api.call(None, "GET", "/console/secrets.txt")).status_code == 404
+    home = await api.call(None, "GET", "/", follow_redirects=False)
+    assert home.status_code in (302, 307) and home.headers["location"] == "/console"
+
+
+async def test_the_script_calls_only_operations_the_api_has(api: Running) -> None:  # noqa: F811
+    schema = (await api.call(None, "GET", "/openapi.json")).json()["paths"]
+    called = set(re.findall(r"[\"`](/api/v1/[^\"`]*)[\"`]", JS))
+    assert len(called) >= 7, called
+    # `/api/v1/deliveries/${...}/${what}` against `/api/v1/deliveries/{delivery_id}/replay`
+    known = [re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(p)) + "$") for p in schema]
+    for path in called:
+        ids = re.sub(r"\$\{(?!what\})[^}]*\}", "ID", path.split("?")[0])
+        for concrete in ([ids.replace("${what}", w) for w in ("replay", "discard")] if "${what}" in ids else [ids]):
+            assert any(k.match(concrete) for k in known), f"console.js calls {concrete}, which the API does not have"
+
+
+def test_the_script_never_writes_html() -> None:
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in JS, f"console.js uses {sink}; untrusted text must go through textContent"
+
+
+async def test_whoami_tells_each_role(api: Running) -> None:  # noqa: F811
+    for who, role in (("OPERATOR", "operator"), ("AUDITOR", "auditor"), ("POLICE", "agency")):
+        me = (await api.call(who, "GET", "/api/v1/me")).json()
+        assert me["role"] == role and me["node"] == "test-node"
+    assert (await api.call("POLICE", "GET", "/api/v1/me")).json()["agency"] == "POLICE"
+    assert (await api.call(None, "GET", "/api/v1/me")).status_code == 401
+
+
+async def test_verify_over_the_api_finds_an_altered_entry(api: Running, tmp_path: Path) -> None:  # noqa: F811
+    assert (await api.submit("POLICE", record(case="VER-1"))).status_code == 202
+    await wait_for(lambda: _delivered(api, "PROC", 1))
+    assert (await api.call("POLICE", "GET", "/api/v1/audit/verify")).status_code == 403
+    good = (await api.call("AUDITOR", "GET", "/api/v1/audit/verify")).json()
+    assert good["ok"] is True and good["entries"] >= 4 and good["problem"] is None
+    assert good["summary"].startswith("INTACT")
+    seq = good["first_seq"] + 1
+    with sqlite3.connect(tmp_path / "data" / "gateway.db") as db:  # as someone with write access would
+        db.execute("DROP TRIGGER IF EXISTS audit_no_update")
+        db.execute("UPDATE audit_log SET actor = 'someone-else' WHERE seq = ?", (seq,))
+    bad = (await api.call("OPERATOR", "GET", "/api/v1/audit/verify")).json()
+    assert bad["ok"] is False and bad["problem"]["seq"] == seq
+    assert bad["summary"].startswith("TAMPERED")
+
+
+async def _delivered(r: Running, code: str, n: int) -> bool:
+    return len(r.outs[code].received) >= n
+
+
+# -- in a real browser -----------------------------------------------------------------------------
+
+MARKUP = '<img id="injected" src="x"> dossier incomplete'
+
+
+def _operator_replays_a_dead_letter(driver: Any, url: str, key: str) -> dict[str, str]:
+    """What an operator does: sign in, see the dead count, open it, read the reason, replay."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{url}/console")
+    driver.find_element(By.ID, "key").send_keys("not-a-key")
+    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    wait.until(lambda d: "did not accept" in d.find_element(By.ID, "signin-error").text)
+    refused = driver.find_element(By.ID, "signin-error").text
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    dead = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#queues td.bad a")))
+    who = driver.find_element(By.ID, "who").text
+    dead.click()
+    row = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#deliveries tbody tr.dead")))
+    reason = row.find_element(By.CSS_SELECTOR, "td.reason").text
+    injected = len(driver.find_elements(By.ID, "injected"))
+    row.find_element(By.XPATH, ".//button[text()='Replay']").click()
+    prompt = wait.until(ec.alert_is_present())
+    prompt.send_keys("receiver fixed its dossier check")
+    prompt.accept()
+    wait.until(lambda d: "Replayed to PROC" in d.find_element(By.ID, "status").text)
+    status = driver.find_element(By.ID, "status").text
+    driver.find_element(By.CSS_SELECTOR, "nav button[data-view='log']").click()
+    driver.find_element(By.ID, "verify").click()
+    wait.until(lambda d: d.find_element(By.ID, "verdict").text.startswith(("INTACT", "TAMPERED")))
+    return {"refused": refused, "who": who, "reason": reason, "injected": str(injected), "status": status,
+            "verdict": driver.find_element(By.ID, "verdict").text}
+
+
+async def test_an_operator_finds_reads_and_replays_a_dead_letter_in_the_browser(
+        api: Running, browser: Any) -> None:  # noqa: F811
+
+    broken = {"CON-1"}
+
+    def proc(m: OutboundMessage) -> DeliveryResult:
+        if m.case_number in broken:
+            return DeliveryResult.permanent(f"HTTP 400 from receiver: {MARKUP}")
+        return DeliveryResult.delivered()
+
+    api.outs["PROC"].handler = proc
+    assert (await api.submit("POLICE", record(case="CON-1"))).status_code == 202
+    assert (await api.submit("POLICE", record(case="CON-2"))).status_code == 202
+    await wait_for(lambda: _delivered(api, "PROC", 2))
+    broken.clear()  # the receiver is fixed; the operator replays
+    from .test_api import KEYS
+
+    seen = await asyncio.to_thread(_operator_replays_a_dead_letter, browser, api.url, KEYS["OPERATOR"])
+    assert "did not accept" in seen["refused"]
+    assert seen["who"] == "ops-wang (operator)"
+    assert MARKUP in seen["reason"], "the receiver's answer is shown as the text it is"
+    assert seen["injected"] == "0", "markup in a receiver's answer must never become page elements"
+    assert seen["verdict"].startswith("INTACT"), seen["verdict"]
+    await wait_for(lambda: _delivered(api, "PROC", 3))
+    assert [m.case_number for m in api.outs["PROC"].received].count("CON-1") == 2
+    replays = [e for e in await log(api, case="CON-1") if e["action"] == "replayed"]
+    assert replays and replays[0]["actor"] == "operator:ops-wang"
+    assert "receiver fixed its dossier check" in replays[0]["detail"]
+    started = time.monotonic()
+    await wait_for(lambda: _dead_count(api, 0))
+    assert time.monotonic() - started < 5
+
+
+async def _dead_count(r: Running, n: int) -> bool:
+    return len((await r.call("OPERATOR", "GET", "/api/v1/dead-letters")).json()) == n
