@@ -1,6 +1,8 @@
 """HTTP adapter: an endpoint per inbound channel, and delivery by POST with httpx.
 
-Inbound answers a receipt (message id, content hash, status) as XML or JSON, by Accept.
+Inbound answers a receipt (message id, content hash, status) as XML or JSON, by Accept. A
+record comes as the body itself, or with its dossier files as multipart/form-data (adapters/
+multipart.py), which outbound sends too when the channel says `dossier: multipart`.
 Outbound sends an Idempotency-Key that stays the same on every attempt of a delivery, so a
 receiver whose answer was lost to a timeout can recognise the retry instead of acting twice.
 One pooled client per destination keeps connections open between deliveries.
@@ -12,7 +14,7 @@ import asyncio
 import hmac
 import logging
 import ssl
-from typing import Any
+from typing import Any, Literal
 
 import certifi
 import httpx
@@ -21,11 +23,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from adapters import multipart
 from adapters.base import InboundAdapter, Intake, push_route
 from adapters.http11 import KeepAliveTransport
 from gateway.audit.chain import AuditEvent
 from gateway.errors import ConfigError
-from gateway.model import DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
+from gateway.files import FileStore
+from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
 from gateway.secrets import SecretRef
 
 log = logging.getLogger("adapters.http")
@@ -40,6 +44,9 @@ class InboundSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str | None = Field(None, description="URL path; default /inbound/CHANNEL")
     require_key: bool = Field(True, description="require the agency's API key (X-API-Key or Bearer)")
+    max_dossier_bytes: int = Field(4 * 1024**3, ge=0, description=(
+        "total size of the dossier files one multipart/form-data POST may carry (part 'record' plus "
+        "parts 'file'); they are written to the file store as they arrive"))
 
 
 class OutboundSettings(BaseModel):
@@ -57,6 +64,10 @@ class OutboundSettings(BaseModel):
     max_connections: int = Field(32, ge=1, description="connections kept open to the receiver")
     proxy: str | None = Field(None, description="HTTP proxy URL to reach the receiver through (http://host:port; "
                                                 "no credentials here); environment proxy variables are not read")
+    dossier: Literal["omit", "multipart"] = Field("omit", description=(
+        "what to do with a record's dossier files: 'multipart' POSTs multipart/form-data with part 'record' "
+        "and one part 'file' per dossier file, streamed from the file store; 'omit' POSTs the record alone "
+        "and says in the delivery's detail how many files stayed behind"))
 
 
 # 4xx answers that mean "not now" rather than "not this record"
@@ -87,8 +98,10 @@ class HttpOutbound:
     (a mock in tests, or httpx's own) is used for every request instead.
     """
 
-    def __init__(self, settings: OutboundSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: OutboundSettings, transport: httpx.AsyncBaseTransport | None = None,
+                 files: FileStore | None = None) -> None:
         self.settings = settings
+        self.files = files
         self._url = httpx.URL(settings.url)
         self._headers = {"User-Agent": "case-exchange-gateway", **settings.headers}
         if settings.bearer_token:
@@ -127,7 +140,20 @@ class HttpOutbound:
         }
         if message.file_name:
             headers["X-File-Name"] = message.file_name
-        request = httpx.Request("POST", self._url, headers=headers, content=message.body,
+        form = None
+        if message.attachments and self.settings.dossier == "multipart":
+            if self.files is None:
+                return DeliveryResult.permanent("this HTTP channel has no file store to send dossier files from")
+            try:
+                form = multipart.encode(message.body, message.file_name or f"{message.case_number}.xml",
+                                        message.content_type, message.attachments, self.files)
+            except FileNotFoundError as e:
+                return DeliveryResult.permanent(f"dossier file {e} is not in the gateway's file store "
+                                                "(removed by retention, or the store is not shared between nodes)")
+            headers["Content-Type"] = form.content_type
+            headers["Content-Length"] = str(form.length)
+        request = httpx.Request("POST", self._url, headers=headers,
+                                content=message.body if form is None else form.stream(),
                                 extensions={"timeout": self._timeout})
         async with self._slots:
             transport = self._transport()
@@ -145,11 +171,14 @@ class HttpOutbound:
                 if transport is not self._given:
                     self._idle.append(transport)
         if resp.is_success:
+            if form is not None:
+                return DeliveryResult.delivered(
+                    f"HTTP {resp.status_code}; record and {len(message.attachments)} dossier file(s) sent "
+                    f"({form.length:,} bytes)", body[:_KEEP])
             if message.attachments:  # said in the delivery's detail, never dropped unseen
                 return DeliveryResult.delivered(
-                    f"HTTP {resp.status_code}; {len(message.attachments)} dossier file(s) not sent: the HTTP "
-                    "adapter carries the record only (an SFTP, folder or SOAP channel carries dossiers)",
-                    body[:_KEEP])
+                    f"HTTP {resp.status_code}; {len(message.attachments)} dossier file(s) not sent: this channel "
+                    "sends the record only (set dossier: multipart to send them)", body[:_KEEP])
             return DeliveryResult.delivered(f"HTTP {resp.status_code}", body[:_KEEP])
         text = resp.text[:2000].strip()
         if resp.status_code >= 500 or resp.status_code in _TRANSIENT_STATUS:
@@ -210,26 +239,42 @@ class HttpInbound(InboundAdapter):
                 await self._log_refusal(request, "missing or wrong API key", "http.auth")
                 return _error(401, "an API key of this agency is required (X-API-Key or Bearer)", "http.auth",
                               want_xml)
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:  # refused before a byte of it is read
-                why = f"declared body of {declared} bytes, over {limit}"
-                await self._log_refusal(request, why, "xml.too-large")
-                return _error(413, too_large, "xml.too-large", want_xml)
-            body = bytearray()
-            try:
-                async for chunk in request.stream():
-                    body += chunk
-                    if len(body) > limit:
-                        await self._log_refusal(request, f"body over {limit} bytes", "xml.too-large")
-                        return _error(413, too_large, "xml.too-large", want_xml)
-            except ClientDisconnect:
-                return Response(status_code=400)
             headers = request.headers
+            content_type = headers.get("content-type", "application/xml")
+            with_files = content_type.lower().startswith("multipart/form-data")
+            declared = headers.get("content-length", "")
+            bound = limit + self.settings.max_dossier_bytes + 1024 * 1024 if with_files else limit  # + part heads
+            if declared.isdigit() and int(declared) > bound:  # refused before a byte of it is read
+                why = f"declared body of {declared} bytes, over {bound}"
+                await self._log_refusal(request, why, "xml.too-large")
+                return _error(413, too_large if not with_files else
+                              f"the record and its dossier files are over the limit of {bound:,} bytes and were "
+                              "not accepted", "xml.too-large", want_xml)
+            attachments: list[Attachment] = []
+            file_name = headers.get("x-file-name")
+            if with_files:
+                try:
+                    data, attachments, file_name, content_type = await self._read_form(request, content_type, limit)
+                except multipart.FormError as e:
+                    await self._log_refusal(request, str(e), e.rule)
+                    return _error(e.status, f"{e}; nothing was accepted", e.rule, want_xml)
+                except ClientDisconnect:
+                    return Response(status_code=400)
+            else:
+                body = bytearray()
+                try:
+                    async for chunk in request.stream():
+                        body += chunk
+                        if len(body) > limit:
+                            await self._log_refusal(request, f"body over {limit} bytes", "xml.too-large")
+                            return _error(413, too_large, "xml.too-large", want_xml)
+                except ClientDisconnect:
+                    return Response(status_code=400)
+                data = bytes(body)
             record = InboundRecord(
-                channel=self.channel, sender=self.sender, body=bytes(body),
+                channel=self.channel, sender=self.sender, body=data,
                 sender_message_id=headers.get("x-message-id") or headers.get("idempotency-key"),
-                file_name=request.headers.get("x-file-name"),
-                content_type=request.headers.get("content-type", "application/xml"),
+                file_name=file_name, content_type=content_type, attachments=tuple(attachments),
             )
             try:
                 receipt = await intake(record)
@@ -240,6 +285,21 @@ class HttpInbound(InboundAdapter):
             return _receipt_response(receipt, want_xml)
 
         return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]
+
+    async def _read_form(self, request: Request, content_type: str,
+                         limit: int) -> tuple[bytes, list[Attachment], str | None, str]:
+        """A record with its dossier files: the files go to the file store as they arrive (so any
+        outbound adapter finds them there), the record stays in memory, bounded by `limit`."""
+        files = FileStore.for_data_dir(self.gateway.config.gateway.data_dir)
+        reader = multipart.FormReader(content_type, files, limit, self.settings.max_dossier_bytes)
+        try:
+            async for chunk in request.stream():
+                await asyncio.to_thread(reader.feed, chunk)
+        except BaseException:
+            reader.discard()
+            raise
+        record, attachments = reader.finish()
+        return record, attachments, reader.record_name, reader.record_type
 
     async def _log_refusal(self, request: Request, why: str, rule: str) -> None:
         client = request.client.host if request.client else "?"
@@ -267,8 +327,9 @@ def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
     return JSONResponse({"error": text, "rule": rule}, status_code=code)
 
 
-def outbound(settings: OutboundSettings, **_: Any) -> HttpOutbound:
-    return HttpOutbound(settings)
+def outbound(settings: OutboundSettings, *, gateway: Any = None, **_: Any) -> HttpOutbound:
+    files = FileStore.for_data_dir(gateway.config.gateway.data_dir) if gateway is not None else None
+    return HttpOutbound(settings, files=files)
 
 
 def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: Any, **_: Any) -> HttpInbound:

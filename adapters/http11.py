@@ -5,10 +5,12 @@ gateway's CPU per delivered record; a POST with a known body and one answer need
 generality. This transport keeps one connection to one origin on asyncio streams and reads
 answers with httptools (the C parser uvicorn already uses), behind httpx's public transport
 interface, so the adapter's code, error classes and tests stay httpx's. One request at a time:
-the adapter pools transports, not connections.
+the adapter pools transports, not connections. A body is either bytes or an async stream.
 
 Timeouts: `connect` bounds opening the connection (and the TLS handshake); `read` bounds the
-whole exchange after that, from the first byte sent to the last byte of the answer.
+whole exchange after that, from the first byte sent to the last byte of the answer. A streamed
+body (a record with its dossier files) restarts that limit with each chunk sent, so a large
+upload that keeps moving is not cut off, while one that stalls is.
 """
 
 from __future__ import annotations
@@ -76,9 +78,23 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         answer = _Answer()
         closed = False
         try:
-            async with asyncio.timeout(self._read_timeout):
-                writer.write(b"".join(head) + request.content)
-                await writer.drain()
+            body: bytes | None = request.content
+        except httpx.RequestNotRead:  # a streamed body (a dossier): sent a chunk at a time
+            body = None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._read_timeout) as deadline:
+                if body is not None:
+                    writer.write(b"".join(head) + body)
+                    await writer.drain()
+                else:
+                    writer.write(b"".join(head))
+                    assert isinstance(request.stream, httpx.AsyncByteStream)
+                    async for chunk in request.stream:
+                        writer.write(chunk)
+                        await writer.drain()
+                        # an upload that moves is not stuck: the time limit counts from the last chunk
+                        deadline.reschedule(loop.time() + self._read_timeout)
                 while not answer.done:
                     data = await reader.read(65536)
                     if not data:

@@ -262,3 +262,35 @@ async def test_a_configured_proxy_gets_the_request_in_absolute_form() -> None:
     assert result.outcome == Outcome.DELIVERED, result.detail
     assert log[0].startswith(b"POST http://receiver.invalid:8080/cases HTTP/1.1\r\n")
     assert b"Idempotency-Key: m-1:PROC" in log[0]
+
+
+# -- streamed bodies (a record with its dossier files) ----------------------------------------------
+
+async def _chunks(n: int, size: int, pause: float) -> AsyncIterator[bytes]:
+    for i in range(n):
+        yield bytes([65 + i % 26]) * size
+        await asyncio.sleep(pause)
+
+
+async def test_a_streamed_upload_that_keeps_moving_outlasts_the_read_timeout() -> None:
+    got: list[bytes] = []
+    async with peer(answering(OK, log=got)) as (_, url):
+        t = KeepAliveTransport(None, 2.0, 0.3)
+        body = _chunks(8, 4096, 0.1)  # 0.8 s in all, never 0.3 s without a chunk
+        req = httpx.Request("POST", url, content=body, headers={"Content-Length": str(8 * 4096)})
+        resp = await t.handle_async_request(req)
+        assert resp.status_code == 200
+        await t.aclose()
+    assert got[0].endswith(b"".join(bytes([65 + i]) * 4096 for i in range(8)))
+
+
+async def test_a_streamed_upload_times_out_when_the_receiver_goes_quiet() -> None:
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async with peer(never_answers) as (_, url):
+        t = KeepAliveTransport(None, 2.0, 0.3)
+        req = httpx.Request("POST", url, content=_chunks(2, 16, 0.0), headers={"Content-Length": "32"})
+        with pytest.raises(httpx.ReadTimeout):
+            await t.handle_async_request(req)
+        await t.aclose()
