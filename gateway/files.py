@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,6 +67,18 @@ class FileStore:
         except FileNotFoundError:
             return 0
         return st.st_size
+
+    def hashes(self) -> Iterator[str]:
+        """Every stored file's SHA-256, a directory at a time (never the whole list in memory)."""
+        if not self.root.is_dir():
+            return
+        for d in sorted(self.root.iterdir()):
+            if len(d.name) != 2 or not d.is_dir():
+                continue  # tmp/ and anything that is not a hash prefix
+            for f in d.iterdir():
+                sha = d.name + f.name
+                if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+                    yield sha
 
     def sweep(self, older_than: float = 3600.0) -> int:
         """Remove temporary files a crash left behind (untouched for `older_than` s); returns how many.

@@ -10,12 +10,14 @@ finished before the cutoff: waiting, in-flight and dead-lettered records are nev
 Work goes in batches of short transactions (the store's own order, received_at then id), so a
 run over millions of old messages never holds a lock long or a large list in memory. Dossier
 files are removed from disk after the commit that released them; a file written or stored again
-within FILE_GRACE is left for a later run, since a record naming it may be on its way in.
+within FILE_GRACE is left for a later run, since a record naming it may be on its way in. Files
+no message ever took in (an upload refused after some of its files were stored) go the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -37,6 +39,8 @@ class RetentionReport:
     files: int = 0
     file_bytes: int = 0
     files_waiting: int = 0  # unreferenced but touched within FILE_GRACE: removed by a later run
+    orphans: int = 0  # files no message ever took in (an upload refused or cut off), past FILE_GRACE
+    orphan_bytes: int = 0
     reclaimed_bytes: int = 0  # given back to the file system by the database (SQLite)
     seconds: float = 0.0
 
@@ -47,6 +51,8 @@ class RetentionReport:
             f"removed, {self.reclaimed_bytes / 1e6:,.1f} MB returned to the file system by the database"
             + (f"; {self.files_waiting} file(s) left for a later run (stored again recently)"
                if self.files_waiting else "")
+            + (f"; {self.orphans:,} file(s) of uploads whose record never arrived removed "
+               f"({self.orphan_bytes / 1e6:,.1f} MB)" if self.orphans else "")
             + f" [{self.seconds:.1f} s]"
         )
 
@@ -78,6 +84,7 @@ async def run_retention(
             break
         after = batch.after
     await _remove_files(store, files, report)
+    await _remove_orphans(store, files, report)
     report.reclaimed_bytes = await store.reclaim_space()
     report.seconds = time.monotonic() - started
     return report
@@ -101,3 +108,19 @@ async def _remove_files(store: Store, files: FileStore, report: RetentionReport)
             report.file_bytes += size
         if removed:
             await store.files_removed(removed)
+
+
+async def _remove_orphans(store: Store, files: FileStore, report: RetentionReport) -> None:
+    """Files on disk that no message took in: the dossier of an upload refused or cut off after
+    some of its files were stored. Left alone for FILE_GRACE after their last write, like any
+    file, since the record naming them may still be streaming in."""
+    walk = files.hashes()
+    while page := await asyncio.to_thread(lambda: list(itertools.islice(walk, _FILE_PAGE))):
+        known = await store.known_files(page)
+        for sha in page:
+            if sha in known:
+                continue
+            size = await asyncio.to_thread(files.remove_if_idle, sha, FILE_GRACE)
+            if size:
+                report.orphans += 1
+                report.orphan_bytes += size

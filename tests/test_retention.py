@@ -221,6 +221,24 @@ async def test_upgrade_counts_what_older_messages_hold(backend: str, make_store:
         await store.close()
 
 
+async def test_files_no_message_took_in_are_removed_after_the_grace(store: Store, tmp_path: Path) -> None:
+    """An upload refused after some of its files were stored leaves files no message holds."""
+    files = FileStore(tmp_path / "orphans")
+    held_sha, _ = files.put_stream([b"scan held by a message"])
+    old_sha, old_size = files.put_stream([b"an old file of an upload that was refused"])
+    new_sha, _ = files.put_stream([b"a file whose record may still be streaming in"])
+    await put(store, files=(Attachment("scan.pdf", held_sha, 22, "application/pdf"),))
+    assert await store.known_files([held_sha, old_sha, new_sha]) == {held_sha}
+    week_ago = time.time() - 7 * 86400
+    for sha in (held_sha, old_sha):
+        os.utime(files.path_for(sha), (week_ago, week_ago))
+    report = await run_retention(store, files, RetentionSettings(payload_days=30))
+    assert (report.orphans, report.orphan_bytes) == (1, old_size)
+    assert "1 file(s) of uploads whose record never arrived removed" in report.summary()
+    assert files.has(held_sha) and files.has(new_sha) and not files.has(old_sha)
+    assert set(files.hashes()) == {held_sha, new_sha}
+
+
 async def test_sqlite_gives_freed_pages_back(tmp_path: Path) -> None:
     from gateway.store.sqlite import SQLiteStore
 

@@ -258,6 +258,11 @@ class Store(ABC):
     async def files_removed(self, hashes: list[str]) -> None:
         """Strike files off the removal list once they are gone from disk."""
 
+    @abstractmethod
+    async def known_files(self, hashes: list[str]) -> set[str]:
+        """Those of `hashes` that some message took in (held now or waiting for removal); a file on
+        disk that is not among them was stored by an upload whose record never arrived."""
+
     async def reclaim_space(self) -> int:
         """Give the space freed by pruning back to the operating system where the backend can do it
         online; returns the bytes given back. PostgreSQL's autovacuum makes freed space reusable."""

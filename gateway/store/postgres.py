@@ -755,6 +755,10 @@ class PostgresStore(Store):
 
         await self._write(op)
 
+    async def known_files(self, hashes: list[str]) -> set[str]:
+        rows = await self._rows("SELECT sha256 FROM files WHERE sha256 = ANY(%s)", (hashes,))
+        return {r["sha256"] for r in rows}
+
     async def discard(self, delivery_id: str, actor: str, reason: str) -> None:
         async def op(tx: _Tx) -> None:
             row = await tx.one(

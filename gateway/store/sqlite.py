@@ -648,6 +648,17 @@ class SQLiteStore(Store):
 
         await self._write(op)
 
+    async def known_files(self, hashes: list[str]) -> set[str]:
+        def q(c: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for i in range(0, len(hashes), 500):  # under SQLite's bound-parameter limit
+                part = hashes[i:i + 500]
+                found.update(r[0] for r in c.execute(
+                    f"SELECT sha256 FROM files WHERE sha256 IN ({','.join('?' * len(part))})", part))
+            return found
+
+        return await self._read(q)
+
     async def reclaim_space(self) -> int:
         """Pages freed by pruning go back to the file system (databases created since migration 3
         use incremental auto-vacuum; older ones reuse the pages until `gateway db compact`)."""
