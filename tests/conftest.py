@@ -151,3 +151,10 @@ async def store(make_store: MakeStore) -> AsyncIterator[Store]:
     await s.open()
     yield s
     await s.close()
+
+
+@pytest.fixture
+def police_key(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """POLICE's API key, as `http_config` (tests/loopback.py) reads it, and the header sending it."""
+    monkeypatch.setenv("POLICE_KEY", "police-key-1")
+    return {"X-API-Key": "police-key-1"}

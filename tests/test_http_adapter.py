@@ -144,12 +144,6 @@ def test_accept_header_chooses_the_receipt_format(accept: str, xml: bool) -> Non
 
 # -- real HTTP both ways: sender -> gateway (uvicorn) -> receiver (uvicorn) ------------------------
 
-@pytest.fixture
-def police_key(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("POLICE_KEY", "police-key-1")
-    return {"X-API-Key": "police-key-1"}
-
-
 async def test_record_travels_over_real_http_both_ways(tmp_path: Path, police_key: dict[str, str]) -> None:
     rcv = Receiver()
     rcv.fail_next = [503]  # the first attempt meets a busy receiver and is retried

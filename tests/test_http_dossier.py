@@ -76,19 +76,13 @@ def config(tmp: Path, receiver_url: str, **inbound: Any) -> dict[str, Any]:
     return cfg
 
 
-@pytest.fixture
-def police(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("POLICE_KEY", "police-key-1")
-    return {"X-API-Key": "police-key-1"}
-
-
-async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Path, police: dict[str, str]) -> None:
+async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Path, police_key: dict[str, str]) -> None:
     rcv = FormReceiver()
     gw = Gateway(parse_config(config(tmp_path, f"http://127.0.0.1:{rcv.port}/receive")))
     body = listed("HTTP-D1", FILES)
     async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
             httpx.AsyncClient(base_url=base, timeout=30) as http:
-        r = await http.post("/inbound/police-in", headers=police, files=[
+        r = await http.post("/inbound/police-in", headers=police_key, files=[
             ("record", ("transfer.xml", body, "application/xml")),
             *(("file", (name, data, media)) for name, data, media in FILES)])
         assert r.status_code == 202, r.text
@@ -113,10 +107,10 @@ async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Pa
     assert form["files"] == FILES, "names, bytes and media types arrive as sent"
 
 
-async def test_a_listed_file_not_sent_blocks_the_record(tmp_path: Path, police: dict[str, str]) -> None:
+async def test_a_listed_file_not_sent_blocks_the_record(tmp_path: Path, police_key: dict[str, str]) -> None:
     gw = Gateway(parse_config(config(tmp_path, f"http://127.0.0.1:{free_port()}/receive")))
     async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
-        r = await http.post("/inbound/police-in", headers=police, files=[
+        r = await http.post("/inbound/police-in", headers=police_key, files=[
             ("record", ("t.xml", listed("HTTP-D2", FILES), "application/xml")),
             ("file", FILES[1])])
         assert r.status_code == 422, r.text
@@ -130,11 +124,11 @@ async def test_a_listed_file_not_sent_blocks_the_record(tmp_path: Path, police: 
     ([("record", ("t.xml", b"<x/>", "application/xml")), ("evidence", FILES[1])], 400, "a part named 'evidence'"),
     ([("record", ("t.xml", b"<x/>", "application/xml")), ("file", FILES[0])], 413, "dossier files are over the limit"),
 ])
-async def test_bad_forms_are_refused_with_the_rule_and_logged(tmp_path: Path, police: dict[str, str],
+async def test_bad_forms_are_refused_with_the_rule_and_logged(tmp_path: Path, police_key: dict[str, str],
                                                                parts: list[Any], status: int, says: str) -> None:
     gw = Gateway(parse_config(config(tmp_path, "http://127.0.0.1:9/x", max_dossier_bytes=1024 * 1024)))
     async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
-        r = await http.post("/inbound/police-in", headers=police, files=parts)
+        r = await http.post("/inbound/police-in", headers=police_key, files=parts)
         assert r.status_code == status and says in r.json()["error"], r.text
         assert "nothing was accepted" in r.json()["error"]
         refused = [e for e in await gw.store.audit_entries() if e.action == "refused"]
@@ -144,14 +138,15 @@ async def test_bad_forms_are_refused_with_the_rule_and_logged(tmp_path: Path, po
     assert not tmp.exists() or not list(tmp.iterdir()), "a refused upload leaves no half-written file"
 
 
-async def test_a_body_cut_off_before_its_closing_boundary_is_refused(tmp_path: Path, police: dict[str, str]) -> None:
+async def test_a_body_cut_off_before_its_closing_boundary_is_refused(tmp_path: Path,
+                                                                      police_key: dict[str, str]) -> None:
     gw = Gateway(parse_config(config(tmp_path, "http://127.0.0.1:9/x")))
     whole = httpx.Request("POST", "http://x/", files=[("record", ("t.xml", record(), "application/xml")),
                                                       ("file", FILES[1])])
     cut = whole.read()[:-60]
     async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", content=cut,
-                            headers={**police, "Content-Type": whole.headers["content-type"]})
+                            headers={**police_key, "Content-Type": whole.headers["content-type"]})
         assert r.status_code == 400 and r.json()["rule"] == "http.multipart", r.text
         assert "closing boundary" in r.json()["error"]
 
