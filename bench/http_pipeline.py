@@ -230,9 +230,13 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     results = {}
     cpu: dict[str, float] = {}
     cpu_main: dict[str, float] = {}
+    others: dict[str, float] = {}  # load generator + receiver
+    busy: dict[str, float] = {}  # the whole machine, in cores
     for name, count, rate, conns in phases:
         out = work / f"load-{durability}-{name[:3]}.json"
         before, before_main = cpu_seconds(gw_pid), cpu_seconds(gw_pid, main_thread=True)
+        before_others = cpu_seconds(rcv.pid) + children_cpu_seconds()
+        before_busy, t0 = machine_busy_seconds(), time.monotonic()
         subprocess.run([*me, "load", str(gw_port), f"{durability[:1].upper()}{name[:3].upper()}", str(count),
                         str(rate), str(conns), str(out)], env=env, check=True)
         results[name] = json.loads(out.read_text())
@@ -241,6 +245,8 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
             time.sleep(0.1)
         cpu[name] = cpu_seconds(gw_pid) - before
         cpu_main[name] = cpu_seconds(gw_pid, main_thread=True) - before_main
+        others[name] = cpu_seconds(rcv.pid) + children_cpu_seconds() - before_others
+        busy[name] = (machine_busy_seconds() - before_busy) / (time.monotonic() - t0)
         time.sleep(0.5)
     rcv.send_signal(signal.SIGTERM)
     rcv.wait(30)
@@ -260,7 +266,9 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
               f"{len(lat) / span:,.0f}/s; latency p50 {percentile(lat, 50):.1f} ms, p99 "
               f"{percentile(lat, 99):.1f} ms, max {lat[-1]:.1f} ms; refused {res['failures']}, "
               f"not delivered {missing}; gateway CPU {1000 * cpu[name] / len(sent):.2f} ms per record "
-              f"({1000 * cpu_main[name] / len(sent):.2f} on the event loop's thread)")
+              f"({1000 * cpu_main[name] / len(sent):.2f} on the event loop's thread), load generator and "
+              f"receiver {1000 * others[name] / len(sent):.2f} ms; machine busy {busy[name]:.2f} of "
+              f"{os.cpu_count()} cores")
     print(f"{'receiver':>16}: {got['repeats']} repeated idempotency keys")
 
 
@@ -271,6 +279,20 @@ def cpu_seconds(pid: int, main_thread: bool = False) -> float:
     stat = f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat"
     fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this script's finished children (the load generator runs as one)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent on anything but idling (and I/O wait), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _undelivered(db: Path) -> int:
