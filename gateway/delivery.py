@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.base import OutboundAdapter
-from gateway.model import Attachment, DeliveryResult, OutboundMessage
+from gateway.model import Attachment, DeliveryResult, DeliveryState, OutboundMessage
 from gateway.retry import Redelivery
 from gateway.store.base import Lease, StaleLease, Store
 
@@ -31,10 +32,12 @@ class Destination:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, destinations: list[Destination], lease_seconds: float) -> None:
+    def __init__(self, store: Store, destinations: list[Destination], lease_seconds: float,
+                 on_attempt: Callable[[str, DeliveryState, float], None] | None = None) -> None:
         self.store = store
         self.destinations = {d.code: d for d in destinations}
         self.lease_seconds = lease_seconds
+        self.on_attempt = on_attempt  # (destination, what the delivery became, seconds): metrics
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
@@ -112,6 +115,9 @@ class Dispatcher:
             except StaleLease:
                 log.warning("delivery %s: lease lost before the result was recorded; another attempt "
                             "will follow", lease.delivery_id)
+            else:
+                if self.on_attempt is not None:
+                    self.on_attempt(dest.code, finish.state, time.time() - started)
         except Exception:
             log.exception("recording delivery %s failed; the lease will expire and it will be retried",
                           lease.delivery_id)

@@ -25,6 +25,7 @@ from gateway.config import GatewayConfig
 from gateway.delivery import Destination, Dispatcher
 from gateway.files import FileStore
 from gateway.mapping import MappingPack, load_pack
+from gateway.metrics import Metrics
 from gateway.model import InboundRecord, Receipt
 from gateway.pipeline import (
     MapForDestinations,
@@ -91,6 +92,7 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.signer: Signer | None = None
+        self.metrics = Metrics()
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
         self.whole_process = whole_process  # the process is this node: it may set process-wide things
@@ -149,12 +151,15 @@ class Gateway:
         self.pipeline = Pipeline(
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
             notice_pack=self._notice_pack)
-        self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds)
+        self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
+                                     on_attempt=self.metrics.attempt_ended)
 
     async def intake(self, record: InboundRecord) -> Receipt:
         """The pipeline's entry, handed to every inbound adapter."""
         assert self.pipeline is not None
-        return await self.pipeline.accept(record)
+        receipt = await self.pipeline.accept(record)
+        self.metrics.record_taken(record.channel, receipt)
+        return receipt
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:

@@ -115,6 +115,13 @@ def create_app(gw: Any) -> PushFirst:
             ok = ok and bool(h.get("ok", True))
         return JSONResponse({"ready": ok, "node": gw.node, "checks": checks}, status_code=200 if ok else 503)
 
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics: queues, intake, delivery attempts "
+             "(operator or auditor key, e.g. as the scrape's bearer token)")
+    async def metrics(p: ReaderKey) -> Response:
+        from gateway.metrics import CONTENT_TYPE
+
+        return Response(await gw.metrics.render(gw.store), media_type=CONTENT_TYPE)
+
     @app.get("/api/v1/me", tags=["agencies", "operators", "auditors"],
              summary="who this key belongs to and what it may do")
     async def whoami(p: AnyKey) -> dict[str, Any]:
