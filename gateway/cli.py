@@ -329,6 +329,20 @@ def replay(delivery_id: Annotated[str, typer.Argument(help="the delivery to send
     out.print(Text(f"replay queued: new delivery {r['new_delivery']} to {r.get('destination', '?')}"))
 
 
+@app.command("replay-dead")
+def replay_dead(destination: Annotated[str, typer.Argument(help="agency code whose dead letters to replay")],
+                reason: ReasonOpt,
+                limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many")] = 500,
+                config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None) -> None:
+    """After a receiver's outage: replay its dead letters, oldest first, each from its raw record (operator key)."""
+    r = Api(url, config, key).call("POST", "/api/v1/dead-letters/replay", timeout=None,
+                                   json={"destination": destination, "reason": reason, "limit": limit})
+    out.print(Text(f"{len(r['replayed'])} dead letter(s) to {destination} queued again; "
+                   f"{r['dead_left']} still dead"))
+    for s in r["skipped"]:
+        out.print(Text(f"  skipped {s['delivery']} (case {s['case']}): {s['why']}"))
+
+
 @app.command()
 def discard(delivery_id: Annotated[str, typer.Argument(help="the dead or waiting delivery to give up")],
             reason: ReasonOpt, config: ConfigOpt = None, url: UrlOpt = None, key: KeyOpt = None) -> None:

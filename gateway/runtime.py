@@ -269,7 +269,7 @@ class Gateway:
             await asyncio.sleep(every)
 
     # -- replay from raw, to the destination chosen ---------------------------------------------
-    async def replay(self, delivery_id: str, actor: str, reason: str) -> str:
+    async def replay(self, delivery_id: str, actor: str, reason: str, expect_state: str | None = None) -> str:
         assert self.pipeline is not None
         d = await self.store.get_delivery(delivery_id)
         if d is None:
@@ -287,7 +287,7 @@ class Gateway:
 
         h = sha256_hex(body)
         await self.store.put_blob(body) if await self.store.get_blob(h) is None else None
-        return await self.store.enqueue_replay(delivery_id, h, actor, reason)
+        return await self.store.enqueue_replay(delivery_id, h, actor, reason, expect_state)
 
     # -- ASGI --------------------------------------------------------------------------------
     def asgi(self) -> Any:

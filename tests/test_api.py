@@ -302,3 +302,38 @@ async def test_queue_depths_and_log_queries(api: Running) -> None:
     assert all(e["time"] < before for e in until) and {e["action"] for e in until} == {"node-started"}
     page = (await api.call("AUDITOR", "GET", "/api/v1/audit", params={"limit": 2})).json()
     assert len(page["entries"]) == 2 and page["next_after_seq"] == page["entries"][-1]["seq"]
+
+
+async def test_a_stale_replay_is_refused_so_a_dead_letter_is_not_delivered_twice(api: Running) -> None:
+    _, by_dest = await _dead_judgment(api, "C-TWICE")
+    dead = by_dest["PROC"]["id"]
+    seen = {"reason": "fixed", "expect_state": "dead"}  # what both operators' screens showed
+    first = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead}/replay", json=seen)
+    assert first.status_code == 200
+    second = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead}/replay", json=seen)
+    assert second.status_code == 409 and "someone else acted on it first" in second.json()["detail"]
+    replays = [e for e in await log(api, case="C-TWICE") if e["action"] == "replayed"]
+    assert len(replays) == 1
+
+
+async def test_dead_letters_of_a_destination_are_replayed_oldest_first_in_pages(api: Running) -> None:
+    for case in ("C-OUT-1", "C-OUT-2", "C-OUT-3"):
+        await _dead_judgment(api, case)
+    api.fail_proc.clear()  # the receiver is back
+    body = {"destination": "PROC", "reason": "receiver back after its outage", "limit": 2}
+    assert (await api.call("AUDITOR", "POST", "/api/v1/dead-letters/replay", json=body)).status_code == 403
+    first = (await api.call("OPERATOR", "POST", "/api/v1/dead-letters/replay", json=body)).json()
+    assert [r["case"] for r in first["replayed"]] == ["C-OUT-1", "C-OUT-2"] and first["dead_left"] == 1
+    second = (await api.call("OPERATOR", "POST", "/api/v1/dead-letters/replay", json=body)).json()
+    assert [r["case"] for r in second["replayed"]] == ["C-OUT-3"] and second["dead_left"] == 0
+    assert second["skipped"] == []
+
+    async def all_delivered() -> bool:
+        got = [m.case_number for m in api.outs["PROC"].received]
+        return all(got.count(c) == 2 for c in ("C-OUT-1", "C-OUT-2", "C-OUT-3"))
+
+    await wait_for(all_delivered)
+    for case in ("C-OUT-1", "C-OUT-2", "C-OUT-3"):
+        (entry,) = [e for e in await log(api, case=case) if e["action"] == "replayed"]
+        assert entry["actor"] == "operator:ops-wang" and "receiver back after its outage" in entry["detail"]
+    assert (await api.call("OPERATOR", "GET", "/api/v1/dead-letters")).json() == []

@@ -166,6 +166,15 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
     assert any(e.action == "replayed" and e.actor == "operator:ops-wang" and "receiver repaired" in e.detail
                for e in entries)
 
+    api.fail_proc.add("CLI-0004")
+    judgment.write_bytes(record(case="CLI-0004", stage="trial", action="judgment", sender="COURT"))
+    assert (await run_cli("submit", str(judgment), "--agency", "COURT", "--url", api.url,
+                          key=KEYS["COURT"])).exit_code == 0
+    await wait_for(dead)
+    api.fail_proc.discard("CLI-0004")
+    bulk = await run_cli("replay-dead", "PROC", "--reason", "receiver back", "--url", api.url, key=KEYS["OPERATOR"])
+    assert bulk.exit_code == 0 and "1 dead letter(s) to PROC queued again; 0 still dead" in bulk.stdout, bulk.output
+
     no_policy = await run_cli("retention", "--url", api.url, key=KEYS["OPERATOR"])
     assert "no retention policy" in one_error_line(no_policy)
     pruned = await run_cli("retention", "--days", "0.000001", "--url", api.url, key=KEYS["OPERATOR"])

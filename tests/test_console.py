@@ -109,6 +109,8 @@ def _operator_replays_a_dead_letter(driver: Any, url: str, key: str) -> dict[str
     who = driver.find_element(By.ID, "who").text
     dead.click()
     row = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#deliveries tbody tr.dead")))
+    bulk = driver.find_element(By.ID, "replay-all")
+    bulk_button = bulk.text if bulk.is_displayed() else ""
     reason = row.find_element(By.CSS_SELECTOR, "td.reason").text
     injected = len(driver.find_elements(By.ID, "injected"))
     row.find_element(By.XPATH, ".//button[text()='Replay']").click()
@@ -121,6 +123,7 @@ def _operator_replays_a_dead_letter(driver: Any, url: str, key: str) -> dict[str
     driver.find_element(By.ID, "verify").click()
     wait.until(lambda d: d.find_element(By.ID, "verdict").text.startswith(("INTACT", "TAMPERED")))
     return {"refused": refused, "who": who, "reason": reason, "injected": str(injected), "status": status,
+            "bulk": bulk_button,
             "verdict": driver.find_element(By.ID, "verdict").text}
 
 
@@ -144,6 +147,7 @@ async def test_an_operator_finds_reads_and_replays_a_dead_letter_in_the_browser(
     seen = await asyncio.to_thread(_operator_replays_a_dead_letter, browser, api.url, KEYS["OPERATOR"])
     assert "did not accept" in seen["refused"]
     assert seen["who"] == "ops-wang (operator)"
+    assert seen["bulk"] == "Replay all dead to PROC"
     assert MARKUP in seen["reason"], "the receiver's answer is shown as the text it is"
     assert seen["injected"] == "0", "markup in a receiver's answer must never become page elements"
     assert seen["verdict"].startswith("INTACT"), seen["verdict"]

@@ -127,6 +127,16 @@ async def test_dead_holds_later_records_until_replay_or_discard(store: Store) ->
     assert new in {d["id"] for d in await store.list_deliveries(state="queued")}
 
 
+async def test_a_replay_expecting_dead_is_refused_once_someone_replayed_it(store: Store) -> None:
+    await put(store, "A")
+    (first,) = await store.lease("PROC", 5, 30)
+    await store.finish(first, Finish(DeliveryState.DEAD, "refused"))
+    await store.enqueue_replay(first.delivery_id, first.body_hash, "operator:ann", "fixed", expect_state="dead")
+    with pytest.raises(ValueError, match="someone else acted on it first"):
+        await store.enqueue_replay(first.delivery_id, first.body_hash, "operator:bo", "fixed", expect_state="dead")
+    assert len(await store.list_deliveries(destination="PROC")) == 2  # the dead one and one replay, not two
+
+
 async def test_discard_unblocks_and_is_logged(store: Store) -> None:
     await put(store, "A")
     later = await put(store, "A")

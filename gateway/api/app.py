@@ -29,6 +29,7 @@ from gateway.api.auth import (
 )
 from gateway.model import InboundRecord, MessageStatus
 from gateway.store.schema import SCHEMA_VERSION
+from gateway.store.shared import replay_conflict
 
 
 class PushFirst:
@@ -57,6 +58,17 @@ class PushFirst:
 class OperatorAction(BaseModel):
     reason: str = Field(default="operator action", min_length=1, max_length=2000,
                         description="why; kept in the exchange log with who did it")
+
+
+class ReplayAction(OperatorAction):
+    expect_state: str | None = Field(default=None, description=(
+        "the state the operator saw (e.g. dead); if the delivery is in another state by now, because "
+        "someone else replayed or discarded it, nothing is done and the answer is 409"))
+
+
+class BulkReplay(OperatorAction):
+    destination: str = Field(min_length=1, description="the agency code whose dead letters to replay")
+    limit: int = Field(default=500, ge=1, le=1000, description="at most this many in one call")
 
 
 # Waiting or in-flight deliveries are still on their way; replaying them would deliver twice.
@@ -202,20 +214,47 @@ def create_app(gw: Any) -> PushFirst:
 
     @app.post("/api/v1/deliveries/{delivery_id}/replay", tags=["operators"],
               summary="deliver again from the original raw record, to this delivery's destination only")
-    async def replay(delivery_id: str, p: OperatorKey, body: OperatorAction | None = None) -> dict[str, Any]:
+    async def replay(delivery_id: str, p: OperatorKey, body: ReplayAction | None = None) -> dict[str, Any]:
+        action = body or ReplayAction()
         d = await gw.store.get_delivery(delivery_id)
         if d is None:
             raise HTTPException(404, f"no delivery {delivery_id}")
+        if action.expect_state and d["state"] != action.expect_state:
+            raise HTTPException(409, str(replay_conflict(delivery_id, d["state"], action.expect_state)))
         if d["state"] not in _REPLAYABLE:
             raise HTTPException(409, f"delivery {delivery_id} is {d['state']}; it is still on its way, "
                                      "so a replay would deliver it twice")
         try:
-            new = await gw.replay(delivery_id, f"operator:{p.name}", (body or OperatorAction()).reason)
+            new = await gw.replay(delivery_id, f"operator:{p.name}", action.reason, expect_state=d["state"])
         except KeyError:
             raise HTTPException(404, f"no delivery {delivery_id}") from None
         except ValueError as e:
             raise HTTPException(409, str(e)) from None
         return {"replayed": delivery_id, "new_delivery": new, "destination": d["destination"]}
+
+    replaying = asyncio.Lock()
+
+    @app.post("/api/v1/dead-letters/replay", tags=["operators"],
+              summary="replay the dead letters of one destination, oldest first, each from its raw record")
+    async def replay_dead(body: BulkReplay, p: OperatorKey) -> dict[str, Any]:
+        """After a receiver's outage: every dead delivery to `destination`, up to `limit` per call, in the
+        order they were first queued (so a case's records keep their order). Each replay is logged
+        with the operator and the reason; a dead letter someone else handled meanwhile is skipped."""
+        actor = f"operator:{p.name}"
+        replayed: list[dict[str, str]] = []
+        skipped: list[dict[str, str]] = []
+        async with replaying:
+            for d in await gw.store.list_deliveries(state="dead", destination=body.destination, limit=body.limit):
+                try:
+                    new = await gw.replay(d["id"], actor, body.reason, expect_state="dead")
+                except Exception as e:  # gone, handled meanwhile, or no longer mappable: said, not fatal
+                    why = str(e).strip("'") if not isinstance(e, KeyError) else "it no longer exists"
+                    skipped.append({"delivery": d["id"], "case": d["case_number"], "why": why})
+                    continue
+                replayed.append({"delivery": d["id"], "case": d["case_number"], "new_delivery": new})
+        left = sum(q["count"] for q in await gw.store.queue_depths()
+                   if q["destination"] == body.destination and q["state"] == "dead")
+        return {"destination": body.destination, "replayed": replayed, "skipped": skipped, "dead_left": left}
 
     @app.post("/api/v1/deliveries/{delivery_id}/discard", tags=["operators"],
               summary="give up a dead or waiting delivery")

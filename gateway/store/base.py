@@ -209,8 +209,12 @@ class Store(ABC):
         """A page of deliveries (keyset paging by id), never the whole table."""
 
     @abstractmethod
-    async def enqueue_replay(self, delivery_id: str, body_hash: str, actor: str, reason: str) -> str:
-        """Queue a new delivery of an existing message to the same destination; logs who did it."""
+    async def enqueue_replay(self, delivery_id: str, body_hash: str, actor: str, reason: str,
+                             expect_state: str | None = None) -> str:
+        """Queue a new delivery of an existing message to the same destination; logs who did it.
+
+        With `expect_state`, only while the delivery is still in that state (checked inside the
+        write), so two operators replaying the same dead letter cannot deliver it twice."""
 
     @abstractmethod
     async def discard(self, delivery_id: str, actor: str, reason: str) -> None:

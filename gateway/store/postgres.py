@@ -48,6 +48,7 @@ from gateway.store.shared import (
     not_discardable,
     payload_gone,
     pruned_event,
+    replay_conflict,
 )
 
 T = TypeVar("T")
@@ -620,7 +621,8 @@ class PostgresStore(Store):
         args.append(min(limit, 1000))
         return [delivery_row(r) for r in await self._rows(sql, args)]
 
-    async def enqueue_replay(self, delivery_id: str, body_hash: str, actor: str, reason: str) -> str:
+    async def enqueue_replay(self, delivery_id: str, body_hash: str, actor: str, reason: str,
+                             expect_state: str | None = None) -> str:
         new = new_id()
 
         async def op(tx: _Tx) -> str:
@@ -631,6 +633,8 @@ class PostgresStore(Store):
             )
             if row is None:
                 raise KeyError(delivery_id)
+            if expect_state is not None and row[5] != expect_state:
+                raise replay_conflict(delivery_id, row[5], expect_state)
             held = await tx.one(
                 "SELECT 1 FROM messages WHERE id = %s AND %s IN (content_hash, canonical_hash) UNION ALL "
                 "SELECT 1 FROM deliveries WHERE message_id = %s AND body_hash = %s",

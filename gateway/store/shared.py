@@ -136,3 +136,9 @@ def delivery_row(d: dict[str, Any]) -> dict[str, Any]:
     d["receipt"] = bytes(rec).decode("utf-8", "replace") if rec else None
     d.pop("lease_token", None)
     return d
+
+
+def replay_conflict(delivery_id: str, state: str, expected: str) -> ValueError:
+    """Someone acted on the delivery between the operator's look and the replay."""
+    return ValueError(f"delivery {delivery_id} is {state} now, no longer {expected}: someone else acted on it "
+                      "first; look at it again before replaying")

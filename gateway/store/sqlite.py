@@ -41,6 +41,7 @@ from gateway.store.shared import (
     not_discardable,
     payload_gone,
     pruned_event,
+    replay_conflict,
 )
 
 T = TypeVar("T")
@@ -551,7 +552,8 @@ class SQLiteStore(Store):
 
         return await self._read(q)
 
-    async def enqueue_replay(self, delivery_id: str, body_hash: str, actor: str, reason: str) -> str:
+    async def enqueue_replay(self, delivery_id: str, body_hash: str, actor: str, reason: str,
+                             expect_state: str | None = None) -> str:
         new = new_id()
 
         def op(tx: _Tx) -> str:
@@ -562,6 +564,8 @@ class SQLiteStore(Store):
             ).fetchone()
             if row is None:
                 raise KeyError(delivery_id)
+            if expect_state is not None and row[5] != expect_state:
+                raise replay_conflict(delivery_id, row[5], expect_state)
             held = c.execute(
                 "SELECT 1 FROM messages WHERE id=? AND ? IN (content_hash, canonical_hash) UNION ALL "
                 "SELECT 1 FROM deliveries WHERE message_id=? AND body_hash=?",

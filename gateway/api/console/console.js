@@ -166,6 +166,10 @@ async function loadDeliveries(more) {
   for (const d of rows) body.append(deliveryRow(d));
   deliveriesAfter = rows.length ? rows[rows.length - 1].id : deliveriesAfter;
   $("deliveries-more").hidden = rows.length < 100;
+  const dest = $("f-destination").value.trim();
+  const bulk = $("replay-all");
+  bulk.hidden = !(me && me.role === "operator" && $("f-state").value === "dead" && dest && rows.length);
+  bulk.textContent = `Replay all dead to ${dest}`;
   if (!more && !rows.length) body.append(h("tr", {}, h("td", {colspan: 9}, "None.")));
 }
 
@@ -199,8 +203,22 @@ async function act(d, what) {
     + `to ${d.destination}. Reason (kept in the exchange log with your name):`, "");
   if (reason === null) return;
   if (!reason.trim()) { say("A reason is needed; nothing was done.", true); return; }
-  const r = await api(`/api/v1/deliveries/${encodeURIComponent(d.id)}/${what}`, {method: "POST", body: {reason}});
+  const body = what === "replay" ? {reason, expect_state: d.state} : {reason};
+  const r = await api(`/api/v1/deliveries/${encodeURIComponent(d.id)}/${what}`, {method: "POST", body});
   say(what === "replay" ? `Replayed to ${r.destination}: new delivery ${r.new_delivery}.` : `Discarded ${r.discarded}.`);
+  await loadDeliveries(false);
+}
+
+async function replayAllDead() {
+  const dest = $("f-destination").value.trim();
+  const reason = window.prompt(`Replay every dead delivery to ${dest}, oldest first, each from its original record. `
+    + "Reason (kept in the exchange log with your name):", "");
+  if (reason === null) return;
+  if (!reason.trim()) { say("A reason is needed; nothing was done.", true); return; }
+  const r = await api("/api/v1/dead-letters/replay", {method: "POST", body: {destination: dest, reason}});
+  const skipped = r.skipped.map((s) => `${s.case}: ${s.why}`).join("; ");
+  say(`${r.replayed.length} dead letter(s) to ${dest} queued again; ${r.dead_left} still dead.`
+    + (skipped ? ` Skipped: ${skipped}` : ""), r.skipped.length > 0);
   await loadDeliveries(false);
 }
 
@@ -301,6 +319,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => show(b.dataset.view));
   $("deliveries-form").addEventListener("submit", guard(() => loadDeliveries(false)));
   $("deliveries-more").addEventListener("click", guard(() => loadDeliveries(true)));
+  $("replay-all").addEventListener("click", guard(replayAllDead));
   $("message-form").addEventListener("submit", guard(loadMessage));
   $("log-form").addEventListener("submit", guard(() => loadLog(false)));
   $("log-more").addEventListener("click", guard(() => loadLog(true)));
