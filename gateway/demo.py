@@ -92,8 +92,8 @@ def demo_config(data_dir: Path, api_port: int, ports: dict[str, int], sshd: SshS
             outbound = {"wsdl": f"http://127.0.0.1:{ports[code]}/?wsdl", "case_field": "CaseNumber",
                         "attachment_field": "Dossier/DossierFile",  # the police's scans travel on inline
                         "accepted_xpath": "string(//*[local-name()='Status'])='accepted'"}
-        else:
-            outbound = {"url": f"http://127.0.0.1:{ports[code]}/receive"}
+        else:  # the court's system takes records with their files as multipart form data
+            outbound = {"url": f"http://127.0.0.1:{ports[code]}/receive", "dossier": "multipart"}
         agencies.append({
             "code": code, "name": name, "role": role, "api_key": {"env": f"DEMO_{code}_KEY"},
             "inbound": [{"name": f"{code.lower()}-in", "adapter": adapter, "mapping": PACKS[code],
@@ -240,12 +240,13 @@ class Demo:
         """A legacy SOAP system: deliveries arrive through spyne, answers go back as SOAP calls."""
         system = self.systems[code]
 
-        def decide(record: bytes, key: str) -> list[bytes]:
+        def decide(record: bytes, key: str) -> list[tuple[bytes, dict[str, bytes]]]:
             step = incoming(code, record)
             files = next((a.files for a in reversed(agency.arrivals) if a.key == key), {})
             carried = f"{len(files)} dossier files, " if files else ""
             self.observe("delivered", step, step.sender, code, f"SOAP, {carried}receipt sent")
-            return [outgoing(code, a.action, a.case_number).body for a in system.accept(step, key)]
+            answers = [outgoing(code, a.action, a.case_number) for a in system.accept(step, key)]
+            return [(o.body, o.files) for o in answers]  # an indictment sends the court its materials
 
         def sent(record: bytes, reply: bytes) -> None:
             step = incoming(code, record)

@@ -59,6 +59,9 @@ def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path
     # the police dropped over SFTP; the procuratorate spoke SOAP; court and justice bureau HTTP
     assert "SFTP drop  submitted" in out and "SOAP       delivered" in out
     assert " -> JUSTICE " in out and "offender-received" in out
+    # dossier files change protocol on the way: SFTP drop -> SOAP inline, SOAP inline -> HTTP multipart
+    assert "transfer-for-prosecution (3 dossier files, receipt sent)" in out
+    assert "indictment (2 dossier files, receipt sent)" in out and "console: http://127.0.0.1:" in out
     # the gateway's own records agree: per case PROC gets the arrest request, the transfer and the
     # judgment (+1 resent transfer), POLICE the approval and the judgment (+ the return and the
     # defect notice), COURT the indictment and the receipt, JUSTICE the execution notice

@@ -1,6 +1,7 @@
 """The HTTP side of a simulated agency: a receiving endpoint and a client submitting to the gateway.
 
-The endpoint deduplicates by the Idempotency-Key header (a retried delivery is answered with the
+The endpoint takes a record as the body, or with its dossier files as multipart form data, and
+deduplicates by the Idempotency-Key header (a retried delivery is answered with the
 first receipt and not acted on twice), answers a receipt, and counts deliveries. Records the
 agency sends in answer go to its inbound channel on the gateway, retried until accepted.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -41,6 +43,7 @@ class HttpAgency:
         self.client = httpx.AsyncClient(timeout=10.0, headers={"X-API-Key": api_key})
         self.deliveries = 0  # every POST, retries included
         self._receipts: dict[str, dict[str, str]] = {}
+        self.files: dict[str, dict[str, bytes]] = {}  # idempotency key -> dossier files that came with it
         self._tasks: set[asyncio.Task[object]] = set()
 
     def app(self) -> Starlette:
@@ -53,13 +56,28 @@ class HttpAgency:
             return JSONResponse({"error": "Idempotency-Key header is required"}, status_code=400)
         if key in self._receipts:
             return JSONResponse({**self._receipts[key], "duplicate": "true"})
+        files: dict[str, bytes] = {}
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()  # the record with its dossier files, read by Starlette's parser
+            body = b""
+            for name, part in form.multi_items():
+                if isinstance(part, UploadFile):
+                    data = await part.read()
+                    if name == "record":
+                        body = data
+                    else:
+                        files[part.filename or name] = data
+        else:
+            body = await request.body()
         try:
-            step = self.decode(await request.body())
+            step = self.decode(body)
         except InputRejected as e:
             return JSONResponse({"error": e.explain()}, status_code=422)
         receipt = {"agency": self.system.code, "case": step.case_number, "received": key}
         self._receipts[key] = receipt
-        self.observe("delivered", step, step.sender, self.system.code, "HTTP, receipt sent")
+        self.files[key] = files
+        carried = f"{len(files)} dossier files, " if files else ""
+        self.observe("delivered", step, step.sender, self.system.code, f"HTTP, {carried}receipt sent")
         for answer in self.system.accept(step, key):
             self._spawn(self.submit(answer))
         return JSONResponse(receipt)

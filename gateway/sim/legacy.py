@@ -78,9 +78,25 @@ def minimal_pdf(title: str) -> bytes:
 def outgoing(agency: str, action: str, case_number: str, stem: str = "") -> Outgoing:
     """The record `agency` sends for `action` in case `case_number`, in its own format."""
     body = _sample(TEMPLATES[(agency, action)]).replace(SAMPLE_CASE.encode(), case_number.encode())
-    if agency != "POLICE":
-        return Outgoing(body, {})
-    return _with_dossier(body, stem or case_number)
+    if agency == "POLICE":
+        return _with_dossier(body, stem or case_number)
+    if agency == "PROC" and b"<jc:Materials>" in body:
+        return _with_materials(body, stem or case_number)
+    return Outgoing(body, {})
+
+
+def _with_materials(body: bytes, stem: str) -> Outgoing:
+    """Generate the files a procuratorate record lists as materials (the indictment and the case
+    file it sends the court), with their real size and SHA-256."""
+    tree = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+    files = {}
+    for m in tree.iter("{*}Material"):
+        name = (m.text or "").strip()
+        data = minimal_pdf(f"{stem} {m.get('id', '')} procuratorate material")
+        m.set("size", str(len(data)))
+        m.set("sha256", hashlib.sha256(data).hexdigest())
+        files[name] = data
+    return Outgoing(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"), files)
 
 
 def _with_dossier(body: bytes, stem: str) -> Outgoing:

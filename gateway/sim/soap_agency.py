@@ -11,18 +11,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import mimetypes
 import os
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 from spyne import Application, Array, ByteArray, ComplexModel, Fault, ServiceBase, Unicode, rpc
@@ -61,7 +62,8 @@ class Arrival:
 
 
 # what the legacy system does with a new record (and its idempotency key): the records it answers with
-Decide = Callable[[bytes, str], list[bytes]]
+# a decision: a record, or a record with the files it lists (name -> bytes), sent back as attachments
+Decide = Callable[[bytes, str], Sequence[bytes | tuple[bytes, dict[str, bytes]]]]
 # told of each answer the gateway accepted: (the record sent, the gateway's reply envelope)
 Sent = Callable[[bytes, bytes], None]
 
@@ -108,7 +110,7 @@ class SoapAgency:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._callback: tuple[str, str, str] | None = None
-        self._outbox: queue.Queue[bytes | None] = queue.Queue()
+        self._outbox: queue.Queue[tuple[bytes, dict[str, bytes]] | None] = queue.Queue()
         self._sender: threading.Thread | None = None
         self.sent_back: list[bytes] = []
         self.callback_errors: list[str] = []
@@ -152,7 +154,7 @@ class SoapAgency:
             self.arrivals.append(Arrival(key, case_number, record, files))
         if self.decide is not None:
             for answer in self.decide(record, key):
-                self._outbox.put(answer)
+                self._outbox.put(answer if isinstance(answer, tuple) else (answer, {}))
         return CaseReceipt(Status="accepted", MessageId=key, Duplicate="false")
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -200,11 +202,13 @@ class SoapAgency:
         assert self._callback is not None
         endpoint, user, password = self._callback
         with httpx.Client(timeout=10) as http:
-            while (record := self._outbox.get()) is not None:
+            while (item := self._outbox.get()) is not None:
+                record, files = item
                 for _ in range(20):  # the gateway may be busy; a legacy system retries its own sends
                     try:
                         r = http.post(
-                            endpoint, content=submit_envelope(record, user, password), headers=_HEADERS
+                            endpoint, content=submit_envelope(record, user, password, files=files),
+                            headers=_HEADERS,
                         )
                         if r.status_code == 200:
                             self.sent_back.append(record)
@@ -240,16 +244,24 @@ def username_token(user: str, password: str) -> str:
     )
 
 
-def submit_envelope(record: bytes, user: str, password: str, message_id: str | None = None) -> bytes:
-    """A SOAP 1.1 SubmitCaseRecord as a legacy system writes it by hand."""
+def submit_envelope(record: bytes, user: str, password: str, message_id: str | None = None,
+                    files: dict[str, bytes] | None = None) -> bytes:
+    """A SOAP 1.1 SubmitCaseRecord as a legacy system writes it by hand, its files inline."""
     mid = f"<cx:MessageId>{escape(message_id)}</cx:MessageId>" if message_id else ""
+    attached = "".join(
+        f'<cx:Attachment name={quoteattr(name)} mediaType="{_media_type(name)}">'
+        f"{base64.b64encode(data).decode()}</cx:Attachment>" for name, data in (files or {}).items())
     return (
         f'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
         f'xmlns:cx="urn:cn:justice:case-exchange:soap:1"><soapenv:Header>{username_token(user, password)}'
         f"</soapenv:Header><soapenv:Body><cx:SubmitCaseRecord>{mid}"
-        f"<cx:Record>{base64.b64encode(record).decode()}</cx:Record>"
+        f"<cx:Record>{base64.b64encode(record).decode()}</cx:Record>{attached}"
         "</cx:SubmitCaseRecord></soapenv:Body></soapenv:Envelope>"
     ).encode()
+
+
+def _media_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def main() -> None:
