@@ -33,11 +33,12 @@ class Destination:
 
 class Dispatcher:
     def __init__(self, store: Store, destinations: list[Destination], lease_seconds: float,
-                 on_attempt: Callable[[str, DeliveryState, float], None] | None = None) -> None:
+                 on_attempt: Callable[[str, DeliveryState, float, float], None] | None = None) -> None:
         self.store = store
         self.destinations = {d.code: d for d in destinations}
         self.lease_seconds = lease_seconds
-        self.on_attempt = on_attempt  # (destination, what the delivery became, seconds): metrics
+        # (destination, what the delivery became, seconds of the attempt, seconds since queued): metrics
+        self.on_attempt = on_attempt
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
@@ -117,7 +118,8 @@ class Dispatcher:
                             "will follow", lease.delivery_id)
             else:
                 if self.on_attempt is not None:
-                    self.on_attempt(dest.code, finish.state, time.time() - started)
+                    now = time.time()
+                    self.on_attempt(dest.code, finish.state, now - started, now - lease.created_at)
         except Exception:
             log.exception("recording delivery %s failed; the lease will expire and it will be retried",
                           lease.delivery_id)

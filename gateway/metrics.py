@@ -65,6 +65,10 @@ class Metrics:
             "gateway_delivery_attempt_seconds", "time from taking a delivery to recording its outcome",
             ["destination"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.queued_to_delivered = Histogram(
+            "gateway_queued_to_delivered_seconds", "time from a delivery being queued (the record's arrival, "
+            "or a replay) to its receiver confirming it, retries included", ["destination"], registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400))
         self._store = _StoreSnapshot()
         self.registry.register(self._store)
 
@@ -72,9 +76,11 @@ class Metrics:
         outcome = "duplicate" if receipt.duplicate else str(receipt.status)
         self.records.labels(channel, outcome).inc()
 
-    def attempt_ended(self, destination: str, state: DeliveryState, seconds: float) -> None:
+    def attempt_ended(self, destination: str, state: DeliveryState, seconds: float, since_queued: float) -> None:
         self.attempts.labels(destination, str(state)).inc()
         self.attempt_seconds.labels(destination).observe(seconds)
+        if state == DeliveryState.DELIVERED:
+            self.queued_to_delivered.labels(destination).observe(max(0.0, since_queued))
 
     async def render(self, store: Any) -> bytes:
         self._store.queues = await store.queue_depths()

@@ -41,6 +41,8 @@ async def test_metrics_count_what_came_in_and_how_each_attempt_ended(api: Runnin
              for res in ("delivered", "dead")}
     assert ended == {"delivered": 2, "dead": 1}
     assert got[("gateway_delivery_attempt_seconds_count", (("destination", "PROC"),))] == 3
+    assert got[("gateway_queued_to_delivered_seconds_count", (("destination", "PROC"),))] == 2  # not the dead one
+    assert 0 < got[("gateway_queued_to_delivered_seconds_sum", (("destination", "PROC"),))] < 10
     assert got[("gateway_deliveries", (("destination", "PROC"), ("state", "dead")))] == 1
     assert got[("gateway_deliveries", (("destination", "PROC"), ("state", "delivered")))] == 2
     assert got[("gateway_exchange_log_entries", ())] > 10
