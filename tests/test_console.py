@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from gateway.api.console import ASSETS, asset
 from gateway.model import DeliveryResult, OutboundMessage
 
@@ -90,7 +92,7 @@ async def _delivered(r: Running, code: str, n: int) -> bool:
 MARKUP = '<img id="injected" src="x"> dossier incomplete'
 
 
-def _operator_replays_a_dead_letter(driver: Any, url: str, key: str) -> dict[str, str]:
+def _operator_replays_a_dead_letter(driver: Any, url: str, key: str, police_key: str) -> dict[str, str]:
     """What an operator does: sign in, see the dead count, open it, read the reason, replay."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -122,7 +124,14 @@ def _operator_replays_a_dead_letter(driver: Any, url: str, key: str) -> dict[str
     driver.find_element(By.CSS_SELECTOR, "nav button[data-view='log']").click()
     driver.find_element(By.ID, "verify").click()
     wait.until(lambda d: d.find_element(By.ID, "verdict").text.startswith(("INTACT", "TAMPERED")))
-    return {"refused": refused, "who": who, "reason": reason, "injected": str(injected), "status": status,
+    driver.find_element(By.ID, "follow").click()  # follow the log, then a record arrives
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#log tbody tr")) > 0)
+    httpx.post(f"{url}/api/v1/messages", content=record(case="CON-LIVE"), timeout=10,
+               headers={"X-API-Key": police_key, "Content-Type": "application/xml"}).raise_for_status()
+    wait.until(lambda d: "CON-LIVE" in d.find_element(By.ID, "log").text)
+    followed = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#log tbody tr") if "CON-LIVE" in r.text]
+    return {"followed": str(len(followed)), "refused": refused, "who": who, "reason": reason,
+            "injected": str(injected), "status": status,
             "bulk": bulk_button,
             "verdict": driver.find_element(By.ID, "verdict").text}
 
@@ -144,13 +153,15 @@ async def test_an_operator_finds_reads_and_replays_a_dead_letter_in_the_browser(
     broken.clear()  # the receiver is fixed; the operator replays
     from .test_api import KEYS
 
-    seen = await asyncio.to_thread(_operator_replays_a_dead_letter, browser, api.url, KEYS["OPERATOR"])
+    seen = await asyncio.to_thread(_operator_replays_a_dead_letter, browser, api.url, KEYS["OPERATOR"],
+                                   KEYS["POLICE"])
     assert "did not accept" in seen["refused"]
     assert seen["who"] == "ops-wang (operator)"
     assert seen["bulk"] == "Replay all dead to PROC"
     assert MARKUP in seen["reason"], "the receiver's answer is shown as the text it is"
     assert seen["injected"] == "0", "markup in a receiver's answer must never become page elements"
     assert seen["verdict"].startswith("INTACT"), seen["verdict"]
+    assert int(seen["followed"]) >= 3, "received, validated, routed ... of the new record show up as they happen"
     await wait_for(lambda: _delivered(api, "PROC", 3))
     assert [m.case_number for m in api.outs["PROC"].received].count("CON-1") == 2
     replays = [e for e in await log(api, case="CON-1") if e["action"] == "replayed"]
@@ -163,3 +174,13 @@ async def test_an_operator_finds_reads_and_replays_a_dead_letter_in_the_browser(
 
 async def _dead_count(r: Running, n: int) -> bool:
     return len((await r.call("OPERATOR", "GET", "/api/v1/dead-letters")).json()) == n
+
+
+async def test_recent_log_entries_are_the_newest_ones(api: Running) -> None:  # noqa: F811
+    for case in ("REC-1", "REC-2"):
+        assert (await api.submit("POLICE", record(case=case))).status_code == 202
+    head, _ = await api.gateway.store.audit_head()
+    r = (await api.call("AUDITOR", "GET", "/api/v1/audit", params={"recent": "true", "limit": 3})).json()
+    assert [e["seq"] for e in r["entries"]] == [head - 2, head - 1, head]
+    whole = (await api.call("AUDITOR", "GET", "/api/v1/audit", params={"limit": 3})).json()
+    assert whole["entries"][0]["seq"] == 1

@@ -283,7 +283,11 @@ def create_app(gw: Any) -> PushFirst:
         p: ReaderKey, case: str | None = None, message_id: str | None = None, agency: str | None = None,
         since: str | None = None, until: str | None = None, after_seq: int = 0,
         limit: Annotated[int, Query(le=5000)] = 500,
+        recent: Annotated[bool, Query(description="look only among the newest `limit` entries of the log "
+                                                  "(to follow it as it grows, then page on with after_seq)")] = False,
     ) -> dict[str, Any]:
+        if recent:
+            after_seq = max(after_seq, (await gw.store.audit_head())[0] - limit)
         entries = await gw.store.audit_entries(case_number=case, message_id=message_id, agency=agency,
                                                since=since, until=until, after_seq=after_seq, limit=limit)
         return {"entries": [e.as_dict() for e in entries],

@@ -110,6 +110,7 @@ function show(view) {
   for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== `view-${view}`;
   clearInterval(timer);
   say("");
+  if (view === "log" && $("follow").checked) guard(followLog)();
   if (view === "queues") {
     guard(loadQueues)();
     timer = setInterval(() => { if ($("auto").checked) guard(loadQueues)(); }, 3000);
@@ -283,8 +284,9 @@ function logTable(entries) {
 
 let logAfter = 0;
 
-async function loadLog(more) {
+async function loadLog(more, recent) {
   const q = new URLSearchParams({limit: "200"});
+  if (recent) q.set("recent", "true");
   for (const [param, id] of [["case", "l-case"], ["agency", "l-agency"], ["since", "l-since"], ["until", "l-until"]]) {
     if ($(id).value.trim()) q.set(param, $(id).value.trim());
   }
@@ -293,9 +295,23 @@ async function loadLog(more) {
   const body = $("log").tBodies[0];
   if (!more) body.replaceChildren();
   for (const e of r.entries) body.append(logRow(e));
-  logAfter = r.next_after_seq || logAfter;
+  logAfter = r.entries.length ? r.entries[r.entries.length - 1].seq : logAfter;
   $("log-more").hidden = !r.next_after_seq;
   if (!more && !r.entries.length) body.append(h("tr", {}, h("td", {colspan: 9}, "No entries match.")));
+}
+
+async function followLog() {
+  // the newest entries first, then whatever is appended, every 2 s while the box stays ticked
+  if (!$("follow").checked) return;
+  await loadLog(false, true);
+  clearInterval(timer);
+  timer = setInterval(() => {
+    if (!$("follow").checked) { clearInterval(timer); return; }
+    guard(async () => {
+      await loadLog(true);
+      window.scrollTo(0, document.body.scrollHeight);
+    })();
+  }, 2000);
 }
 
 async function verifyLog() {
@@ -324,5 +340,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-form").addEventListener("submit", guard(() => loadLog(false)));
   $("log-more").addEventListener("click", guard(() => loadLog(true)));
   $("verify").addEventListener("click", guard(verifyLog));
+  $("follow").addEventListener("change", guard(followLog));
   if (sessionStorage.getItem(KEY)) guard(signIn)();
 });
