@@ -179,6 +179,12 @@ async def _dead_count(r: Running, n: int) -> bool:
 async def test_recent_log_entries_are_the_newest_ones(api: Running) -> None:  # noqa: F811
     for case in ("REC-1", "REC-2"):
         assert (await api.submit("POLICE", record(case=case))).status_code == 202
+
+    async def settled() -> bool:  # both delivered: the log stops growing
+        return [q["count"] for q in (await api.call("OPERATOR", "GET", "/api/v1/queues")).json()
+                if q["state"] == "delivered"] == [2]
+
+    await wait_for(settled)
     head, _ = await api.gateway.store.audit_head()
     r = (await api.call("AUDITOR", "GET", "/api/v1/audit", params={"recent": "true", "limit": 3})).json()
     assert [e["seq"] for e in r["entries"]] == [head - 2, head - 1, head]
