@@ -53,6 +53,9 @@ def main(argv: list[str]) -> int:
     except SchemaMismatch as e:
         print(f"gateway node {config.gateway.node} refuses to start: {e}", file=sys.stderr)
         return 3
+    except GatewayError as e:  # e.g. a TLS certificate file that cannot be loaded
+        print(f"gateway node {config.gateway.node} refuses to start: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

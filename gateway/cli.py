@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -126,7 +128,8 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
         fail(f"cannot listen on {api.host}:{api.port} (gateway.api in {config}): {e.strerror}")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=err, show_path=False)])
-    out.print(Text(f"gateway node {cfg.gateway.node} listening on http://{api.host}:{api.port} "
+    out.print(Text(f"gateway node {cfg.gateway.node} listening on {'https' if api.tls else 'http'}://{api.host}:"
+                   f"{api.port} "
                    "(OpenAPI at /docs); Ctrl-C stops it"))
     # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again: end as after Ctrl-C
     signal.signal(signal.SIGTERM, _interrupt)
@@ -212,11 +215,21 @@ class Api:
             host, port = ("127.0.0.1", 8080)
             if self.cfg:
                 host, port = self.cfg.gateway.api.host, self.cfg.gateway.api.port
-            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+            scheme = "https" if self.cfg and self.cfg.gateway.api.tls else "http"
+            url = f"{scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         if not key:
             fail("no API key: set GATEWAY_API_KEY (or pass --key)", EXIT_USAGE)
         self.url = url.rstrip("/")
-        self.client = httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=30.0)
+        # HTTPS: the gateway's CA from GATEWAY_CA_BUNDLE (else the system's); a client certificate from
+        # GATEWAY_CLIENT_CERT / GATEWAY_CLIENT_KEY where the gateway asks for one
+        try:
+            verify = ssl.create_default_context(cafile=os.environ.get("GATEWAY_CA_BUNDLE") or None)
+            if cert := os.environ.get("GATEWAY_CLIENT_CERT"):
+                verify.load_cert_chain(cert, os.environ.get("GATEWAY_CLIENT_KEY") or None)
+        except (OSError, ssl.SSLError) as e:
+            fail(f"cannot load GATEWAY_CA_BUNDLE / GATEWAY_CLIENT_CERT / GATEWAY_CLIENT_KEY: "
+                 f"{getattr(e, 'strerror', None) or e}", EXIT_USAGE)
+        self.client = httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=30.0, verify=verify)
 
     def call(self, method: str, path: str, *, ok: tuple[int, ...] = (), **kw: Any) -> Any:
         try:

@@ -102,11 +102,26 @@ class StoreSettings(_Strict):
     )
 
 
+class TlsSettings(_Strict):
+    """HTTPS on the gateway's own port, so records never cross the network in clear text."""
+
+    cert_file: str = Field(description="PEM file: the gateway's certificate (and its chain)")
+    key_file: str = Field(description="PEM file: the certificate's private key (a path; keep the file "
+                                      "readable by the gateway only)")
+    key_password: SecretRef | None = Field(None, description="password of an encrypted key file")
+    client_ca_file: str | None = Field(
+        None, description="PEM file of the CAs that sign agencies' client certificates; when given, every "
+        "client must present one (mutual TLS)")
+
+
 class ApiSettings(_Strict):
     """Where the REST API and the push adapters' endpoints listen (one port)."""
 
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on")
+    tls: TlsSettings | None = Field(None, description="serve HTTPS (and optionally require client "
+                                                      "certificates); none: plain HTTP, e.g. behind a "
+                                                      "TLS-terminating proxy")
 
 
 class RetentionSettings(_Strict):

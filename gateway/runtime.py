@@ -11,6 +11,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import ssl
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ import adapters
 from adapters.base import InboundAdapter, OutboundAdapter
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, TlsSettings
 from gateway.delivery import Destination, Dispatcher
+from gateway.errors import ConfigError
 from gateway.files import FileStore
 from gateway.mapping import MappingPack, load_pack
 from gateway.metrics import Metrics
@@ -296,15 +298,37 @@ class Gateway:
         return create_app(self)
 
 
+def tls_options(tls: TlsSettings | None) -> dict[str, Any]:
+    """uvicorn's TLS arguments, after loading the files once here so that a wrong path, key or
+    password is a configuration error naming the file, not a traceback from the server."""
+    if tls is None:
+        return {}
+    password = tls.key_password.resolve() if tls.key_password else None
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(tls.cert_file, tls.key_file, password)
+        if tls.client_ca_file:
+            ctx.load_verify_locations(tls.client_ca_file)
+    except (OSError, ssl.SSLError) as e:
+        files = ", ".join(f for f in (tls.cert_file, tls.key_file, tls.client_ca_file) if f)
+        raise ConfigError(f"gateway.api.tls: cannot load {files}: {getattr(e, 'strerror', None) or e}") from None
+    options: dict[str, Any] = {"ssl_certfile": tls.cert_file, "ssl_keyfile": tls.key_file,
+                               "ssl_keyfile_password": password}
+    if tls.client_ca_file:
+        options.update(ssl_ca_certs=tls.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
+
+
 async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) -> None:
     """Run one gateway node until SIGINT/SIGTERM: API and push adapters on one port."""
     import uvicorn
 
+    tls = tls_options(config.gateway.api.tls)  # a bad certificate file stops here, named, before anything starts
     gw = Gateway(config, whole_process=True)
     app = gw.asgi()
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.gateway.api.host, port=config.gateway.api.port, log_level="warning",
-        lifespan="on", access_log=False,
+        lifespan="on", access_log=False, **tls,
     ))
     if ready is not None:
         app.api.state.ready_event = ready

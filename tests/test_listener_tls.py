@@ -1,0 +1,114 @@
+"""The gateway's own port over HTTPS, with client certificates required: a real node process.
+
+Agencies' systems push records (personal data of suspects and victims) to the gateway: with
+`gateway.api.tls` they travel encrypted, and with `client_ca_file` only systems holding a
+certificate from the agencies' CA get a connection at all, whatever API key they know.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from .certs import Authority
+from .conftest import base_config, record
+from .loopback import free_port
+
+KEYS = {"POLICE_KEY": "police-key-1", "OPS_KEY": "operator-key-1"}
+
+
+def node_config(tmp: Path, port: int, tls: dict[str, Any]) -> Path:
+    cfg = base_config(tmp / "data")
+    cfg["gateway"]["api"] = {"host": "127.0.0.1", "port": port, "tls": tls}
+    police = cfg["agencies"][0]
+    police["api_key"] = {"env": "POLICE_KEY"}
+    police["inbound"] = [{"name": "police-in", "adapter": "http"}]
+    cfg["access"] = {"operators": [{"name": "ops", "key": {"env": "OPS_KEY"}}]}
+    path = tmp / "gateway.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Path]:
+    ca = Authority("agencies CA")
+    server_cert, server_key = ca.issue(tmp_path, "gateway", ip="127.0.0.1")
+    police_cert, police_key = ca.issue(tmp_path, "police-system")
+    stranger_cert, stranger_key = Authority("someone else").issue(tmp_path, "stranger")
+    return {"ca": ca.write(tmp_path / "ca.pem"), "server_cert": server_cert, "server_key": server_key,
+            "police_cert": police_cert, "police_key": police_key,
+            "stranger_cert": stranger_cert, "stranger_key": stranger_key}
+
+
+@pytest.fixture
+def node(tmp_path: Path, pki: dict[str, Path]) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    cfg = node_config(tmp_path, port, {"cert_file": str(pki["server_cert"]), "key_file": str(pki["server_key"]),
+                                       "client_ca_file": str(pki["ca"])})
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", str(cfg)], env={**os.environ, **KEYS},
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "the node exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the node did not start listening"
+            time.sleep(0.1)
+    try:
+        yield f"https://127.0.0.1:{port}", cfg
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def tls(pki: dict[str, Path], who: str | None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+    if who:
+        ctx.load_cert_chain(pki[f"{who}_cert"], pki[f"{who}_key"])
+    return ctx
+
+
+def test_records_arrive_over_mutual_tls_and_nothing_else_gets_in(node: tuple[str, Path],
+                                                                   pki: dict[str, Path]) -> None:
+    url, cfg = node
+    with httpx.Client(base_url=url, verify=tls(pki, "police"), timeout=10) as police:
+        assert police.get("/health").json()["status"] == "alive"
+        r = police.post("/inbound/police-in", content=record(case="TLS-1"), headers={"X-API-Key": "police-key-1"})
+        assert r.status_code == 202, r.text
+    for who in (None, "stranger"):  # no certificate, or one the agencies' CA did not issue
+        with httpx.Client(base_url=url, verify=tls(pki, who), timeout=10) as other, \
+                pytest.raises(httpx.TransportError):
+            other.get("/health")
+    with httpx.Client(base_url=url.replace("https:", "http:"), timeout=10) as clear, \
+            pytest.raises(httpx.TransportError):
+        clear.get("/health")
+
+    env = {**os.environ, "GATEWAY_API_KEY": "operator-key-1", "GATEWAY_CA_BUNDLE": str(pki["ca"]),
+           "GATEWAY_CLIENT_CERT": str(pki["police_cert"]), "GATEWAY_CLIENT_KEY": str(pki["police_key"])}
+    queues = subprocess.run([sys.executable, "-m", "gateway.cli", "queues", "--config", str(cfg)],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert queues.returncode == 0, queues.stdout + queues.stderr
+    assert "PROC" in queues.stdout
+
+
+def test_a_certificate_file_that_cannot_be_loaded_is_named(tmp_path: Path, pki: dict[str, Path]) -> None:
+    cfg = node_config(tmp_path, free_port(), {"cert_file": str(pki["server_cert"]),
+                                              "key_file": str(tmp_path / "missing.key")})
+    r = subprocess.run([sys.executable, "-m", "gateway", str(cfg)], env={**os.environ, **KEYS},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "gateway.api.tls: cannot load" in r.stderr and "missing.key" in r.stderr
+    assert "Traceback" not in r.stderr
