@@ -88,6 +88,12 @@ def test_configuration_reference_is_current() -> None:
     assert committed == render(), "stale: run `gateway config-docs -o docs/configuration.md`"
     assert "| `max_attempts` | integer ≥ 1 | `20` |" in committed
     assert "`http` adapter: outbound settings" in committed
+    import re
+
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", committed, re.MULTILINE)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", committed))
+    assert links <= anchors, f"links to sections the reference does not have: {sorted(links - anchors)}"
 
 
 def test_run_refuses_a_config_whose_secrets_are_missing(tmp_path: Path) -> None:
