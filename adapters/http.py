@@ -218,6 +218,7 @@ class HttpInbound(InboundAdapter):
         self.sender = sender
         self.gateway = gateway
         self.path = settings.path or f"/inbound/{channel}"
+        self.files = FileStore.for_data_dir(gateway.config.gateway.data_dir)  # where a form's files go
 
     def _key_ok(self, request: Request) -> bool:
         if not self.settings.require_key:
@@ -290,8 +291,7 @@ class HttpInbound(InboundAdapter):
                          limit: int) -> tuple[bytes, list[Attachment], str | None, str]:
         """A record with its dossier files: the files go to the file store as they arrive (so any
         outbound adapter finds them there), the record stays in memory, bounded by `limit`."""
-        files = FileStore.for_data_dir(self.gateway.config.gateway.data_dir)
-        reader = multipart.FormReader(content_type, files, limit, self.settings.max_dossier_bytes)
+        reader = multipart.FormReader(content_type, self.files, limit, self.settings.max_dossier_bytes)
         try:
             async for chunk in request.stream():
                 await asyncio.to_thread(reader.feed, chunk)

@@ -84,7 +84,6 @@ class Metrics:
 
     async def render(self, store: Any) -> bytes:
         self._store.queues = await store.queue_depths()
-        head = await store.audit_head()
-        self._store.log_entries = int(head[0]) if head else 0
+        self._store.log_entries = (await store.audit_head())[0]
         self._store.taken_at = time.time()
         return bytes(generate_latest(self.registry))

@@ -43,7 +43,7 @@ from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.store import make_store
 from gateway.store.base import Store
-from gateway.store.shared import payload_gone
+from gateway.store.shared import payload_gone, replay_conflict
 from gateway.store.sqlite import iso_now
 
 log = logging.getLogger("gateway")
@@ -276,6 +276,8 @@ class Gateway:
         d = await self.store.get_delivery(delivery_id)
         if d is None:
             raise KeyError(delivery_id)
+        if expect_state is not None and d["state"] != expect_state:  # stale: spare the remapping
+            raise replay_conflict(delivery_id, d["state"], expect_state)
         m = await self.store.get_message(d["message_id"])
         assert m is not None
         raw = await self.store.get_blob(m["content_hash"])

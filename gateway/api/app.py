@@ -29,7 +29,6 @@ from gateway.api.auth import (
 )
 from gateway.model import InboundRecord, MessageStatus
 from gateway.store.schema import SCHEMA_VERSION
-from gateway.store.shared import replay_conflict
 
 
 class PushFirst:
@@ -219,13 +218,12 @@ def create_app(gw: Any) -> PushFirst:
         d = await gw.store.get_delivery(delivery_id)
         if d is None:
             raise HTTPException(404, f"no delivery {delivery_id}")
-        if action.expect_state and d["state"] != action.expect_state:
-            raise HTTPException(409, str(replay_conflict(delivery_id, d["state"], action.expect_state)))
         if d["state"] not in _REPLAYABLE:
             raise HTTPException(409, f"delivery {delivery_id} is {d['state']}; it is still on its way, "
                                      "so a replay would deliver it twice")
         try:
-            new = await gw.replay(delivery_id, f"operator:{p.name}", action.reason, expect_state=d["state"])
+            new = await gw.replay(delivery_id, f"operator:{p.name}", action.reason,
+                                  expect_state=action.expect_state or d["state"])
         except KeyError:
             raise HTTPException(404, f"no delivery {delivery_id}") from None
         except ValueError as e:
