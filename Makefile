@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo test venv lint bench clean system-packages
 
 $(BIN)/gateway: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,11 @@ venv: $(BIN)/gateway
 demo: venv
 	$(BIN)/gateway demo
 
-test: venv
+# sshd, Chromium, wrk and a CJK font, installed in one visible place (tests/system-packages.sh).
+system-packages:
+	bash tests/system-packages.sh
+
+test: venv system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: venv

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The system packages the tests use, installed in this one place (`make test` runs it first):
+# OpenSSH's sshd for the SFTP tests, Chromium and its driver for the console tests, wrk for the
+# benchmarks, a CJK font so that screenshots show Chinese text as users see it.
+# Nothing is installed when everything is already there; without root it says what is missing.
+set -euo pipefail
+PACKAGES=(openssh-server chromium chromium-driver wrk fonts-noto-cjk)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "missing system packages: ${missing[*]} (install them with: sudo apt-get install ${missing[*]})" >&2
+  [ "${CI:-}" = true ] && exit 1
+  exit 0
+fi
+echo "installing system packages for the tests: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
