@@ -42,11 +42,11 @@ import tenacity
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import InboundAdapter, Intake
+from adapters.base import InboundAdapter, InboundContext, Intake
 from gateway import xmlsafe
 from gateway.audit.chain import AuditEvent
 from gateway.errors import InputRejected
-from gateway.files import CHUNK, FileStore
+from gateway.files import CHUNK, FileStore, safe_name
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
 
 log = logging.getLogger("adapters.filedrop")
@@ -284,18 +284,18 @@ class DropInbound(InboundAdapter):
 
     declared: DeclaredFiles = staticmethod(files_listed_in_record)
 
-    def __init__(self, settings: DropInboundSettings, channel: str, sender: str, gateway: Any) -> None:
+    def __init__(self, settings: DropInboundSettings, context: InboundContext) -> None:
         self.s = settings
-        self.channel = channel
-        self.sender = sender
-        self.gateway = gateway
-        self.files = FileStore.for_data_dir(gateway.config.gateway.data_dir)
-        self.max_bytes = int(gateway.config.gateway.max_message_bytes)
+        self.context = context
+        self.channel = context.channel
+        self.sender = context.agency
+        self.files = context.files
+        self.max_bytes = context.limits.max_message_bytes
         self.completeness = Completeness(settings)
         self.archive_dir = settings.archive_dir or posixpath.join(settings.path, "archive")
         self.error_dir = settings.error_dir or posixpath.join(settings.path, "error")
         self._health: dict[str, object] = {"ok": False, "state": "starting", "where": self.where()}
-        self.lock_name = f"drop:{channel}"
+        self.lock_name = f"drop:{self.channel}"
 
     # -- for subclasses --
     def where(self) -> str:
@@ -311,7 +311,8 @@ class DropInbound(InboundAdapter):
         return dict(self._health)
 
     # -- the loop --
-    async def run(self, intake: Intake) -> None:
+    async def run(self) -> None:
+        intake = self.context.intake
         failures = 0
         await asyncio.to_thread(self.files.sweep)
         while True:
@@ -328,12 +329,8 @@ class DropInbound(InboundAdapter):
             except ChannelStopped as e:
                 self._health = {"ok": False, "state": "stopped", "where": self.where(), "error": str(e)}
                 log.error("channel %s stopped: %s", self.channel, e)
-                await self.gateway.store.append_audit(
-                    [
-                        AuditEvent(
-                            "channel-stopped", self.sender, detail={"channel": self.channel, "why": str(e)}
-                        )
-                    ]
+                await self.context.audit(
+                    AuditEvent("channel-stopped", self.sender, detail={"channel": self.channel, "why": str(e)})
                 )
                 await self.disconnect()
                 return
@@ -362,7 +359,7 @@ class DropInbound(InboundAdapter):
         The whole poll runs under the lock, the archive move included: a file is gone from the
         directory, or marked as ingested, before another node may list it.
         """
-        async with self.gateway.store.locked(self.lock_name) as mine:
+        async with self.context.lock(self.lock_name) as mine:
             if not mine:
                 self._health["poller"] = "another node holds the lock of this drop; this node stands by"
                 return None
@@ -394,11 +391,11 @@ class DropInbound(InboundAdapter):
         extra = [a for a in atts] + (
             [name + self.s.done_suffix] if self.s.complete_when == "done-file" else []
         )
-        earlier = await self.gateway.store.file_seen(self.channel, fingerprint)
+        earlier = await self.context.drops.seen(fingerprint)
         if earlier is not None:  # ingested before; only the move is left to do
-            m = await self.gateway.store.get_message(earlier)
-            rejected = m is not None and m["status"] != MessageStatus.ACCEPTED
-            reasons = [f"message {earlier}: rejected", *m["reasons"]] if m is not None and rejected else None
+            outcome = await self.context.drops.outcome(earlier)
+            rejected = outcome is not None and not outcome[0]
+            reasons = [f"message {earlier}: rejected", *outcome[1]] if outcome is not None and rejected else None
             await asyncio.to_thread(
                 self._move_away, fs, name, extra, self.error_dir if rejected else self.archive_dir, reasons
             )
@@ -409,12 +406,8 @@ class DropInbound(InboundAdapter):
             return False
         except FileProblem as p:
             await asyncio.to_thread(self._move_away, fs, name, extra, self.error_dir, [str(p)])
-            await self.gateway.store.append_audit(
-                [
-                    AuditEvent(
-                        "refused", self.sender, detail={"channel": self.channel, "file": name, "why": str(p)}
-                    )
-                ]
+            await self.context.audit(
+                AuditEvent("refused", self.sender, detail={"channel": self.channel, "file": name, "why": str(p)})
             )
             log.warning("channel %s: %s went to %s: %s", self.channel, name, self.error_dir, p)
             return False
@@ -428,7 +421,7 @@ class DropInbound(InboundAdapter):
                 attachments=tuple(attachments),
             )
         )
-        await self.gateway.store.mark_file(self.channel, fingerprint, receipt.message_id)
+        await self.context.drops.mark(fingerprint, receipt.message_id)
         if receipt.status == MessageStatus.ACCEPTED:
             await asyncio.to_thread(self._move_away, fs, name, extra, self.archive_dir, None)
         else:
@@ -540,11 +533,7 @@ def _is_connection_error(e: BaseException) -> bool:
 
 
 # -- outbound -----------------------------------------------------------------------------------------------
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def _safe(s: str) -> str:
-    return _UNSAFE.sub("_", s).lstrip(".") or "_"
+_safe = safe_name
 
 
 class DropWriter:
@@ -668,7 +657,3 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def marker_dir(gateway: Any, channel: str) -> Path:
-    return Path(gateway.config.gateway.data_dir) / "outbox" / _safe(channel)

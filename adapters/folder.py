@@ -11,8 +11,9 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from adapters.base import AdapterSpec, OutboundContext
 from adapters.filedrop import (
     DropFS,
     DropInbound,
@@ -20,9 +21,7 @@ from adapters.filedrop import (
     DropOutboundSettings,
     DropWriter,
     Entry,
-    marker_dir,
 )
-from gateway.files import FileStore
 from gateway.model import DeliveryResult, OutboundMessage
 
 
@@ -89,11 +88,9 @@ class FolderInbound(DropInbound):
 
 
 class FolderOutbound:
-    def __init__(self, settings: OutboundSettings, channel: str, gateway: Any) -> None:
+    def __init__(self, settings: OutboundSettings, context: OutboundContext) -> None:
         self.settings = settings
-        self.writer = DropWriter(
-            settings, FileStore.for_data_dir(gateway.config.gateway.data_dir), marker_dir(gateway, channel)
-        )
+        self.writer = DropWriter(settings, context.files, context.state_dir)
         self.fs = LocalFS(settings.fsync)
 
     async def deliver(self, message: OutboundMessage) -> DeliveryResult:
@@ -106,9 +103,7 @@ class FolderOutbound:
         return None
 
 
-def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: Any, **_: Any) -> FolderInbound:
-    return FolderInbound(settings, channel, sender, gateway)
-
-
-def outbound(settings: OutboundSettings, *, channel: str, gateway: Any, **_: Any) -> FolderOutbound:
-    return FolderOutbound(settings, channel, gateway)
+SPEC = AdapterSpec(
+    name="folder", summary="records and dossier files dropped in and written to local or mounted folders",
+    inbound_settings=InboundSettings, inbound=FolderInbound, outbound_settings=OutboundSettings,
+    outbound=FolderOutbound)

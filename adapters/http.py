@@ -11,10 +11,9 @@ One pooled client per destination keeps connections open between deliveries.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import ssl
-from typing import Any, Literal
+from typing import Literal
 
 import certifi
 import httpx
@@ -24,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from adapters import multipart
-from adapters.base import InboundAdapter, Intake, push_route
+from adapters.base import AdapterSpec, InboundAdapter, InboundContext, OutboundContext, push_route
 from adapters.http11 import KeepAliveTransport
 from gateway.audit.chain import AuditEvent
 from gateway.errors import ConfigError
@@ -212,26 +211,24 @@ def wants_xml(accept: str) -> bool:
 
 
 class HttpInbound(InboundAdapter):
-    def __init__(self, settings: InboundSettings, channel: str, sender: str, gateway: Any) -> None:
+    def __init__(self, settings: InboundSettings, context: InboundContext) -> None:
         self.settings = settings
-        self.channel = channel
-        self.sender = sender
-        self.gateway = gateway
-        self.path = settings.path or f"/inbound/{channel}"
-        self.files = FileStore.for_data_dir(gateway.config.gateway.data_dir)  # where a form's files go
+        self.context = context
+        self.channel = context.channel
+        self.sender = context.agency
+        self.path = settings.path or f"/inbound/{self.channel}"
+        self.files = context.files  # where a form's files go
 
     def _key_ok(self, request: Request) -> bool:
         if not self.settings.require_key:
             return True
-        agency = self.gateway.config.agency(self.sender)
-        if agency.api_key is None:
-            return True
         presented = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
             "Bearer ").strip()
-        return bool(presented) and hmac.compare_digest(presented.encode(), agency.api_key.resolve().encode())
+        return self.context.check_key(presented)
 
-    def routes(self, intake: Intake) -> list[BaseRoute]:
-        limit = self.gateway.config.gateway.max_message_bytes
+    def routes(self) -> list[BaseRoute]:
+        intake = self.context.intake
+        limit = self.context.limits.max_message_bytes
         too_large = f"the message is over the limit of {limit:,} bytes and was not accepted"
 
         async def endpoint(request: Request) -> Response:
@@ -303,8 +300,8 @@ class HttpInbound(InboundAdapter):
 
     async def _log_refusal(self, request: Request, why: str, rule: str) -> None:
         client = request.client.host if request.client else "?"
-        await self.gateway.store.append_audit([AuditEvent(
-            "refused", f"client {client}", detail={"channel": self.channel, "why": why, "rule": rule})])
+        await self.context.audit(AuditEvent(
+            "refused", f"client {client}", detail={"channel": self.channel, "why": why, "rule": rule}))
 
 
 def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
@@ -327,13 +324,13 @@ def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
     return JSONResponse({"error": text, "rule": rule}, status_code=code)
 
 
-def outbound(settings: OutboundSettings, *, gateway: Any = None, **_: Any) -> HttpOutbound:
-    files = FileStore.for_data_dir(gateway.config.gateway.data_dir) if gateway is not None else None
-    return HttpOutbound(settings, files=files)
+def outbound(settings: OutboundSettings, context: OutboundContext, /) -> HttpOutbound:
+    return HttpOutbound(settings, files=context.files)
 
 
-def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: Any, **_: Any) -> HttpInbound:
-    return HttpInbound(settings, channel, sender, gateway)
+SPEC = AdapterSpec(
+    name="http", summary="records pushed by POST (XML, or multipart with dossier files) and delivered by POST",
+    inbound_settings=InboundSettings, inbound=HttpInbound, outbound_settings=OutboundSettings, outbound=outbound)
 
 
-__all__ = ["HttpInbound", "HttpOutbound", "InboundSettings", "OutboundSettings", "tls_context", "wants_xml"]
+__all__ = ["SPEC", "HttpInbound", "HttpOutbound", "InboundSettings", "OutboundSettings", "tls_context", "wants_xml"]

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from adapters.base import InboundAdapter, Intake
+from adapters.base import AdapterSpec, InboundAdapter, InboundContext, OutboundContext
 from gateway.model import DeliveryResult, InboundRecord, OutboundMessage, Receipt
 
 
@@ -44,22 +44,28 @@ class MemoryOutbound:
 
 
 class MemoryInbound(InboundAdapter):
-    def __init__(self, channel: str, sender: str) -> None:
-        self.channel = channel
-        self.sender = sender
-        self._intake: Intake | None = None
+    def __init__(self, context: InboundContext) -> None:
+        self.channel = context.channel
+        self.sender = context.agency
+        self.context = context
+        self.running = False
 
-    async def run(self, intake: Intake) -> None:
-        self._intake = intake
+    async def run(self) -> None:
+        self.running = True
 
     async def submit(self, body: bytes, **meta: object) -> Receipt:
-        assert self._intake is not None, "the gateway is not running"
-        return await self._intake(InboundRecord(channel=self.channel, sender=self.sender, body=body, **meta))  # type: ignore[arg-type]
+        assert self.running, "the gateway is not running"
+        return await self.context.intake(InboundRecord(channel=self.channel, sender=self.sender, body=body, **meta))  # type: ignore[arg-type]
 
 
-def outbound(settings: OutboundSettings, **_: object) -> MemoryOutbound:
+def outbound(settings: OutboundSettings, context: OutboundContext, /) -> MemoryOutbound:
     return MemoryOutbound()
 
 
-def inbound(settings: InboundSettings, *, channel: str, sender: str, **_: object) -> MemoryInbound:
-    return MemoryInbound(channel, sender)
+def inbound(settings: InboundSettings, context: InboundContext, /) -> MemoryInbound:
+    return MemoryInbound(context)
+
+
+SPEC = AdapterSpec(
+    name="memory", summary="records handed over in memory, for tests and examples",
+    inbound_settings=InboundSettings, inbound=inbound, outbound_settings=OutboundSettings, outbound=outbound)

@@ -34,11 +34,11 @@ import socket
 import stat
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import paramiko
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapters.base import AdapterSpec, InboundContext, OutboundContext
 from adapters.filedrop import (
     ChannelStopped,
     DropFS,
@@ -47,9 +47,7 @@ from adapters.filedrop import (
     DropOutboundSettings,
     DropWriter,
     Entry,
-    marker_dir,
 )
-from gateway.files import FileStore
 from gateway.model import DeliveryResult, OutboundMessage
 from gateway.secrets import SecretRef
 
@@ -272,10 +270,10 @@ class SftpFS:
 
 
 class SftpInbound(DropInbound):
-    def __init__(self, settings: InboundSettings, channel: str, sender: str, gateway: Any) -> None:
+    def __init__(self, settings: InboundSettings, context: InboundContext) -> None:
         self.conn = settings
         self._transport: paramiko.Transport | None = None
-        super().__init__(settings, channel, sender, gateway)
+        super().__init__(settings, context)
 
     def where(self) -> str:
         c = self.conn
@@ -300,11 +298,9 @@ class SftpInbound(DropInbound):
 class SftpOutbound:
     """One SSH connection reused by every delivery; each delivery gets its own SFTP channel on it."""
 
-    def __init__(self, settings: OutboundSettings, channel: str, gateway: Any) -> None:
+    def __init__(self, settings: OutboundSettings, context: OutboundContext) -> None:
         self.settings = settings
-        self.writer = DropWriter(
-            settings, FileStore.for_data_dir(gateway.config.gateway.data_dir), marker_dir(gateway, channel)
-        )
+        self.writer = DropWriter(settings, context.files, context.state_dir)
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
 
@@ -345,9 +341,7 @@ class SftpOutbound:
         await asyncio.to_thread(self._drop)
 
 
-def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: Any, **_: Any) -> SftpInbound:
-    return SftpInbound(settings, channel, sender, gateway)
-
-
-def outbound(settings: OutboundSettings, *, channel: str, gateway: Any, **_: Any) -> SftpOutbound:
-    return SftpOutbound(settings, channel, gateway)
+SPEC = AdapterSpec(
+    name="sftp", summary="records and dossier files polled from and written to SFTP servers, host keys pinned",
+    inbound_settings=InboundSettings, inbound=SftpInbound, outbound_settings=OutboundSettings,
+    outbound=SftpOutbound)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.soap import OutboundSettings  # noqa: E402
 from adapters.soap.outbound import SoapOutbound  # noqa: E402
+from adapters.testing import outbound_context  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.model import OutboundMessage  # noqa: E402
 from gateway.runtime import Gateway  # noqa: E402
@@ -166,25 +167,25 @@ async def memory_probe(kind: str, size: int) -> None:
     import base64
     import gc
     import os
-    from types import SimpleNamespace
 
     from starlette.applications import Starlette
 
     from adapters.soap import InboundSettings
     from adapters.soap.inbound import SoapInbound
+    from adapters.testing import inbound_context
     from gateway.model import InboundRecord, MessageStatus, Receipt
 
-    cfg = SimpleNamespace(gateway=SimpleNamespace(max_message_bytes=64 * 1024 * 1024))
-    adapter = SoapInbound(InboundSettings(require_token=False, client_cert_sha256=["00"]), "probe", "POLICE",
-                          SimpleNamespace(config=cfg, node="bench"), None, None)
-    adapter.pins = set()  # no authentication in the probe: only the envelope handling is measured
     got: list[int] = []
 
     async def intake(r: InboundRecord) -> Receipt:
         got.append(len(r.body))
         return Receipt("m", "h", MessageStatus.ACCEPTED, received_at=time.time())
 
-    app = Starlette(routes=adapter.routes(intake))
+    context = inbound_context(tempfile.mkdtemp(), channel="probe", agency="POLICE", intake=intake,
+                              max_message_bytes=64 * 1024 * 1024)
+    adapter = SoapInbound(InboundSettings(require_token=False, client_cert_sha256=["00"]), context, None, None)
+    adapter.pins = set()  # no authentication in the probe: only the envelope handling is measured
+    app = Starlette(routes=adapter.routes())
     soap = "http://schemas.xmlsoap.org/soap/envelope/"
     head = f'<s:Envelope xmlns:s="{soap}" xmlns:cx="urn:cn:justice:case-exchange:soap:1"><s:Body>' \
            "<cx:SubmitCaseRecord><cx:Record>"
@@ -234,7 +235,7 @@ async def main() -> None:
         wsdl = f"http://127.0.0.1:{port}/?wsdl"
         with tempfile.TemporaryDirectory() as tmp:
             adapter = SoapOutbound(OutboundSettings(wsdl=wsdl, case_field="CaseNumber", max_connections=conc),
-                                   "PROC", Path(tmp))
+                                   outbound_context(tmp, agency="PROC"))
             t0 = time.perf_counter()
             await adapter._ready()
             load_ms = (time.perf_counter() - t0) * 1000

@@ -74,7 +74,6 @@ def load(path: Path) -> GatewayConfig:
 
 def secret_refs(cfg: GatewayConfig) -> list[tuple[str, SecretRef]]:
     """Every secret the configuration refers to, with where it is used."""
-    import adapters
 
     refs: list[tuple[str, SecretRef]] = []
     if cfg.gateway.store.dsn:
@@ -82,12 +81,9 @@ def secret_refs(cfg: GatewayConfig) -> list[tuple[str, SecretRef]]:
     for a in cfg.agencies:
         if a.api_key:
             refs.append((f"{a.code}.api_key", a.api_key))
-        channels: list[tuple[str, Any, str]] = [(c.name, c, "Inbound") for c in a.inbound]
-        if a.outbound:
-            channels.append((a.outbound.name, a.outbound, "Outbound"))
-        for name, ch, direction in channels:
-            model = getattr(adapters.load(ch.adapter), f"{direction}Settings")
-            settings = model.model_validate(ch.settings)
+        channels: list[InboundChannel | OutboundChannel] = [*a.inbound, *([a.outbound] if a.outbound else [])]
+        for ch in channels:
+            name, settings = ch.name, ch.adapter_settings
             for key in type(settings).model_fields:
                 value = getattr(settings, key)
                 if isinstance(value, SecretRef):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 import adapters
 from gateway.errors import ConfigError
@@ -43,6 +43,13 @@ class InboundChannel(_Strict):
     adapter: str = Field(description="protocol adapter: memory, http, soap, sftp or folder")
     mapping: str = Field("identity", description="mapping pack turning the legacy format into the standard")
     settings: dict[str, Any] = Field(default_factory=dict, description="the adapter's inbound settings")
+    _parsed: BaseModel | None = PrivateAttr(None)
+
+    @property
+    def adapter_settings(self) -> BaseModel:
+        """The settings as the adapter's own model validated them when the configuration was read."""
+        assert self._parsed is not None, "a channel's settings are validated with the whole configuration"
+        return self._parsed
 
 
 class OutboundChannel(_Strict):
@@ -52,6 +59,13 @@ class OutboundChannel(_Strict):
     adapter: str = Field(description="protocol adapter: memory, http, soap, sftp or folder")
     mapping: str = Field("identity", description="mapping pack turning the standard into the legacy format")
     settings: dict[str, Any] = Field(default_factory=dict, description="the adapter's settings")
+    _parsed: BaseModel | None = PrivateAttr(None)
+
+    @property
+    def adapter_settings(self) -> BaseModel:
+        """The settings as the adapter's own model validated them when the configuration was read."""
+        assert self._parsed is not None, "a channel's settings are validated with the whole configuration"
+        return self._parsed
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     concurrency: int = Field(8, ge=1, le=256, description="deliveries in flight at once to this agency")
 
@@ -194,7 +208,8 @@ class GatewayConfig(_Strict):
                 if ch.name in channels:
                     raise ValueError(f"{path}.name: channel name {ch.name} is used twice")
                 channels.add(ch.name)
-                ch.settings = _validate_adapter_settings(path, ch.adapter, direction, ch.settings)
+                ch._parsed = _validate_adapter_settings(path, ch.adapter, direction, ch.settings)
+                ch.settings = ch._parsed.model_dump()
         return self
 
     def agency(self, code: str) -> Agency:
@@ -208,16 +223,16 @@ class GatewayConfig(_Strict):
         return Path(self.gateway.data_dir)
 
 
-def _validate_adapter_settings(path: str, adapter: str, direction: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _validate_adapter_settings(path: str, adapter: str, direction: str, raw: dict[str, Any]) -> BaseModel:
     try:
-        module = adapters.load(adapter)
+        spec = adapters.load(adapter)
     except KeyError as e:
         raise ValueError(f"{path}.adapter: {e.args[0]}") from None
-    model = getattr(module, "InboundSettings" if direction == "inbound" else "OutboundSettings", None)
+    model = spec.settings_model(direction)
     if model is None:
         raise ValueError(f"{path}.adapter: adapter '{adapter}' cannot be used for {direction} channels")
     try:
-        return dict(model.model_validate(raw).model_dump())
+        return model.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])

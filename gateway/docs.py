@@ -6,7 +6,6 @@ cannot drift from what the gateway accepts (a test compares the two).
 
 from __future__ import annotations
 
-import importlib
 import types
 import typing
 from typing import Any
@@ -118,15 +117,13 @@ def model_section(model: type[BaseModel], title: str | None = None, level: int =
 def adapter_sections() -> list[str]:
     out = ["## Adapters", "",
            "A channel's `settings` are checked against its adapter's model below.", ""]
-    for name in sorted(adapters.REGISTRY):
-        try:
-            module = importlib.import_module(adapters.REGISTRY[name])
-        except ImportError:
-            continue  # an adapter not part of this installation has no settings to document
-        for direction in ("Inbound", "Outbound"):
-            model = getattr(module, f"{direction}Settings", None)
+    for name in adapters.builtin_names():
+        spec = adapters.load(name)
+        out += [f"**`{name}`**: {spec.summary}.", ""]
+        for direction in ("inbound", "outbound"):
+            model = spec.settings_model(direction)
             if model is not None:
-                out.append(model_section(model, f"`{name}` adapter: {direction.lower()} settings", 3))
+                out.append(model_section(model, f"`{name}` adapter: {direction} settings", 3))
     return out
 
 

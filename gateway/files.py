@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -18,6 +19,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(s: str) -> str:
+    """`s` as one plain file name: no separators, no leading dot, nothing a shell or a share chokes on."""
+    return _UNSAFE.sub("_", s).lstrip(".") or "_"
 
 
 class FileStore:

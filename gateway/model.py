@@ -165,3 +165,20 @@ class Receipt:
             received_at=float(d.get("received_at") or 0.0),
             destinations=tuple(str(x) for x in d.get("destinations") or []),
         )
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """One destination's delivery of a record, as its sender may see it."""
+
+    destination: str
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """A record an agency sent: its receipt and where each delivery stands."""
+
+    receipt: Receipt
+    deliveries: tuple[DeliveryView, ...] = ()

@@ -16,13 +16,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 import adapters
 from adapters.base import InboundAdapter, OutboundAdapter
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig, TlsSettings
+from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
 from gateway.errors import ConfigError
 from gateway.files import FileStore
@@ -68,12 +67,6 @@ def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
         log.warning("background thread %s ended: connection closed (%s)", name, exc)
     elif exc is not None and not isinstance(exc, SystemExit):
         log.error("background thread %s failed", name, exc_info=exc)
-
-
-def _settings(module: Any, direction: str, raw: dict[str, Any]) -> BaseModel:
-    model = getattr(module, "InboundSettings" if direction == "inbound" else "OutboundSettings")
-    settings: BaseModel = model.model_validate(raw)
-    return settings
 
 
 class Gateway:
@@ -122,12 +115,13 @@ class Gateway:
             return
         cfg = self.config
         inbound_packs: dict[str, MappingPack] = {}
+        contexts = Contexts(cfg, self.store, self.intake)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
-                module = adapters.load(ch.adapter)
-                self.inbound[ch.name] = module.inbound(
-                    _settings(module, "inbound", ch.settings), channel=ch.name, sender=agency.code, gateway=self)
+                make_inbound = adapters.load(ch.adapter).inbound
+                assert make_inbound is not None  # the configuration checked that the adapter takes records in
+                self.inbound[ch.name] = make_inbound(ch.adapter_settings, contexts.inbound(agency, ch.name))
         destinations = []
         for agency in cfg.agencies:
             out = agency.outbound
@@ -136,9 +130,9 @@ class Gateway:
             if agency.code in self._outbound_override:
                 adapter = self._outbound_override[agency.code]
             else:
-                module = adapters.load(out.adapter)
-                adapter = module.outbound(_settings(module, "outbound", out.settings), channel=out.name,
-                                          agency=agency.code, gateway=self)
+                make_outbound = adapters.load(out.adapter).outbound
+                assert make_outbound is not None
+                adapter = make_outbound(out.adapter_settings, contexts.outbound(agency, out.name))
             self.outbound[agency.code] = adapter
             destinations.append(Destination(agency.code, adapter, Redelivery(out.retry), out.concurrency))
         router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
@@ -176,7 +170,7 @@ class Gateway:
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():
-            self._tasks.append(asyncio.create_task(adapter.run(self.intake), name=f"inbound-{adapter.channel}"))
+            self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))

@@ -24,7 +24,7 @@ import pytest
 from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
 
-from .drops import dossier_record, drop, drop_config, drop_dict, visible, wait_for
+from .drops import dossier_record, drop, drop_dict, visible, wait_for
 from .sshd import SshServer, keygen, sshd_server  # noqa: F401  (the fixture "sshd")
 
 pytestmark = pytest.mark.sshd
@@ -182,17 +182,17 @@ async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: 
 
 async def test_fingerprint_pin_accepts_the_right_key_only(tmp_path: Path, sshd: SshServer) -> None:
     from adapters.sftp import OutboundSettings, SftpOutbound
+    from adapters.testing import outbound_context
 
     out = tmp_path / "proc"
-    gw = Gateway(drop_config(tmp_path / "data", {"adapter": "memory"}, {"adapter": "memory"}))
     good = OutboundSettings.model_validate(
         {**sshd.settings(out), "known_hosts": None, "host_key_fingerprint": sshd.fingerprint()}
     )
     bad = good.model_copy(update={"host_key_fingerprint": "SHA256:" + "A" * 43})
     msg = OutboundMessage("d", "m", "m:PROC", "PROC", "C2026-0105", b"<r/>", attachments=())
-    ok = await SftpOutbound(good, "x", gw).deliver(msg)
+    ok = await SftpOutbound(good, outbound_context(tmp_path / "data", channel="x")).deliver(msg)
     assert ok.outcome == "delivered" and visible(out) == ["m.xml"]
-    refused = await SftpOutbound(bad, "y", gw).deliver(msg)
+    refused = await SftpOutbound(bad, outbound_context(tmp_path / "data", channel="y")).deliver(msg)
     assert refused.outcome == "transient" and "not the pinned" in refused.detail
 
 

@@ -25,6 +25,7 @@ from adapters.soap import OutboundSettings
 from adapters.soap.envelope import SOAP11, SOAP12, TNS
 from adapters.soap.outbound import SoapOutbound, fault_is_client
 from adapters.soap.wsse import NonceCache, verify_username_token
+from adapters.testing import outbound_context
 from gateway.config import parse_config
 from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
@@ -502,7 +503,7 @@ async def test_down_slow_server_faults_then_all_arrive_in_order(tmp_path: Path, 
             len({a.key for a in agency.arrivals}) == len(agency.arrivals) == 7
         )  # the probe + six, once each
         assert adapter.wsdl_loads == 1  # type: ignore[attr-defined]
-        assert (tmp_path / "data" / "zeep-cache.db").exists()
+        assert (tmp_path / "data" / "outbox" / "proc-out" / "zeep-cache.db").exists()  # the channel's own folder
 
 
 async def test_client_fault_dead_letters_at_once(tmp_path: Path, agency: SoapAgency) -> None:
@@ -540,11 +541,11 @@ async def test_procuratorate_decision_comes_back_over_soap(tmp_path: Path) -> No
 
 async def test_wsdl_is_cached_across_restarts(tmp_path: Path, agency: SoapAgency) -> None:
     settings = OutboundSettings(wsdl=agency.wsdl_url, case_field="CaseNumber")
-    first = SoapOutbound(settings, "PROC", tmp_path)
+    first = SoapOutbound(settings, outbound_context(tmp_path, agency="PROC"))
     assert (await first.deliver(_message("CACHE-1"))).outcome == "delivered"
     await first.aclose()
     agency.down()  # the WSDL URL is gone now; a restarted adapter still starts from the cache
-    again = SoapOutbound(settings, "PROC", tmp_path)
+    again = SoapOutbound(settings, outbound_context(tmp_path, agency="PROC"))
     result = await again.deliver(_message("CACHE-2"))
     assert result.outcome == "transient" and "could not reach the SOAP service" in result.detail
     assert again.wsdl_loads == 1
@@ -565,13 +566,14 @@ async def test_zeep_delivery_with_password_digest_to_the_gateway_endpoint(tmp_pa
             return record(case=case, stage="trial", action="indictment", sender="PROC")
 
         for case, extra in (("LOOP-1", {}), ("LOOP-2", {"record_field": "RecordXml", "record_as": "xml"})):
-            out = SoapOutbound(OutboundSettings.model_validate({**common, **extra}), "GW", tmp_path)
+            settings = OutboundSettings.model_validate({**common, **extra})
+            out = SoapOutbound(settings, outbound_context(tmp_path, agency="GW"))
             result = await out.deliver(_message(case, indictment(case)))
             assert result.outcome == "delivered", result.detail
             assert b"<Status>accepted</Status>" in result.receipt.replace(b"ns0:", b"")
             await out.aclose()
         wrong_user = OutboundSettings.model_validate({**common, "username": "POLICE"})
-        wrong = SoapOutbound(wrong_user, "GW", tmp_path)
+        wrong = SoapOutbound(wrong_user, outbound_context(tmp_path, agency="GW"))
         refused = await wrong.deliver(_message("LOOP-3", indictment("LOOP-3")))
         assert refused.outcome == "permanent" and "wrong user name or password" in refused.detail
         await wrong.aclose()

@@ -26,11 +26,11 @@ decides acceptance are configuration. For example:
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.base import AdapterSpec, InboundContext
 from adapters.soap.inbound import SoapInbound
 from adapters.soap.outbound import SoapOutbound
 from gateway.errors import ConfigError
@@ -127,26 +127,25 @@ class OutboundSettings(BaseModel):
     wsdl_cache_seconds: float = Field(86400.0, gt=0, description="how long a fetched WSDL/XSD stays cached")
 
 
-def inbound(settings: InboundSettings, *, channel: str, sender: str, gateway: Any, **_: Any) -> SoapInbound:
+def inbound(settings: InboundSettings, context: InboundContext, /) -> SoapInbound:
     password: str | None = None
     if settings.require_token:
-        ref = settings.password or gateway.config.agency(sender).api_key
-        if ref is None:
+        password = settings.password.resolve() if settings.password else context.agency_key
+        if password is None:
             raise ConfigError(
-                f"SOAP channel {channel}: require_token is on but neither 'password' nor the "
+                f"SOAP channel {context.channel}: require_token is on but neither 'password' nor the "
                 f"agency's api_key is set"
             )
-        password = ref.resolve()
     elif not settings.client_cert_sha256:
         raise ConfigError(
-            f"SOAP channel {channel}: no authentication configured (require_token is off and "
+            f"SOAP channel {context.channel}: no authentication configured (require_token is off and "
             "no client_cert_sha256 is given)"
         )
-    return SoapInbound(settings, channel, sender, gateway, settings.username or sender, password)
+    return SoapInbound(settings, context, settings.username or context.agency, password)
 
 
-def outbound(settings: OutboundSettings, *, agency: str, gateway: Any, **_: Any) -> SoapOutbound:
-    return SoapOutbound(settings, agency, Path(gateway.config.gateway.data_dir))
+SPEC = AdapterSpec(
+    name="soap", summary="SOAP 1.1/1.2 services with WS-Security and MTOM, in and out",
+    inbound_settings=InboundSettings, inbound=inbound, outbound_settings=OutboundSettings, outbound=SoapOutbound)
 
-
-__all__ = ["InboundSettings", "OutboundSettings", "SoapInbound", "SoapOutbound", "inbound", "outbound"]
+__all__ = ["SPEC", "InboundSettings", "OutboundSettings", "SoapInbound", "SoapOutbound", "inbound"]

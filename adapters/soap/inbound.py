@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -24,13 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from adapters.base import InboundAdapter, Intake, push_route
+from adapters.base import InboundAdapter, InboundContext, Intake, push_route
 from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.audit.chain import AuditEvent
-from gateway.files import FileStore
-from gateway.model import Attachment, InboundRecord, MessageStatus, Receipt
+from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
 
 if TYPE_CHECKING:
     from adapters.soap import InboundSettings
@@ -56,7 +55,7 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def receipt_element(r: Receipt, deliveries: list[dict[str, Any]] | None = None) -> etree._Element:
+def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None) -> etree._Element:
     el = etree.Element(_t("Receipt"), nsmap={None: TNS})
     for tag, value in (
         ("MessageId", r.message_id),
@@ -75,11 +74,11 @@ def receipt_element(r: Receipt, deliveries: list[dict[str, Any]] | None = None) 
         etree.SubElement(reasons, _t("Reason")).text = reason
     if deliveries is not None:
         ds = etree.SubElement(el, _t("Deliveries"))
-        for row in deliveries:
+        for dv in deliveries:
             de = etree.SubElement(ds, _t("Delivery"))
-            etree.SubElement(de, _t("Agency")).text = str(row["destination"])
-            etree.SubElement(de, _t("State")).text = str(row["state"])
-            etree.SubElement(de, _t("Reason")).text = str(row.get("reason") or "")
+            etree.SubElement(de, _t("Agency")).text = dv.destination
+            etree.SubElement(de, _t("State")).text = dv.state
+            etree.SubElement(de, _t("Reason")).text = dv.reason
     return el
 
 
@@ -87,23 +86,21 @@ class SoapInbound(InboundAdapter):
     def __init__(
         self,
         settings: InboundSettings,
-        channel: str,
-        sender: str,
-        gateway: Any,
+        context: InboundContext,
         username: str | None,
         password: str | None,
     ) -> None:
         self.settings = settings
-        self.channel = channel
-        self.sender = sender
-        self.gateway = gateway
+        self.context = context
+        self.channel = channel = context.channel
+        self.sender = context.agency
         self.path = settings.path or f"/soap/{channel}"
         self.username = username
         self.password = password
         self.nonces = NonceCache(settings.freshness_seconds)
-        self.files = FileStore.for_data_dir(gateway.config.gateway.data_dir)
+        self.files = context.files
         self.pins = {p.lower().replace(":", "") for p in settings.client_cert_sha256}
-        limit = settings.max_envelope_bytes or gateway.config.gateway.max_message_bytes * 4 // 3 + 65536
+        limit = settings.max_envelope_bytes or context.limits.max_message_bytes * 4 // 3 + 65536
         self.max_bytes: int = limit
         self._ops: dict[
             str, Callable[[SoapRequest, Intake, dict[str, memoryview]], Awaitable[etree._Element]]
@@ -115,7 +112,9 @@ class SoapInbound(InboundAdapter):
         }
 
     # -- routes -----------------------------------------------------------------------
-    def routes(self, intake: Intake) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
+        intake = self.context.intake
+
         async def endpoint(request: Request) -> Response:
             if request.method == "GET":
                 return self._describe(request)
@@ -172,7 +171,7 @@ class SoapInbound(InboundAdapter):
                 )
                 # this node's memory refuses its own replays; the store, one sent to another node
                 expires = time.time() + 2 * self.nonces.window
-                if nonce and not await self.gateway.store.claim_once(f"wsse:{self.channel}:{nonce}", expires):
+                if nonce and not await self.context.claim_once(f"wsse:{self.channel}:{nonce}", expires):
                     raise replayed()
             payload = await handler(req, intake, parts)
         except SoapFault as f:
@@ -273,20 +272,13 @@ class SoapInbound(InboundAdapter):
             f.rule,
         )
         try:
-            await self.gateway.store.append_audit(
-                [
-                    AuditEvent(
-                        "refused",
-                        f"client {client}",
-                        detail={
-                            "channel": self.channel,
-                            "operation": op,
-                            "rule": f.rule,
-                            "why": f.message,
-                            "retry": not f.client,
-                        },
-                    )
-                ]
+            await self.context.audit(
+                AuditEvent(
+                    "refused",
+                    f"client {client}",
+                    detail={"channel": self.channel, "operation": op, "rule": f.rule, "why": f.message,
+                            "retry": not f.client},
+                )
             )
         except Exception:
             log.exception("could not log a refused SOAP request")
@@ -353,25 +345,10 @@ class SoapInbound(InboundAdapter):
             limit = min(int(req.operation.findtext(_t("Limit")) or 100), _PAGE_MAX)
         except ValueError:
             raise SoapFault("After and Limit must be whole numbers", client=True, rule="soap.query") from None
-        store = self.gateway.store
+        records, after = await self.context.sent_records(self.sender, after, limit, only_rejected=only_rejected)
         resp = etree.Element(_t(name), nsmap={None: TNS})
-        found = 0
-        while found < limit:
-            entries = await store.audit_entries(agency=self.sender, after_seq=after, limit=1000)
-            if not entries:
-                break
-            for e in entries:
-                after = e.seq
-                if e.action != "received" or e.actor != self.sender:
-                    continue
-                m = await store.get_message(e.message_id)
-                if m is None or (only_rejected and m["status"] != MessageStatus.REJECTED):
-                    continue
-                r = Receipt.from_dict(m["receipt"])
-                resp.append(receipt_element(r, await store.get_deliveries(r.message_id)))
-                found += 1
-                if found >= limit:
-                    break
+        for r in records:
+            resp.append(receipt_element(r.receipt, r.deliveries))
         etree.SubElement(resp, _t("Next")).text = str(after)
         return resp
 
@@ -381,7 +358,7 @@ class SoapInbound(InboundAdapter):
         if echo is not None:
             etree.SubElement(resp, _t("Echo")).text = echo
         etree.SubElement(resp, _t("Agency")).text = self.sender
-        etree.SubElement(resp, _t("Node")).text = str(self.gateway.node)
+        etree.SubElement(resp, _t("Node")).text = self.context.node
         etree.SubElement(resp, _t("Time")).text = _iso(datetime.now(UTC).timestamp())
         return resp
 

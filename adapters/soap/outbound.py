@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -26,9 +25,9 @@ from zeep.exceptions import Fault, TransportError, ValidationError, XMLParseErro
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
+from adapters.base import OutboundContext
 from gateway import xmlsafe
 from gateway.errors import InputRejected
-from gateway.files import FileStore
 from gateway.model import DeliveryResult, OutboundMessage, Outcome
 
 if TYPE_CHECKING:
@@ -44,17 +43,17 @@ def fault_is_client(code: str | None) -> bool:
 
 
 class SoapOutbound:
-    def __init__(self, settings: OutboundSettings, agency: str, data_dir: Path) -> None:
+    def __init__(self, settings: OutboundSettings, context: OutboundContext) -> None:
         self.settings = settings
-        self.agency = agency
-        self.cache_path = data_dir / "zeep-cache.db"
+        self.agency = agency = context.agency
+        self.cache_path = context.state_dir / "zeep-cache.db"
         self._lock = asyncio.Lock()
         self._pool = ThreadPoolExecutor(settings.max_connections, thread_name_prefix=f"soap-{agency}")
         self._client: zeep.Client | None = None
         self._service: Any = None
         self.wsdl_loads = 0  # how often the WSDL was parsed: once per adapter, never per call
         self._accepted = etree.XPath(settings.accepted_xpath) if settings.accepted_xpath else None
-        self.files = FileStore.for_data_dir(data_dir)
+        self.files = context.files
 
     # -- the client, built once -------------------------------------------------------
     def _session(self) -> requests.Session:

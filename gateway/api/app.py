@@ -98,7 +98,7 @@ def create_app(gw: Any) -> PushFirst:
     gw.build()
     push: dict[str, Route] = {}
     for adapter in gw.inbound.values():
-        for route in adapter.routes(gw.intake):
+        for route in adapter.routes():
             app.router.routes.append(route)  # also reachable through the API's stack, and listed there
             if isinstance(route, Route) and not route.param_convertors:
                 push[route.path] = route
