@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
         uvloop.install()
     except ImportError:  # uvloop is an optional speed-up
         pass
-    from gateway.runtime import serve
+    from gateway.api.server import serve
 
     try:
         asyncio.run(_check_schema(config))

@@ -110,7 +110,7 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
     """Run one gateway node: REST API, adapters and delivery workers, until Ctrl-C or SIGTERM."""
     from rich.logging import RichHandler
 
-    from gateway.runtime import serve
+    from gateway.api.server import serve
 
     cfg = load(config)
     problems = missing_secrets(cfg)

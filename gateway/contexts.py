@@ -38,13 +38,13 @@ class StoreDropMarks:
 
 
 class Contexts:
-    def __init__(self, config: GatewayConfig, store: Store, intake: Intake) -> None:
+    def __init__(self, config: GatewayConfig, store: Store, intake: Intake, queries: Queries) -> None:
         self.config = config
         self.store = store
         self.intake = intake
         self.data_dir = Path(config.gateway.data_dir)
         self.files = FileStore.for_data_dir(self.data_dir)
-        self.queries = Queries(store)
+        self.queries = queries
 
     async def _audit(self, event: AuditEvent) -> None:
         await self.store.append_audit([event])

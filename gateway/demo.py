@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gateway.api.app import create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
 from gateway.runtime import Gateway
@@ -183,7 +184,7 @@ class Demo:
         try:
             cfg = self.config(api_port, ports, sshd)
             gateway = Gateway(cfg, whole_process=True)
-            servers.append((embedded(gateway.asgi(), lifespan="on"), gw_sock))
+            servers.append((embedded(create_app(gateway), lifespan="on"), gw_sock))
             agencies = {code: self._http_agency(code, api_url) for code in http_codes}
             servers += [(embedded(agencies[c].app()), sim_socks[c]) for c in http_codes]
             tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import logging
-import ssl
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,9 @@ import adapters
 from adapters.base import InboundAdapter, OutboundAdapter
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
-from gateway.config import GatewayConfig, TlsSettings
+from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
-from gateway.errors import ConfigError
 from gateway.files import FileStore
 from gateway.mapping import MappingPack, load_pack
 from gateway.metrics import Metrics
@@ -37,6 +35,7 @@ from gateway.pipeline import (
     Rules,
     ValidateStandard,
 )
+from gateway.queries import Queries
 from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
@@ -46,11 +45,6 @@ from gateway.store.shared import payload_gone, replay_conflict
 from gateway.store.sqlite import iso_now
 
 log = logging.getLogger("gateway")
-
-
-def hash_key(key: str) -> str:
-    """API keys are kept as SHA-256 only; a stolen database does not reveal them."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
@@ -88,6 +82,7 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self.signer: Signer | None = None
         self.metrics = Metrics()
+        self.queries = Queries(self.store)
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
         self.whole_process = whole_process  # the process is this node: it may set process-wide things
@@ -115,7 +110,7 @@ class Gateway:
             return
         cfg = self.config
         inbound_packs: dict[str, MappingPack] = {}
-        contexts = Contexts(cfg, self.store, self.intake)
+        contexts = Contexts(cfg, self.store, self.intake, self.queries)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
@@ -165,7 +160,6 @@ class Gateway:
         data.mkdir(parents=True, exist_ok=True)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
         await self.store.open()
-        await self._register_keys()
         self.build()
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
@@ -182,6 +176,16 @@ class Gateway:
             gc.collect()
             gc.freeze()
         log.info("gateway node %s started", self.node)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Gateway]:
+        """Run the node for the body's time: started unless it already runs, stopped at the end."""
+        if not self.started:
+            await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
         if not self.started:
@@ -206,15 +210,6 @@ class Gateway:
             await self.checkpoint()
         await self.store.close()
         log.info("gateway node %s stopped", self.node)
-
-    async def _register_keys(self) -> None:
-        for agency in self.config.agencies:
-            if agency.api_key:
-                await self.store.put_api_key(hash_key(agency.api_key.resolve()), "agency", agency.code, agency.code)
-        for p in self.config.access.operators:
-            await self.store.put_api_key(hash_key(p.key.resolve()), "operator", p.name, None)
-        for p in self.config.access.auditors:
-            await self.store.put_api_key(hash_key(p.key.resolve()), "auditor", p.name, None)
 
     # -- exchange-log checkpoints -------------------------------------------------------
     async def checkpoint(self) -> dict[str, Any] | None:
@@ -286,46 +281,3 @@ class Gateway:
         h = sha256_hex(body)
         await self.store.put_blob(body) if await self.store.get_blob(h) is None else None
         return await self.store.enqueue_replay(delivery_id, h, actor, reason, expect_state)
-
-    # -- ASGI --------------------------------------------------------------------------------
-    def asgi(self) -> Any:
-        from gateway.api.app import create_app
-
-        return create_app(self)
-
-
-def tls_options(tls: TlsSettings | None) -> dict[str, Any]:
-    """uvicorn's TLS arguments, after loading the files once here so that a wrong path, key or
-    password is a configuration error naming the file, not a traceback from the server."""
-    if tls is None:
-        return {}
-    password = tls.key_password.resolve() if tls.key_password else None
-    try:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(tls.cert_file, tls.key_file, password)
-        if tls.client_ca_file:
-            ctx.load_verify_locations(tls.client_ca_file)
-    except (OSError, ssl.SSLError) as e:
-        files = ", ".join(f for f in (tls.cert_file, tls.key_file, tls.client_ca_file) if f)
-        raise ConfigError(f"gateway.api.tls: cannot load {files}: {getattr(e, 'strerror', None) or e}") from None
-    options: dict[str, Any] = {"ssl_certfile": tls.cert_file, "ssl_keyfile": tls.key_file,
-                               "ssl_keyfile_password": password}
-    if tls.client_ca_file:
-        options.update(ssl_ca_certs=tls.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
-    return options
-
-
-async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) -> None:
-    """Run one gateway node until SIGINT/SIGTERM: API and push adapters on one port."""
-    import uvicorn
-
-    tls = tls_options(config.gateway.api.tls)  # a bad certificate file stops here, named, before anything starts
-    gw = Gateway(config, whole_process=True)
-    app = gw.asgi()
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=config.gateway.api.host, port=config.gateway.api.port, log_level="warning",
-        lifespan="on", access_log=False, **tls,
-    ))
-    if ready is not None:
-        app.api.state.ready_event = ready
-    await server.serve()

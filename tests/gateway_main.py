@@ -6,8 +6,8 @@ import asyncio
 import logging
 import sys
 
+from gateway.api.server import serve
 from gateway.config import load_config
-from gateway.runtime import serve
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from adapters.memory import MemoryOutbound
+from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.model import DeliveryResult, OutboundMessage
 from gateway.runtime import Gateway
@@ -73,7 +74,7 @@ async def serve(data_dir: Path) -> AsyncIterator[Running]:
     outs = {"POLICE": MemoryOutbound(), "PROC": MemoryOutbound(proc_handler), "COURT": MemoryOutbound()}
     gw = Gateway(parse_config(data), outbound=outs)  # type: ignore[arg-type]
     sock = loopback_socket()
-    server = embedded(gw.asgi(), lifespan="on")
+    server = embedded(create_app(gw), lifespan="on")
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         assert not task.done(), "the server did not start"

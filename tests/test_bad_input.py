@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 
@@ -24,7 +25,7 @@ async def test_bad_input_is_refused_logged_and_survived(bad: BadInput, tmp_path:
     monkeypatch.setenv("POLICE_KEY", "k")
     rcv = Receiver()
     gw = Gateway(parse_config(http_config(tmp_path, rcv.url, max_message_bytes=LIMIT)))
-    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
             httpx.AsyncClient(base_url=base, headers={"X-API-Key": "k"}) as http:
         before = (await gw.store.audit_head())[0]
         r = await http.post("/inbound/police-in", content=bad.body)

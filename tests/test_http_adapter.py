@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from adapters.http import HttpOutbound, OutboundSettings, wants_xml
+from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.model import Attachment, OutboundMessage, Outcome
@@ -148,7 +149,7 @@ async def test_record_travels_over_real_http_both_ways(tmp_path: Path, police_ke
     rcv = Receiver()
     rcv.fail_next = [503]  # the first attempt meets a busy receiver and is retried
     gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
-    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
             httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", content=record(), headers=police_key)
         assert r.status_code == 202, r.text
@@ -184,7 +185,7 @@ async def test_receiver_refusal_is_dead_lettered_with_its_words(tmp_path: Path, 
     rcv = Receiver()
     rcv.fail_next = [400]
     gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
-    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
             httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", content=record(), headers=police_key)
         mid = r.json()["message_id"]
@@ -199,7 +200,7 @@ async def test_receiver_refusal_is_dead_lettered_with_its_words(tmp_path: Path, 
 
 async def test_unreachable_receiver_keeps_the_record_queued(tmp_path: Path, police_key: Headers) -> None:
     gw = Gateway(parse_config(http_config(tmp_path, f"http://127.0.0.1:{free_port()}/nobody-listens")))
-    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", content=record(), headers=police_key)
         mid = r.json()["message_id"]
 
@@ -215,7 +216,7 @@ async def test_unreachable_receiver_keeps_the_record_queued(tmp_path: Path, poli
 async def test_sender_needs_its_key_and_refusals_are_logged(tmp_path: Path, police_key: Headers) -> None:
     rcv = Receiver()
     gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
-    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", content=record(), headers={"X-API-Key": "wrong"})
         assert r.status_code == 401 and r.json()["rule"] == "http.auth"
         r = await http.post("/inbound/police-in", content=record(),
@@ -236,7 +237,7 @@ async def test_connections_to_the_receiver_are_reused(tmp_path: Path, police_key
 
     rcv.receive = tracking  # type: ignore[method-assign]
     gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
-    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
             httpx.AsyncClient(base_url=base) as http:
         for i in range(5):
             r = await http.post("/inbound/police-in", content=record(case=f"C2026-{i:04d}"),
@@ -254,7 +255,7 @@ async def test_push_records_skip_the_api_middleware_and_the_api_keeps_it(tmp_pat
     """Records take the short way in (PushFirst); every other request still passes the API's stack."""
     rcv = Receiver()
     gw = Gateway(parse_config(http_config(tmp_path, rcv.url)))
-    app = gw.asgi()
+    app = create_app(gw)
     seen: list[str] = []
 
     @app.api.middleware("http")

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.http import HttpOutbound, OutboundSettings
+from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage, Outcome
@@ -80,7 +81,7 @@ async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Pa
     rcv = FormReceiver()
     gw = Gateway(parse_config(config(tmp_path, f"http://127.0.0.1:{rcv.port}/receive")))
     body = listed("HTTP-D1", FILES)
-    async with serving(rcv.app(), rcv.port), serving(gw.asgi(), free_port()) as base, \
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
             httpx.AsyncClient(base_url=base, timeout=30) as http:
         r = await http.post("/inbound/police-in", headers=police_key, files=[
             ("record", ("transfer.xml", body, "application/xml")),
@@ -109,7 +110,7 @@ async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Pa
 
 async def test_a_listed_file_not_sent_blocks_the_record(tmp_path: Path, police_key: dict[str, str]) -> None:
     gw = Gateway(parse_config(config(tmp_path, f"http://127.0.0.1:{free_port()}/receive")))
-    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", headers=police_key, files=[
             ("record", ("t.xml", listed("HTTP-D2", FILES), "application/xml")),
             ("file", FILES[1])])
@@ -127,7 +128,7 @@ async def test_a_listed_file_not_sent_blocks_the_record(tmp_path: Path, police_k
 async def test_bad_forms_are_refused_with_the_rule_and_logged(tmp_path: Path, police_key: dict[str, str],
                                                                parts: list[Any], status: int, says: str) -> None:
     gw = Gateway(parse_config(config(tmp_path, "http://127.0.0.1:9/x", max_dossier_bytes=1024 * 1024)))
-    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", headers=police_key, files=parts)
         assert r.status_code == status and says in r.json()["error"], r.text
         assert "nothing was accepted" in r.json()["error"]
@@ -144,7 +145,7 @@ async def test_a_body_cut_off_before_its_closing_boundary_is_refused(tmp_path: P
     whole = httpx.Request("POST", "http://x/", files=[("record", ("t.xml", record(), "application/xml")),
                                                       ("file", FILES[1])])
     cut = whole.read()[:-60]
-    async with serving(gw.asgi(), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
         r = await http.post("/inbound/police-in", content=cut,
                             headers={**police_key, "Content-Type": whole.headers["content-type"]})
         assert r.status_code == 400 and r.json()["rule"] == "http.multipart", r.text

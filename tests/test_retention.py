@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.api.app import create_app
 from gateway.audit.chain import AuditEvent
 from gateway.config import RetentionSettings, parse_config
 from gateway.files import FileStore
@@ -295,7 +296,7 @@ async def test_node_drops_payloads_and_files_and_keeps_history(node: Gateway, tm
     assert await node.retention() is not None  # 30 days: nothing is old enough yet
     assert await node.store.get_blob(receipt.content_hash) is not None
 
-    transport = httpx.ASGITransport(app=node.asgi())
+    transport = httpx.ASGITransport(app=create_app(node))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as api:
         ops = {"X-API-Key": "ops-key"}
         r = await api.post("/api/v1/retention/run", params={"days": 1e-9}, headers=ops)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.api.app import create_app
 from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
 
@@ -151,7 +152,7 @@ async def test_changed_host_key_stops_the_channel_visibly(tmp_path: Path, sshd: 
     )
     drop(src, "S4", "C2026-0104")
     gw = Gateway(parse_config(cfg))
-    app = gw.asgi()
+    app = create_app(gw)
     await gw.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:

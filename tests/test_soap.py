@@ -26,6 +26,7 @@ from adapters.soap.envelope import SOAP11, SOAP12, TNS
 from adapters.soap.outbound import SoapOutbound, fault_is_client
 from adapters.soap.wsse import NonceCache, verify_username_token
 from adapters.testing import outbound_context
+from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
@@ -87,7 +88,7 @@ async def serving(cfg: dict[str, Any], **outs: MemoryOutbound) -> AsyncIterator[
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            gw.asgi(), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+            create_app(gw), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
         )
     )
     task = asyncio.create_task(server.serve())

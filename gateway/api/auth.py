@@ -5,14 +5,28 @@ Keys are compared by their SHA-256 only. A wrong or missing key is answered 401/
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.audit.chain import AuditEvent
+from gateway.config import GatewayConfig
+from gateway.runtime import Gateway
+
+
+def hash_key(key: str) -> str:
+    """API keys are kept as SHA-256 only; a stolen database does not reveal them."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The node this API serves (set by create_app)."""
+    gw: Gateway = request.app.state.gateway
+    return gw
 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
@@ -35,28 +49,49 @@ async def principal(
     key: Annotated[str | None, Depends(_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    from gateway.runtime import hash_key
-
-    gw = request.app.state.gateway
+    gw = gateway_of(request)
     presented = key or (bearer.credentials if bearer else None)
     if not presented:
-        await refuse(gw, request, f"client {_client(request)}", "no API key presented")
+        await refuse(request, f"client {_client(request)}", "no API key presented")
         raise HTTPException(401, "an API key is required (header X-API-Key or Authorization: Bearer)",
                             headers={"WWW-Authenticate": "Bearer"})
     digest = hash_key(presented)
-    current = getattr(request.app.state, "key_hashes", None)
-    row = await gw.store.find_api_key(digest) if current is None or digest in current else None
+    current = await keys_in_force(request)
+    row = await gw.store.find_api_key(digest) if digest in current else None
     if row is None:
-        await refuse(gw, request, f"client {_client(request)}", "unknown API key")
+        await refuse(request, f"client {_client(request)}", "unknown API key")
         raise HTTPException(401, "this API key is not known", headers={"WWW-Authenticate": "Bearer"})
     return Principal(row["role"], row["name"], row["agency"])
 
 
-def configured_key_hashes(config: Any) -> set[str]:
+async def register_keys(gw: Gateway) -> None:
+    """Store the hash of every key the configuration names, with its role."""
+    config, store = gw.config, gw.store
+    for agency in config.agencies:
+        if agency.api_key:
+            await store.put_api_key(hash_key(agency.api_key.resolve()), "agency", agency.code, agency.code)
+    for p in config.access.operators:
+        await store.put_api_key(hash_key(p.key.resolve()), "operator", p.name, None)
+    for p in config.access.auditors:
+        await store.put_api_key(hash_key(p.key.resolve()), "auditor", p.name, None)
+
+
+async def keys_in_force(request: Request) -> set[str]:
+    """The configured keys' hashes, registered in the store on first use (by the app's start-up, or
+    the first request when the app is served without a lifespan, as in-process test clients do)."""
+    state = request.app.state
+    if getattr(state, "key_hashes", None) is None:
+        async with state.registering:
+            if getattr(state, "key_hashes", None) is None:
+                await register_keys(gateway_of(request))
+                state.key_hashes = configured_key_hashes(gateway_of(request).config)
+    hashes: set[str] = state.key_hashes
+    return hashes
+
+
+def configured_key_hashes(config: GatewayConfig) -> set[str]:
     """Hashes of the keys the configuration names now: a key removed or rotated out stops working
     at the next start, although the store still holds its hash."""
-    from gateway.runtime import hash_key
-
     refs = [a.api_key for a in config.agencies if a.api_key]
     refs += [p.key for p in [*config.access.operators, *config.access.auditors]]
     return {hash_key(ref.resolve()) for ref in refs}
@@ -66,9 +101,9 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-async def refuse(gw: Any, request: Request, actor: str, why: str) -> None:
+async def refuse(request: Request, actor: str, why: str) -> None:
     """Log a refused request in the exchange log: who tried what, from where, and why it was refused."""
-    await gw.store.append_audit([AuditEvent("access-refused", actor, detail={
+    await gateway_of(request).store.append_audit([AuditEvent("access-refused", actor, detail={
         "path": request.url.path, "method": request.method, "client": _client(request), "why": why})])
 
 
@@ -77,7 +112,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
     async def dep(request: Request, p: Annotated[Principal, Depends(principal)]) -> Principal:
         if p.role not in roles:
-            await refuse(request.app.state.gateway, request, p.name, f"role {p.role} not allowed")
+            await refuse(request, p.name, f"role {p.role} not allowed")
             raise HTTPException(403, f"a {p.role} key may not do this; it needs one of: {', '.join(roles)}")
         return p
 
@@ -89,3 +124,4 @@ AnyKey = Annotated[Principal, Depends(principal)]
 AgencyKey = Annotated[Principal, Depends(require("agency"))]
 OperatorKey = Annotated[Principal, Depends(require("operator"))]
 ReaderKey = Annotated[Principal, Depends(require("operator", "auditor"))]
+GatewayDep = Annotated[Gateway, Depends(gateway_of)]

@@ -1,0 +1,93 @@
+"""What agencies do through the API: submit a record as themselves, follow their own messages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, refuse
+from gateway.api.errors import answers
+from gateway.model import InboundRecord, MessageStatus
+from gateway.queries import PAGE_MAX
+from gateway.runtime import Gateway
+
+router = APIRouter(tags=["agencies"])
+
+_RECORD_BODY = {"requestBody": {"required": True, "description": "the record, in the agency's own format", "content": {
+    media: {"schema": {"type": "string", "format": "binary"}} for media in ("application/xml", "text/xml")}}}
+
+
+@router.post("/api/v1/messages", summary="submit a record as the calling agency", status_code=202,
+             openapi_extra=_RECORD_BODY, responses={
+                 200: {"description": "a resend: the original receipt"},
+                 422: {"description": "refused: the receipt lists the reasons"}, **answers(400, 401, 403, 413, 503)})
+async def submit(request: Request, gw: GatewayDep, p: AgencyKey, channel: str | None = None,
+                 agency_code: Annotated[str | None, Query(alias="agency")] = None) -> Response:
+    if agency_code is not None and agency_code != p.agency:
+        await refuse(request, p.name, f"agency key of {p.agency} used to submit as {agency_code}")
+        raise HTTPException(403, f"this is a key of agency {p.agency}; it cannot submit as {agency_code}")
+    try:
+        agency = gw.config.agency(str(p.agency))
+    except KeyError:
+        raise HTTPException(403, f"agency {p.agency} is no longer configured") from None
+    if not agency.inbound:
+        raise HTTPException(400, f"agency {p.agency} has no inbound channel configured")
+    ch = channel or agency.inbound[0].name
+    if ch not in {c.name for c in agency.inbound}:
+        await refuse(request, p.name, f"channel {ch} is not one of agency {p.agency}'s")
+        raise HTTPException(403, f"channel {ch} does not belong to agency {p.agency}")
+    limit = gw.config.gateway.max_message_bytes
+    body = bytearray()
+    async for chunk in request.stream():  # never buffer more than the limit
+        body += chunk
+        if len(body) > limit:
+            await refuse(request, p.name, f"body over {limit} bytes")
+            raise HTTPException(413, f"the record is over the limit of {limit:,} bytes; not accepted")
+    receipt = await gw.intake(InboundRecord(
+        channel=ch, sender=agency.code, body=bytes(body),
+        sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
+    code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
+    return JSONResponse(receipt.as_dict(), status_code=code)
+
+
+async def message_for(gw: Gateway, request: Request, message_id: str, p: Principal) -> dict[str, Any]:
+    """A message with its deliveries, if the caller may read it (else 403, logged, or 404)."""
+    m = await gw.store.get_message(message_id)
+    if m is None:
+        raise HTTPException(404, f"no message {message_id}")
+    deliveries = await gw.store.get_deliveries(message_id)
+    if not p.can_read_message(m["sender"], [d["destination"] for d in deliveries]):
+        await refuse(request, p.name, f"message {message_id} is not one of agency {p.agency}'s")
+        raise HTTPException(403, f"message {message_id} was neither sent by nor to agency {p.agency}")
+    m["deliveries"] = deliveries
+    return m
+
+
+@router.get("/api/v1/messages/{message_id}", tags=["operators"], summary="status of one message",
+            responses=answers(401, 403, 404))
+async def message(request: Request, gw: GatewayDep, message_id: str, p: AnyKey) -> dict[str, Any]:
+    return await message_for(gw, request, message_id, p)
+
+
+@router.get("/api/v1/messages/{message_id}/history", tags=["operators"],
+            summary="every step of one message: time, actor, action, details", responses=answers(401, 403, 404))
+async def history(request: Request, gw: GatewayDep, message_id: str, p: AnyKey) -> dict[str, Any]:
+    m = await message_for(gw, request, message_id, p)
+    entries = await gw.store.audit_entries(message_id=message_id, limit=10_000)
+    attempts = {d["id"]: await gw.store.get_attempts(d["id"]) for d in m["deliveries"]}
+    return {"message": m, "steps": [e.as_dict() for e in entries], "attempts": attempts}
+
+
+@router.get("/api/v1/receipts", summary="the calling agency's own records with their receipts, oldest first "
+            "(the same pages as SOAP's GetReceipts and GetNotices)", responses=answers(401, 403))
+async def receipts(
+    gw: GatewayDep, p: AgencyKey,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="go on after this cursor (the answer's next)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
+    rejected: Annotated[bool, Query(description="only records that were refused (defect notices)")] = False,
+) -> dict[str, Any]:
+    records, cursor = await gw.queries.sent_records(str(p.agency), after, limit, only_rejected=rejected)
+    return {"receipts": [{**r.receipt.as_dict(), "deliveries": [vars(d) for d in r.deliveries]} for r in records],
+            "next": cursor}

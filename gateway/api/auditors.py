@@ -1,0 +1,55 @@
+"""What auditors do: read the exchange log by case, agency and time, and re-check it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from gateway.api.auth import GatewayDep, ReaderKey
+from gateway.api.errors import answers
+from gateway.audit.signing import public_pem
+from gateway.audit.verify import verify_store
+
+router = APIRouter(tags=["auditors"])
+
+
+@router.get("/api/v1/audit", summary="exchange-log entries by case, message, agency, time",
+            responses=answers(401, 403))
+async def audit(
+    gw: GatewayDep, p: ReaderKey, case: str | None = None, message_id: str | None = None, agency: str | None = None,
+    since: str | None = None, until: str | None = None,
+    after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    recent: Annotated[bool, Query(description="look only among the newest `limit` entries of the log "
+                                              "(to follow it as it grows, then page on with after_seq)")] = False,
+) -> dict[str, Any]:
+    if recent:
+        after_seq = max(after_seq, (await gw.store.audit_head())[0] - limit)
+    entries = await gw.store.audit_entries(case_number=case, message_id=message_id, agency=agency,
+                                           since=since, until=until, after_seq=after_seq, limit=limit)
+    return {"entries": [e.as_dict() for e in entries],
+            "next_after_seq": entries[-1].seq if len(entries) == limit else None}
+
+
+@router.get("/api/v1/audit/checkpoints", summary="signed checkpoints of the log's head", responses=answers(401, 403))
+async def checkpoints(gw: GatewayDep, p: ReaderKey) -> dict[str, Any]:
+    signer = gw.signer
+    assert signer is not None  # set when the node starts, before the API serves
+    return {"public_key": public_pem(signer.public).decode(), "key_id": signer.key_id,
+            "checkpoints": await gw.store.checkpoints()}
+
+
+@router.get("/api/v1/audit/verify", summary="re-check the whole exchange log: chain, hashes and signed checkpoints",
+            responses=answers(401, 403, 409))
+async def verify(request: Request, gw: GatewayDep, p: ReaderKey) -> dict[str, Any]:
+    verifying = request.app.state.verifying  # a verification reads the whole log: one at a time is enough
+    if verifying.locked():
+        raise HTTPException(409, "a verification of the log is already running; try again when it has finished")
+    assert gw.signer is not None
+    async with verifying:
+        v = await verify_store(gw.store, gw.signer.public)
+    return {"ok": v.ok, "summary": v.summary(), "entries": v.entries, "first_seq": v.first_seq,
+            "last_seq": v.last_seq, "checkpoints": v.checkpoints, "covered_to": v.covered_to,
+            "uncovered": list(v.uncovered) if v.uncovered else None,
+            "problem": vars(v.problem) if v.problem else None}
