@@ -29,13 +29,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.memory import MemoryOutbound
-from gateway.audit.chain import AuditEvent, entry_hash, seal
+from gateway.audit.chain import AuditEvent, seal
 from gateway.audit.cli import audit_app
 from gateway.audit.export import export_case
-from gateway.audit.signing import Signer, checkpoint_message, public_pem
+from gateway.audit.signing import Signer, public_pem
 from gateway.audit.verify import Verdict, verify_file, verify_store
-from gateway.audit.verify_bundle import entry_hash as bundle_entry_hash
-from gateway.audit.verify_bundle import signature_ok
+from gateway.audit.verify_bundle import checkpoint_message, entry_hash_of, signature_ok
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 from gateway.store.sqlite import SQLiteStore
@@ -134,7 +133,7 @@ def row(path: Path, seq: int) -> dict[str, object]:
 
 
 def rehash(e: dict[str, object]) -> str:
-    return entry_hash(*(e[k] for k in COLUMNS[:-1]))  # type: ignore[arg-type]
+    return entry_hash_of(e)
 
 
 def expect(v: Verdict, seq: int, kind: str, message: str) -> None:
@@ -154,7 +153,7 @@ def test_entry_hash_and_checkpoint_message_are_pinned() -> None:
     e = seal(event, seq=7, time=PINNED_TIME, node="node-1", prev_hash="cd" * 32)
     assert e.detail == '{"a":{"b":null,"z":[1,"é"]},"n":2,"to":"法院"}'
     assert e.entry_hash == PINNED_HASH
-    assert bundle_entry_hash(e.as_dict()) == PINNED_HASH
+    assert entry_hash_of(e.as_dict()) == PINNED_HASH
     assert checkpoint_message(7, PINNED_HASH, PINNED_SIGNED_AT) == (
         f"case-exchange-checkpoint:7:{PINNED_HASH}:{PINNED_SIGNED_AT}".encode())
     signer = Signer(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))  # Ed25519 signs deterministically
