@@ -55,4 +55,5 @@ def seal(event: AuditEvent, *, seq: int, time: str, node: str, prev_hash: str) -
 
 
 def recompute(e: AuditEntry) -> str:
+    """The hash a stored entry must carry, recomputed from its content."""
     return entry_hash_of(vars(e))
