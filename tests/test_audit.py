@@ -29,11 +29,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.memory import MemoryOutbound
-from gateway.audit.chain import AuditEvent, entry_hash
+from gateway.audit.chain import AuditEvent, seal
 from gateway.audit.cli import audit_app
 from gateway.audit.export import export_case
 from gateway.audit.signing import Signer, public_pem
 from gateway.audit.verify import Verdict, verify_file, verify_store
+from gateway.audit.verify_bundle import checkpoint_message, entry_hash_of, signature_ok
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 from gateway.store.sqlite import SQLiteStore
@@ -132,13 +133,35 @@ def row(path: Path, seq: int) -> dict[str, object]:
 
 
 def rehash(e: dict[str, object]) -> str:
-    return entry_hash(*(e[k] for k in COLUMNS[:-1]))  # type: ignore[arg-type]
+    return entry_hash_of(e)
 
 
 def expect(v: Verdict, seq: int, kind: str, message: str) -> None:
     assert v.problem is not None, f"not detected; verdict: {v.summary()}"
     assert (v.problem.seq, v.problem.kind) == (seq, kind), v.problem.message
     assert v.problem.message.startswith(message), v.problem.message
+
+
+# -- the hash rule, pinned: stores and bundles written earlier must keep verifying -------------------------
+PINNED_TIME, PINNED_SIGNED_AT = "2026-01-02T03:04:05.678901+00:00", "2026-01-02T03:04:06.000000+00:00"
+PINNED_HASH = "ed92b85da072723f1f1ad2cf2232c7bc132c1219471a1560aca793b59900733d"
+
+
+def test_entry_hash_and_checkpoint_message_are_pinned() -> None:
+    event = AuditEvent("delivered", "POLICE", "M-1", "C2026-0001", "ab" * 32,
+                       {"to": "法院", "n": 2, "a": {"z": [1, "é"], "b": None}})
+    e = seal(event, seq=7, time=PINNED_TIME, node="node-1", prev_hash="cd" * 32)
+    assert e.detail == '{"a":{"b":null,"z":[1,"é"]},"n":2,"to":"法院"}'
+    assert e.entry_hash == PINNED_HASH
+    assert entry_hash_of(e.as_dict()) == PINNED_HASH
+    assert checkpoint_message(7, PINNED_HASH, PINNED_SIGNED_AT) == (
+        f"case-exchange-checkpoint:7:{PINNED_HASH}:{PINNED_SIGNED_AT}".encode())
+    signer = Signer(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))  # Ed25519 signs deterministically
+    assert signer.key_id == "56475aa75463474c"
+    signature = signer.sign(7, PINNED_HASH, PINNED_SIGNED_AT)
+    assert signature == ("3NSaHCrL4teHUDFizua+bKqVW+QdnumNTJN5Q3YZz/Syh9SwD/D8VFmAFx3isBhibtzUjkAZSEaoJ4JwO6KtAw==")
+    cp = {"seq": 7, "entry_hash": PINNED_HASH, "signed_at": PINNED_SIGNED_AT, "signature": signature}
+    assert signature_ok(signer.public, cp)
 
 
 # -- the untouched log ------------------------------------------------------------------------

@@ -1,18 +1,17 @@
-"""How one exchange-log entry is hashed and chained to the one before it.
+"""Exchange-log entries: what is logged, and how it takes its place in the hash chain.
 
-Kept free of any store so that the offline verifier in an export bundle can use the very same
-rules: an entry's hash covers its sequence number, time, node, actor, action, message id,
-unified case number, payload hash, details and the previous entry's hash.
+The rules (canonical details, the entry hash) are defined once, in the standalone bundle
+verifier, so the gateway writes entries exactly as an auditor's copy of it checks them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-GENESIS = "0" * 64
+from gateway.audit.verify_bundle import GENESIS, canonical_detail, entry_hash_of
+
+__all__ = ["GENESIS", "AuditEntry", "AuditEvent", "recompute", "seal"]
 
 
 @dataclass(frozen=True)
@@ -45,45 +44,16 @@ class AuditEntry:
         return asdict(self)
 
 
-def canonical_detail(detail: dict[str, Any]) -> str:
-    return json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def entry_hash(
-    seq: int,
-    time: str,
-    node: str,
-    actor: str,
-    action: str,
-    message_id: str,
-    case_number: str,
-    payload_hash: str,
-    detail: str,
-    prev_hash: str,
-) -> str:
-    material = json.dumps(
-        [seq, time, node, actor, action, message_id, case_number, payload_hash, detail, prev_hash],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
 def seal(event: AuditEvent, *, seq: int, time: str, node: str, prev_hash: str) -> AuditEntry:
     """Give an event its place in the chain."""
-    detail = canonical_detail(event.detail)
-    h = entry_hash(
-        seq, time, node, event.actor, event.action, event.message_id, event.case_number,
-        event.payload_hash, detail, prev_hash,
-    )
-    return AuditEntry(
-        seq, time, node, event.actor, event.action, event.message_id, event.case_number,
-        event.payload_hash, detail, prev_hash, h,
-    )
+    content: dict[str, Any] = {
+        "seq": seq, "time": time, "node": node, "actor": event.actor, "action": event.action,
+        "message_id": event.message_id, "case_number": event.case_number, "payload_hash": event.payload_hash,
+        "detail": canonical_detail(event.detail), "prev_hash": prev_hash,
+    }
+    return AuditEntry(**content, entry_hash=entry_hash_of(content))
 
 
 def recompute(e: AuditEntry) -> str:
-    return entry_hash(
-        e.seq, e.time, e.node, e.actor, e.action, e.message_id, e.case_number,
-        e.payload_hash, e.detail, e.prev_hash,
-    )
+    """The hash a stored entry must carry, recomputed from its content."""
+    return entry_hash_of(vars(e))

@@ -17,9 +17,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from gateway.audit.export import Exported, export_case
-from gateway.audit.signing import key_id, load_public
 from gateway.audit.verify import verify_store
-from gateway.audit.verify_bundle import BundleError, Verdict, verify_bundle
+from gateway.audit.verify_bundle import BundleError, Verdict, key_fingerprint, load_public_key, verify_bundle
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
 from gateway.store import make_store
@@ -35,7 +34,7 @@ KeyOpt = Annotated[Path | None, typer.Option(
 
 def _public_key(config: GatewayConfig, pem: Path | None) -> Ed25519PublicKey:
     if pem is not None:
-        return load_public(pem.read_bytes())
+        return load_public_key(pem.read_bytes())
     path = Path(config.gateway.signing_key or config.data_dir / "signing-key.pem")
     if not path.exists():
         raise GatewayError(f"no signing key at {path}: pass --public-key with the gateway's public key")
@@ -75,7 +74,7 @@ def verify(config: ConfigOpt, public_key: KeyOpt = None) -> None:
 
     verdict = asyncio.run(run())
     ok = verdict.ok
-    console.print(Panel(verdict.summary(), title=f"exchange log, key {key_id(public)}",
+    console.print(Panel(verdict.summary(), title=f"exchange log, key {key_fingerprint(public)}",
                         border_style="green" if ok else "red"))
     raise typer.Exit(0 if ok else 1)
 

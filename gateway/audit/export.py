@@ -37,7 +37,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit.signing import key_id, public_pem
+from gateway.audit.signing import public_pem
+from gateway.audit.verify_bundle import key_fingerprint
 from gateway.store.base import Store
 from gateway.store.sqlite import iso_now
 
@@ -96,7 +97,7 @@ async def export_case(
     (root / "checkpoints.json").write_text(json.dumps(used, indent=1), encoding="utf-8")
     (root / "public-key.pem").write_bytes(public_pem(signer_public_key))
     manifest: dict[str, object] = {
-        "case_number": case_number, "exported_at": iso_now(), "key_id": key_id(signer_public_key),
+        "case_number": case_number, "exported_at": iso_now(), "key_id": key_fingerprint(signer_public_key),
         "windows": [list(w) for w in windows], "case_entries": case_entries, "entries": written,
         "payloads": "included" if include_payloads else "hashes only",
         **({"payloads_not_stored": dropped} if dropped else {}),

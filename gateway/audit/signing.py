@@ -1,42 +1,29 @@
-"""The gateway's Ed25519 key: signs checkpoints of the exchange log so auditors can trust its head."""
+"""The gateway's Ed25519 key: signs checkpoints of the exchange log so auditors can trust its head.
+
+What is signed, and how the key is named, is defined once in the standalone bundle verifier.
+"""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-
-def checkpoint_message(seq: int, entry_hash: str, signed_at: str) -> bytes:
-    return f"case-exchange-checkpoint:{seq}:{entry_hash}:{signed_at}".encode()
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+from gateway.audit.verify_bundle import checkpoint_message, key_fingerprint
 
 
 def public_pem(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def load_public(pem: bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
-
-
 class Signer:
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self.private = private
         self.public = private.public_key()
-        self.key_id = key_id(self.public)
+        self.key_id = key_fingerprint(self.public)
 
     @classmethod
     def load_or_create(cls, path: str | Path) -> Signer:
@@ -58,11 +45,3 @@ class Signer:
 
     def sign(self, seq: int, entry_hash: str, signed_at: str) -> str:
         return base64.b64encode(self.private.sign(checkpoint_message(seq, entry_hash, signed_at))).decode()
-
-
-def verify_signature(public: Ed25519PublicKey, seq: int, entry_hash: str, signed_at: str, signature: str) -> bool:
-    try:
-        public.verify(base64.b64decode(signature), checkpoint_message(seq, entry_hash, signed_at))
-        return True
-    except (InvalidSignature, ValueError):
-        return False

@@ -2,15 +2,17 @@
 """Check an exchange-log export bundle offline: `python3 verify_bundle.py [BUNDLE_DIR] [--public-key PEM]`.
 
 This file is self-contained on purpose (Python 3.11+ and the `cryptography` package, nothing
-else): an auditor can read all of it and run it on a machine of their own. The gateway's own
-verifier (gateway.audit.verify) imports the same `ChainChecker`, so the live log and a bundle
-are judged by one set of rules.
+else): an auditor can read all of it and run it on a machine of their own. It is also the one
+definition of the rules: the gateway hashes entries (gateway.audit.chain), signs checkpoints
+(gateway.audit.signing) and re-checks its live log (gateway.audit.verify) with the functions
+below, so what it writes and what an auditor checks cannot drift apart.
 
-Rules: an entry's hash is SHA-256 over the JSON array [seq, time, node, actor, action,
-message id, case number, payload hash, details, previous hash]; each entry names the hash of
-the one before; sequence numbers run without gaps; time never goes backwards; a checkpoint is
-an Ed25519 signature over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT". The first broken rule
-is named in plain words, with the entry it concerns.
+Rules: an entry's details are stored as canonical JSON (sorted keys, no spaces, non-ASCII kept);
+its hash is SHA-256 over the JSON array [seq, time, node, actor, action, message id, case
+number, payload hash, details, previous hash]; each entry names the hash of the one before;
+sequence numbers run without gaps; time never goes backwards; a checkpoint is an Ed25519
+signature over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT". The first broken rule is named in
+plain words, with the entry it concerns.
 
 Exit status: 0 when the bundle is intact, 1 when anything was altered or cannot be proved.
 """
@@ -40,7 +42,12 @@ _NEAR = 16  # how far from its place a renumbered entry is looked for (only once
 Entry = Mapping[str, Any]
 
 
-def entry_hash(e: Entry, seq: int | None = None) -> str:
+def canonical_detail(detail: Mapping[str, Any]) -> str:
+    """An entry's details as they are stored and hashed: one text for one set of details."""
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def entry_hash_of(e: Entry, seq: int | None = None) -> str:
     """The hash an entry must carry; `seq` recomputes it as if the entry sat at another place."""
     material = json.dumps(
         [e["seq"] if seq is None else seq, e["time"], e["node"], e["actor"], e["action"], e["message_id"],
@@ -58,13 +65,18 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 
 
 def key_fingerprint(public: Ed25519PublicKey) -> str:
-    """Same as the gateway's key id: first 16 hex digits of SHA-256 over the raw public key."""
+    """The key's id, as the gateway names it: first 16 hex digits of SHA-256 over the raw public key."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+def checkpoint_message(seq: int, entry_hash: str, signed_at: str) -> bytes:
+    """What the gateway's key signs: the head of the log (its seq and hash) at a moment."""
+    return f"case-exchange-checkpoint:{seq}:{entry_hash}:{signed_at}".encode()
+
+
 def signature_ok(public: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
-    message = f"case-exchange-checkpoint:{cp['seq']}:{cp['entry_hash']}:{cp['signed_at']}".encode()
+    message = checkpoint_message(cp["seq"], cp["entry_hash"], cp["signed_at"])
     try:
         public.verify(base64.b64decode(cp["signature"]), message)
         return True
@@ -192,12 +204,12 @@ class ChainChecker:
 
     def _origin(self, e: Entry) -> int | None:
         """Where the entry was written: its own seq, another place if only its number changed, or None."""
-        if entry_hash(e) == e["entry_hash"]:
+        if entry_hash_of(e) == e["entry_hash"]:
             return int(e["seq"])
         seq = int(e["seq"])
         near = [*range(self.nxt - _NEAR, self.nxt + _NEAR + 1), *range(seq - _NEAR, seq + _NEAR + 1)]
         for s in dict.fromkeys(near):
-            if s != seq and entry_hash(e, s) == e["entry_hash"]:
+            if s != seq and entry_hash_of(e, s) == e["entry_hash"]:
                 return s
         return None
 
@@ -307,7 +319,7 @@ class ChainChecker:
     def _relocated(self, missing: int, h: str, last: int | None) -> Hunt:
         """Is the missing entry further on, with only its number changed?"""
         def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
-            if x["entry_hash"] != h or entry_hash(x, missing) != h:
+            if x["entry_hash"] != h or entry_hash_of(x, missing) != h:
                 return None, hunt
             if int(x["seq"]) == missing:
                 return Problem(missing, "out-of-order", f"entry {missing} is out of order: it comes after "
@@ -323,7 +335,7 @@ class ChainChecker:
             if x["entry_hash"] != e["prev_hash"]:
                 return None, hunt
             origin = int(x["seq"]) + 1
-            if entry_hash(e, origin) != e["entry_hash"]:
+            if entry_hash_of(e, origin) != e["entry_hash"]:
                 return None, None
             return Problem(seq, "moved", _renumbered(origin, seq)), self._partner(seq, origin)
         return hunt
@@ -333,7 +345,7 @@ class ChainChecker:
         def hunt(x: Entry) -> tuple[Problem | None, Hunt | None]:
             if int(x["seq"]) < origin:
                 return None, hunt
-            if int(x["seq"]) == origin and entry_hash(x, seq) == x["entry_hash"]:
+            if int(x["seq"]) == origin and entry_hash_of(x, seq) == x["entry_hash"]:
                 return Problem(seq, "out-of-order", f"entries {seq} and {origin} are out of order"), None
             return None, None
         return hunt
