@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 import logging
 import mimetypes
 import os
@@ -47,7 +48,15 @@ from gateway import xmlsafe
 from gateway.audit.chain import AuditEvent
 from gateway.errors import InputRejected
 from gateway.files import CHUNK, FileStore, safe_name
-from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
+from gateway.model import (
+    Attachment,
+    DeliveryResult,
+    InboundRecord,
+    MessageStatus,
+    OutboundMessage,
+    Receipt,
+    sha256_hex,
+)
 
 log = logging.getLogger("adapters.filedrop")
 
@@ -146,7 +155,12 @@ class DropOutboundSettings(BaseModel):
         "{message_id}.xml",
         description="record file name; {message_id} {case_number} {file_name} {delivery_id}",
     )
-    attachment_name: str = Field("{name}", description="dossier file name; {name} {sha256} {message_id}")
+    attachment_name: str = Field(
+        "{message_id}/{name}",
+        description="dossier file name, '/' making folders; {name} {sha256} {message_id} {case_number}. "
+        "Unique per record by default (a folder per message): dossier files of different cases often "
+        "share a name, and a name already taken at the receiver by other content is never overwritten",
+    )
     temp_prefix: str = Field(".", description="files are written as PREFIX+NAME+SUFFIX, then renamed")
     temp_suffix: str = Field(".part")
     done_file: bool = Field(False, description="write NAME+done_suffix after the record is in place")
@@ -559,6 +573,7 @@ class DropWriter:
                 self._writing.discard(m.idempotency_key)
 
     def names(self, m: OutboundMessage) -> tuple[str, list[tuple[Attachment, str]]]:
+        """The record's file name and each dossier file's path below the drop, from the templates."""
         record = self.s.file_name.format(
             message_id=m.message_id,
             delivery_id=m.delivery_id,
@@ -566,14 +581,9 @@ class DropWriter:
             file_name=_safe(posixpath.basename(m.file_name)) if m.file_name else f"{m.message_id}.xml",
         )
         atts = [
-            (
-                a,
-                _safe(
-                    self.s.attachment_name.format(
-                        name=posixpath.basename(a.name), sha256=a.sha256, message_id=m.message_id
-                    )
-                ),
-            )
+            (a, _relative(self.s.attachment_name.format(
+                name=posixpath.basename(a.name), sha256=a.sha256, message_id=m.message_id,
+                case_number=m.case_number)))
             for a in m.attachments
         ]
         return _safe(record), atts
@@ -597,11 +607,21 @@ class DropWriter:
                 )
         if self.s.create_dirs:
             fs.makedirs(self.s.path)
+        if len({name for _a, name in atts} | {record}) != len(atts) + 1:
+            return DeliveryResult.permanent(
+                f"the names {self.s.attachment_name!r} gives this record's dossier files are not unique: "
+                "add {sha256} to it, or keep the default {message_id}/{name}")
         total = len(m.body)
         for a, name in atts:
+            taken = self._taken_by_other(fs, name, a.sha256, a.size)
+            if taken:
+                return DeliveryResult.permanent(taken)
             with self.files.open(a.sha256) as src:
                 self._put(fs, name, lambda f, src=src: _copy(src, f), a.size)  # type: ignore[misc]
             total += a.size
+        taken = self._taken_by_other(fs, record, sha256_hex(m.body), len(m.body))
+        if taken:
+            return DeliveryResult.permanent(taken)
         self._put(fs, record, lambda f: f.write(m.body), len(m.body), rename=False)
         self.markers.mkdir(parents=True, exist_ok=True)
         _write_synced(marker, final.encode())
@@ -619,12 +639,34 @@ class DropWriter:
         )
 
     def _tmp(self, name: str) -> str:
-        return posixpath.join(self.s.path, f"{self.s.temp_prefix}{name}{self.s.temp_suffix}")
+        folder, base = posixpath.split(name)
+        return posixpath.join(self.s.path, folder, f"{self.s.temp_prefix}{base}{self.s.temp_suffix}")
+
+    def _taken_by_other(self, fs: DropFS, name: str, sha256: str, size: int) -> str | None:
+        """Why `name` cannot be written: the receiver already has a file of that name with other content
+        (a file of ours, from an earlier attempt or a replay, has the same bytes and may be replaced)."""
+        path = posixpath.join(self.s.path, name)
+        there = fs.stat(path)
+        if there is None:
+            return None
+        if there.size == size:
+            digest = hashlib.sha256()
+            with fs.open_read(path, size) as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+            if digest.hexdigest() == sha256:
+                return None
+        return (f"{path} already exists at the receiver with other content ({there.size:,} bytes); it was left "
+                "as it is and this delivery stopped, so that nothing the receiver holds is overwritten. "
+                "Make the file names unique (file_name / attachment_name with {message_id}), then replay")
 
     def _put(
         self, fs: DropFS, name: str, fill: Callable[[Writable], Any], size: int, rename: bool = True
     ) -> None:
         tmp = self._tmp(name)
+        folder = posixpath.dirname(name)
+        if folder:
+            fs.makedirs(posixpath.join(self.s.path, folder))
         with fs.open_write(tmp) as f:
             fill(f)
         got = fs.stat(tmp)
@@ -638,6 +680,12 @@ class DropWriter:
     def _done_file(self, fs: DropFS, record: str, final: str) -> None:
         if self.s.done_file and fs.stat(final) is not None and fs.stat(final + self.s.done_suffix) is None:
             self._put(fs, record + self.s.done_suffix, lambda f: None, 0)
+
+
+def _relative(template: str) -> str:
+    """A dossier file's path below the drop: each part a safe name, nothing that climbs out."""
+    parts = [_safe(p) for p in template.split("/") if p.strip() not in ("", ".", "..")]
+    return "/".join(parts) or "_"
 
 
 def _copy(src: Any, dst: Writable) -> None:

@@ -21,12 +21,23 @@ from typing import BinaryIO
 CHUNK = 1024 * 1024
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_MAX_NAME_BYTES = 200  # file systems allow 255 bytes a name; room is left for temporary prefixes
 
 
 def safe_name(s: str) -> str:
-    """`s` as one plain file name: no separators, no leading dot, nothing a shell or a share chokes on."""
-    return _UNSAFE.sub("_", s).lstrip(".") or "_"
+    """`s` as one file name any file system and share takes: no separators, no characters Windows
+    refuses, no leading dot, at most 200 bytes in UTF-8 (the extension kept). Letters of any
+    script stay as they are, so two Chinese names never fold into the same one."""
+    name = _UNSAFE.sub("_", s).lstrip(".").rstrip(". ") or "_"
+    if len(name.encode("utf-8")) <= _MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext.encode("utf-8")) > 16:
+        stem, ext = name, ""
+    room = _MAX_NAME_BYTES - len(ext.encode("utf-8")) - 1
+    stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f"{stem}.{ext}" if ext else stem
 
 
 class FileStore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -85,3 +86,30 @@ async def wait_for(
 def visible(directory: Path) -> list[str]:
     """Names a receiver would take: regular files without a temporary (dot) name."""
     return sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+async def same_name_in_two_cases(gw: Any, out: Path) -> None:
+    """Two cases whose dossiers both list 起诉意见书.pdf, submitted through the memory channel police-in,
+    arrive at the drop `out` each with its own file (a folder per message), byte for byte."""
+    from gateway.files import FileStore
+    from gateway.model import Attachment, MessageStatus
+
+    files = FileStore.for_data_dir(gw.config.gateway.data_dir)
+    name = "起诉意见书.pdf"
+    sent: dict[str, bytes] = {}
+    for case in ("A2026-0709", "A2026-0711"):
+        data = f"%PDF {case} ".encode() + os.urandom(5000)
+        sha, size = files.put_stream([data])
+        receipt = await gw.inbound["police-in"].submit(
+            dossier_record(case, {name: data}), attachments=(Attachment(name, sha, size, "application/pdf"),))
+        assert receipt.status == MessageStatus.ACCEPTED, receipt.reasons
+        sent[receipt.message_id] = data
+
+    async def delivered() -> bool:
+        ds = await gw.store.list_deliveries(limit=10)
+        return len(ds) == 2 and all(d["state"] == "delivered" for d in ds)
+
+    await wait_for(delivered, 30, "both delivered")
+    for message_id, data in sent.items():
+        assert (out / message_id / name).read_bytes() == data
+        assert (out / f"{message_id}.xml").exists()

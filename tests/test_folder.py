@@ -17,7 +17,7 @@ from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
 
-from .drops import dossier_record, drop, drop_config, visible, wait_for
+from .drops import dossier_record, drop, drop_config, same_name_in_two_cases, visible, wait_for
 
 
 def _dirs(tmp_path: Path) -> tuple[Path, Path]:
@@ -57,9 +57,10 @@ async def test_record_and_dossier_taken_once_delivered_whole(tmp_path: Path) -> 
             lambda: out.is_dir() and any(n.endswith(".xml") for n in visible(out)), what="delivery"
         )
         names = visible(out)
-        assert "C1.scan.pdf" in names and "C1.photo.jpg" in names
-        assert (out / "C1.scan.pdf").read_bytes() == scan
         record = next(n for n in names if n.endswith(".xml"))
+        folder = out / record.removesuffix(".xml")  # a folder per message: names of two cases never meet
+        assert visible(folder) == ["C1.photo.jpg", "C1.scan.pdf"]
+        assert (folder / "C1.scan.pdf").read_bytes() == scan
         assert b"<CaseNumber>C2026-0001</CaseNumber>" in (out / record).read_bytes()
         await wait_for(lambda: visible(src) == [], what="source emptied")
         assert sorted(visible(src / "archive")) == ["C1.photo.jpg", "C1.scan.pdf", "C1.xml"]
@@ -194,11 +195,11 @@ async def test_delivery_retry_after_rename_never_writes_twice(tmp_path: Path) ->
     )
     adapter = gw.outbound["PROC"]
     first = await adapter.deliver(msg)
-    assert first.outcome == "delivered" and visible(out) == ["C7.pdf", "m1.xml"]
+    assert first.outcome == "delivered" and visible(out) == ["m1.xml"] and visible(out / "m1") == ["C7.pdf"]
     (out / "m1.xml").rename(tmp_path / "taken-by-receiver.xml")
     again = await adapter.deliver(msg)
     assert again.outcome == "delivered" and "earlier attempt" in again.detail
-    assert visible(out) == ["C7.pdf"]
+    assert visible(out) == [] and visible(out / "m1") == ["C7.pdf"]
 
 
 async def test_gb18030_record_survives_byte_exact_names(tmp_path: Path) -> None:
@@ -221,3 +222,42 @@ async def test_gb18030_record_survives_byte_exact_names(tmp_path: Path) -> None:
         assert raw == legacy  # the original bytes are kept as received
     finally:
         await gw.stop()
+
+
+async def test_two_cases_with_the_same_dossier_file_name_both_arrive_intact(tmp_path: Path) -> None:
+    """Every transfer carries a 起诉意见书.pdf: the receiver must get each case's own, not the last one."""
+    out = tmp_path / "proc"
+    gw = Gateway(drop_config(tmp_path / "data", {"adapter": "memory"},
+                             {"adapter": "folder", "settings": {"path": str(out)}}))
+    await gw.start()
+    try:
+        await same_name_in_two_cases(gw, out)
+    finally:
+        await gw.stop()
+
+
+async def test_a_name_taken_at_the_receiver_is_never_overwritten(tmp_path: Path) -> None:
+    """A template without {message_id} makes two records meet at one name: the second is a dead letter
+    with the reason, the receiver's file stays as it was, and nothing is reported delivered that is not."""
+    src, out = _dirs(tmp_path)
+    cfg = drop_config(
+        tmp_path / "data",
+        {"adapter": "folder", "settings": {"path": str(src), "poll_interval": 0.1}},
+        {"adapter": "folder", "settings": {"path": str(out), "attachment_name": "{name}"}},
+    )
+    gw = Gateway(cfg)
+    gw.build()
+    files = FileStore.for_data_dir(tmp_path / "data")
+    a, b = b"case A's statement", b"case B's statement, longer"
+    (sha_a, size_a), (sha_b, size_b) = files.put_stream([a]), files.put_stream([b])
+    adapter = gw.outbound["PROC"]
+    ok = await adapter.deliver(OutboundMessage("d1", "m1", "m1:PROC", "PROC", "A709", b"<r/>",
+                                               attachments=(Attachment("statement.pdf", sha_a, size_a),)))
+    assert ok.outcome == "delivered"
+    refused = await adapter.deliver(OutboundMessage("d2", "m2", "m2:PROC", "PROC", "A711", b"<r/>",
+                                                    attachments=(Attachment("statement.pdf", sha_b, size_b),)))
+    assert refused.outcome == "permanent" and "already exists at the receiver" in refused.detail
+    assert (out / "statement.pdf").read_bytes() == a and not (out / "m2.xml").exists()
+    again = await adapter.deliver(OutboundMessage("d1", "m1", "m1:PROC", "PROC", "A709", b"<r/>",
+                                                  attachments=(Attachment("statement.pdf", sha_a, size_a),)))
+    assert again.outcome == "delivered"  # the same bytes under the same name: a retry, not a collision

@@ -22,10 +22,11 @@ import httpx
 import pytest
 
 from gateway.api.app import create_app
+from gateway.config import parse_config
 from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
 
-from .drops import dossier_record, drop, drop_dict, visible, wait_for
+from .drops import dossier_record, drop, drop_dict, same_name_in_two_cases, visible, wait_for
 from .sshd import SshServer, keygen, sshd_server  # noqa: F401  (the fixture "sshd")
 
 pytestmark = pytest.mark.sshd
@@ -49,6 +50,20 @@ def _sftp_config(
     )
 
 
+async def test_two_cases_with_the_same_dossier_file_name_both_arrive_intact_over_sftp(
+    tmp_path: Path, sshd: SshServer
+) -> None:
+    out = tmp_path / "proc"
+    data = _sftp_config(tmp_path, sshd, tmp_path / "police", out)
+    data["agencies"][0]["inbound"][0] = {"name": "police-in", "adapter": "memory"}
+    gw = Gateway(parse_config(data))
+    await gw.start()
+    try:
+        await same_name_in_two_cases(gw, out)
+    finally:
+        await gw.stop()
+
+
 async def _received(gw: Gateway) -> int:
     return sum(1 for e in await gw.store.audit_entries() if e.action == "received")
 
@@ -57,7 +72,6 @@ async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
     tmp_path: Path, sshd: SshServer
 ) -> None:
     src, out = tmp_path / "police", tmp_path / "proc"
-    from gateway.config import parse_config
 
     gw = Gateway(parse_config(_sftp_config(tmp_path, sshd, src, out, outbound={"done_file": True})))
     scan = os.urandom(3_000_000)
@@ -72,8 +86,10 @@ async def test_record_with_dossier_over_sftp_taken_once_and_written_atomically(
         )
         names = visible(out)
         record = next(n for n in names if n.endswith(".xml"))
-        assert sorted(names) == sorted(["S1.scan.pdf", record, record + ".done"])
-        assert (out / "S1.scan.pdf").read_bytes() == scan
+        assert sorted(names) == sorted([record, record + ".done"])
+        folder = out / record.removesuffix(".xml")  # the record's dossier files, in a folder of its own
+        assert visible(folder) == ["S1.scan.pdf"]
+        assert (folder / "S1.scan.pdf").read_bytes() == scan
         assert "张三 盗窃案" in (out / record).read_text(encoding="utf-8")
         await wait_for(lambda: visible(src) == [], 5, "source emptied")
         assert sorted(visible(src / "archive")) == ["S1.scan.pdf", "S1.xml"]
