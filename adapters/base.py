@@ -61,6 +61,17 @@ class SentRecords(Protocol):
         """Up to `limit` records of `agency` logged after `after`; and the cursor to go on from."""
 
 
+class RefusalLog(Protocol):
+    """Refused requests: each kind logged once per interval with a count, failed logins slowed down."""
+
+    async def refused(self, action: str, actor: str, source: str, rule: str, detail: dict[str, Any]) -> None: ...
+
+    def failed_authentication(self, source: str) -> None: ...
+
+    def retry_after(self, source: str) -> float | None:
+        """Seconds before `source` is heard again after too many failed logins; None when it may go on."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_message_bytes: int
@@ -82,7 +93,8 @@ class InboundContext:
     files: FileStore  # where dossier files go as they arrive
     limits: Limits
     intake: Intake  # the pipeline's entry: raw record in, receipt out
-    audit: Callable[[AuditEvent], Awaitable[None]]  # one entry in the exchange log (refusals, stops)
+    audit: Callable[[AuditEvent], Awaitable[None]]  # one entry in the exchange log (a channel stopped, ...)
+    refusals: RefusalLog  # refused requests, counted per source and reason
     lock: Callable[[str], AbstractAsyncContextManager[bool]]  # `async with lock(name) as mine:` cluster-wide
     drops: DropMarks
     claim_once: Callable[[str, float], Awaitable[bool]]  # one-time tokens, seen by every node of the cluster

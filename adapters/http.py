@@ -25,7 +25,6 @@ from starlette.routing import BaseRoute
 from adapters import multipart
 from adapters.base import AdapterSpec, InboundAdapter, InboundContext, OutboundContext, push_route
 from adapters.http11 import KeepAliveTransport
-from gateway.audit.chain import AuditEvent
 from gateway.errors import ConfigError
 from gateway.files import FileStore
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
@@ -233,7 +232,14 @@ class HttpInbound(InboundAdapter):
 
         async def endpoint(request: Request) -> Response:
             want_xml = wants_xml(request.headers.get("accept", ""))
+            client = request.client.host if request.client else "?"
+            wait = self.context.refusals.retry_after(client)
+            if wait is not None:
+                await self._log_refusal(request, "too many failed logins", "http.rate-limited")
+                return _error(429, f"too many requests with a missing or wrong API key from {client}; try again in "
+                                   f"{wait:.0f} s", "http.auth", want_xml, {"Retry-After": str(max(1, round(wait)))})
             if not self._key_ok(request):
+                self.context.refusals.failed_authentication(client)
                 await self._log_refusal(request, "missing or wrong API key", "http.auth")
                 return _error(401, "an API key of this agency is required (X-API-Key or Bearer)", "http.auth",
                               want_xml)
@@ -257,7 +263,7 @@ class HttpInbound(InboundAdapter):
                     await self._log_refusal(request, str(e), e.rule)
                     return _error(e.status, f"{e}; nothing was accepted", e.rule, want_xml)
                 except ClientDisconnect:
-                    return Response(status_code=400)
+                    return await self._cut_off(request)
             else:
                 body = bytearray()
                 try:
@@ -267,7 +273,7 @@ class HttpInbound(InboundAdapter):
                             await self._log_refusal(request, f"body over {limit} bytes", "xml.too-large")
                             return _error(413, too_large, "xml.too-large", want_xml)
                 except ClientDisconnect:
-                    return Response(status_code=400)
+                    return await self._cut_off(request)
                 data = bytes(body)
             record = InboundRecord(
                 channel=self.channel, sender=self.sender, body=data,
@@ -276,8 +282,10 @@ class HttpInbound(InboundAdapter):
             )
             try:
                 receipt = await intake(record)
-            except Exception:  # the store is down or similar: nothing was accepted, the sender must resend
+            except Exception as e:  # the store is down or similar: nothing was accepted, the sender must resend
                 log.exception("channel %s: the record could not be taken in", self.channel)
+                await self._log_refusal(request, f"the record could not be stored ({type(e).__name__})",
+                                        "gateway.unavailable")
                 return _error(503, "the gateway could not store the record just now; nothing was accepted, "
                                    "send it again", "gateway.unavailable", want_xml)
             return _receipt_response(receipt, want_xml)
@@ -298,10 +306,20 @@ class HttpInbound(InboundAdapter):
         record, attachments = reader.finish()
         return record, attachments, reader.record_name, reader.record_type
 
+    async def _cut_off(self, request: Request) -> Response:
+        """The sender closed the connection before its body was complete: nothing was taken in, and the
+        log says so (the answer reaches nobody)."""
+        await self._log_refusal(request, "the connection closed before the body was complete; nothing was "
+                                         "accepted", "http.incomplete-body")
+        return Response(status_code=400)
+
     async def _log_refusal(self, request: Request, why: str, rule: str) -> None:
         client = request.client.host if request.client else "?"
-        await self.context.audit(AuditEvent(
-            "refused", f"client {client}", detail={"channel": self.channel, "why": why, "rule": rule}))
+        try:
+            await self.context.refusals.refused("refused", f"client {client}", client, rule,
+                                                {"channel": self.channel, "why": why})
+        except Exception:  # the store is down: the node log keeps it
+            log.exception("channel %s: could not log a refusal (%s) from %s", self.channel, why, client)
 
 
 def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
@@ -311,7 +329,7 @@ def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
     return JSONResponse(receipt.as_dict(), status_code=code)
 
 
-def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
+def _error(code: int, text: str, rule: str, want_xml: bool, headers: dict[str, str] | None = None) -> Response:
     """A refusal before the pipeline ran, with the rule that refused it."""
     if want_xml:
         from lxml import etree
@@ -320,8 +338,8 @@ def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
         etree.SubElement(root, "Rule").text = rule
         etree.SubElement(root, "Reason").text = text
         return Response(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), status_code=code,
-                        media_type="application/xml")
-    return JSONResponse({"error": text, "rule": rule}, status_code=code)
+                        media_type="application/xml", headers=headers)
+    return JSONResponse({"error": text, "rule": rule}, status_code=code, headers=headers)
 
 
 def outbound(settings: OutboundSettings, context: OutboundContext, /) -> HttpOutbound:

@@ -12,6 +12,7 @@ from adapters.base import InboundContext, Intake, Limits, OutboundContext
 from gateway.audit.chain import AuditEvent
 from gateway.files import FileStore
 from gateway.model import InboundRecord, Receipt, SentRecord
+from gateway.refusals import Refusals
 
 
 class MemoryDropMarks:
@@ -75,8 +76,12 @@ def inbound_context(
         claimed.add(key)
         return True
 
+    async def append(events: list[AuditEvent]) -> None:
+        log.extend(events)
+
     return InboundContext(
         channel=channel, agency=agency, node="test-node", files=FileStore.for_data_dir(Path(data_dir)),
-        limits=Limits(max_message_bytes), intake=intake, audit=audit, lock=MemoryLocks().lock,
+        limits=Limits(max_message_bytes), intake=intake, audit=audit, refusals=Refusals(append),
+        lock=MemoryLocks().lock,
         drops=drops or MemoryDropMarks(), claim_once=claim_once, sent_records=_no_records, agency_key=agency_key,
     )

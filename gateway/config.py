@@ -151,6 +151,17 @@ class RetentionSettings(_Strict):
     batch: int = Field(500, ge=1, le=5000, description="messages per transaction (keeps each one short)")
 
 
+class RefusalSettings(_Strict):
+    """How refused requests are logged and how clients that keep failing to log in are slowed down."""
+
+    interval_seconds: float = Field(
+        60.0, gt=0, le=3600, description="the first refusal of each source, principal and reason is logged at "
+        "once; repeats within this interval become one entry with their count")
+    auth_failures_per_source: int = Field(
+        20, ge=1, description="failed logins from one address within the interval before it is answered "
+        "429 (Retry-After) until the interval ends")
+
+
 class GatewaySettings(_Strict):
     """The node itself: identity, data folder, store, API and limits."""
 
@@ -159,6 +170,7 @@ class GatewaySettings(_Strict):
     data_dir: str = Field("./data", description="database and keys; relative to the config file")
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    refusals: RefusalSettings = Field(default_factory=RefusalSettings)
     signing_key: str | None = Field(None, description="Ed25519 PEM file; default DATA_DIR/signing-key.pem")
     checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

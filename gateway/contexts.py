@@ -14,6 +14,7 @@ from gateway.config import Agency, GatewayConfig
 from gateway.files import FileStore, safe_name
 from gateway.model import MessageStatus
 from gateway.queries import Queries
+from gateway.refusals import Refusals
 from gateway.store.base import Store
 
 
@@ -38,13 +39,15 @@ class StoreDropMarks:
 
 
 class Contexts:
-    def __init__(self, config: GatewayConfig, store: Store, intake: Intake, queries: Queries) -> None:
+    def __init__(self, config: GatewayConfig, store: Store, intake: Intake, queries: Queries,
+                 refusals: Refusals) -> None:
         self.config = config
         self.store = store
         self.intake = intake
         self.data_dir = Path(config.gateway.data_dir)
         self.files = FileStore.for_data_dir(self.data_dir)
         self.queries = queries
+        self.refusals = refusals
 
     async def _audit(self, event: AuditEvent) -> None:
         await self.store.append_audit([event])
@@ -53,6 +56,7 @@ class Contexts:
         return InboundContext(
             channel=channel, agency=agency.code, node=self.config.gateway.node, files=self.files,
             limits=Limits(int(self.config.gateway.max_message_bytes)), intake=self.intake, audit=self._audit,
+            refusals=self.refusals,
             lock=self.store.locked, drops=StoreDropMarks(self.store, channel), claim_once=self.store.claim_once,
             sent_records=self.queries.sent_records,
             agency_key=agency.api_key.resolve() if agency.api_key else None,

@@ -36,6 +36,7 @@ from gateway.pipeline import (
     ValidateStandard,
 )
 from gateway.queries import Queries
+from gateway.refusals import Refusals
 from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
@@ -83,6 +84,8 @@ class Gateway:
         self.signer: Signer | None = None
         self.metrics = Metrics()
         self.queries = Queries(self.store)
+        limits = config.gateway.refusals
+        self.refusals = Refusals(self.store.append_audit, limits.interval_seconds, limits.auth_failures_per_source)
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
         self.whole_process = whole_process  # the process is this node: it may set process-wide things
@@ -110,7 +113,7 @@ class Gateway:
             return
         cfg = self.config
         inbound_packs: dict[str, MappingPack] = {}
-        contexts = Contexts(cfg, self.store, self.intake, self.queries)
+        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
@@ -166,6 +169,7 @@ class Gateway:
         for adapter in self.inbound.values():
             self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
+        self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         await self.store.append_audit([AuditEvent("node-started", self.node, detail={"node": self.node})])
@@ -206,6 +210,7 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await o.aclose()
         with contextlib.suppress(Exception):
+            await self.refusals.flush()
             await self.store.append_audit([AuditEvent("node-stopped", self.node, detail={"node": self.node})])
             await self.checkpoint()
         await self.store.close()

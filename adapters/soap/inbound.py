@@ -28,7 +28,6 @@ from adapters.base import InboundAdapter, InboundContext, Intake, push_route
 from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
-from gateway.audit.chain import AuditEvent
 from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
 
 if TYPE_CHECKING:
@@ -142,6 +141,13 @@ class SoapInbound(InboundAdapter):
         ctype = request.headers.get("content-type", "")
         version = envelope.soap_version_of(ctype)
         op = "?"
+        client = request.client.host if request.client else "?"
+        wait = self.context.refusals.retry_after(client)
+        if wait is not None:  # too many failed logins from this address: answered without any work
+            busy = SoapFault(f"too many requests with wrong credentials from {client}; try again in {wait:.0f} s",
+                             client=False, rule="wsse.too-many-failures")
+            data, media, _status = envelope.fault(version, busy)
+            return Response(data, status_code=429, media_type=media, headers={"Retry-After": str(max(1, round(wait)))})
         try:
             body = await self._read(request)
             self._check_certificate(request)
@@ -175,6 +181,8 @@ class SoapInbound(InboundAdapter):
                     raise replayed()
             payload = await handler(req, intake, parts)
         except SoapFault as f:
+            if f.rule in ("wsse.credentials", "wsse.missing", "tls.client-cert"):
+                self.context.refusals.failed_authentication(client)
             await self._refused(request, op, f)
             data, media, status = envelope.fault(version, f)
             return Response(data, status_code=status, media_type=media)
@@ -186,6 +194,7 @@ class SoapInbound(InboundAdapter):
                 client=False,
                 rule="gateway.internal-error",
             )
+            await self._refused(request, op, internal)  # one entry in the exchange log, as every refusal
             data, media, status = envelope.fault(version, internal)
             return Response(data, status_code=status, media_type=media)
         data, media = envelope.response(version, payload)
@@ -272,14 +281,9 @@ class SoapInbound(InboundAdapter):
             f.rule,
         )
         try:
-            await self.context.audit(
-                AuditEvent(
-                    "refused",
-                    f"client {client}",
-                    detail={"channel": self.channel, "operation": op, "rule": f.rule, "why": f.message,
-                            "retry": not f.client},
-                )
-            )
+            await self.context.refusals.refused(
+                "refused", f"client {client}", client, f.rule,
+                {"channel": self.channel, "operation": op, "why": f.message, "retry": not f.client})
         except Exception:
             log.exception("could not log a refused SOAP request")
 
@@ -290,10 +294,16 @@ class SoapInbound(InboundAdapter):
         file_name = (op.findtext(_t("FileName")) or "").strip() or None
         rec = op.find(_t("Record"))
         xml_rec = op.find(_t("RecordXml"))
+        inline_records = [c for c in xml_rec if isinstance(c.tag, str)] if xml_rec is not None else []
         if rec is not None:
             data = _binary(rec, parts, "Record")
-        elif xml_rec is not None and len(xml_rec):
-            data = _standalone(xml_rec[0])
+        elif len(inline_records) > 1:
+            raise SoapFault(
+                f"<RecordXml> holds {len(inline_records)} elements; it takes exactly one record",
+                client=True, rule="soap.no-record", line=xml_rec.sourceline if xml_rec is not None else None,
+            )
+        elif inline_records:  # comments and processing instructions around the record are not part of it
+            data = _standalone(inline_records[0])
         else:
             raise SoapFault(
                 "SubmitCaseRecord carries no record: put the record in <Record> (base64) or <RecordXml>",

@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.audit.chain import AuditEvent
 from gateway.config import GatewayConfig
 from gateway.runtime import Gateway
 
@@ -50,16 +49,24 @@ async def principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     gw = gateway_of(request)
+    client = _client(request)
+    wait = gw.refusals.retry_after(client)
+    if wait is not None:  # answered without a key lookup, and counted in memory: a flood costs the node little
+        await refuse(request, f"client {client}", "too many failed logins", "api.rate-limited")
+        raise HTTPException(429, f"too many requests with a missing or unknown API key from {client}; "
+                                 f"try again in {wait:.0f} s", headers={"Retry-After": str(max(1, round(wait)))})
     presented = key or (bearer.credentials if bearer else None)
     if not presented:
-        await refuse(request, f"client {_client(request)}", "no API key presented")
+        gw.refusals.failed_authentication(client)
+        await refuse(request, f"client {client}", "no API key presented", "api.no-key")
         raise HTTPException(401, "an API key is required (header X-API-Key or Authorization: Bearer)",
                             headers={"WWW-Authenticate": "Bearer"})
     digest = hash_key(presented)
     current = await keys_in_force(request)
     row = await gw.store.find_api_key(digest) if digest in current else None
     if row is None:
-        await refuse(request, f"client {_client(request)}", "unknown API key")
+        gw.refusals.failed_authentication(client)
+        await refuse(request, f"client {client}", "unknown API key", "api.unknown-key")
         raise HTTPException(401, "this API key is not known", headers={"WWW-Authenticate": "Bearer"})
     return Principal(row["role"], row["name"], row["agency"])
 
@@ -101,10 +108,12 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-async def refuse(request: Request, actor: str, why: str) -> None:
-    """Log a refused request in the exchange log: who tried what, from where, and why it was refused."""
-    await gateway_of(request).store.append_audit([AuditEvent("access-refused", actor, detail={
-        "path": request.url.path, "method": request.method, "client": _client(request), "why": why})])
+async def refuse(request: Request, actor: str, why: str, rule: str | None = None) -> None:
+    """Log a refused request in the exchange log: who tried what, from where, and why it was refused
+    (repeats of the same refusal within an interval are counted into one entry)."""
+    client = _client(request)
+    await gateway_of(request).refusals.refused("access-refused", actor, client, rule or why, {
+        "path": request.url.path, "method": request.method, "client": client, "why": why})
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
