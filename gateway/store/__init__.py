@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig
 from gateway.store.base import Store
+
+if TYPE_CHECKING:  # the store takes its settings; it does not import the configuration (and its adapters)
+    from gateway.config import GatewayConfig
 
 
 def make_store(config: GatewayConfig) -> Store:
