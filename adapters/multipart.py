@@ -109,6 +109,7 @@ class FormReader:
         self.record_name: str | None = None
         self.record_type = "application/xml"
         self.attachments: list[Attachment] = []
+        self._sealed: list[FileWriter] = []  # complete files, committed only when the whole body is taken
         self._files_bytes = 0
         self._part = _Part()
         self._field = b""
@@ -175,7 +176,8 @@ class FormReader:
     def _end(self) -> None:
         p = self._part
         if p.writer is not None:
-            sha, size = p.writer.commit()
+            sha, size = p.writer.seal()
+            self._sealed.append(p.writer)
             p.writer = None
             self.attachments.append(Attachment(p.filename, sha, size, p.media_type))
 
@@ -198,11 +200,18 @@ class FormReader:
             self.discard()
             raise FormError("http.multipart", "the multipart body ends before its closing boundary")
         if self.record is None:
+            self.discard()
             raise FormError("http.multipart", "the multipart body has no part named 'record'")
+        for w in self._sealed:
+            w.commit()
+        self._sealed.clear()
         return bytes(self.record), self.attachments
 
     def discard(self) -> None:
-        """Drop a file half written when the body is refused or breaks off."""
+        """Drop every file of a body that is refused or breaks off: nothing of it stays in the store."""
         if self._part.writer is not None:
-            self._part.writer.__exit__(None, None, None)
+            self._part.writer.abandon()
             self._part.writer = None
+        for w in self._sealed:
+            w.abandon()
+        self._sealed.clear()

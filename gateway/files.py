@@ -134,12 +134,20 @@ class FileWriter:
         self._f.write(chunk)
         self.size += len(chunk)
 
+    def seal(self) -> tuple[str, int]:
+        """The file is complete: fsync and close it, still under its temporary name; (sha256, size).
+
+        A body with several files seals each as it ends and commits them all only once the whole body
+        is taken, so a body refused halfway leaves nothing in the store."""
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        return self._hash.hexdigest(), self.size
+
     def commit(self) -> tuple[str, int]:
         """fsync, then rename into place (a file already stored under that hash is kept)."""
-        digest = self._hash.hexdigest()
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
+        digest, _ = self.seal()
         final = self.store.path_for(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.is_file() and final.stat().st_size == self.size:
@@ -159,6 +167,10 @@ class FileWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Drop the temporary file unless it was committed."""
         if not self._done:
             self._f.close()
             self._tmp.unlink(missing_ok=True)

@@ -139,6 +139,22 @@ async def test_bad_forms_are_refused_with_the_rule_and_logged(tmp_path: Path, po
     assert not tmp.exists() or not list(tmp.iterdir()), "a refused upload leaves no half-written file"
 
 
+async def test_a_refused_body_leaves_none_of_its_files_in_the_store(tmp_path: Path, police_key: dict[str, str]) -> None:
+    """Twenty files taken, then one over the limit: the 413 says nothing was accepted, and nothing was
+    kept (the files used to stay in the store until retention's grace period ended)."""
+    gw = Gateway(parse_config(config(tmp_path, "http://127.0.0.1:9/x", max_dossier_bytes=1024 * 1024)))
+    parts: list[Any] = [("record", ("t.xml", record(), "application/xml"))]
+    parts += [("file", (f"page-{i}.pdf", os.urandom(4000), "application/pdf")) for i in range(20)]
+    parts.append(("file", ("too-big.pdf", os.urandom(2 * 1024 * 1024), "application/pdf")))
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/police-in", headers=police_key, files=parts)
+        assert r.status_code == 413 and "nothing was accepted" in r.json()["error"], r.text
+    kept = [p for p in (tmp_path / "files").glob("*/*") if p.parent.name != "tmp"]
+    assert kept == [], f"{len(kept)} files of a refused body stayed in the store"
+    tmp = tmp_path / "files" / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir())
+
+
 async def test_a_body_cut_off_before_its_closing_boundary_is_refused(tmp_path: Path,
                                                                       police_key: dict[str, str]) -> None:
     gw = Gateway(parse_config(config(tmp_path, "http://127.0.0.1:9/x")))
