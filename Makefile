@@ -14,10 +14,11 @@ $(BIN)/gateway: pyproject.toml
 
 venv: $(BIN)/gateway
 
-demo: venv
+demo: venv system-packages
 	$(BIN)/gateway demo
 
-# sshd, Chromium, wrk and a CJK font, installed in one visible place (tests/system-packages.sh).
+# sshd (the demo's and the tests'), Chromium, wrk and a CJK font, installed in one visible place
+# (tests/system-packages.sh); the demo and the tests only check that they are there.
 system-packages:
 	bash tests/system-packages.sh
 

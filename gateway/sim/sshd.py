@@ -2,7 +2,8 @@
 
 Throwaway host and user keys in a given directory, a free port, root login by key only
 (`PermitRootLogin prohibit-password`), internal-sftp, and a known_hosts file pinning the host key.
-`ensure_sshd` installs openssh-server with apt-get when missing and possible, else says why not.
+Nothing is installed from here: `make demo` and `make test` install openssh-server first
+(tests/system-packages.sh), and `ensure_sshd` says what is missing and how to install it.
 """
 
 from __future__ import annotations
@@ -17,24 +18,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.sim.server import loopback_socket
+
 SSHD = "/usr/sbin/sshd"
 
 
+def sshd_missing() -> list[str]:
+    """The OpenSSH programs the server needs that are not installed."""
+    return [prog for prog in (SSHD, "ssh-keygen") if not shutil.which(prog)]
+
+
 def ensure_sshd(notify: Callable[[str], None] | None = None) -> str | None:
-    """None when sshd and ssh-keygen are usable (installing them if needed), else why not."""
-    if Path(SSHD).exists() and shutil.which("ssh-keygen"):
+    """None when sshd and ssh-keygen are there, else what is missing and the command installing it.
+
+    `notify` is kept for callers that report progress; checking has none to report.
+    """
+    missing = sshd_missing()
+    if not missing:
         return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return ("OpenSSH sshd is not installed and cannot be installed here (needs root and apt-get); "
-                "install it with: sudo apt-get install openssh-server")
-    if notify is not None:
-        notify("OpenSSH sshd is missing: installing openssh-server with apt-get (once) ...")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "openssh-server"]):
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode != 0 and cmd[1] == "install":
-            return f"installing openssh-server failed: {r.stderr.strip()[-300:]}"
-    return None if Path(SSHD).exists() else "openssh-server installed but /usr/sbin/sshd is missing"
+    return (f"OpenSSH is not installed (missing: {', '.join(missing)}); install it with "
+            "`make system-packages` (as root) or `sudo apt-get install openssh-server`")
 
 
 def keygen(path: Path, kind: str = "ed25519") -> Path:
@@ -110,7 +113,8 @@ def start_sshd(base: Path) -> SshServer:
     user_key = keygen(base / "user_ed25519")
     auth = base / "authorized_keys"
     auth.write_text((base / "user_ed25519.pub").read_text())
-    port = _free_port()
+    with loopback_socket() as probe:
+        port = probe.getsockname()[1]
     config = base / "sshd_config"
     config.write_text(f"""\
 Port {port}
@@ -149,8 +153,3 @@ MaxSessions 50
     user = "root" if os.geteuid() == 0 else os.environ.get("USER", "root")
     return SshServer("127.0.0.1", port, user, base, user_key, host_key, known, proc)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
