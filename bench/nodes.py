@@ -24,8 +24,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.cluster import Cluster, Receiver, send_records  # noqa: E402
-from tests.conftest import record  # noqa: E402
+from tests.support.nodes import Cluster, send_records  # noqa: E402
+from tests.support.receiver import Receiver  # noqa: E402
+from tests.support.records import record  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/"
 

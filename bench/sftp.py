@@ -21,19 +21,20 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.drops import dossier_record, drop, drop_dict  # noqa: E402
-from tests.sshd import ensure_sshd, start_sshd  # noqa: E402
+from gateway.sim.sshd import ensure_sshd, start_sshd  # noqa: E402
+from tests.support.drops import drop, drop_dict  # noqa: E402
+from tests.support.nodes import Node  # noqa: E402
+from tests.support.records import dossier_record  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -76,15 +77,6 @@ class Sampler(threading.Thread):
             time.sleep(0.02)
 
 
-def wait(pred: Callable[[], object], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not pred():
-        if time.monotonic() - started > timeout:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.01)
-    return time.monotonic() - started
-
-
 def records_in(d: Path) -> list[str]:
     return (
         sorted(p.name for p in d.iterdir() if p.name.endswith(".xml") and not p.name.startswith("."))
@@ -104,7 +96,7 @@ def main() -> None:
         raise SystemExit(why)
     base = Path(tempfile.mkdtemp(prefix="bench-sftp-", dir=os.environ.get("BENCH_DIR")))
     server = start_sshd(base / "sshd")
-    proc = None
+    node: Node | None = None
     try:
         src, out, data = base / "police", base / "proc", base / "data"
         src.mkdir()
@@ -131,13 +123,10 @@ def main() -> None:
         )
         config = base / "gateway.json"
         config.write_text(json.dumps(cfg))
-        log = base / "gateway.log"
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "gateway_main.py"), str(config)],
-            cwd=ROOT,
-            stderr=log.open("wb"),
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        node = Node("sftp-bench", 0, config)
+        node.start()
+        assert node.proc is not None and node.log is not None
+        proc, log = node.proc, node.log
         sampler = Sampler(proc.pid)
         sampler.start()
         time.sleep(3.0)  # started and idle
@@ -148,7 +137,7 @@ def main() -> None:
         tmp.write_bytes(dossier_record("C2026-9001", {"BIG.scan.pdf": (digest, size)}))
         started = time.monotonic()
         os.replace(tmp, src / "BIG.xml")
-        wait(lambda: bool(records_in(out)), 1800, "the 1 GB dossier to arrive")
+        wait_until(lambda: bool(records_in(out)), 1800, "the 1 GB dossier to arrive", interval=0.01)
         end_to_end = time.monotonic() - started
         got = out / "BIG.scan.pdf"
         assert got.stat().st_size == size, "the delivered dossier file has the wrong size"
@@ -160,7 +149,7 @@ def main() -> None:
             t0 = time.monotonic()
             os.replace(base / f"S{i}.xml", src / f"S{i}.xml")
             expected = i + 2
-            wait(lambda: len(records_in(out)) == expected, 60, "a small record")  # noqa: B023
+            wait_until(lambda: len(records_in(out)) == expected, 60, "a small record", interval=0.01)  # noqa: B023
             latencies.append(time.monotonic() - t0)
             time.sleep(0.37 * (i + 1) % args.poll_interval)  # land at different points of the poll cycle
 
@@ -205,9 +194,8 @@ def main() -> None:
             f"{args.poll_interval + 1:.1f} s: {'OK' if max(latencies) <= args.poll_interval + 1 else 'OVER'})"
         )
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
+        if node is not None:
+            node.stop()
         server.stop()
         if args.keep:
             print(f"kept {base}")

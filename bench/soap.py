@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from adapters.testing import outbound_context  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.model import OutboundMessage  # noqa: E402
 from gateway.runtime import Gateway  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 NS = "urn:cn:justice:case-exchange:1"
 WSDL_PARSES = 0
@@ -58,12 +58,6 @@ def record(i: int, case: str) -> bytes:
             f"<CaseNumber>{case}</CaseNumber><Stage>prosecution-review</Stage>"
             f"<Action>transfer-for-prosecution</Action><Sender>POLICE</Sender>"
             f"<Content><Note>{i} {note}</Note></Content></CaseRecord>").encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def message(i: int) -> OutboundMessage:

@@ -1,94 +1,28 @@
-"""Shared fixtures: a small three-agency configuration and records in the shared standard.
+"""Shared fixtures; what they are made of lives in tests/support, which tests import directly.
 
 Every store-backed test runs twice: on SQLite and on PostgreSQL (127.0.0.1:5432, user postgres,
 or GATEWAY_TEST_PG). Each PostgreSQL test gets its own schema, dropped afterwards. Without a
-server the PostgreSQL runs skip with the reason; with CI=true they fail instead.
+server the PostgreSQL runs skip with the reason; with CI=true they fail instead. The same holds
+for sshd and Chromium, which tests/system-packages.sh installs (`make test` runs it first).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.sim.records import MINIMAL_CONTENT
+from gateway.sim.sshd import SshServer
 from gateway.store.base import Store
 
-NS = "urn:cn:justice:case-exchange:1"
-PG_URL = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_TEST_DB = "gateway_test"
-DSN_ENV = "GATEWAY_TEST_DSN"
-
-
-def record(case: str = "C2026-0001", stage: str = "prosecution-review", action: str = "transfer-for-prosecution",
-           sender: str = "POLICE", extra: str = "", version: str = "1.0") -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="{version}">'
-            f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
-            f"<Sender>{sender}</Sender>"
-            f"<LocalNumbers><LocalNumber agency='{sender}'>L-{case}</LocalNumber></LocalNumbers>"
-            f"{MINIMAL_CONTENT}<Content><Note>{extra}</Note></Content></CaseRecord>").encode()
-
-
-def base_config(data_dir: Path, *, outbound: dict[str, Any] | None = None, **gateway: Any) -> dict[str, Any]:
-    out = outbound or {"adapter": "memory"}
-    return {
-        "gateway": {"node": "test-node", "data_dir": str(data_dir), "store": {"durability": "normal"}, **gateway},
-        "agencies": [
-            {"code": "POLICE", "name": "City Police", "role": "police",
-             "inbound": [{"name": "police-in", "adapter": "memory"}],
-             "outbound": {"name": "police-out", **out}},
-            {"code": "PROC", "name": "City Procuratorate", "role": "procuratorate",
-             "inbound": [{"name": "proc-in", "adapter": "memory"}],
-             "outbound": {"name": "proc-out", **out, "retry": {"initial_backoff": 0.05, "max_backoff": 0.2,
-                                                               "jitter": 0.01, "max_attempts": 50}}},
-            {"code": "COURT", "name": "City Court", "role": "court",
-             "outbound": {"name": "court-out", **out}},
-        ],
-        "routes": [
-            {"stage": "prosecution-review", "action": "transfer-for-prosecution", "to": ["PROC"]},
-            {"stage": "trial", "action": "indictment", "to": ["COURT"]},
-            {"stage": "trial", "action": "judgment", "to": ["PROC", "POLICE"]},
-        ],
-    }
-
-
-# -- PostgreSQL --------------------------------------------------------------------------------
-_pg_problem: list[str] = []
-
-
-def _pg_ready() -> str | None:
-    """None when the test database is reachable (creating it once), else the reason it is not."""
-    if _pg_problem:
-        return _pg_problem[0] or None
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_TEST_DB,)).fetchone() is None:
-                conn.execute(f"CREATE DATABASE {PG_TEST_DB}")
-        _pg_problem.append("")
-    except Exception as e:
-        _pg_problem.append(f"no PostgreSQL server at {PG_URL} ({type(e).__name__}: {str(e).strip()[:200]})")
-    return _pg_problem[0] or None
-
-
-def require_postgres() -> None:
-    """Skip (or, when CI=true, fail) a test that needs PostgreSQL when no server answers."""
-    why = _pg_ready()
-    if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {why}")
-        pytest.skip(why)
-
-
-def pg_url(database: str = PG_TEST_DB, schema: str | None = None) -> str:
-    base = PG_URL.rsplit("/", 1)[0] + "/" + database
-    return base + (f"?options=-csearch_path%3D{schema}" if schema else "")
+from .support.api import KEYS, Running, serve
+from .support.browser import chromium
+from .support.config import base_config
+from .support.sshd import running_sshd
+from .support.stores import MakeStore, pg_url, require_postgres, store_settings
 
 
 @pytest.fixture
@@ -112,24 +46,12 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def store_settings(backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-                   ) -> dict[str, Any]:
-    """The `gateway.store` section for a backend; PostgreSQL's DSN is passed by env reference."""
-    if backend == "sqlite":
-        return {"durability": "normal"}
-    monkeypatch.setenv(DSN_ENV, request.getfixturevalue("pg_dsn"))
-    return {"backend": "postgres", "dsn": {"env": DSN_ENV}}
-
-
 @pytest.fixture
 def config(tmp_path: Path, backend: str, request: pytest.FixtureRequest,
            monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
     data = base_config(tmp_path / "data")
     data["gateway"]["store"] = store_settings(backend, request, monkeypatch)
     return parse_config(data)
-
-
-MakeStore = Callable[[str], Store]
 
 
 @pytest.fixture
@@ -155,6 +77,27 @@ async def store(make_store: MakeStore) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def police_key(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """POLICE's API key, as `http_config` (tests/loopback.py) reads it, and the header sending it."""
+    """POLICE's API key, as `http_config` (tests/support/config.py) reads it, and the header sending it."""
     monkeypatch.setenv("POLICE_KEY", "police-key-1")
     return {"X-API-Key": "police-key-1"}
+
+
+@pytest.fixture
+async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+    """A gateway with every role's key, served in this test's loop (tests/support/api.py)."""
+    for name, key in KEYS.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    async with serve(tmp_path / "data") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    """A real OpenSSH sshd on loopback, shared by the session's SFTP tests."""
+    yield from running_sshd()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """A headless Chromium through chromedriver, shared by one module's tests."""
+    yield from chromium()

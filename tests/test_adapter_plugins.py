@@ -14,7 +14,8 @@ from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.runtime import Gateway
 
-from .conftest import base_config, record
+from .support.config import base_config
+from .support.records import record
 
 PACKAGE = Path(__file__).parent / "fixtures" / "adapter_pkg"
 

@@ -4,104 +4,23 @@ dead letters with replay (from the raw record, to the chosen destination only) a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from adapters.memory import MemoryOutbound
-from gateway.api.app import create_app
-from gateway.config import parse_config
 from gateway.model import DeliveryResult, OutboundMessage
-from gateway.runtime import Gateway
-from gateway.sim.server import embedded, loopback_socket
 from gateway.store.sqlite import iso_now
 
-from .conftest import base_config, record
-
-KEYS = {"POLICE": "police-key-1", "PROC": "proc-key-1", "COURT": "court-key-1",
-        "OPERATOR": "operator-key-1", "AUDITOR": "auditor-key-1"}
-
-
-@dataclass
-class Running:
-    url: str
-    gateway: Gateway
-    outs: dict[str, MemoryOutbound]
-    fail_proc: set[str]  # case numbers PROC's system refuses while listed
-
-    def client(self, who: str | None) -> httpx.AsyncClient:
-        headers = {"X-API-Key": KEYS[who]} if who else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
-
-    async def call(self, who: str | None, method: str, path: str, **kw: Any) -> httpx.Response:
-        async with self.client(who) as c:
-            return await c.request(method, path, **kw)
-
-    async def submit(self, who: str, body: bytes, **params: str) -> httpx.Response:
-        return await self.call(who, "POST", "/api/v1/messages", content=body, params=params,
-                               headers={"Content-Type": "application/xml"})
-
-
-async def wait_for(pred: Any, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not await pred():
-        assert time.monotonic() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def serve(data_dir: Path) -> AsyncIterator[Running]:
-    """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port."""
-    data = base_config(data_dir, max_message_bytes=256 * 1024)
-    for a in data["agencies"]:
-        a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
-    data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
-    data["access"] = {"operators": [{"name": "ops-wang", "key": {"env": "TEST_OPERATOR_KEY"}}],
-                      "auditors": [{"name": "audit-li", "key": {"env": "TEST_AUDITOR_KEY"}}]}
-    fail_proc: set[str] = set()
-
-    def proc_handler(m: OutboundMessage) -> DeliveryResult:
-        if m.case_number in fail_proc:
-            return DeliveryResult.permanent("HTTP 400 from receiver: dossier incomplete")
-        return DeliveryResult.delivered()
-
-    outs = {"POLICE": MemoryOutbound(), "PROC": MemoryOutbound(proc_handler), "COURT": MemoryOutbound()}
-    gw = Gateway(parse_config(data), outbound=outs)  # type: ignore[arg-type]
-    sock = loopback_socket()
-    server = embedded(create_app(gw), lifespan="on")
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", gw, outs, fail_proc)
-    finally:
-        server.should_exit = True
-        await task
-
-
-@pytest.fixture
-async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
-    for name, key in KEYS.items():
-        monkeypatch.setenv(f"TEST_{name}_KEY", key)
-    async with serve(tmp_path / "data") as running:
-        yield running
+from .support.api import KEYS, Running, log, serve
+from .support.records import record
+from .support.waiting import wait_for
 
 
 async def refusals(r: Running) -> list[dict[str, Any]]:
     entries = await r.gateway.store.audit_entries(limit=10_000)
     return [e.as_dict() for e in entries if e.action == "access-refused"]
-
-
-async def log(r: Running, **params: Any) -> list[dict[str, Any]]:
-    """Exchange-log entries as an auditor queries them."""
-    return (await r.call("AUDITOR", "GET", "/api/v1/audit", params=params)).json()["entries"]  # type: ignore[no-any-return]
 
 
 async def test_health_and_readiness_need_no_key(api: Running) -> None:

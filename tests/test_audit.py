@@ -39,7 +39,8 @@ from gateway.config import parse_config
 from gateway.runtime import Gateway
 from gateway.store.sqlite import SQLiteStore
 
-from .conftest import base_config, record
+from .support.config import base_config
+from .support.records import record
 
 CASES = ("C2026-0001", "C2026-0002", "C2026-0003")
 TEXT_FIELDS = ("time", "node", "actor", "action", "message_id", "case_number", "payload_hash", "detail",

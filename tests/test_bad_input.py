@@ -11,9 +11,13 @@ from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 
-from .badinput import BAD_INPUTS, BadInput, oversized
-from .conftest import record
-from .loopback import Receiver, free_port, http_config, serving, wait_for
+from .support.badinput import BAD_INPUTS, BadInput, oversized
+from .support.config import http_config
+from .support.ports import free_port
+from .support.receiver import Receiver
+from .support.records import record
+from .support.serving import serving
+from .support.waiting import wait_for
 
 LIMIT = 64 * 1024
 CASES = [*BAD_INPUTS, oversized(LIMIT)]

@@ -17,8 +17,11 @@ import pytest
 
 from gateway.audit.chain import AuditEntry
 
-from .cluster import Cluster, Receiver, send_records, verify_chain
-from .conftest import DSN_ENV, record
+from .support.chain import verify_chain
+from .support.nodes import Cluster, send_records
+from .support.receiver import Receiver
+from .support.records import record
+from .support.stores import DSN_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -89,8 +92,8 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> Non
             )
             == 0
         ), "a delivery confirmed twice"
-        assert set(receiver.posts) == ids, "the receiver did not get exactly the accepted records"
-        assert len(receiver.acted) == RECORDS  # one action per Idempotency-Key, retries recognised
+        assert set(receiver.arrivals) == ids, "the receiver did not get exactly the accepted records"
+        assert len(receiver.keys) == RECORDS  # one action per Idempotency-Key, retries recognised
         with psycopg.connect(pg_dsn) as c:
             rows = c.execute(
                 "SELECT seq, time, node, actor, action, message_id, case_number, payload_hash, "
@@ -101,8 +104,8 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path) -> Non
         assert {e.node for e in entries} == {"node-1", "node-2", "node-3"}
         assert kills >= 3, "the test did not kill enough nodes to mean anything"
         print(
-            f"\nchaos: {RECORDS} records, {kills} kills, {sum(receiver.posts.values())} POSTs "
-            f"({receiver.acted_twice} recognised retries), {len(entries)} log entries in one chain"
+            f"\nchaos: {RECORDS} records, {kills} kills, {sum(receiver.arrivals.values())} POSTs "
+            f"({receiver.duplicate_arrivals} recognised retries), {len(entries)} log entries in one chain"
         )
     finally:
         for n in cluster.nodes:

@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,8 +22,11 @@ from typer.testing import CliRunner, Result
 from gateway import cli
 from gateway.docs import render
 
-from .conftest import base_config, record
-from .test_api import KEYS, Running, api, wait_for  # noqa: F401  (api is a fixture)
+from .support.api import KEYS, Running
+from .support.config import base_config
+from .support.ports import free_port
+from .support.records import record
+from .support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,9 +195,7 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
 
 
 def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     data = base_config(tmp_path / "data", api={"host": "127.0.0.1", "port": port})
     data["access"] = {"operators": [{"name": "ops", "key": {"env": "RUN_TEST_OPERATOR_KEY"}}]}
     path = tmp_path / "gw.yaml"

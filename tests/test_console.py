@@ -19,9 +19,9 @@ import httpx
 from gateway.api.console import ASSETS, asset
 from gateway.model import DeliveryResult, OutboundMessage
 
-from .browser import browser  # noqa: F401  (fixture)
-from .conftest import record
-from .test_api import Running, api, log, wait_for  # noqa: F401  (fixture)
+from .support.api import KEYS, Running, log
+from .support.records import record
+from .support.waiting import wait_for
 
 JS = asset("console.js").decode()
 
@@ -151,8 +151,6 @@ async def test_an_operator_finds_reads_and_replays_a_dead_letter_in_the_browser(
     assert (await api.submit("POLICE", record(case="CON-2"))).status_code == 202
     await wait_for(lambda: _delivered(api, "PROC", 2))
     broken.clear()  # the receiver is fixed; the operator replays
-    from .test_api import KEYS
-
     seen = await asyncio.to_thread(_operator_replays_a_dead_letter, browser, api.url, KEYS["OPERATOR"],
                                    KEYS["POLICE"])
     assert "did not accept" in seen["refused"]

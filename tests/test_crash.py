@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,10 +22,15 @@ import httpx
 import pytest
 import yaml
 
-from gateway.audit.chain import GENESIS, AuditEntry, recompute
+from gateway.audit.chain import AuditEntry
 
-from .conftest import record
-from .loopback import Receiver, free_port, http_config, serving
+from .support.chain import verify_chain
+from .support.config import http_config
+from .support.nodes import Node
+from .support.ports import free_port
+from .support.receiver import Receiver
+from .support.records import record
+from .support.serving import serving
 
 RECORDS = 1000
 KILLS = 10
@@ -36,45 +38,6 @@ SENDERS = 4
 RATE = 60.0  # records per second offered, so that the kills fall while records are in flight
 
 pytestmark = pytest.mark.slow
-
-
-class GatewayProcess:
-    """`python -m gateway CONFIG` as a child process that can be killed and started again."""
-
-    def __init__(self, config: Path, port: int, log: Path, env: dict[str, str]) -> None:
-        self.config, self.port, self.log, self.env = config, port, log, env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gateway", str(self.config)], stdout=out,
-                                         stderr=subprocess.STDOUT, env=self.env)
-        self.starts += 1
-        async with httpx.AsyncClient() as http:
-            for _ in range(600):
-                assert self.proc.poll() is None, f"the gateway exited: {self.log.read_text()[-3000:]}"
-                try:
-                    if (await http.get(f"http://127.0.0.1:{self.port}/ready")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("the gateway did not become ready in 30 s")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 async def send_all(base: str, receipts: dict[int, dict[str, Any]], resends: Counter[str]) -> None:
@@ -113,15 +76,6 @@ def db_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def verify_chain(entries: list[AuditEntry]) -> None:
-    prev = GENESIS
-    for n, e in enumerate(entries, start=1):
-        assert e.seq == n, f"gap in the exchange log before seq {e.seq}"
-        assert e.prev_hash == prev, f"entry {e.seq} does not link to entry {e.seq - 1}"
-        assert recompute(e) == e.entry_hash, f"entry {e.seq} was altered"
-        prev = e.entry_hash
-
-
 async def test_kill_nine_ten_times_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(os.environ.get("CRASH_SEED", "7"))
     rcv = Receiver()
@@ -133,21 +87,20 @@ async def test_kill_nine_ten_times_loses_nothing(tmp_path: Path) -> None:
                                                "max_attempts": 1000}
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    env = {**os.environ, "POLICE_KEY": "crash-key"}
-    gw = GatewayProcess(config, port, tmp_path / "gateway.log", env)
+    gw = Node("crash-node", port, config, {"POLICE_KEY": "crash-key"})
     receipts: dict[int, dict[str, Any]] = {}
     resends: Counter[str] = Counter()
     db = tmp_path / "data" / "gateway.db"
 
     async with serving(rcv.app(), rcv.port):
-        await gw.start()
+        await gw.start_and_wait()
         try:
             sender = asyncio.create_task(send_all(f"http://127.0.0.1:{port}", receipts, resends))
             for _ in range(KILLS):
                 await asyncio.sleep(rng.uniform(0.3, 2.0))
                 gw.kill()
                 await asyncio.sleep(rng.uniform(0.0, 0.3))
-                await gw.start()
+                await gw.start_and_wait()
             await asyncio.wait_for(sender, 120)
 
             for _ in range(1200):  # every delivery settles within a minute once the gateway stays up

@@ -13,8 +13,8 @@ from gateway.runtime import Gateway
 from gateway.store import migrations
 from gateway.store.cli import db_app
 
-from .conftest import base_config, store_settings
-from .test_store_contract import set_schema_version
+from .support.config import base_config
+from .support.stores import set_schema_version, store_settings
 
 
 @pytest.fixture

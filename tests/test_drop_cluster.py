@@ -22,12 +22,13 @@ import pytest
 from gateway.config import parse_config
 from gateway.model import InboundRecord, Receipt
 from gateway.runtime import Gateway
+from gateway.sim.sshd import SshServer
 from gateway.store.postgres import PostgresStore
 
-from .cluster import Receiver
-from .conftest import DSN_ENV
-from .drops import drop, drop_dict, visible, wait_for
-from .sshd import SshServer, sshd_server  # noqa: F401  (the fixture "sshd")
+from .support.drops import drop, drop_dict, visible
+from .support.receiver import Receiver
+from .support.stores import DSN_ENV
+from .support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -75,7 +76,7 @@ async def _two_nodes_take_each_file_once(tmp_path: Path, src: Path, inbound: dic
             await asyncio.sleep(0.03)
         n = N_BEFORE + N_DURING
         await wait_for(lambda: visible(src) == [], 30, "drop directory emptied")
-        await wait_for(lambda: len(receiver.acted) >= n, 30, "every record delivered")
+        await wait_for(lambda: len(receiver.keys) >= n, 30, "every record delivered")
         await asyncio.sleep(1.0)  # several more polls by both nodes: nothing may be taken again
 
         assert len(taken) == n and set(taken.values()) == {1}, f"files taken more than once: {taken}"
@@ -84,8 +85,8 @@ async def _two_nodes_take_each_file_once(tmp_path: Path, src: Path, inbound: dic
         messages = {d["message_id"] for d in deliveries}
         assert len(deliveries) == n and len(messages) == n, "one message and one delivery per file"
         assert sum(1 for e in await store.audit_entries(limit=10_000) if e.action == "received") == n
-        assert len(receiver.posts) == n and set(receiver.posts.values()) == {1}, receiver.posts
-        assert receiver.acted_twice == 0
+        assert len(receiver.arrivals) == n and set(receiver.arrivals.values()) == {1}, receiver.arrivals
+        assert receiver.duplicate_arrivals == 0
         assert len(visible(src / "archive")) == 2 * n and visible(src / "error") == []
         for gw in nodes:
             assert gw.inbound["police-in"].health()["ok"] is True

@@ -17,7 +17,9 @@ from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
 
-from .drops import dossier_record, drop, drop_config, same_name_in_two_cases, visible, wait_for
+from .support.drops import drop, drop_config, same_name_in_two_cases, visible
+from .support.records import dossier_record
+from .support.waiting import wait_for
 
 
 def _dirs(tmp_path: Path) -> tuple[Path, Path]:

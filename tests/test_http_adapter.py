@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 import respx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from adapters.http import HttpOutbound, OutboundSettings, wants_xml
@@ -22,8 +17,13 @@ from gateway.errors import ConfigError
 from gateway.model import Attachment, OutboundMessage, Outcome
 from gateway.runtime import Gateway
 
-from .conftest import record
-from .loopback import Receiver, free_port, http_config, serving, wait_for
+from .support.certs import Authority
+from .support.config import http_config
+from .support.ports import free_port
+from .support.receiver import Receiver
+from .support.records import record
+from .support.serving import serving
+from .support.waiting import wait_for
 
 URL = "http://receiver.test/cases"
 Headers = dict[str, str]
@@ -108,22 +108,8 @@ async def test_bearer_token_is_sent_from_its_reference(monkeypatch: pytest.Monke
     assert "s3cret-token" not in repr(out.settings)
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp / "client.pem", tmp / "client.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
-
-
 async def test_client_certificate_config_loads(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = Authority("gateway.test").issue(tmp_path, "client")
     out = client(url="https://receiver.test/cases", client_cert=str(cert), client_key=str(key),
                  ca_bundle=str(cert))
     await out.aclose()

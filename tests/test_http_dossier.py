@@ -14,11 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from adapters.http import HttpOutbound, OutboundSettings
 from gateway.api.app import create_app
@@ -27,8 +22,12 @@ from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage, Outcome
 from gateway.runtime import Gateway
 
-from .conftest import record
-from .loopback import free_port, http_config, serving, wait_for
+from .support.config import http_config
+from .support.ports import free_port
+from .support.receiver import Receiver
+from .support.records import record
+from .support.serving import serving
+from .support.waiting import wait_for
 
 SCAN = os.urandom(3 * 1024 * 1024 + 17)  # larger than any one read or write chunk
 NOTE = "讯问笔录（第一次）".encode() * 40
@@ -44,31 +43,6 @@ def listed(case: str, files: list[tuple[str, bytes, str]]) -> bytes:
     return re.sub(rb"<Dossier>.*</Dossier>", f"<Dossier>{entries}</Dossier>".encode(), record(case=case))
 
 
-class FormReceiver:
-    """A receiving system that takes multipart/form-data, read by Starlette's own form parser."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.forms: list[dict[str, Any]] = []
-
-    async def receive(self, request: Request) -> Response:
-        form = await request.form(max_files=100, max_part_size=64 * 1024 * 1024)
-        got: dict[str, Any] = {"headers": dict(request.headers), "files": []}
-        for name, value in form.multi_items():
-            assert isinstance(value, UploadFile), f"part {name} came without a filename"
-            data = await value.read()
-            item = (value.filename, data, value.content_type)
-            if name == "record":
-                got["record"] = item
-            else:
-                got["files"].append(item)
-        self.forms.append(got)
-        return JSONResponse({"received": request.headers.get("x-message-id")})
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/receive", self.receive, methods=["POST"])])
-
-
 def config(tmp: Path, receiver_url: str, **inbound: Any) -> dict[str, Any]:
     cfg = http_config(tmp, receiver_url)
     cfg["agencies"][1]["outbound"]["settings"]["dossier"] = "multipart"
@@ -78,8 +52,8 @@ def config(tmp: Path, receiver_url: str, **inbound: Any) -> dict[str, Any]:
 
 
 async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Path, police_key: dict[str, str]) -> None:
-    rcv = FormReceiver()
-    gw = Gateway(parse_config(config(tmp_path, f"http://127.0.0.1:{rcv.port}/receive")))
+    rcv = Receiver()
+    gw = Gateway(parse_config(config(tmp_path, rcv.url)))
     body = listed("HTTP-D1", FILES)
     async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
             httpx.AsyncClient(base_url=base, timeout=30) as http:

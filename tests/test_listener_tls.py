@@ -8,11 +8,9 @@ certificate from the agencies' CA get a connection at all, whatever API key they
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,11 @@ import httpx
 import pytest
 import yaml
 
-from .certs import Authority
-from .conftest import base_config, record
-from .loopback import free_port
+from .support.certs import Authority
+from .support.config import base_config
+from .support.nodes import Node
+from .support.ports import free_port
+from .support.records import record
 
 KEYS = {"POLICE_KEY": "police-key-1", "OPS_KEY": "operator-key-1"}
 
@@ -56,22 +56,13 @@ def node(tmp_path: Path, pki: dict[str, Path]) -> Iterator[tuple[str, Path]]:
     port = free_port()
     cfg = node_config(tmp_path, port, {"cert_file": str(pki["server_cert"]), "key_file": str(pki["server_key"]),
                                        "client_ca_file": str(pki["ca"])})
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", str(cfg)], env={**os.environ, **KEYS},
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "the node exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the node did not start listening"
-            time.sleep(0.1)
+    node = Node("tls-node", port, cfg, KEYS)
+    node.start()
     try:
+        node.wait_listening()
         yield f"https://127.0.0.1:{port}", cfg
     finally:
-        proc.terminate()
-        proc.wait(30)
+        assert node.stop(), "the node did not stop on SIGTERM"
 
 
 def tls(pki: dict[str, Path], who: str | None) -> ssl.SSLContext:

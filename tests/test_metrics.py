@@ -6,8 +6,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.model import DeliveryResult
 
-from .conftest import record
-from .test_api import KEYS, Running, api, wait_for  # noqa: F401  (fixture)
+from .support.api import KEYS, Running
+from .support.records import record
+from .support.waiting import wait_for
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,15 +9,8 @@ from gateway.config import GatewayConfig
 from gateway.model import DeliveryResult, MessageStatus, OutboundMessage
 from gateway.runtime import Gateway
 
-from .conftest import record
-
-
-async def _wait(pred, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not await pred():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.01)
+from .support.records import record
+from .support.waiting import wait_for
 
 
 async def _started(config: GatewayConfig, **outs: MemoryOutbound) -> Gateway:
@@ -37,7 +30,7 @@ async def test_record_is_delivered_to_routed_agency(config: GatewayConfig) -> No
         async def delivered() -> bool:
             return len(proc.received) == 1
 
-        await _wait(delivered)
+        await wait_for(delivered)
         msg = proc.received[0]
         assert msg.message_id == receipt.message_id
         assert msg.idempotency_key == f"{receipt.message_id}:PROC"
@@ -47,7 +40,7 @@ async def test_record_is_delivered_to_routed_agency(config: GatewayConfig) -> No
             ds = await gw.store.get_deliveries(receipt.message_id)
             return ds[0]["state"] == "delivered"
 
-        await _wait(recorded)
+        await wait_for(recorded)
         actions = [e.action for e in await gw.store.audit_entries(message_id=receipt.message_id)]
         assert actions == ["received", "mapped", "validated", "routed", "queued", "delivered"]
     finally:
@@ -106,7 +99,7 @@ async def test_transient_failures_retry_permanent_dead_letter(config: GatewayCon
             b = (await gw.store.get_deliveries(bad.message_id))[0]["state"]
             return a == "delivered" and b == "dead"
 
-        await _wait(settled)
+        await wait_for(settled)
         assert calls == {"GOOD-1": 3, "BAD-1": 1}
         dead = (await gw.store.get_deliveries(bad.message_id))[0]
         assert "schema says no" in dead["reason"]
@@ -138,14 +131,14 @@ async def test_order_per_case_and_stuck_case_blocks_only_itself(config: GatewayC
         async def free_done() -> bool:
             return [x for x in order if x.startswith("f")] == ["f0", "f1", "f2"]
 
-        await _wait(free_done)
+        await wait_for(free_done)
         assert not any(x.startswith("s") for x in order)
         gate.set()
 
         async def stuck_done() -> bool:
             return [x for x in order if x.startswith("s")] == ["s0", "s1", "s2"]
 
-        await _wait(stuck_done, 10)
+        await wait_for(stuck_done, 10)
     finally:
         await gw.stop()
 

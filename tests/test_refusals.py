@@ -14,7 +14,7 @@ from gateway.config import parse_config
 from gateway.refusals import Refusals
 from gateway.runtime import Gateway
 
-from .conftest import base_config
+from .support.config import base_config
 
 
 class Clock:

@@ -27,8 +27,9 @@ from gateway.retention import run_retention
 from gateway.runtime import Gateway
 from gateway.store import migrations
 from gateway.store.base import Finish, NewDelivery, NewMessage, Store
-from tests.conftest import MakeStore, base_config, store_settings
-from tests.drops import dossier_record
+from tests.support.config import base_config
+from tests.support.records import dossier_record
+from tests.support.stores import MakeStore, store_settings
 
 FAR = 1e12  # a cutoff after everything: "finished before" holds for every finished message
 

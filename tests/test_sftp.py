@@ -8,12 +8,7 @@ import hashlib
 import json
 import os
 import random
-import re
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,9 +20,12 @@ from gateway.api.app import create_app
 from gateway.config import parse_config
 from gateway.model import OutboundMessage
 from gateway.runtime import Gateway
+from gateway.sim.sshd import SshServer, keygen
 
-from .drops import dossier_record, drop, drop_dict, same_name_in_two_cases, visible, wait_for
-from .sshd import SshServer, keygen, sshd_server  # noqa: F401  (the fixture "sshd")
+from .support.drops import FolderReceiver, drop, drop_dict, same_name_in_two_cases, visible
+from .support.nodes import Node
+from .support.records import dossier_record
+from .support.waiting import wait_for
 
 pytestmark = pytest.mark.sshd
 
@@ -214,59 +212,6 @@ async def test_fingerprint_pin_accepts_the_right_key_only(tmp_path: Path, sshd: 
 
 
 # -- kill -9 mid-download and mid-upload ------------------------------------------------------------------
-class Receiver(threading.Thread):
-    """The procuratorate's system: takes every visible record, checks it and its dossier are whole."""
-
-    def __init__(self, out: Path, taken: Path, dossier: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.out, self.taken, self.dossier = out, taken, dossier
-        self.cases: dict[str, int] = {}
-        self.problems: list[str] = []
-        self._checked: set[tuple[str, int, float]] = set()
-        self.stop_flag = threading.Event()
-
-    def run(self) -> None:
-        self.taken.mkdir(parents=True, exist_ok=True)
-        while not self.stop_flag.is_set():
-            self.scan()
-            time.sleep(0.02)
-
-    def scan(self) -> None:
-        if not self.out.is_dir():
-            return
-        for name in visible(self.out):
-            p = self.out / name
-            try:
-                st = p.stat()
-                if name.endswith(".xml"):
-                    text = p.read_text(encoding="utf-8")
-                    m = re.search(r"<CaseNumber>([^<]+)</CaseNumber>", text)
-                    if not m or not text.rstrip().endswith("</CaseRecord>"):
-                        self.problems.append(f"partial record visible as {name}")
-                        continue
-                    self.cases[m.group(1)] = self.cases.get(m.group(1), 0) + 1
-                    p.rename(self.taken / f"{name}.{time.monotonic_ns()}")
-                elif (name, st.st_size, st.st_mtime) not in self._checked:
-                    self._checked.add((name, st.st_size, st.st_mtime))
-                    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-                    if digest != self.dossier.get(name):
-                        self.problems.append(
-                            f"dossier file {name} visible but not whole ({st.st_size} bytes)"
-                        )
-            except FileNotFoundError:
-                continue
-
-
-def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("gateway_main.py")), str(config)],
-        cwd=Path(__file__).parent.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
-    )
-
-
 def _sizes(data: Path, out: Path) -> dict[Path, int]:
     found = {}
     for d, temp in ((data / "files" / "tmp", lambda n: True), (out, lambda n: n.startswith("."))):
@@ -306,37 +251,34 @@ def test_kill_9_mid_transfer_loses_nothing_and_sends_nothing_twice(tmp_path: Pat
         dossier[f"K{i}.scan.pdf"] = hashlib.sha256(blob).hexdigest()
         (src / f"K{i}.scan.pdf").write_bytes(blob)
         (src / f"K{i}.xml").write_bytes(dossier_record(case, {f"K{i}.scan.pdf": blob}))
-    receiver = Receiver(out, tmp_path / "taken", dossier)
+    receiver = FolderReceiver(out, tmp_path / "taken", dossier)
     receiver.start()
-    log = tmp_path / "gateway.log"
+    node = Node("sftp-node", 0, config)
     kills: list[str] = []
     try:
         for i in range(6):
             want = ("download", "upload")[i % 2]
-            proc = _start(config, log)
+            node.start()
             deadline = time.monotonic() + 15
             busy = ""
             while busy != want and time.monotonic() < deadline and len(receiver.cases) < len(cases):
                 busy = _busy(data, out)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            node.kill()
             kills.append(busy or "idle")
-        proc = _start(config, log)
+        node.start()
         deadline = time.monotonic() + 90
         while sum(receiver.cases.values()) < len(cases) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)  # room for a wrong second delivery to show up
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        assert node.stop(20), "the node did not stop on SIGTERM"
     finally:
         receiver.stop_flag.set()
         receiver.join()
-        if proc.poll() is None:
-            proc.kill()
+        node.kill()
     receiver.scan()
     assert "download" in kills and "upload" in kills, kills  # the kills did land mid-transfer
     assert receiver.problems == []
-    assert receiver.cases == {c: 1 for c in cases}, log.read_text()[-3000:]
+    assert receiver.cases == {c: 1 for c in cases}, node.log.read_text()[-3000:] if node.log else ""
     assert visible(src) == [] and len([n for n in visible(src / "archive") if n.endswith(".xml")]) == len(
         cases
     )

@@ -8,15 +8,13 @@ import base64
 import contextlib
 import json
 import os
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import zeep
 from lxml import etree
 from zeep.wsse.username import UsernameToken
@@ -34,7 +32,10 @@ from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
 from gateway.sim.records import MINIMAL_CONTENT
 
-from .conftest import NS, base_config, record
+from .support.config import base_config
+from .support.records import NS, record
+from .support.serving import serving as serve_app
+from .support.waiting import wait_for
 
 try:
     from gateway.sim.soap_agency import SoapAgency, indict, username_token
@@ -46,19 +47,6 @@ except ImportError as e:  # spyne missing: skip, but never in CI
 POLICE_PW = "police-secret-1"
 PROC_PW = "proc-secret-2"
 ACTION = f"{TNS}/SubmitCaseRecord"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _until(pred: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not await pred():
-        assert time.monotonic() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def _config(tmp_path: Path, proc_out: dict[str, Any] | None = None, **soap_in: Any) -> dict[str, Any]:
@@ -86,19 +74,8 @@ def _config(tmp_path: Path, proc_out: dict[str, Any] | None = None, **soap_in: A
 async def serving(cfg: dict[str, Any], **outs: MemoryOutbound) -> AsyncIterator[tuple[Gateway, str]]:
     """A gateway under a real uvicorn on a loopback port; yields it and its base URL."""
     gw = Gateway(parse_config(cfg), outbound=outs)  # type: ignore[arg-type]
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(gw), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    await _until(lambda: asyncio.sleep(0, server.started), 10)
-    try:
-        yield gw, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(create_app(gw)) as url:
+        yield gw, url
 
 
 async def _post(
@@ -357,7 +334,7 @@ async def test_bad_requests_get_faults_are_logged_and_lose_nothing(tmp_path: Pat
         async def delivered() -> bool:
             return (await gw.store.get_deliveries(mid))[0]["state"] == "delivered"
 
-        await _until(delivered)
+        await wait_for(delivered)
         assert [m.case_number for m in proc.received] == ["KEEP-1"]
 
 
@@ -486,20 +463,20 @@ async def test_down_slow_server_faults_then_all_arrive_in_order(tmp_path: Path, 
                     return True
             return False
 
-        await _until(lambda: attempts_with("could not reach"))
+        await wait_for(lambda: attempts_with("could not reach"))
         agency.slow_seconds = 1.0
         agency.mode = "slow"
         agency.start()
-        await _until(lambda: attempts_with("timed out"))
+        await wait_for(lambda: attempts_with("timed out"))
         agency.mode = "server-fault"
-        await _until(lambda: attempts_with("temporarily unavailable"))
+        await wait_for(lambda: attempts_with("temporarily unavailable"))
         agency.mode = "up"
 
         async def all_delivered() -> bool:
             states = [(await gw.store.get_deliveries(m))[0]["state"] for m in mids]
             return states == ["delivered"] * len(mids)
 
-        await _until(all_delivered, 20)
+        await wait_for(all_delivered, 20)
         notes = {
             c: [
                 etree.fromstring(a.record).findtext(f"{{{NS}}}Content/{{{NS}}}Note")
@@ -524,7 +501,7 @@ async def test_client_fault_dead_letters_at_once(tmp_path: Path, agency: SoapAge
         async def dead() -> bool:
             return (await gw.store.get_deliveries(r.message_id))[0]["state"] == "dead"
 
-        await _until(dead)
+        await wait_for(dead)
         d = (await gw.store.get_deliveries(r.message_id))[0]
         assert "does not meet the acceptance standard" in d["reason"] and "Client" in d["reason"]
         assert d["attempts"] == 1 and agency.calls == 1
@@ -542,7 +519,7 @@ async def test_procuratorate_decision_comes_back_over_soap(tmp_path: Path) -> No
             async def indicted() -> bool:
                 return any(m.case_number == "FLOW-1" for m in court.received)
 
-            await _until(indicted)
+            await wait_for(indicted)
             assert b"<Action>indictment</Action>" in court.received[0].body
             assert agency.callback_errors == []
     finally:
@@ -591,7 +568,7 @@ async def test_zeep_delivery_with_password_digest_to_the_gateway_endpoint(tmp_pa
         async def at_court() -> bool:
             return sorted(m.case_number for m in court.received) == ["LOOP-1", "LOOP-2"]
 
-        await _until(at_court)
+        await wait_for(at_court)
 
 
 async def test_client_certificate_pinned_per_agency(tmp_path: Path) -> None:

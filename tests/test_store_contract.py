@@ -11,7 +11,7 @@ from gateway.audit.chain import GENESIS, AuditEvent, recompute
 from gateway.model import DeliveryState, MessageStatus, new_id, sha256_hex
 from gateway.store import migrations
 from gateway.store.base import Finish, NewDelivery, NewMessage, StaleLease, Store
-from tests.conftest import MakeStore
+from tests.support.stores import MakeStore, set_schema_version
 
 
 async def put(
@@ -216,20 +216,6 @@ async def test_wake_up_time_reads_only_waiting_deliveries(store: Store) -> None:
     assert "deliveries_waiting" in plan, plan
     await put(store, "C-1")
     assert await store.next_due() is not None
-
-
-async def set_schema_version(s: Store, v: int) -> None:
-    sql = f"UPDATE meta SET value = '{v}' WHERE key = 'schema_version'"
-    if hasattr(s, "dsn"):
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(s.dsn, autocommit=True) as c:
-            await c.execute(sql.encode())
-    else:
-        import sqlite3
-
-        with sqlite3.connect(s.path) as c:  # type: ignore[attr-defined]
-            c.execute(sql)
 
 
 # -- several nodes on one PostgreSQL database --------------------------------------------------------

@@ -1,46 +1,21 @@
-"""Helpers for file-drop tests (folder and SFTP): records listing dossier files, configs, waiting."""
+"""File drops (folder and SFTP): writing records with their dossier files, the configurations,
+and the receiving side that takes what appears in a directory."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import mimetypes
 import os
+import re
+import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.sim.records import MINIMAL_CONTENT
 
-from .conftest import NS, base_config
-
-
-def dossier_record(
-    case: str,
-    files: dict[str, bytes | tuple[str, int]],
-    *,
-    stage: str = "prosecution-review",
-    action: str = "transfer-for-prosecution",
-    note: str = "",
-) -> bytes:
-    """A standard record whose Dossier lists `files` (their bytes, or (sha256, size)) by name."""
-    items = []
-    for i, (name, data) in enumerate(files.items()):
-        digest, size = (hashlib.sha256(data).hexdigest(), len(data)) if isinstance(data, bytes) else data
-        media = mimetypes.guess_type(name)[0] or "application/pdf"
-        items.append(
-            f"<File id='f{i}'><Name>{name}</Name><MediaType>{media}</MediaType><Size>{size}</Size>"
-            f"<SHA256>{digest}</SHA256></File>"
-        )
-    content = MINIMAL_CONTENT[: MINIMAL_CONTENT.index("<Dossier>")] + f"<Dossier>{''.join(items)}</Dossier>"
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<CaseRecord xmlns="{NS}" version="1.0">'
-        f"<CaseNumber>{case}</CaseNumber><Stage>{stage}</Stage><Action>{action}</Action>"
-        f"<Sender>POLICE</Sender><LocalNumbers><LocalNumber agency='POLICE'>L-{case}</LocalNumber>"
-        f"</LocalNumbers>{content}<Content><Note>{note}</Note></Content></CaseRecord>"
-    ).encode()
+from .config import base_config
+from .records import dossier_record
+from .waiting import wait_for
 
 
 def drop(directory: Path, stem: str, case: str, **kw: Any) -> bytes:
@@ -67,20 +42,6 @@ def drop_config(
     data_dir: Path, inbound: dict[str, Any], outbound: dict[str, Any], **gateway: Any
 ) -> GatewayConfig:
     return parse_config(drop_dict(data_dir, inbound, outbound, **gateway))
-
-
-async def wait_for(
-    pred: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
-) -> None:
-    end = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        assert time.monotonic() < end, f"{what} not reached within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 def visible(directory: Path) -> list[str]:
@@ -113,3 +74,46 @@ async def same_name_in_two_cases(gw: Any, out: Path) -> None:
     for message_id, data in sent.items():
         assert (out / message_id / name).read_bytes() == data
         assert (out / f"{message_id}.xml").exists()
+
+
+class FolderReceiver(threading.Thread):
+    """The procuratorate's system: takes every visible record, checks it and its dossier are whole."""
+
+    def __init__(self, out: Path, taken: Path, dossier: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.out, self.taken, self.dossier = out, taken, dossier
+        self.cases: dict[str, int] = {}
+        self.problems: list[str] = []
+        self._checked: set[tuple[str, int, float]] = set()
+        self.stop_flag = threading.Event()
+
+    def run(self) -> None:
+        self.taken.mkdir(parents=True, exist_ok=True)
+        while not self.stop_flag.is_set():
+            self.scan()
+            time.sleep(0.02)
+
+    def scan(self) -> None:
+        if not self.out.is_dir():
+            return
+        for name in visible(self.out):
+            p = self.out / name
+            try:
+                st = p.stat()
+                if name.endswith(".xml"):
+                    text = p.read_text(encoding="utf-8")
+                    m = re.search(r"<CaseNumber>([^<]+)</CaseNumber>", text)
+                    if not m or not text.rstrip().endswith("</CaseRecord>"):
+                        self.problems.append(f"partial record visible as {name}")
+                        continue
+                    self.cases[m.group(1)] = self.cases.get(m.group(1), 0) + 1
+                    p.rename(self.taken / f"{name}.{time.monotonic_ns()}")
+                elif (name, st.st_size, st.st_mtime) not in self._checked:
+                    self._checked.add((name, st.st_size, st.st_mtime))
+                    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+                    if digest != self.dossier.get(name):
+                        self.problems.append(
+                            f"dossier file {name} visible but not whole ({st.st_size} bytes)"
+                        )
+            except FileNotFoundError:
+                continue

@@ -1,8 +1,8 @@
-"""A small cluster on loopback for system tests and benchmarks: gateway processes, a receiver.
+"""Gateway nodes as real processes, for crash, chaos and TLS tests and for benchmarks.
 
-Each node is a real `python -m gateway CONFIG` process; records go in over HTTP to any node and
-out over HTTP to `Receiver`, which stands in for an agency's system: it counts every POST by
-message id and acts once per Idempotency-Key, as a careful receiver does.
+Each `Node` is a `python -m gateway CONFIG` process (the real entry point, schema check and all)
+that can be started, awaited until ready, killed with SIGKILL and started again. A `Cluster` is
+several such nodes on one database; `send_records` pushes records to whichever node is alive.
 """
 
 from __future__ import annotations
@@ -13,77 +13,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import yaml
 
-from gateway.audit.chain import GENESIS, AuditEntry, recompute
+from .ports import free_port
+from .waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Receiver:
-    """An agency's HTTP endpoint: counts posts per message, acts once per Idempotency-Key."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.posts: Counter[str] = Counter()  # message id -> POSTs received
-        self.acted: set[str] = set()  # idempotency keys acted on
-        self.acted_twice = 0
-        self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/receive"
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        with self._lock:
-            self.posts[headers.get("x-message-id", "?")] += 1
-            key = headers.get("idempotency-key", "?")
-            if key in self.acted:
-                self.acted_twice += 1  # a retry whose first answer was lost: answered, not acted on again
-            self.acted.add(key)
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
-        )
-        await send({"type": "http.response.body", "body": b"accepted"})
-
-    def start(self) -> None:
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                self, host="127.0.0.1", port=self.port, log_level="error", lifespan="off", access_log=False
-            )
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.should_exit = True
-        if self._thread:
-            self._thread.join(10)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def node_config(
@@ -129,10 +69,15 @@ def node_config(
 
 @dataclass
 class Node:
+    """`python -m gateway CONFIG` as a child process that can be killed (SIGKILL) and started again.
+
+    `env` is added to this process's environment; each start writes its own log beside the config.
+    """
+
     name: str
-    port: int
+    port: int  # the node's API port (0: the node picks one, and readiness is not awaited)
     config: Path
-    env: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     starts: int = 0
@@ -148,42 +93,64 @@ class Node:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", str(self.config)],
                 cwd=ROOT,
-                env=self.env,
+                env={**os.environ, **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
 
+    def _still_running(self) -> None:
+        """Raises with the log's tail once the process has exited: waiting longer cannot help."""
+        assert self.proc is not None, f"node {self.name} was never started"
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"node {self.name} exited: {self.log.read_text()[-3000:] if self.log else ''}")
+
+    def _ready(self) -> bool:
+        self._still_running()
+        try:
+            return httpx.get(f"{self.url}/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _listening(self) -> bool:
+        self._still_running()
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float = 30) -> None:
-        end = time.time() + timeout
-        while time.time() < end:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"node {self.name} exited: {self.log.read_text()[-3000:] if self.log else ''}"
-                )
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"node {self.name} not ready within {timeout} s")
+        """Until GET /ready answers 200 over plain HTTP."""
+        wait_until(self._ready, timeout, f"node {self.name} ready")
+
+    def wait_listening(self, timeout: float = 30) -> None:
+        """Until the API port takes connections (for a node that speaks only TLS)."""
+        wait_until(self._listening, timeout, f"node {self.name} listening")
+
+    async def start_and_wait(self) -> None:
+        """Start the node (again) and wait until it is ready, without blocking the event loop."""
+        self.start()
+        await asyncio.to_thread(self.wait_ready)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
+        """kill -9: no shutdown of any kind, as a power cut or the OOM killer would do it."""
         if self.proc and self.alive():
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30) -> bool:
+        """SIGTERM, then SIGKILL after `timeout` s; False when it took the SIGKILL."""
         if self.proc and self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+                return False
+        return True
 
 
 @dataclass
@@ -200,7 +167,6 @@ class Cluster:
         env: dict[str, str] | None = None,
         lease_seconds: float = 3.0,
     ) -> Cluster:
-        base_env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
         nodes = []
         for i in range(count):
             name, port = f"node-{i + 1}", free_port()
@@ -208,7 +174,7 @@ class Cluster:
             cfg.write_text(
                 yaml.safe_dump(node_config(name, port, work / name, store, receiver_url, lease_seconds))
             )
-            nodes.append(Node(name, port, cfg, base_env))
+            nodes.append(Node(name, port, cfg, env or {}))
         return cls(nodes)
 
     def start(self) -> None:
@@ -260,12 +226,3 @@ async def send_records(
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
         await asyncio.gather(*(worker(client, k) for k in range(concurrency)))
     return receipts
-
-
-def verify_chain(entries: list[AuditEntry]) -> None:
-    prev = GENESIS
-    for i, e in enumerate(entries, 1):
-        assert e.seq == i, f"sequence gap at {i}: found {e.seq}"
-        assert e.prev_hash == prev, f"fork or gap at seq {e.seq}"
-        assert recompute(e) == e.entry_hash, f"entry {e.seq} does not match its hash"
-        prev = e.entry_hash

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NS = "urn:cn:justice:case-exchange:1"
+from .records import NS
 
 
 @dataclass(frozen=True)
