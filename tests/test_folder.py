@@ -215,10 +215,13 @@ async def test_gb18030_record_survives_byte_exact_names(tmp_path: Path) -> None:
     gw = Gateway(_config(tmp_path, src, out))
     await gw.start()
     try:
-        await wait_for(lambda: out.is_dir() and bool(visible(out)), what="delivery")
+        def records() -> list[str]:  # the dossier file arrives first; the record is what is awaited
+            return [n for n in visible(out) if n.endswith(".xml")] if out.is_dir() else []
+
+        await wait_for(records, what="delivery")
         from lxml import etree
 
-        delivered = etree.fromstring((out / visible(out)[0]).read_bytes())
+        delivered = etree.fromstring((out / records()[0]).read_bytes())
         assert "李四 故意伤害案 太原市公安局" in "".join(delivered.itertext())
         raw = await gw.store.get_blob(hashlib.sha256(legacy).hexdigest())
         assert raw == legacy  # the original bytes are kept as received
