@@ -158,7 +158,7 @@ class Demo:
         return load_config(path)
 
     def _sshd(self) -> SshServer:
-        why = ensure_sshd(lambda msg: self.console.print(f"[yellow]{msg}[/]"))
+        why = ensure_sshd()
         if why:
             raise GatewayError(why)
         if os.geteuid() != 0:

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,8 @@ def sshd_missing() -> list[str]:
     return [prog for prog in (SSHD, "ssh-keygen") if not shutil.which(prog)]
 
 
-def ensure_sshd(notify: Callable[[str], None] | None = None) -> str | None:
-    """None when sshd and ssh-keygen are there, else what is missing and the command installing it.
-
-    `notify` is kept for callers that report progress; checking has none to report.
-    """
+def ensure_sshd() -> str | None:
+    """None when sshd and ssh-keygen are there, else what is missing and the command installing it."""
     missing = sshd_missing()
     if not missing:
         return None
