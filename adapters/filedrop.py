@@ -48,6 +48,7 @@ from gateway.audit.chain import AuditEvent
 from gateway.errors import InputRejected
 from gateway.files import CHUNK, FileStore
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
+from gateway.retry import Backoff
 
 log = logging.getLogger("adapters.filedrop")
 
@@ -269,14 +270,12 @@ class FileProblem(Exception):
 
 
 # -- inbound ----------------------------------------------------------------------------------------------
-_BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)
+_BACKOFF = Backoff(tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5))
 
 
 def backoff(attempt: int) -> float:
     """Seconds before reconnect attempt `attempt` (1, 2, ...), from tenacity's exponential-with-jitter."""
-    st = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-    st.attempt_number = attempt
-    return float(_BACKOFF(st))
+    return _BACKOFF.wait(attempt)
 
 
 class DropInbound(InboundAdapter):
