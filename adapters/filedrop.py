@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.base import InboundAdapter, InboundContext, Intake
 from gateway import xmlsafe
 from gateway.audit.chain import AuditEvent
+from gateway.backoff import Backoff
 from gateway.errors import InputRejected
 from gateway.files import CHUNK, FileStore, safe_name
 from gateway.model import (
@@ -283,14 +284,12 @@ class FileProblem(Exception):
 
 
 # -- inbound ----------------------------------------------------------------------------------------------
-_BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)
+_BACKOFF = Backoff(tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5))
 
 
 def backoff(attempt: int) -> float:
     """Seconds before reconnect attempt `attempt` (1, 2, ...), from tenacity's exponential-with-jitter."""
-    st = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-    st.attempt_number = attempt
-    return float(_BACKOFF(st))
+    return _BACKOFF.wait(attempt)
 
 
 class DropInbound(InboundAdapter):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from typing import Literal
 
 import certifi
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
+from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -190,23 +192,23 @@ class HttpOutbound:
         self._idle.clear()
 
 
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 section 12.4.2
+
+
 def wants_xml(accept: str) -> bool:
-    """True when the Accept header prefers an XML media type to JSON (q-values honoured)."""
-    best_xml, best_json = -1.0, -1.0
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for p in params:
-            if p.startswith("q="):
-                try:
-                    q = float(p[2:])
-                except ValueError:
-                    q = 0.0
-        if media.endswith("/xml") or media.endswith("+xml"):
-            best_xml = max(best_xml, q)
-        elif media.endswith("/json") or media in ("*/*", "application/*"):
-            best_json = max(best_json, q)
-    return best_xml > 0 and best_xml > best_json
+    """True when the Accept header prefers an XML media type to JSON (RFC 9110 q-values; JSON when
+    equal, absent or unreadable). Each media range is read by python-multipart's header parser
+    (quotes, case, spacing); neither it nor Starlette weighs q-values, which is this function's part."""
+    xml = json = 0.0
+    for media_range in accept.split(","):
+        media, params = parse_options_header(media_range)
+        q = params.get(b"q", b"1").decode("latin-1")
+        weight = float(q) if _QVALUE.fullmatch(q) else 0.0
+        if media.endswith((b"/xml", b"+xml")):
+            xml = max(xml, weight)
+        elif media.endswith((b"/json", b"+json")) or media in (b"*/*", b"application/*"):
+            json = max(json, weight)
+    return xml > json
 
 
 class HttpInbound(InboundAdapter):

@@ -10,7 +10,14 @@ as possible from the gateway. For each durability (full, normal) it prints:
   * latency at 100 records/s offered: p50/p99 from the moment the sender starts the POST to the
     moment the receiver has the record (arrival at the gateway to delivery, plus one hop).
 
+`--client` compares the HTTP adapter's ways out in one invocation: `http11` is the adapter as it
+is; `httpx` lends out httpx.AsyncHTTPTransports of one kept connection each in its place;
+`httpx-pool` shares one httpx.AsyncHTTPTransport of `max_connections` per destination. The
+clients take turns (A B A B ...) for `--rounds` rounds, so load from elsewhere on the machine
+falls on all alike, and a summary gives each round's ratios.
+
     python bench/http_pipeline.py [--records N] [--latency-records N] [--durability full normal]
+                                  [--client http11 httpx httpx-pool] [--rounds N]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -202,21 +210,53 @@ def percentile(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1]
 
 
-def run(durability: str, records: int, latency_records: int, work: Path, profile: str | None) -> None:
+def gateway_node(client: str, config: str) -> int:
+    """`python -m gateway CONFIG`, with the HTTP adapter's way out chosen by `client`."""
+    if client != "http11":
+        import httpx
+
+        import adapters.http
+
+        def single(ctx: Any, connect_timeout: float, read_timeout: float) -> httpx.AsyncHTTPTransport:
+            return httpx.AsyncHTTPTransport(verify=ctx, limits=httpx.Limits(
+                max_connections=1, max_keepalive_connections=1, keepalive_expiry=60.0))
+
+        adapters.http.KeepAliveTransport = single  # type: ignore[assignment,misc]
+        if client == "httpx-pool":
+            plain_init = adapters.http.HttpOutbound.__init__
+
+            def pooled(self: adapters.http.HttpOutbound, settings: Any, transport: Any = None,
+                       files: Any = None) -> None:
+                plain_init(self, settings, transport, files)
+                if transport is None:  # one pool per destination, shared by every delivery
+                    n = settings.max_connections
+                    self._given = httpx.AsyncHTTPTransport(verify=self._verify, limits=httpx.Limits(
+                        max_connections=n, max_keepalive_connections=n, keepalive_expiry=60.0))
+
+            adapters.http.HttpOutbound.__init__ = pooled  # type: ignore[method-assign]
+    from gateway.__main__ import main as gateway_main
+
+    return gateway_main(["gateway", config])
+
+
+def run(durability: str, records: int, latency_records: int, work: Path, profile: str | None,
+        client: str = "http11") -> dict[str, float]:
+    """One gateway node through both phases; returns the sustained phase's figures."""
     me = [sys.executable, __file__]
     env = {**os.environ, "BENCH_POLICE_KEY": "bench-key"}
     gw_port, rcv_port = free_port(), free_port()
-    data = work / f"data-{durability}"
+    data = work / f"data-{durability}-{client}-{gw_port}"
     cfg = work / f"gateway-{durability}.yaml"
     cfg.write_text(config_yaml(data, gw_port, rcv_port, durability), encoding="utf-8")
     arrivals_file = work / f"arrivals-{durability}.json"
     rcv = subprocess.Popen([*me, "receiver", str(rcv_port), str(arrivals_file)], env=env,
                            stdout=subprocess.DEVNULL)
     wait_port(rcv_port, rcv, "receiver")
-    gw_cmd = [sys.executable, "-m", "gateway", str(cfg)]
+    gw_cmd = [*me, "gateway", client, str(cfg)]
     if profile:
         spy = str(Path(sys.executable).with_name("py-spy"))
-        gw_cmd = [spy, "record", "-f", "raw", "-o", f"{profile}-{durability}.txt", "-r", "200", "--", *gw_cmd]
+        gw_cmd = [spy, "record", "-f", "raw", "-o", f"{profile}-{durability}-{client}.txt", "-r", "200", "--",
+                  *gw_cmd]
     with (work / f"gateway-{durability}.log").open("wb") as log:
         gw = subprocess.Popen(gw_cmd, env=env, stderr=log)
     wait_port(gw_port, gw, "gateway")
@@ -224,7 +264,8 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     gw_pid = gw.pid
     if profile:  # py-spy runs the gateway as its child: count the gateway's CPU, not the sampler's
         gw_pid = int(Path(f"/proc/{gw.pid}/task/{gw.pid}/children").read_text().split()[0])
-    phases = [("sustained", records, 0.0, 64), ("latency @100/s", latency_records, 100.0, 8)]
+    phases = [(name, count, rate, conns) for name, count, rate, conns in
+              [("sustained", records, 0.0, 64), ("latency @100/s", latency_records, 100.0, 8)] if count]
     results = {}
     cpu: dict[str, float] = {}
     cpu_main: dict[str, float] = {}
@@ -253,13 +294,16 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     got = json.loads(arrivals_file.read_text())
     arrivals: dict[str, float] = got["arrivals"]
     print(f"\n== durability {durability} (SQLite synchronous={durability.upper()}), "
-          f"{RECORD_BYTES // 1024} KB records ==")
+          f"{RECORD_BYTES // 1024} KB records, client {client} ==")
+    figures: dict[str, float] = {}
     for name, res in results.items():
         sent = res["sent"]
         lat = sorted((arrivals[c] - t) * 1000 for c, t in sent.items() if c in arrivals)
         missing = len(sent) - len(lat)
         span = max(arrivals[c] for c in sent if c in arrivals) - res["started"]
         intake = len(sent) / (res["ended"] - res["started"])
+        if name == "sustained":
+            figures = {"rate": len(lat) / span, "cpu_ms": 1000 * cpu[name] / len(sent)}
         print(f"{name:>16}: {len(sent)} records, intake {intake:,.0f}/s, delivered end to end "
               f"{len(lat) / span:,.0f}/s; latency p50 {percentile(lat, 50):.1f} ms, p99 "
               f"{percentile(lat, 99):.1f} ms, max {lat[-1]:.1f} ms; refused {res['failures']}, "
@@ -267,7 +311,8 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
               f"({1000 * cpu_main[name] / len(sent):.2f} on the event loop's thread), load generator and "
               f"receiver {1000 * others[name] / len(sent):.2f} ms; machine busy {busy[name]:.2f} of "
               f"{os.cpu_count()} cores")
-    print(f"{'receiver':>16}: {got['repeats']} repeated idempotency keys")
+    print(f"{'receiver':>16}: {got['repeats']} repeated idempotency keys", flush=True)
+    return figures
 
 
 def cpu_seconds(pid: int, main_thread: bool = False) -> float:
@@ -311,17 +356,41 @@ def main() -> None:
         port, prefix, count, rate, conns, out = sys.argv[2:8]
         load(int(port), prefix, int(count), float(rate), int(conns), out)
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "gateway":
+        sys.exit(gateway_node(sys.argv[2], sys.argv[3]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=10_000, help="records in the throughput phase")
     ap.add_argument("--latency-records", type=int, default=2_000, help="records in the 100/s phase")
     ap.add_argument("--durability", nargs="+", default=["full", "normal"], choices=["full", "normal"])
     ap.add_argument("--profile", metavar="PREFIX", help="record the gateway with py-spy into PREFIX-*.svg")
+    ap.add_argument("--client", nargs="+", default=["http11"], choices=["http11", "httpx", "httpx-pool"],
+                    help="the HTTP adapter's way out; several take turns, round by round")
+    ap.add_argument("--rounds", type=int, default=1, help="times each client runs, alternating")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
           f"{sys.version.split()[0]}; gateway, receiver and load generator are separate processes")
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for durability in args.durability:
-            run(durability, args.records, args.latency_records, Path(tmp), args.profile)
+            rounds = [{c: run(durability, args.records, args.latency_records, Path(tmp), args.profile, c)
+                       for c in args.client} for _ in range(args.rounds)]
+            if len(args.client) > 1 and args.records:
+                summary(durability, args.client, rounds)
+
+
+def summary(durability: str, clients: list[str], rounds: list[dict[str, dict[str, float]]]) -> None:
+    """Sustained figures per round, and each client's against the first's in the same round."""
+    first = clients[0]
+    print(f"\n== durability {durability}, sustained, per round (ratio: against {first} in the same round) ==")
+    for i, r in enumerate(rounds, 1):
+        print(f"  round {i}: " + "; ".join(
+            f"{c} {r[c]['rate']:,.0f}/s {r[c]['cpu_ms']:.2f} ms/record"
+            + (f" (x{r[c]['rate'] / r[first]['rate']:.2f} rate, x{r[c]['cpu_ms'] / r[first]['cpu_ms']:.2f} CPU)"
+               if c != first else "") for c in clients))
+    for c in clients[1:]:
+        rates = [r[c]["rate"] / r[first]["rate"] for r in rounds]
+        cpus = [r[c]["cpu_ms"] / r[first]["cpu_ms"] for r in rounds]
+        print(f"  {c} against {first}, median of {len(rounds)} rounds: x{statistics.median(rates):.2f} records/s, "
+              f"x{statistics.median(cpus):.2f} gateway CPU per record")
 
 
 if __name__ == "__main__":

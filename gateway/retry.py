@@ -11,6 +11,7 @@ import time
 
 import tenacity
 
+from gateway.backoff import Backoff
 from gateway.config import RetryPolicy
 from gateway.model import DeliveryResult, DeliveryState, Outcome
 from gateway.store.base import Finish, Lease
@@ -19,17 +20,10 @@ from gateway.store.base import Finish, Lease
 class Redelivery:
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
-        self.wait = tenacity.wait_exponential(
-            multiplier=policy.initial_backoff, exp_base=policy.multiplier, max=policy.max_backoff
-        ) + tenacity.wait_random(0, policy.jitter)
-        self.stop = tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.max_age)
-
-    def _state(self, attempt: int, age: float) -> tenacity.RetryCallState:
-        st = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        st.attempt_number = attempt
-        st.start_time = 0.0
-        st.outcome_timestamp = age
-        return st
+        self.backoff = Backoff(
+            tenacity.wait_exponential(multiplier=policy.initial_backoff, exp_base=policy.multiplier,
+                                      max=policy.max_backoff) + tenacity.wait_random(0, policy.jitter),
+            tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.max_age))
 
     def decide(self, lease: Lease, result: DeliveryResult, started_at: float) -> Finish:
         now = time.time()
@@ -38,10 +32,9 @@ class Redelivery:
         if result.outcome == Outcome.PERMANENT:
             return Finish(DeliveryState.DEAD, f"the receiver refused the record: {result.detail}",
                           receipt=result.receipt, started_at=started_at)
-        st = self._state(lease.attempt, now - lease.created_at)
-        if self.stop(st):
+        if self.backoff.stop(lease.attempt, now - lease.created_at):
             why = (f"gave up after {lease.attempt} attempts" if lease.attempt >= self.policy.max_attempts
                    else f"gave up: the record waited longer than {self.policy.max_age:.0f} s")
             return Finish(DeliveryState.DEAD, f"{why}; last error: {result.detail}", started_at=started_at)
-        delay = float(self.wait(st))
+        delay = self.backoff.wait(lease.attempt)
         return Finish(DeliveryState.RETRYING, result.detail, next_attempt_at=now + delay, started_at=started_at)

@@ -124,6 +124,10 @@ async def test_client_certificate_config_loads(tmp_path: Path) -> None:
     ("", False), ("application/json", False), ("application/xml", True), ("text/xml", True),
     ("application/json, application/xml;q=0.5", False), ("application/xml, application/json;q=0.9", True),
     ("*/*", False), ("application/soap+xml", True), ("application/xml;q=0", False),
+    ("Application/XML", True), ("application/xml;Q=0.4, application/json;q=0.5", False),
+    ('text/xml; charset="utf-8", application/json;q=0.9', True), ("application/xml;q=0.5, */*;q=0.1", True),
+    ("application/xml;q=high", False), ("application/xml;q=2", False), ("application/xml;q=0.0001", False),
+    ("application/problem+json, application/xml;q=0.9", False),
 ])
 def test_accept_header_chooses_the_receipt_format(accept: str, xml: bool) -> None:
     assert wants_xml(accept) is xml

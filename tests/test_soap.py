@@ -254,6 +254,45 @@ async def test_mtom_record_and_dossier_attachment(tmp_path: Path) -> None:
             assert f.read() == scan
 
 
+_B = "MIME_b"
+_MTOM_TYPE = f'multipart/related; type="application/xop+xml"; start="<root@x>"; boundary="{_B}"'
+
+
+def _mtom_body(*parts: tuple[str, bytes], close: bool = True) -> bytes:
+    body = b"".join(f"--{_B}\r\nContent-Type: application/octet-stream\r\nContent-ID: <{cid}>\r\n\r\n".encode()
+                    + data + b"\r\n" for cid, data in parts)
+    return body + (f"--{_B}--\r\n".encode() if close else b"")
+
+
+def test_mtom_parts_are_views_into_the_body_and_the_root_is_the_start_part() -> None:
+    from adapters.soap import mtom
+
+    scan = os.urandom(100_000) + f"\r\n--{_B[:-1]}".encode()  # the start of a delimiter is data
+    body = b"preamble\r\n" + _mtom_body(("scan@x", scan), ("root@x", b"<s:Envelope/>")) + b"epilogue"
+    root, root_type, parts = mtom.split(body, _MTOM_TYPE)
+    assert root == b"<s:Envelope/>" and root_type == "application/octet-stream"
+    assert parts["scan@x"] == scan and set(parts) == {"scan@x", "root@x"}
+    assert parts["scan@x"].obj is not None and len(parts["scan@x"].obj) >= len(scan)  # a view, not a copy
+    body = _mtom_body(("scan@x", scan))
+    assert mtom.split(body, _MTOM_TYPE)[2]["scan@x"].obj is body  # no preamble: a view into the body itself
+
+
+@pytest.mark.parametrize("body, ctype, rule, words", [
+    (_mtom_body(("root@x", b"<e/>")), "multipart/related", "mtom.boundary", "names no boundary"),
+    (_mtom_body(("root@x", b"<e/>" * 100))[:60], _MTOM_TYPE, "mtom.truncated", "cut short"),
+    (_mtom_body(("root@x", b"<e/>"), close=False), _MTOM_TYPE, "mtom.truncated", "cut short"),
+    (f"--{_B}--\r\n".encode(), _MTOM_TYPE, "mtom.empty", "no parts"),
+    (b"<s:Envelope/>", _MTOM_TYPE, "mtom.empty", "no parts"),
+    (f"--{_B}\r\nno colon here\r\n\r\n<e/>\r\n--{_B}--".encode(), _MTOM_TYPE, "mtom.malformed", "malformed"),
+])
+def test_broken_mtom_requests_are_client_faults(body: bytes, ctype: str, rule: str, words: str) -> None:
+    from adapters.soap import envelope, mtom
+
+    with pytest.raises(envelope.SoapFault, match=words) as e:
+        mtom.split(body, ctype)
+    assert e.value.client and e.value.rule == rule
+
+
 # -- inbound: bad input ---------------------------------------------------------------------------
 async def test_bad_requests_get_faults_are_logged_and_lose_nothing(tmp_path: Path) -> None:
     proc = MemoryOutbound()
