@@ -111,6 +111,21 @@ class DeliveryState(StrEnum):
 
 FINAL_STATES = frozenset({DeliveryState.DELIVERED, DeliveryState.DISCARDED})
 
+_NEUTRAL = {  # a delivery's state as an agency reads it (never the receiver's own words), Chinese first
+    "queued": "等待投递 / waiting to be delivered",
+    "in_flight": "正在投递 / being delivered",
+    "retrying": "接收方暂未接收，网关将继续重试 / not taken by the receiver yet; the gateway keeps trying",
+    "delivered": "已送达 / delivered",
+    "dead": "未能送达，已通知网关运维人员 / not delivered; the gateway's operators have been told",
+    "discarded": "运维人员已停止投递 / given up by an operator",
+}
+
+
+def neutral_reason(state: str) -> str:
+    """A delivery's state in words an agency may read: the reason operators see can repeat what the
+    receiver's system answered, or name its address, which is not the sender's to know."""
+    return _NEUTRAL.get(str(state), str(state))
+
 
 @dataclass(frozen=True)
 class Receipt:

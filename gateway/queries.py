@@ -3,7 +3,7 @@ GetNotices and the REST API's receipts page read the same records the same way."
 
 from __future__ import annotations
 
-from gateway.model import DeliveryView, MessageStatus, Receipt, SentRecord
+from gateway.model import DeliveryView, MessageStatus, Receipt, SentRecord, neutral_reason
 from gateway.store.base import Store
 
 PAGE_MAX = 500
@@ -33,7 +33,7 @@ class Queries:
                     continue
                 receipt = Receipt.from_dict(m["receipt"])
                 deliveries = tuple(
-                    DeliveryView(str(d["destination"]), str(d["state"]), str(d.get("reason") or ""))
+                    DeliveryView(str(d["destination"]), str(d["state"]), neutral_reason(str(d["state"])))
                     for d in await self.store.get_deliveries(receipt.message_id))
                 found.append(SentRecord(receipt, deliveries))
                 if len(found) >= limit:

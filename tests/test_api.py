@@ -257,3 +257,25 @@ async def test_dead_letters_of_a_destination_are_replayed_oldest_first_in_pages(
         (entry,) = [e for e in await log(api, case=case) if e["action"] == "replayed"]
         assert entry["actor"] == "operator:ops-wang" and "receiver back after its outage" in entry["detail"]
     assert (await api.call("OPERATOR", "GET", "/api/v1/dead-letters")).json() == []
+
+
+async def test_agencies_see_neutral_states_never_the_receivers_words(api: Running) -> None:
+    """The sender sees that its record was not delivered, in neutral words; the receiver's address and
+    answer body, which operators need, are not the sending agency's to read."""
+    case = "C-NEUTRAL"
+    api.fail_proc.add(case)
+    mid = (await api.submit("POLICE", record(case=case))).json()["message_id"]
+
+    async def dead() -> bool:
+        m = (await api.call("OPERATOR", "GET", f"/api/v1/messages/{mid}")).json()
+        return m["deliveries"][0]["state"] == "dead"
+
+    await wait_for(dead)
+    operator = (await api.call("OPERATOR", "GET", f"/api/v1/messages/{mid}/history")).text
+    assert "proc-cms.internal" in operator  # operators see what the receiver said
+    police = [(await api.call("POLICE", "GET", path)).text for path in (
+        f"/api/v1/messages/{mid}", f"/api/v1/messages/{mid}/history", "/api/v1/receipts")]
+    for text in police:
+        assert "proc-cms" not in text and "stack trace" not in text, text
+    assert "已通知网关运维人员" in police[0] and mid in police[2]
+    api.fail_proc.discard(case)

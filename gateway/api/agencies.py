@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.api import views
 from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, refuse
 from gateway.api.errors import answers
 from gateway.model import InboundRecord, MessageStatus
@@ -68,7 +69,8 @@ async def message_for(gw: Gateway, request: Request, message_id: str, p: Princip
 @router.get("/api/v1/messages/{message_id}", tags=["operators"], summary="status of one message",
             responses=answers(401, 403, 404))
 async def message(request: Request, gw: GatewayDep, message_id: str, p: AnyKey) -> dict[str, Any]:
-    return await message_for(gw, request, message_id, p)
+    m = await message_for(gw, request, message_id, p)
+    return views.message_for_agency(p.agency, m) if p.role == "agency" and p.agency else m
 
 
 @router.get("/api/v1/messages/{message_id}/history", tags=["operators"],
@@ -77,7 +79,10 @@ async def history(request: Request, gw: GatewayDep, message_id: str, p: AnyKey) 
     m = await message_for(gw, request, message_id, p)
     entries = await gw.store.audit_entries(message_id=message_id, limit=10_000)
     attempts = {d["id"]: await gw.store.get_attempts(d["id"]) for d in m["deliveries"]}
-    return {"message": m, "steps": [e.as_dict() for e in entries], "attempts": attempts}
+    steps = [e.as_dict() for e in entries]
+    if p.role == "agency" and p.agency:
+        return views.history_for_agency(p.agency, m, steps, attempts)
+    return {"message": m, "steps": steps, "attempts": attempts}
 
 
 @router.get("/api/v1/receipts", summary="the calling agency's own records with their receipts, oldest first "

@@ -59,7 +59,9 @@ async def serve(data_dir: Path) -> AsyncIterator[Running]:
 
     def proc_handler(m: OutboundMessage) -> DeliveryResult:
         if m.case_number in fail_proc:
-            return DeliveryResult.permanent("HTTP 400 from receiver: dossier incomplete")
+            return DeliveryResult.permanent(
+                "HTTP 400 from http://proc-cms.internal:8080/cases: dossier incomplete",
+                receipt=b"<error>proc-cms internal stack trace</error>")
         return DeliveryResult.delivered()
 
     outs = {"POLICE": MemoryOutbound(), "PROC": MemoryOutbound(proc_handler), "COURT": MemoryOutbound()}
