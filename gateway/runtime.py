@@ -23,6 +23,7 @@ from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
 from gateway.files import FileStore
+from gateway.keys import resolved_keys
 from gateway.mapping import MappingPack, load_pack
 from gateway.metrics import Metrics
 from gateway.model import InboundRecord, Receipt
@@ -156,6 +157,7 @@ class Gateway:
     async def start(self) -> None:
         if self.whole_process:
             threading.excepthook = _log_thread_failure
+        resolved_keys(self.config)  # a shared or short API key stops the node before anything is opened
         data = Path(self.config.gateway.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")

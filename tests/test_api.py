@@ -17,6 +17,7 @@ import pytest
 from adapters.memory import MemoryOutbound
 from gateway.api.app import create_app
 from gateway.config import parse_config
+from gateway.errors import ConfigError
 from gateway.model import DeliveryResult, OutboundMessage
 from gateway.runtime import Gateway
 from gateway.sim.server import embedded, loopback_socket
@@ -55,15 +56,21 @@ async def wait_for(pred: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def keyed_config(data_dir: Path, **gateway: Any) -> dict[str, Any]:
+    """base_config whose agencies, operator and auditor have keys, from TEST_*_KEY."""
+    data = base_config(data_dir, **gateway)
+    for a in data["agencies"]:
+        a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
+    data["access"] = {"operators": [{"name": "ops-wang", "key": {"env": "TEST_OPERATOR_KEY"}}],
+                      "auditors": [{"name": "audit-li", "key": {"env": "TEST_AUDITOR_KEY"}}]}
+    return data
+
+
 @contextlib.asynccontextmanager
 async def serve(data_dir: Path) -> AsyncIterator[Running]:
     """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port."""
-    data = base_config(data_dir, max_message_bytes=256 * 1024)
-    for a in data["agencies"]:
-        a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
+    data = keyed_config(data_dir, max_message_bytes=256 * 1024)
     data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
-    data["access"] = {"operators": [{"name": "ops-wang", "key": {"env": "TEST_OPERATOR_KEY"}}],
-                      "auditors": [{"name": "audit-li", "key": {"env": "TEST_AUDITOR_KEY"}}]}
     fail_proc: set[str] = set()
 
     def proc_handler(m: OutboundMessage) -> DeliveryResult:
@@ -136,6 +143,41 @@ async def test_a_rotated_key_stops_working(tmp_path: Path, monkeypatch: pytest.M
         async with httpx.AsyncClient(base_url=again.url, headers={"X-API-Key": "police-key-2"}) as c:
             new = await c.post("/api/v1/messages", content=record(case="ROT-2"))
         assert new.status_code == 202, new.text
+
+
+@pytest.mark.parametrize(("shared", "named"), [
+    (("POLICE", "PROC"), "agency POLICE and agency PROC"),
+    (("OPERATOR", "AUDITOR"), "operator ops-wang and auditor audit-li"),
+    (("COURT", "OPERATOR"), "agency COURT and operator ops-wang"),
+])
+async def test_a_key_two_principals_share_stops_the_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         shared: tuple[str, str], named: str) -> None:
+    keys = {**KEYS, shared[1]: KEYS[shared[0]]}
+    for name, key in keys.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    gw = Gateway(parse_config(keyed_config(tmp_path / "data")))
+    with pytest.raises(ConfigError) as refused:
+        await gw.start()
+    assert f"{named} have the same API key" in str(refused.value)
+    assert KEYS[shared[0]] not in str(refused.value)
+    assert not (tmp_path / "data").exists(), "nothing is opened before the keys are checked"
+
+
+async def test_a_short_key_stops_the_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    strong = {name: f"{name.lower()}-{'k' * 24}" for name in KEYS}
+    for name, key in {**strong, "AUDITOR": "a" * 23}.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    data = keyed_config(tmp_path / "data")
+    del data["gateway"]["api"]["min_key_length"]  # the default, 24
+    with pytest.raises(ConfigError) as refused:
+        await Gateway(parse_config(data)).start()
+    assert "auditor audit-li: the API key has 23 characters, fewer than gateway.api.min_key_length (24)" \
+        in str(refused.value)
+    assert "a" * 23 not in str(refused.value)
+    monkeypatch.setenv("TEST_AUDITOR_KEY", "a" * 24)
+    gw = Gateway(parse_config(data))
+    async with gw.running():
+        assert gw.started
 
 
 async def test_keys_are_stored_hashed(api: Running) -> None:
