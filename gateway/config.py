@@ -241,7 +241,7 @@ def _validate_adapter_settings(path: str, adapter: str, direction: str, raw: dic
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        raise ValueError(f"{path}.settings.{loc}: {err['msg']}") from None
+        raise ValueError(f"{path}.settings.{loc}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def load_config(path: str | Path) -> GatewayConfig:

@@ -28,6 +28,7 @@ from adapters.soap.wsse import NonceCache, verify_username_token
 from adapters.testing import outbound_context
 from gateway.api.app import create_app
 from gateway.config import parse_config
+from gateway.errors import ConfigError
 from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
@@ -374,6 +375,20 @@ async def test_a_token_replayed_to_another_node_is_refused(
         assert await gw_b.store.claim_once("k", time.time() - 1)  # an expired claim is taken over
         assert await gw_b.store.claim_once("k", time.time() + 60)
         assert not await gw_b.store.claim_once("k", time.time() + 60)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("wsdl", "http://gateway:PASS@proc.test/CaseService?wsdl"),
+    ("wsdl", "https://proc.test/CaseService?wsdl&password=PASS"),
+    ("address", "https://proc.test/CaseService?sig=PASS"),
+])
+def test_a_password_in_a_wsdl_or_address_url_is_refused(tmp_path: Path, key: str, value: str) -> None:
+    settings = {"wsdl": "/srv/wsdl/proc@2024.wsdl", key: value}  # a file path may hold an @
+    with pytest.raises(ConfigError) as refused:
+        parse_config(_config(tmp_path, settings), source="gw.yaml")
+    said = str(refused.value)
+    assert f"agencies[1].outbound.settings.{key}: " in said and "secret reference" in said and "PASS" not in said
+    assert OutboundSettings(wsdl="/srv/wsdl/proc@2024.wsdl", address="https://proc.test/CaseService")
 
 
 def test_username_token_rules() -> None:
