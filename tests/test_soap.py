@@ -559,6 +559,7 @@ async def test_wsdl_is_cached_across_restarts(tmp_path: Path, agency: SoapAgency
     settings = OutboundSettings(wsdl=agency.wsdl_url, case_field="CaseNumber")
     first = SoapOutbound(settings, outbound_context(tmp_path, agency="PROC"))
     assert (await first.deliver(_message("CACHE-1"))).outcome == "delivered"
+    assert first.cache_path.stat().st_mode & 0o077 == 0, "fetched WSDLs are the node's user's only"
     await first.aclose()
     agency.down()  # the WSDL URL is gone now; a restarted adapter still starts from the cache
     again = SoapOutbound(settings, outbound_context(tmp_path, agency="PROC"))
