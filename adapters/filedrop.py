@@ -58,6 +58,7 @@ from gateway.model import (
     Receipt,
     sha256_hex,
 )
+from gateway.private_files import open_private, private_dir
 
 log = logging.getLogger("adapters.filedrop")
 
@@ -622,7 +623,7 @@ class DropWriter:
         if taken:
             return DeliveryResult.permanent(taken)
         self._put(fs, record, lambda f: f.write(m.body), len(m.body), rename=False)
-        self.markers.mkdir(parents=True, exist_ok=True)
+        private_dir(self.markers)
         _write_synced(marker, final.encode())
         fs.rename(tmp, final)
         self._done_file(fs, record, final)
@@ -694,7 +695,7 @@ def _copy(src: Any, dst: Writable) -> None:
 
 def _write_synced(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    with open_private(tmp) as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

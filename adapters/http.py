@@ -30,7 +30,7 @@ from adapters.http11 import KeepAliveTransport
 from gateway.errors import ConfigError
 from gateway.files import FileStore
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
-from gateway.secrets import SecretRef
+from gateway.secrets import SecretRef, UrlWithoutSecrets
 
 log = logging.getLogger("adapters.http")
 
@@ -53,7 +53,7 @@ class OutboundSettings(BaseModel):
     """Where and how to POST records to a legacy system."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(description="the receiver's URL")
+    url: UrlWithoutSecrets = Field(description="the receiver's URL (no credentials in it)")
     connect_timeout: float = Field(5.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(30.0, gt=0, description="seconds to wait for the receiver's answer")
     bearer_token: SecretRef | None = Field(None, description="sent as Authorization: Bearer")
@@ -62,8 +62,9 @@ class OutboundSettings(BaseModel):
     ca_bundle: str | None = Field(None, description="CA bundle to verify the receiver; default system CAs")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers (no secrets here)")
     max_connections: int = Field(32, ge=1, description="connections kept open to the receiver")
-    proxy: str | None = Field(None, description="HTTP proxy URL to reach the receiver through (http://host:port; "
-                                                "no credentials here); environment proxy variables are not read")
+    proxy: UrlWithoutSecrets | None = Field(None, description=(
+        "HTTP proxy URL to reach the receiver through (http://host:port; no credentials here); environment "
+        "proxy variables are not read"))
     dossier: Literal["omit", "multipart"] = Field("omit", description=(
         "what to do with a record's dossier files: 'multipart' POSTs multipart/form-data with part 'record' "
         "and one part 'file' per dossier file, streamed from the file store; 'omit' POSTs the record alone "

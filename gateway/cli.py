@@ -8,6 +8,7 @@ went wrong and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from rich.text import Text
 
 from gateway.config import GatewayConfig, InboundChannel, OutboundChannel, load_config
 from gateway.errors import ConfigError, GatewayError
+from gateway.keys import key_problems, key_refs, new_key
 from gateway.secrets import SecretRef
 
 app = typer.Typer(
@@ -103,6 +105,15 @@ def missing_secrets(cfg: GatewayConfig) -> list[str]:
     return problems
 
 
+def key_problems_here(cfg: GatewayConfig) -> list[str]:
+    """Shared or short API keys among those available here (missing ones are reported as missing)."""
+    keys = []
+    for holder, ref in key_refs(cfg):
+        with contextlib.suppress(ConfigError):
+            keys.append((holder, ref.resolve()))
+    return key_problems(cfg, keys)
+
+
 # -- running a node -------------------------------------------------------------------------------
 @app.command()
 def run(config: Annotated[Path, typer.Argument(help="configuration file")],
@@ -116,6 +127,8 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
     problems = missing_secrets(cfg)
     if problems:
         fail(f"{config}: a secret is not available: {problems[0]}", EXIT_USAGE)
+    for problem in key_problems_here(cfg):
+        fail(f"{config}: {problem}", EXIT_USAGE)
     api = cfg.gateway.api
     try:
         with socket.create_server((api.host, api.port)):
@@ -158,6 +171,7 @@ def check_config(config: Annotated[Path, typer.Argument(help="configuration file
                 load_pack(ch.mapping, tuple(cfg.gateway.mapping_dirs))
             except GatewayError as e:
                 problems.append(f"{config}: channel {ch.name}: {e}")
+    problems += [f"{config}: {p}" for p in key_problems_here(cfg)]
     agencies = table(f"Agencies in {config}", "code", "name", "role", "inbound channels", "outbound channel")
     for a in cfg.agencies:
         inbound = "\n".join(f"{c.name} ({c.adapter}, {c.mapping})" for c in a.inbound) or "-"
@@ -199,6 +213,21 @@ def config_docs(
     except OSError as e:
         fail(f"cannot write {output}: {e.strerror}")
     out.print(f"wrote {output}")
+
+
+keys_app = typer.Typer(no_args_is_help=True)
+
+
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a new random API key (256 bits); it is written nowhere, store it yourself."""
+    key = new_key()
+    sys.stdout.write(key + "\n")
+    err.print(Text(
+        "Store it as a secret reference, never in the configuration file itself: in an environment variable "
+        "of the gateway's service (api_key: {env: GW_POLICE_KEY}), or in a file only the gateway's user reads "
+        "(api_key: {file: /etc/gateway/police.key}; e.g. `(umask 077; gateway keys new > /etc/gateway/police.key)`). "
+        "Give the key itself to its holder only."), soft_wrap=True)
 
 
 # -- talking to a running gateway -------------------------------------------------------------------
@@ -398,6 +427,7 @@ def _add_subcommands() -> None:
     app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
     app.add_typer(mapping_app, name="mapping", help="test and scaffold agency mapping packs")
     app.add_typer(db_app, name="db", help="apply or show the store's schema migrations")
+    app.add_typer(keys_app, name="keys", help="make API keys")
     app.command("validate")(validate)
 
 

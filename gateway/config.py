@@ -136,6 +136,11 @@ class ApiSettings(_Strict):
     tls: TlsSettings | None = Field(None, description="serve HTTPS (and optionally require client "
                                                       "certificates); none: plain HTTP, e.g. behind a "
                                                       "TLS-terminating proxy")
+    min_key_length: int = Field(
+        24, ge=1,
+        description="shortest API key accepted (agencies', operators' and auditors'); the node refuses to start "
+        "with a shorter one. `gateway keys new` makes keys of 43 URL-safe characters of 6 random bits each: "
+        "24 of them already carry 144 bits, well over the 128 held to be beyond guessing")
 
 
 class RetentionSettings(_Strict):
@@ -248,7 +253,7 @@ def _validate_adapter_settings(path: str, adapter: str, direction: str, raw: dic
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        raise ValueError(f"{path}.settings.{loc}: {err['msg']}") from None
+        raise ValueError(f"{path}.settings.{loc}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def load_config(path: str | Path) -> GatewayConfig:

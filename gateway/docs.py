@@ -46,6 +46,8 @@ def type_name(annotation: Any) -> str:
         return "nothing"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:  # a constrained type reads as the type it constrains
+        return type_name(args[0])
     if origin is typing.Literal:
         return "one of: " + ", ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):

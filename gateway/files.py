@@ -3,7 +3,7 @@
 Dossier files run to gigabytes, so they never pass through memory or the database: a writer
 streams chunks to a temporary file while hashing them, then renames it under its SHA-256.
 The rename is atomic, so a crash leaves either the whole file under its hash or only a
-temporary file that the next `sweep` removes.
+temporary file that the next `sweep` removes. Files are the node's user's only (0600, folders 0700).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from gateway.private_files import private_dir
 
 CHUNK = 1024 * 1024
 
@@ -58,7 +60,7 @@ class FileStore:
         return self.path_for(sha256).is_file()
 
     def writer(self) -> FileWriter:
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self.tmp)
         return FileWriter(self)
 
     def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
@@ -122,7 +124,7 @@ class FileWriter:
 
     def __init__(self, store: FileStore) -> None:
         self.store = store
-        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="in-")
+        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="in-")  # 0600, kept by the rename
         self._f = os.fdopen(fd, "wb")
         self._tmp = Path(name)
         self._hash = hashlib.sha256()
@@ -149,7 +151,7 @@ class FileWriter:
         """fsync, then rename into place (a file already stored under that hash is kept)."""
         digest, _ = self.seal()
         final = self.store.path_for(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(final.parent)
         if final.is_file() and final.stat().st_size == self.size:
             self._tmp.unlink(missing_ok=True)
             os.utime(final)  # in use again: retention leaves files touched within its grace period

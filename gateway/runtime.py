@@ -23,6 +23,7 @@ from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
 from gateway.files import FileStore
+from gateway.keys import resolved_keys
 from gateway.mapping import MappingPack, load_pack
 from gateway.metrics import Metrics
 from gateway.model import InboundRecord, Receipt
@@ -35,6 +36,7 @@ from gateway.pipeline import (
     Rules,
     ValidateStandard,
 )
+from gateway.private_files import FILE_MODE, FOLDER_MODE, private_dir, private_file, tighten
 from gateway.queries import Queries
 from gateway.refusals import Refusals
 from gateway.retention import RetentionReport, run_retention
@@ -76,6 +78,7 @@ class Gateway:
         self.config = config
         self.node = config.gateway.node
         self.store = store or make_store(config)
+        self._own_store = store is None  # a store handed in (tests) keeps its own file where it is
         self._outbound_override = outbound or {}
         self.inbound: dict[str, InboundAdapter] = {}
         self.outbound: dict[str, OutboundAdapter] = {}
@@ -159,8 +162,9 @@ class Gateway:
     async def start(self) -> None:
         if self.whole_process:
             threading.excepthook = _log_thread_failure
+        resolved_keys(self.config)  # a shared or short API key stops the node before anything is opened
         data = Path(self.config.gateway.data_dir)
-        data.mkdir(parents=True, exist_ok=True)
+        self._private_data(data)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
         await self.store.open()
         self.build()
@@ -180,6 +184,25 @@ class Gateway:
             gc.collect()
             gc.freeze()
         log.info("gateway node %s started", self.node)
+
+    def _private_data(self, data: Path) -> None:
+        """The data folder, and the SQLite file this node opens, readable by the node's user only.
+
+        The database file is created here, 0600, before SQLite opens it: SQLite gives the -wal and
+        -shm files it makes the database file's mode. What an older version made wider is tightened,
+        and the log says so.
+        """
+        if tighten(data, FOLDER_MODE):
+            log.warning("data folder %s was open to other users; now to this user only (0700)", data)
+        private_dir(data)
+        s = self.config.gateway.store
+        if not self._own_store or s.backend != "sqlite":
+            return
+        db = Path(s.path or data / "gateway.db")  # where make_store puts it
+        private_dir(db.parent)
+        wider = [p for p in (Path(f"{db}-wal"), Path(f"{db}-shm")) if tighten(p, FILE_MODE)]
+        if private_file(db) or wider:
+            log.warning("database %s was readable by other users; now by this user only (0600)", db)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:

@@ -10,10 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.config import parse_config
+from gateway.errors import ConfigError
 from gateway.model import DeliveryResult, OutboundMessage
+from gateway.runtime import Gateway
 from gateway.store.sqlite import iso_now
 
-from .support.api import KEYS, Running, log, serve
+from .support.api import KEYS, Running, keyed_config, log, serve
 from .support.records import record
 from .support.waiting import wait_for
 
@@ -55,6 +58,41 @@ async def test_a_rotated_key_stops_working(tmp_path: Path, monkeypatch: pytest.M
         async with httpx.AsyncClient(base_url=again.url, headers={"X-API-Key": "police-key-2"}) as c:
             new = await c.post("/api/v1/messages", content=record(case="ROT-2"))
         assert new.status_code == 202, new.text
+
+
+@pytest.mark.parametrize(("shared", "named"), [
+    (("POLICE", "PROC"), "agency POLICE and agency PROC"),
+    (("OPERATOR", "AUDITOR"), "operator ops-wang and auditor audit-li"),
+    (("COURT", "OPERATOR"), "agency COURT and operator ops-wang"),
+])
+async def test_a_key_two_principals_share_stops_the_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         shared: tuple[str, str], named: str) -> None:
+    keys = {**KEYS, shared[1]: KEYS[shared[0]]}
+    for name, key in keys.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    gw = Gateway(parse_config(keyed_config(tmp_path / "data")))
+    with pytest.raises(ConfigError) as refused:
+        await gw.start()
+    assert f"{named} have the same API key" in str(refused.value)
+    assert KEYS[shared[0]] not in str(refused.value)
+    assert not (tmp_path / "data").exists(), "nothing is opened before the keys are checked"
+
+
+async def test_a_short_key_stops_the_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    strong = {name: f"{name.lower()}-{'k' * 24}" for name in KEYS}
+    for name, key in {**strong, "AUDITOR": "a" * 23}.items():
+        monkeypatch.setenv(f"TEST_{name}_KEY", key)
+    data = keyed_config(tmp_path / "data")
+    del data["gateway"]["api"]["min_key_length"]  # the default, 24
+    with pytest.raises(ConfigError) as refused:
+        await Gateway(parse_config(data)).start()
+    assert "auditor audit-li: the API key has 23 characters, fewer than gateway.api.min_key_length (24)" \
+        in str(refused.value)
+    assert "a" * 23 not in str(refused.value)
+    monkeypatch.setenv("TEST_AUDITOR_KEY", "a" * 24)
+    gw = Gateway(parse_config(data))
+    async with gw.running():
+        assert gw.started
 
 
 async def test_keys_are_stored_hashed(api: Running) -> None:

@@ -107,6 +107,39 @@ def test_run_refuses_a_config_whose_secrets_are_missing(tmp_path: Path) -> None:
     assert "operator ops: environment variable SURELY_UNSET_GATEWAY_KEY is not set" in line
 
 
+def test_check_config_and_run_refuse_shared_and_short_keys(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    data = base_config(tmp_path / "data")
+    del data["gateway"]["api"]["min_key_length"]  # the default, 24
+    data["agencies"][0]["api_key"] = {"env": "CLI_POLICE_KEY"}
+    data["agencies"][1]["api_key"] = {"env": "CLI_PROC_KEY"}
+    data["access"] = {"operators": [{"name": "ops", "key": {"env": "CLI_OPS_KEY"}}],
+                      "auditors": [{"name": "aud", "key": {"file": str(tmp_path / "aud.key")}}]}
+    (tmp_path / "aud.key").write_text("ops-key-" + "x" * 24 + "\n")
+    monkeypatch.setenv("CLI_POLICE_KEY", "police-key-1")
+    monkeypatch.setenv("CLI_PROC_KEY", "police-key-1")
+    monkeypatch.setenv("CLI_OPS_KEY", "ops-key-" + "x" * 24)
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(data))
+    r = invoke("check-config", str(path))
+    assert r.exit_code == 2
+    assert f"{path}: agency POLICE: the API key has 12 characters, fewer than gateway.api.min_key_length (24)" \
+        in r.stderr
+    assert "agency POLICE and agency PROC have the same API key" in r.stderr
+    assert "operator ops and auditor aud have the same API key" in r.stderr
+    assert "police-key-1" not in r.output and "xxxx" not in r.output, "a key is never shown"
+    line = one_error_line(invoke("run", str(path)))
+    assert "agency POLICE: the API key has 12 characters" in line and "police-key-1" not in line
+
+
+def test_keys_new_prints_a_strong_key_and_how_to_store_it() -> None:
+    first, second = invoke("keys", "new"), invoke("keys", "new")
+    assert first.exit_code == 0, first.output
+    key = first.stdout.strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key) and key != second.stdout.strip()
+    assert "{env: " in first.stderr and "{file: " in first.stderr and key not in first.stderr
+
+
 def test_operator_commands_need_a_key_and_a_gateway() -> None:
     assert "no API key" in one_error_line(invoke("queues", "--url", "http://127.0.0.1:9"))
     line = one_error_line(invoke("queues", "--url", "http://127.0.0.1:9", key="k"))

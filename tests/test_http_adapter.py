@@ -8,11 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+import yaml
 from lxml import etree
 
 from adapters.http import HttpOutbound, OutboundSettings, wants_xml
 from gateway.api.app import create_app
-from gateway.config import parse_config
+from gateway.config import load_config, parse_config
 from gateway.errors import ConfigError
 from gateway.model import Attachment, OutboundMessage, Outcome
 from gateway.runtime import Gateway
@@ -106,6 +107,26 @@ async def test_bearer_token_is_sent_from_its_reference(monkeypatch: pytest.Monke
     assert (await out.deliver(message())).outcome == Outcome.DELIVERED
     assert route.calls[0].request.headers["Authorization"] == "Bearer s3cret-token"
     assert "s3cret-token" not in repr(out.settings)
+
+
+@pytest.mark.parametrize(("key", "url"), [
+    ("url", "http://court:PASS@receiver.test/cases"),
+    ("url", "https://receiver.test/cases?user=court&access_token=PASS"),
+    ("proxy", "http://proxy-user:PASS@proxy.test:3128"),
+])
+def test_a_password_in_a_url_is_refused_naming_file_and_key(tmp_path: Path, key: str, url: str) -> None:
+    cfg = http_config(tmp_path / "data", URL)
+    cfg["agencies"][1]["outbound"]["settings"] = {"url": URL, key: url}
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    said = str(refused.value)
+    assert said.startswith(f"{path}: ") and f"agencies[1].outbound.settings.{key}: " in said
+    assert "secret reference" in said and "PASS" not in said
+    cfg["agencies"][1]["outbound"]["settings"] = {"url": URL, key: "https://receiver.test/cases?case=1&wsdl"}
+    path.write_text(yaml.safe_dump(cfg))
+    assert load_config(path).agency("PROC").outbound is not None
 
 
 async def test_client_certificate_config_loads(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ KEYS = {"POLICE_KEY": "police-key-1", "OPS_KEY": "operator-key-1"}
 
 def node_config(tmp: Path, port: int, tls: dict[str, Any]) -> Path:
     cfg = base_config(tmp / "data")
-    cfg["gateway"]["api"] = {"host": "127.0.0.1", "port": port, "tls": tls}
+    cfg["gateway"]["api"].update(host="127.0.0.1", port=port, tls=tls)
     police = cfg["agencies"][0]
     police["api_key"] = {"env": "POLICE_KEY"}
     police["inbound"] = [{"name": "police-in", "adapter": "http"}]

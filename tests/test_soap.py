@@ -27,6 +27,7 @@ from adapters.soap.wsse import NonceCache, verify_username_token
 from adapters.testing import outbound_context
 from gateway.api.app import create_app
 from gateway.config import parse_config
+from gateway.errors import ConfigError
 from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
@@ -401,6 +402,20 @@ async def test_a_token_replayed_to_another_node_is_refused(
         assert not await gw_b.store.claim_once("k", time.time() + 60)
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("wsdl", "http://gateway:PASS@proc.test/CaseService?wsdl"),
+    ("wsdl", "https://proc.test/CaseService?wsdl&password=PASS"),
+    ("address", "https://proc.test/CaseService?sig=PASS"),
+])
+def test_a_password_in_a_wsdl_or_address_url_is_refused(tmp_path: Path, key: str, value: str) -> None:
+    settings = {"wsdl": "/srv/wsdl/proc@2024.wsdl", key: value}  # a file path may hold an @
+    with pytest.raises(ConfigError) as refused:
+        parse_config(_config(tmp_path, settings), source="gw.yaml")
+    said = str(refused.value)
+    assert f"agencies[1].outbound.settings.{key}: " in said and "secret reference" in said and "PASS" not in said
+    assert OutboundSettings(wsdl="/srv/wsdl/proc@2024.wsdl", address="https://proc.test/CaseService")
+
+
 def test_username_token_rules() -> None:
     nonces = NonceCache(300)
 
@@ -569,6 +584,7 @@ async def test_wsdl_is_cached_across_restarts(tmp_path: Path, agency: SoapAgency
     settings = OutboundSettings(wsdl=agency.wsdl_url, case_field="CaseNumber")
     first = SoapOutbound(settings, outbound_context(tmp_path, agency="PROC"))
     assert (await first.deliver(_message("CACHE-1"))).outcome == "delivered"
+    assert first.cache_path.stat().st_mode & 0o077 == 0, "fetched WSDLs are the node's user's only"
     await first.aclose()
     agency.down()  # the WSDL URL is gone now; a restarted adapter still starts from the cache
     again = SoapOutbound(settings, outbound_context(tmp_path, agency="PROC"))

@@ -34,7 +34,7 @@ from adapters.base import AdapterSpec, InboundContext
 from adapters.soap.inbound import SoapInbound
 from adapters.soap.outbound import SoapOutbound
 from gateway.errors import ConfigError
-from gateway.secrets import SecretRef
+from gateway.secrets import SecretRef, UrlWithoutSecrets
 
 
 class InboundSettings(BaseModel):
@@ -77,11 +77,13 @@ class OutboundSettings(BaseModel):
     """A legacy SOAP service the gateway delivers to, described by its WSDL."""
 
     model_config = ConfigDict(extra="forbid")
-    wsdl: str = Field(description="WSDL file path or URL; parsed once, fetched documents cached in DATA_DIR")
+    wsdl: UrlWithoutSecrets = Field(description="WSDL file path or URL (no credentials in it); parsed once, "
+                                                "fetched documents cached in DATA_DIR")
     service: str | None = Field(None, description="service name in the WSDL; default the first")
     port: str | None = Field(None, description="port name in the service; default the first")
     binding: str | None = Field(None, description="binding QName ({ns}Name), used with address")
-    address: str | None = Field(None, description="endpoint URL overriding the WSDL's address")
+    address: UrlWithoutSecrets | None = Field(
+        None, description="endpoint URL overriding the WSDL's address (no credentials in it)")
     operation: str = Field("SubmitCaseRecord", description="operation that receives a record")
     record_field: str = Field("Record", description="request field that carries the record")
     record_as: Literal["base64", "text", "xml"] = Field(

@@ -29,6 +29,7 @@ from adapters.base import OutboundContext
 from gateway import xmlsafe
 from gateway.errors import InputRejected
 from gateway.model import DeliveryResult, OutboundMessage, Outcome
+from gateway.private_files import private_dir, private_file
 
 if TYPE_CHECKING:
     from adapters.soap import OutboundSettings
@@ -69,7 +70,8 @@ class SoapOutbound:
 
     def _build(self) -> tuple[zeep.Client, Any]:
         s = self.settings
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.cache_path.parent)
+        private_file(self.cache_path)  # fetched WSDLs stay this user's, as the rest of the data folder
         transport = Transport(
             cache=SqliteCache(path=str(self.cache_path), timeout=int(s.wsdl_cache_seconds)),
             timeout=int(s.wsdl_timeout),

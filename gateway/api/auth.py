@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.config import GatewayConfig
+from gateway.keys import resolved_keys
 from gateway.runtime import Gateway
 
 
@@ -72,15 +73,10 @@ async def principal(
 
 
 async def register_keys(gw: Gateway) -> None:
-    """Store the hash of every key the configuration names, with its role."""
-    config, store = gw.config, gw.store
-    for agency in config.agencies:
-        if agency.api_key:
-            await store.put_api_key(hash_key(agency.api_key.resolve()), "agency", agency.code, agency.code)
-    for p in config.access.operators:
-        await store.put_api_key(hash_key(p.key.resolve()), "operator", p.name, None)
-    for p in config.access.auditors:
-        await store.put_api_key(hash_key(p.key.resolve()), "auditor", p.name, None)
+    """Store the hash of every key the configuration names, with its role (once the keys are checked:
+    a shared key would admit as whichever holder came last)."""
+    for holder, key in resolved_keys(gw.config):
+        await gw.store.put_api_key(hash_key(key), holder.role, holder.name, holder.agency)
 
 
 async def keys_in_force(request: Request) -> set[str]:
@@ -99,9 +95,7 @@ async def keys_in_force(request: Request) -> set[str]:
 def configured_key_hashes(config: GatewayConfig) -> set[str]:
     """Hashes of the keys the configuration names now: a key removed or rotated out stops working
     at the next start, although the store still holds its hash."""
-    refs = [a.api_key for a in config.agencies if a.api_key]
-    refs += [p.key for p in [*config.access.operators, *config.access.auditors]]
-    return {hash_key(ref.resolve()) for ref in refs}
+    return {hash_key(key) for _holder, key in resolved_keys(config)}
 
 
 def _client(request: Request) -> str:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.audit.verify_bundle import checkpoint_message, key_fingerprint
+from gateway.private_files import private_dir
 
 
 def public_pem(public: Ed25519PublicKey) -> bytes:
@@ -34,7 +35,7 @@ class Signer:
             if not isinstance(key, Ed25519PrivateKey):
                 raise ValueError(f"{p} does not hold an Ed25519 private key")
             return cls(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(p.parent)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

@@ -46,15 +46,21 @@ class Running:
                                headers={"Content-Type": "application/xml"})
 
 
+def keyed_config(data_dir: Path, **gateway: Any) -> dict[str, Any]:
+    """base_config whose agencies, operator and auditor have keys, from TEST_*_KEY."""
+    data = base_config(data_dir, **gateway)
+    for a in data["agencies"]:
+        a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
+    data["access"] = {"operators": [{"name": "ops-wang", "key": {"env": "TEST_OPERATOR_KEY"}}],
+                      "auditors": [{"name": "audit-li", "key": {"env": "TEST_AUDITOR_KEY"}}]}
+    return data
+
+
 @contextlib.asynccontextmanager
 async def serve(data_dir: Path) -> AsyncIterator[Running]:
     """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port."""
-    data = base_config(data_dir, max_message_bytes=256 * 1024)
-    for a in data["agencies"]:
-        a["api_key"] = {"env": f"TEST_{a['code']}_KEY"}
+    data = keyed_config(data_dir, max_message_bytes=256 * 1024)
     data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
-    data["access"] = {"operators": [{"name": "ops-wang", "key": {"env": "TEST_OPERATOR_KEY"}}],
-                      "auditors": [{"name": "audit-li", "key": {"env": "TEST_AUDITOR_KEY"}}]}
     fail_proc: set[str] = set()
 
     def proc_handler(m: OutboundMessage) -> DeliveryResult:

@@ -8,8 +8,10 @@ from typing import Any
 
 def base_config(data_dir: Path, *, outbound: dict[str, Any] | None = None, **gateway: Any) -> dict[str, Any]:
     out = outbound or {"adapter": "memory"}
+    api = {"min_key_length": 1, **gateway.pop("api", {})}  # tests' keys are short, e.g. "police-key-1"
     return {
-        "gateway": {"node": "test-node", "data_dir": str(data_dir), "store": {"durability": "normal"}, **gateway},
+        "gateway": {"node": "test-node", "data_dir": str(data_dir), "store": {"durability": "normal"}, **gateway,
+                    "api": api},
         "agencies": [
             {"code": "POLICE", "name": "City Police", "role": "police",
              "inbound": [{"name": "police-in", "adapter": "memory"}],
