@@ -397,8 +397,8 @@ class DropInbound(InboundAdapter):
         earlier = await self.gateway.store.file_seen(self.channel, fingerprint)
         if earlier is not None:  # ingested before; only the move is left to do
             m = await self.gateway.store.get_message(earlier)
-            rejected = m is not None and m["status"] != MessageStatus.ACCEPTED
-            reasons = [f"message {earlier}: rejected", *m["reasons"]] if m is not None and rejected else None
+            rejected = m is not None and m.status != MessageStatus.ACCEPTED
+            reasons = [f"message {earlier}: rejected", *m.reasons] if m is not None and rejected else None
             await asyncio.to_thread(
                 self._move_away, fs, name, extra, self.error_dir if rejected else self.archive_dir, reasons
             )

@@ -31,6 +31,7 @@ from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.audit.chain import AuditEvent
 from gateway.files import FileStore
 from gateway.model import Attachment, InboundRecord, MessageStatus, Receipt
+from gateway.store.rows import DeliveryRow
 
 if TYPE_CHECKING:
     from adapters.soap import InboundSettings
@@ -56,7 +57,7 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def receipt_element(r: Receipt, deliveries: list[dict[str, Any]] | None = None) -> etree._Element:
+def receipt_element(r: Receipt, deliveries: list[DeliveryRow] | None = None) -> etree._Element:
     el = etree.Element(_t("Receipt"), nsmap={None: TNS})
     for tag, value in (
         ("MessageId", r.message_id),
@@ -77,9 +78,9 @@ def receipt_element(r: Receipt, deliveries: list[dict[str, Any]] | None = None) 
         ds = etree.SubElement(el, _t("Deliveries"))
         for row in deliveries:
             de = etree.SubElement(ds, _t("Delivery"))
-            etree.SubElement(de, _t("Agency")).text = str(row["destination"])
-            etree.SubElement(de, _t("State")).text = str(row["state"])
-            etree.SubElement(de, _t("Reason")).text = str(row.get("reason") or "")
+            etree.SubElement(de, _t("Agency")).text = str(row.destination)
+            etree.SubElement(de, _t("State")).text = str(row.state)
+            etree.SubElement(de, _t("Reason")).text = str(row.reason or "")
     return el
 
 
@@ -365,9 +366,9 @@ class SoapInbound(InboundAdapter):
                 if e.action != "received" or e.actor != self.sender:
                     continue
                 m = await store.get_message(e.message_id)
-                if m is None or (only_rejected and m["status"] != MessageStatus.REJECTED):
+                if m is None or (only_rejected and m.status != MessageStatus.REJECTED):
                     continue
-                r = Receipt.from_dict(m["receipt"])
+                r = Receipt.from_dict(m.receipt)
                 resp.append(receipt_element(r, await store.get_deliveries(r.message_id)))
                 found += 1
                 if found >= limit:

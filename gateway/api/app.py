@@ -172,11 +172,10 @@ def create_app(gw: Any) -> PushFirst:
         if m is None:
             raise HTTPException(404, f"no message {message_id}")
         deliveries = await gw.store.get_deliveries(message_id)
-        if not p.can_read_message(m["sender"], [d["destination"] for d in deliveries]):
+        if not p.can_read_message(m.sender, [d.destination for d in deliveries]):
             await refuse(gw, request, p.name, f"message {message_id} is not one of agency {p.agency}'s")
             raise HTTPException(403, f"message {message_id} was neither sent by nor to agency {p.agency}")
-        m["deliveries"] = deliveries
-        return m
+        return {**m.as_json(), "deliveries": [d.as_json() for d in deliveries]}
 
     @app.get("/api/v1/messages/{message_id}", tags=["agencies", "operators"], summary="status of one message")
     async def message(request: Request, message_id: str, p: AnyKey) -> dict[str, Any]:
@@ -187,20 +186,20 @@ def create_app(gw: Any) -> PushFirst:
     async def history(request: Request, message_id: str, p: AnyKey) -> dict[str, Any]:
         m = await _message_for(request, message_id, p)
         entries = await gw.store.audit_entries(message_id=message_id, limit=10_000)
-        attempts = {d["id"]: await gw.store.get_attempts(d["id"]) for d in m["deliveries"]}
+        attempts = {d["id"]: [a.as_json() for a in await gw.store.get_attempts(d["id"])] for d in m["deliveries"]}
         return {"message": m, "steps": [e.as_dict() for e in entries], "attempts": attempts}
 
     @app.get("/api/v1/queues", tags=["operators"], summary="deliveries per destination and state")
     async def queues(p: ReaderKey) -> list[dict[str, Any]]:
-        return await gw.store.queue_depths()
+        return [q.as_json() for q in await gw.store.queue_depths()]
 
     @app.get("/api/v1/deliveries", tags=["operators"], summary="a page of deliveries, filtered")
     async def deliveries(
         p: ReaderKey, state: str | None = None, destination: str | None = None, after: str | None = None,
         limit: Annotated[int, Query(le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return await gw.store.list_deliveries(
-            state=state, destination=destination, after=after, limit=limit)
+        return [d.as_json() for d in await gw.store.list_deliveries(
+            state=state, destination=destination, after=after, limit=limit)]
 
     @app.get("/api/v1/dead-letters", tags=["operators"],
              summary="deliveries that need an operator, with reasons")
@@ -208,8 +207,8 @@ def create_app(gw: Any) -> PushFirst:
         p: ReaderKey, destination: str | None = None, after: str | None = None,
         limit: Annotated[int, Query(le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        return await gw.store.list_deliveries(
-            state="dead", destination=destination, after=after, limit=limit)
+        return [d.as_json() for d in await gw.store.list_deliveries(
+            state="dead", destination=destination, after=after, limit=limit)]
 
     @app.post("/api/v1/deliveries/{delivery_id}/replay", tags=["operators"],
               summary="deliver again from the original raw record, to this delivery's destination only")
@@ -218,17 +217,17 @@ def create_app(gw: Any) -> PushFirst:
         d = await gw.store.get_delivery(delivery_id)
         if d is None:
             raise HTTPException(404, f"no delivery {delivery_id}")
-        if d["state"] not in _REPLAYABLE:
-            raise HTTPException(409, f"delivery {delivery_id} is {d['state']}; it is still on its way, "
+        if d.state not in _REPLAYABLE:
+            raise HTTPException(409, f"delivery {delivery_id} is {d.state}; it is still on its way, "
                                      "so a replay would deliver it twice")
         try:
             new = await gw.replay(delivery_id, f"operator:{p.name}", action.reason,
-                                  expect_state=action.expect_state or d["state"])
+                                  expect_state=action.expect_state or d.state)
         except KeyError:
             raise HTTPException(404, f"no delivery {delivery_id}") from None
         except ValueError as e:
             raise HTTPException(409, str(e)) from None
-        return {"replayed": delivery_id, "new_delivery": new, "destination": d["destination"]}
+        return {"replayed": delivery_id, "new_delivery": new, "destination": d.destination}
 
     replaying = asyncio.Lock()
 
@@ -244,14 +243,14 @@ def create_app(gw: Any) -> PushFirst:
         async with replaying:
             for d in await gw.store.list_deliveries(state="dead", destination=body.destination, limit=body.limit):
                 try:
-                    new = await gw.replay(d["id"], actor, body.reason, expect_state="dead")
+                    new = await gw.replay(d.id, actor, body.reason, expect_state="dead")
                 except Exception as e:  # gone, handled meanwhile, or no longer mappable: said, not fatal
                     why = str(e).strip("'") if not isinstance(e, KeyError) else "it no longer exists"
-                    skipped.append({"delivery": d["id"], "case": d["case_number"], "why": why})
+                    skipped.append({"delivery": d.id, "case": d.case_number, "why": why})
                     continue
-                replayed.append({"delivery": d["id"], "case": d["case_number"], "new_delivery": new})
-        left = sum(q["count"] for q in await gw.store.queue_depths()
-                   if q["destination"] == body.destination and q["state"] == "dead")
+                replayed.append({"delivery": d.id, "case": d.case_number, "new_delivery": new})
+        left = sum(q.count for q in await gw.store.queue_depths()
+                   if q.destination == body.destination and q.state == "dead")
         return {"destination": body.destination, "replayed": replayed, "skipped": skipped, "dead_left": left}
 
     @app.post("/api/v1/deliveries/{delivery_id}/discard", tags=["operators"],
@@ -296,7 +295,7 @@ def create_app(gw: Any) -> PushFirst:
         from gateway.audit.signing import public_pem
 
         return {"public_key": public_pem(gw.signer.public).decode(), "key_id": gw.signer.key_id,
-                "checkpoints": await gw.store.checkpoints()}
+                "checkpoints": [c.as_json() for c in await gw.store.checkpoints()]}
 
     verifying = asyncio.Lock()
 

@@ -49,7 +49,7 @@ async def principal(
     if row is None:
         await refuse(gw, request, f"client {_client(request)}", "unknown API key")
         raise HTTPException(401, "this API key is not known", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(row["role"], row["name"], row["agency"])
+    return Principal(row.role, row.name, row.agency)
 
 
 def configured_key_hashes(config: Any) -> set[str]:
