@@ -314,3 +314,28 @@ async def test_lease_carries_the_dossier_files_of_an_accepted_message(store: Sto
     leases = await store.lease("PROC", 10, 30)
     assert [x.attachments for x in leases] == [(scan,), (), ()]
 
+
+async def test_reads_are_rows_answered_as_the_api_always_answered_them(store: Store) -> None:
+    """Typed rows on both backends; their JSON keeps the columns, in order, that the API has always sent
+    (a delivery's receipt as text and last, its lease token never)."""
+    mid = await put(store, "R", dests=("PROC", "COURT"))
+    (lease,) = await store.lease("PROC", 1, 30)
+    await store.finish(lease, Finish(DeliveryState.DELIVERED, "ok", receipt="收据".encode()))
+    m = await store.get_message(mid)
+    assert m is not None and m.status == MessageStatus.ACCEPTED and m.receipt["message_id"] == mid
+    assert list(m.as_json()) == [
+        "id", "sender", "channel", "sender_message_id", "content_hash", "canonical_hash", "case_number", "stage",
+        "action", "status", "reasons", "received_at", "file_name", "operation", "summary", "receipt", "node",
+        "payload_pruned_at"]
+    d = await store.get_delivery(lease.delivery_id)
+    assert d is not None and d.state == DeliveryState.DELIVERED and d.receipt == "收据"
+    assert list(d.as_json()) == [
+        "seq", "id", "message_id", "destination", "case_number", "body_hash", "content_type", "file_name", "state",
+        "reason", "attempts", "created_at", "updated_at", "next_attempt_at", "lease_owner", "lease_expires_at",
+        "delivered_at", "replay_of", "receipt"]
+    assert [x.as_json()["state"] for x in await store.get_deliveries(mid)] == ["delivered", "queued"]
+    (a,) = await store.get_attempts(lease.delivery_id)
+    assert (a.attempt, a.outcome, a.detail) == (1, "delivered", "ok")
+    depths = {(q.destination, q.state): q.count for q in await store.queue_depths()}
+    assert depths == {("COURT", "queued"): 1, ("PROC", "delivered"): 1}
+    assert list((await store.queue_depths())[0].as_json()) == ["destination", "state", "count", "oldest"]
