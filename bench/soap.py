@@ -138,7 +138,7 @@ async def end_to_end(wsdl: str, n: int, conc: int) -> float:
                     for i in range(n)]
             while True:
                 depths = await gw.store.queue_depths()
-                waiting = sum(d["count"] for d in depths if d["state"] != "delivered")
+                waiting = sum(d.count for d in depths if d.state != "delivered")
                 if waiting == 0:
                     break
                 await asyncio.sleep(0.02)

@@ -35,7 +35,7 @@ class StoreDropMarks:
         m = await self.store.get_message(message_id)
         if m is None:
             return None
-        return m["status"] == MessageStatus.ACCEPTED, tuple(m["reasons"])
+        return m.status == MessageStatus.ACCEPTED, tuple(m.reasons)
 
 
 class Contexts:

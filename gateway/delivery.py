@@ -13,13 +13,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from adapters.base import OutboundAdapter
 from gateway.model import Attachment, DeliveryResult, DeliveryState, OutboundMessage
 from gateway.retry import Redelivery
-from gateway.store.base import Lease, StaleLease, Store
+from gateway.store.roles import DeliveryQueue, Payloads, StaleLease
+from gateway.store.rows import Lease, MessageRow
 
 log = logging.getLogger("gateway.delivery")
+
+
+class DispatchStore(DeliveryQueue, Payloads, Protocol):
+    """What the dispatcher uses: the queue, the payloads a lease did not carry, and a message's dossier
+    files for a lease that did not list them."""
+
+    async def get_message(self, message_id: str) -> MessageRow | None: ...
 
 
 @dataclass
@@ -32,7 +41,7 @@ class Destination:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, destinations: list[Destination], lease_seconds: float,
+    def __init__(self, store: DispatchStore, destinations: list[Destination], lease_seconds: float,
                  on_attempt: Callable[[str, DeliveryState, float, float], None] | None = None) -> None:
         self.store = store
         self.destinations = {d.code: d for d in destinations}
@@ -130,10 +139,9 @@ class Dispatcher:
     async def _attachments(self, message_id: str) -> tuple[Attachment, ...]:
         """Dossier files stored with an accepted message (in its summary); a defect notice carries none."""
         m = await self.store.get_message(message_id)
-        if m is None or m.get("status") != "accepted":
+        if m is None or m.status != "accepted":
             return ()
-        listed = m.get("summary", {}).get("attachments", [])
-        return tuple(Attachment(**a) for a in listed)
+        return m.attachments()
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking work; let attempts in flight finish for `grace` seconds, then give leases back."""

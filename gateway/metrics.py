@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.model import DeliveryState, Receipt
+from gateway.store.roles import ExchangeLog, Operations
+from gateway.store.rows import QueueDepth
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _WAITING = (DeliveryState.QUEUED, DeliveryState.RETRYING, DeliveryState.IN_FLIGHT)
+
+
+class Gauged(Operations, ExchangeLog, Protocol):
+    """The store as a scrape reads it: queue depths and the log's head."""
 
 
 class _StoreSnapshot(Collector):
     """Gauges from the store, read (asynchronously) just before each scrape renders them."""
 
     def __init__(self) -> None:
-        self.queues: list[dict[str, Any]] = []
+        self.queues: list[QueueDepth] = []
         self.log_entries = 0
         self.taken_at = 0.0
 
@@ -39,10 +45,10 @@ class _StoreSnapshot(Collector):
                                    labels=["destination"])
         ages: dict[str, float] = {}
         for row in self.queues:
-            depth.add_metric([row["destination"], row["state"]], row["count"])
-            if row["state"] in _WAITING and row.get("oldest"):
-                age = max(0.0, self.taken_at - float(row["oldest"]))
-                ages[row["destination"]] = max(ages.get(row["destination"], 0.0), age)
+            depth.add_metric([row.destination, str(row.state)], row.count)
+            if row.state in _WAITING and row.oldest:
+                age = max(0.0, self.taken_at - float(row.oldest))
+                ages[row.destination] = max(ages.get(row.destination, 0.0), age)
         for dest, age in sorted(ages.items()):
             oldest.add_metric([dest], age)
         yield depth
@@ -82,7 +88,7 @@ class Metrics:
         if state == DeliveryState.DELIVERED:
             self.queued_to_delivered.labels(destination).observe(max(0.0, since_queued))
 
-    async def render(self, store: Any) -> bytes:
+    async def render(self, store: Gauged) -> bytes:
         self._store.queues = await store.queue_depths()
         self._store.log_entries = (await store.audit_head())[0]
         self._store.taken_at = time.time()

@@ -23,7 +23,8 @@ from gateway.mapping import MappingPack, Problem
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
 from gateway.rules import readable_path, standard_rules
-from gateway.store.base import NewDelivery, NewMessage, Store
+from gateway.store.roles import Intake
+from gateway.store.rows import NewDelivery, NewMessage
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -218,7 +219,7 @@ class Pipeline:
 
     def __init__(
         self,
-        store: Store,
+        store: Intake,
         steps: list[Step],
         inbound_packs: dict[str, MappingPack],
         max_bytes: int,

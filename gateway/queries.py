@@ -29,11 +29,11 @@ class Queries:
                 if e.action != "received" or e.actor != agency:
                     continue
                 m = await self.store.get_message(e.message_id)
-                if m is None or (only_rejected and m["status"] != MessageStatus.REJECTED):
+                if m is None or (only_rejected and m.status != MessageStatus.REJECTED):
                     continue
-                receipt = Receipt.from_dict(m["receipt"])
+                receipt = Receipt.from_dict(m.receipt)
                 deliveries = tuple(
-                    DeliveryView(str(d["destination"]), str(d["state"]), neutral_reason(str(d["state"])))
+                    DeliveryView(d.destination, str(d.state), neutral_reason(str(d.state)))
                     for d in await self.store.get_deliveries(receipt.message_id))
                 found.append(SentRecord(receipt, deliveries))
                 if len(found) >= limit:

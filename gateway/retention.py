@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from gateway.config import RetentionSettings
 from gateway.files import FileStore
-from gateway.store.base import Store
+from gateway.store.roles import Retention
 
 DAY = 86400.0
 FILE_GRACE = DAY  # a dossier's first file may wait this long while its last ones stream in
@@ -58,7 +58,7 @@ class RetentionReport:
 
 
 async def run_retention(
-    store: Store,
+    store: Retention,
     files: FileStore,
     settings: RetentionSettings,
     *,
@@ -90,7 +90,7 @@ async def run_retention(
     return report
 
 
-async def _remove_files(store: Store, files: FileStore, report: RetentionReport) -> None:
+async def _remove_files(store: Retention, files: FileStore, report: RetentionReport) -> None:
     seen: set[str] = set()
     while True:
         listed = [h for h in await store.file_removals(_FILE_PAGE + len(seen)) if h not in seen]
@@ -110,7 +110,7 @@ async def _remove_files(store: Store, files: FileStore, report: RetentionReport)
             await store.files_removed(removed)
 
 
-async def _remove_orphans(store: Store, files: FileStore, report: RetentionReport) -> None:
+async def _remove_orphans(store: Retention, files: FileStore, report: RetentionReport) -> None:
     """Files on disk that no message took in: the dossier of an upload refused or cut off after
     some of its files were stored. Left alone for FILE_GRACE after their last write, like any
     file, since the record naming them may still be streaming in."""

@@ -44,8 +44,7 @@ from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.store import make_store
 from gateway.store.base import Store
-from gateway.store.shared import payload_gone, replay_conflict
-from gateway.store.sqlite import iso_now
+from gateway.store.shared import iso_now, payload_gone, replay_conflict
 
 log = logging.getLogger("gateway")
 
@@ -245,7 +244,7 @@ class Gateway:
         assert self.signer is not None
         seq, head = await self.store.audit_head()
         cps = await self.store.checkpoints()
-        if seq == 0 or (cps and cps[-1]["seq"] >= seq):
+        if seq == 0 or (cps and cps[-1].seq >= seq):
             return None
         signed_at = iso_now()
         sig = self.signer.sign(seq, head, signed_at)
@@ -293,17 +292,17 @@ class Gateway:
         d = await self.store.get_delivery(delivery_id)
         if d is None:
             raise KeyError(delivery_id)
-        if expect_state is not None and d["state"] != expect_state:  # stale: spare the remapping
-            raise replay_conflict(delivery_id, d["state"], expect_state)
-        m = await self.store.get_message(d["message_id"])
+        if expect_state is not None and d.state != expect_state:  # stale: spare the remapping
+            raise replay_conflict(delivery_id, d.state, expect_state)
+        m = await self.store.get_message(d.message_id)
         assert m is not None
-        raw = await self.store.get_blob(m["content_hash"])
+        raw = await self.store.get_blob(m.content_hash)
         if raw is None:
-            if m.get("payload_pruned_at"):
-                raise payload_gone(m["id"])
-            raise ValueError(f"the original payload of message {m['id']} is no longer stored")
+            if m.payload_pruned_at:
+                raise payload_gone(m.id)
+            raise ValueError(f"the original payload of message {m.id} is no longer stored")
         body = await asyncio.to_thread(
-            self.pipeline.remap, raw, m["channel"], self.outbound_pack(d["destination"]))
+            self.pipeline.remap, raw, m.channel, self.outbound_pack(d.destination))
         from gateway.model import sha256_hex
 
         h = sha256_hex(body)

@@ -14,6 +14,7 @@ from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.model import DeliveryResult, OutboundMessage
 from gateway.runtime import Gateway
+from gateway.store.rows import DeliveryRow
 from gateway.store.sqlite import iso_now
 
 from .support.api import KEYS, Running, keyed_config, log, serve
@@ -160,7 +161,7 @@ async def test_role_rights(api: Running) -> None:
             assert got == code, f"{who} {method} {path}: {got}, expected {code}"
 
 
-async def _dead_judgment(api: Running, case: str) -> tuple[str, dict[str, dict[str, Any]]]:
+async def _dead_judgment(api: Running, case: str) -> tuple[str, dict[str, DeliveryRow]]:
     """A judgment that reaches POLICE but is refused by PROC's system: one dead letter."""
     api.fail_proc.add(case)
     r = await api.submit("COURT", record(case=case, stage="trial", action="judgment", sender="COURT"))
@@ -169,24 +170,24 @@ async def _dead_judgment(api: Running, case: str) -> tuple[str, dict[str, dict[s
 
     async def settled() -> bool:
         ds = await api.gateway.store.get_deliveries(message_id)
-        return sorted(d["state"] for d in ds) == ["dead", "delivered"]
+        return sorted(d.state for d in ds) == ["dead", "delivered"]
 
     await wait_for(settled)
     api.fail_proc.discard(case)
-    return message_id, {d["destination"]: d for d in await api.gateway.store.get_deliveries(message_id)}
+    return message_id, {d.destination: d for d in await api.gateway.store.get_deliveries(message_id)}
 
 
 async def test_dead_letter_replay_goes_to_the_chosen_destination_only(api: Running) -> None:
     message_id, by_dest = await _dead_judgment(api, "C-DEAD")
     dead = by_dest["PROC"]
-    assert by_dest["POLICE"]["state"] == "delivered"
+    assert by_dest["POLICE"].state == "delivered"
     letters = (await api.call("AUDITOR", "GET", "/api/v1/dead-letters")).json()
-    assert [d["id"] for d in letters] == [dead["id"]]
+    assert [d["id"] for d in letters] == [dead.id]
     assert "dossier incomplete" in letters[0]["reason"]
-    assert (await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{by_dest['POLICE']['id']}/discard",
+    assert (await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{by_dest['POLICE'].id}/discard",
                            json={"reason": "x"})).status_code == 409  # delivered: nothing to give up
 
-    r = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead['id']}/replay",
+    r = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead.id}/replay",
                        json={"reason": "receiver fixed its schema"})
     assert r.status_code == 200, r.text
     new = r.json()["new_delivery"]
@@ -194,7 +195,7 @@ async def test_dead_letter_replay_goes_to_the_chosen_destination_only(api: Runni
 
     async def redelivered() -> bool:
         d = await api.gateway.store.get_delivery(new)
-        return d is not None and d["state"] == "delivered"
+        return d is not None and d.state == "delivered"
 
     await wait_for(redelivered)
     assert [m.case_number for m in api.outs["POLICE"].received].count("C-DEAD") == 1
@@ -218,19 +219,19 @@ async def test_replay_of_a_delivery_still_on_its_way_is_refused(api: Running) ->
     api.outs["PROC"].handler = slow
     mid = (await api.submit("POLICE", record(case="C-SLOW"))).json()["message_id"]
     (d,) = await api.gateway.store.get_deliveries(mid)
-    r = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{d['id']}/replay")
+    r = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{d.id}/replay")
     assert r.status_code == 409 and "deliver it twice" in r.json()["detail"]
     hold.set()
 
 
 async def test_discard_is_logged_with_who_and_why(api: Running) -> None:
     _, by_dest = await _dead_judgment(api, "C-GIVEUP")
-    dead = by_dest["PROC"]["id"]
+    dead = by_dest["PROC"].id
     r = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead}/discard",
                        json={"reason": "case withdrawn by the court"})
     assert r.status_code == 200
     d = await api.gateway.store.get_delivery(dead)
-    assert d is not None and d["state"] == "discarded"
+    assert d is not None and d.state == "discarded"
     assert (await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead}/discard")).status_code == 409
     (entry,) = [e for e in await log(api, case="C-GIVEUP") if e["action"] == "discarded"]
     assert entry["actor"] == "operator:ops-wang" and "case withdrawn by the court" in entry["detail"]
@@ -243,7 +244,7 @@ async def test_queue_depths_and_log_queries(api: Running) -> None:
     ok = (await api.submit("POLICE", record(case="C-Q2"))).json()["message_id"]
 
     async def done() -> bool:
-        return (await api.gateway.store.get_deliveries(ok))[0]["state"] == "delivered"
+        return (await api.gateway.store.get_deliveries(ok))[0].state == "delivered"
 
     await wait_for(done)
     depths = {(q["destination"], q["state"]): q["count"]
@@ -264,7 +265,7 @@ async def test_queue_depths_and_log_queries(api: Running) -> None:
 
 async def test_a_stale_replay_is_refused_so_a_dead_letter_is_not_delivered_twice(api: Running) -> None:
     _, by_dest = await _dead_judgment(api, "C-TWICE")
-    dead = by_dest["PROC"]["id"]
+    dead = by_dest["PROC"].id
     seen = {"reason": "fixed", "expect_state": "dead"}  # what both operators' screens showed
     first = await api.call("OPERATOR", "POST", f"/api/v1/deliveries/{dead}/replay", json=seen)
     assert first.status_code == 200

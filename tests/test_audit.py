@@ -68,7 +68,7 @@ async def _write_log(data: Path) -> None:
             sent.append(await police.submit(record(case=CASES[i % 3], extra=f"note {i}")))  # type: ignore[attr-defined]
             if i % 3 == 2:  # every third record: let deliveries be logged, then sign
                 for _ in range(500):
-                    states = [d["state"] for r in sent for d in await gw.store.get_deliveries(r.message_id)]
+                    states = [d.state for r in sent for d in await gw.store.get_deliveries(r.message_id)]
                     if states == ["delivered"] * len(sent):
                         break
                     await asyncio.sleep(0.01)

@@ -51,6 +51,6 @@ async def test_bad_input_is_refused_logged_and_survived(bad: BadInput, tmp_path:
         mid = ok.json()["message_id"]
 
         async def delivered() -> bool:
-            return rcv.arrivals[mid] == 1 and (await gw.store.get_deliveries(mid))[0]["state"] == "delivered"
+            return rcv.arrivals[mid] == 1 and (await gw.store.get_deliveries(mid))[0].state == "delivered"
 
         await wait_for(delivered)

@@ -168,7 +168,7 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
     assert "[standard.sender] the record says it is from COURT" in rejected.stderr
 
     async def delivered() -> bool:
-        return (await api.gateway.store.get_deliveries(message_id))[0]["state"] == "delivered"
+        return (await api.gateway.store.get_deliveries(message_id))[0].state == "delivered"
 
     await wait_for(delivered)
     status = await run_cli("status", message_id, "--url", api.url, key=KEYS["PROC"])
@@ -190,17 +190,17 @@ async def test_submit_status_and_operator_commands(api: Running, tmp_path: Path)
     await wait_for(dead)
     (dead_delivery,) = await api.gateway.store.list_deliveries(state="dead")
     letters = await run_cli("dead-letters", "--url", api.url, key=KEYS["OPERATOR"])
-    assert dead_delivery["id"] in letters.stdout and "dossier incomplete" in letters.stdout
+    assert dead_delivery.id in letters.stdout and "dossier incomplete" in letters.stdout
     queues = await run_cli("queues", "--url", api.url, key=KEYS["AUDITOR"])
     assert queues.exit_code == 0 and "dead" in queues.stdout
 
     assert "HTTP 403" in one_error_line(await run_cli(
-        "replay", dead_delivery["id"], "--reason", "try", "--url", api.url, key=KEYS["AUDITOR"]))
+        "replay", dead_delivery.id, "--reason", "try", "--url", api.url, key=KEYS["AUDITOR"]))
     api.fail_proc.discard("CLI-0003")
-    replayed = await run_cli("replay", dead_delivery["id"], "--reason", "receiver repaired", "--url", api.url,
+    replayed = await run_cli("replay", dead_delivery.id, "--reason", "receiver repaired", "--url", api.url,
                              key=KEYS["OPERATOR"])
     assert replayed.exit_code == 0 and "to PROC" in replayed.stdout
-    gone = await run_cli("discard", dead_delivery["id"], "--reason", "x", "--url", api.url,
+    gone = await run_cli("discard", dead_delivery.id, "--reason", "x", "--url", api.url,
                          key=KEYS["OPERATOR"])
     assert "HTTP 409" in one_error_line(gone)
     entries = await api.gateway.store.audit_entries(case_number="CLI-0003")

@@ -39,7 +39,7 @@ def delivered_per_destination(data_dir: Path) -> dict[str, int]:
         await store.open()
         try:
             depths = await store.queue_depths()
-            return {q["destination"]: q["count"] for q in depths if q["state"] == "delivered"}
+            return {q.destination: q.count for q in depths if q.state == "delivered"}
         finally:
             await store.close()
 

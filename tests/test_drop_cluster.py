@@ -82,7 +82,7 @@ async def _two_nodes_take_each_file_once(tmp_path: Path, src: Path, inbound: dic
         assert len(taken) == n and set(taken.values()) == {1}, f"files taken more than once: {taken}"
         store = nodes[0].store
         deliveries = await store.list_deliveries(limit=1000)
-        messages = {d["message_id"] for d in deliveries}
+        messages = {d.message_id for d in deliveries}
         assert len(deliveries) == n and len(messages) == n, "one message and one delivery per file"
         assert sum(1 for e in await store.audit_entries(limit=10_000) if e.action == "received") == n
         assert len(receiver.arrivals) == n and set(receiver.arrivals.values()) == {1}, receiver.arrivals

@@ -16,6 +16,7 @@ from adapters.folder import LocalFS
 from gateway.files import FileStore
 from gateway.model import Attachment, OutboundMessage
 from gateway.runtime import Gateway
+from gateway.store.rows import DeliveryRow
 
 from .support.drops import drop, drop_config, same_name_in_two_cases, visible
 from .support.records import dossier_record
@@ -36,7 +37,7 @@ def _config(tmp_path: Path, src: Path, out: Path, **inbound: Any) -> Any:
     )
 
 
-async def _messages(gw: Gateway) -> list[dict[str, Any]]:
+async def _messages(gw: Gateway) -> list[DeliveryRow]:
     """Deliveries made (one per accepted record here)."""
     return await gw.store.list_deliveries(limit=1000)
 
@@ -68,10 +69,10 @@ async def test_record_and_dossier_taken_once_delivered_whole(tmp_path: Path) -> 
         assert sorted(visible(src / "archive")) == ["C1.photo.jpg", "C1.scan.pdf", "C1.xml"]
         await asyncio.sleep(0.5)  # several more polls: nothing is taken again
         deliveries = await _messages(gw)
-        assert len(deliveries) == 1 and deliveries[0]["state"] == "delivered"
-        msg = await gw.store.get_message(deliveries[0]["message_id"])
+        assert len(deliveries) == 1 and deliveries[0].state == "delivered"
+        msg = await gw.store.get_message(deliveries[0].message_id)
         assert msg is not None
-        listed = {a["name"]: a["sha256"] for a in msg["summary"]["attachments"]}
+        listed = {a["name"]: a["sha256"] for a in msg.summary["attachments"]}
         assert listed == {
             "C1.scan.pdf": hashlib.sha256(scan).hexdigest(),
             "C1.photo.jpg": hashlib.sha256(photo).hexdigest(),

@@ -170,7 +170,7 @@ async def test_record_travels_over_real_http_both_ways(tmp_path: Path, police_ke
 
         async def delivered() -> bool:
             ds = await gw.store.get_deliveries(mid)
-            return ds[0]["state"] == "delivered"
+            return ds[0].state == "delivered"
 
         await wait_for(delivered)
         assert rcv.arrivals[mid] == 1 and b"<CaseNumber>C2026-0001</CaseNumber>" in rcv.bodies[mid]
@@ -178,10 +178,10 @@ async def test_record_travels_over_real_http_both_ways(tmp_path: Path, police_ke
         assert [h["idempotency-key"] for h in tries] == [f"{mid}:PROC"] * 2
         assert [h["x-delivery-attempt"] for h in tries] == ["1", "2"]
         d = (await gw.store.get_deliveries(mid))[0]
-        assert mid in d["receipt"] and "attempt 2" in d["reason"]
-        attempts = await gw.store.get_attempts(d["id"])
-        assert [a["outcome"] for a in attempts] == ["retrying", "delivered"]
-        assert "HTTP 503" in attempts[0]["detail"]
+        assert mid in (d.receipt or "") and "attempt 2" in d.reason
+        attempts = await gw.store.get_attempts(d.id)
+        assert [a.outcome for a in attempts] == ["retrying", "delivered"]
+        assert "HTTP 503" in attempts[0].detail
 
         again = await http.post("/inbound/police-in", content=record(), headers={**police_key,
                                                                                "Accept": "application/xml"})
@@ -202,11 +202,11 @@ async def test_receiver_refusal_is_dead_lettered_with_its_words(tmp_path: Path, 
         mid = r.json()["message_id"]
 
         async def dead() -> bool:
-            return (await gw.store.get_deliveries(mid))[0]["state"] == "dead"
+            return (await gw.store.get_deliveries(mid))[0].state == "dead"
 
         await wait_for(dead)
         d = (await gw.store.get_deliveries(mid))[0]
-        assert "HTTP 400" in d["reason"] and "receiver says no (400)" in d["reason"]
+        assert "HTTP 400" in d.reason and "receiver says no (400)" in d.reason
 
 
 async def test_unreachable_receiver_keeps_the_record_queued(tmp_path: Path, police_key: Headers) -> None:
@@ -217,11 +217,11 @@ async def test_unreachable_receiver_keeps_the_record_queued(tmp_path: Path, poli
 
         async def failed_once() -> bool:
             ds = await gw.store.get_deliveries(mid)
-            return ds[0]["state"] == "retrying"
+            return ds[0].state == "retrying"
 
         await wait_for(failed_once)
         d = (await gw.store.get_deliveries(mid))[0]
-        assert "could not reach" in d["reason"] and "next attempt" in d["reason"]
+        assert "could not reach" in d.reason and "next attempt" in d.reason
 
 
 async def test_sender_needs_its_key_and_refusals_are_logged(tmp_path: Path, police_key: Headers) -> None:

@@ -66,11 +66,11 @@ async def test_a_dossier_travels_in_and_out_as_multipart_byte_exact(tmp_path: Pa
         assert all(store.path_for(hashlib.sha256(d).hexdigest()).read_bytes() == d for _, d, _ in FILES)
 
         async def delivered() -> bool:
-            return (await gw.store.get_deliveries(mid))[0]["state"] == "delivered"
+            return (await gw.store.get_deliveries(mid))[0].state == "delivered"
 
         await wait_for(delivered)
         d = (await gw.store.get_deliveries(mid))[0]
-        detail = (await gw.store.get_attempts(d["id"]))[-1]["detail"]
+        detail = (await gw.store.get_attempts(d.id))[-1].detail
     assert "record and 2 dossier file(s) sent" in detail, detail
     form = rcv.forms[0]
     assert form["headers"]["content-type"].startswith("multipart/form-data; boundary=")

@@ -38,7 +38,7 @@ async def test_record_is_delivered_to_routed_agency(config: GatewayConfig) -> No
 
         async def recorded() -> bool:
             ds = await gw.store.get_deliveries(receipt.message_id)
-            return ds[0]["state"] == "delivered"
+            return ds[0].state == "delivered"
 
         await wait_for(recorded)
         actions = [e.action for e in await gw.store.audit_entries(message_id=receipt.message_id)]
@@ -95,16 +95,16 @@ async def test_transient_failures_retry_permanent_dead_letter(config: GatewayCon
         bad = await inbound.submit(record(case="BAD-1"))  # type: ignore[attr-defined]
 
         async def settled() -> bool:
-            a = (await gw.store.get_deliveries(ok.message_id))[0]["state"]
-            b = (await gw.store.get_deliveries(bad.message_id))[0]["state"]
+            a = (await gw.store.get_deliveries(ok.message_id))[0].state
+            b = (await gw.store.get_deliveries(bad.message_id))[0].state
             return a == "delivered" and b == "dead"
 
         await wait_for(settled)
         assert calls == {"GOOD-1": 3, "BAD-1": 1}
         dead = (await gw.store.get_deliveries(bad.message_id))[0]
-        assert "schema says no" in dead["reason"]
-        attempts = await gw.store.get_attempts((await gw.store.get_deliveries(ok.message_id))[0]["id"])
-        assert [a["outcome"] for a in attempts] == ["retrying", "retrying", "delivered"]
+        assert "schema says no" in dead.reason
+        attempts = await gw.store.get_attempts((await gw.store.get_deliveries(ok.message_id))[0].id)
+        assert [a.outcome for a in attempts] == ["retrying", "retrying", "delivered"]
     finally:
         await gw.stop()
 

@@ -66,6 +66,12 @@ async def prune_all(store: Store, limit: int = 500) -> list[int]:
         after = batch.after
 
 
+async def pruned_at(store: Store, mid: str) -> float | None:
+    m = await store.get_message(mid)
+    assert m is not None
+    return m.payload_pruned_at
+
+
 async def test_only_finished_messages_lose_payloads(store: Store) -> None:
     delivered, h_delivered = await put(store)
     await settle(store, "PROC", DeliveryState.DELIVERED)
@@ -79,10 +85,10 @@ async def test_only_finished_messages_lose_payloads(store: Store) -> None:
     assert await prune_all(store) == [2]
     for mid, h in ((delivered, h_delivered), (refused, h_refused)):
         assert await store.get_blob(h) is None
-        assert (await store.get_message(mid) or {})["payload_pruned_at"]
+        assert await pruned_at(store, mid)
     for mid, h in ((dead, h_dead), (waiting, h_waiting), (queued, h_queued)):
         assert await store.get_blob(h) is not None, "an unfinished exchange lost its payload"
-        assert (await store.get_message(mid) or {})["payload_pruned_at"] is None
+        assert await pruned_at(store, mid) is None
     pruned = [e for e in await store.audit_entries(limit=1000) if e.action == "payload-pruned"]
     assert sorted(e.message_id for e in pruned) == sorted([delivered, refused])
     assert all(e.actor == "retention" and "payload_days=1" in e.detail for e in pruned)
@@ -104,7 +110,7 @@ async def test_discarded_is_finished_dead_is_not(store: Store) -> None:
     await settle(store, "PROC", DeliveryState.DEAD)
     assert await prune_all(store) == [0]
     (d,) = await store.get_deliveries(mid)
-    await store.discard(d["id"], "operator:ops", "agency confirmed it has the record")
+    await store.discard(d.id, "operator:ops", "agency confirmed it has the record")
     assert await prune_all(store) == [1]
     assert await store.get_blob(h) is None
 
@@ -147,7 +153,7 @@ async def test_batches_walk_past_unfinished_messages(store: Store) -> None:
         ids.append(mid)
     await settle(store, "PROC", DeliveryState.DELIVERED)  # the 4th (to COURT) stays queued
     assert await prune_all(store, limit=2) == [2, 1, 2, 1]
-    pruned = {mid for mid in ids if (await store.get_message(mid) or {})["payload_pruned_at"]}
+    pruned = {mid for mid in ids if await pruned_at(store, mid)}
     assert pruned == set(ids) - {ids[3]}
 
 
@@ -157,7 +163,7 @@ async def test_replay_of_a_pruned_message_is_refused(store: Store) -> None:
     await prune_all(store)
     (d,) = await store.get_deliveries(mid)
     with pytest.raises(ValueError, match="retention"):
-        await store.enqueue_replay(d["id"], h, "operator:ops", "again")
+        await store.enqueue_replay(d.id, h, "operator:ops", "again")
 
 
 async def test_counts_stay_exact_through_replays(store: Store) -> None:
@@ -166,9 +172,9 @@ async def test_counts_stay_exact_through_replays(store: Store) -> None:
     mid, h = await put(store)
     await settle(store, "PROC", DeliveryState.DELIVERED)
     (d,) = await store.get_deliveries(mid)
-    await store.enqueue_replay(d["id"], h, "operator:ops", "same body")
+    await store.enqueue_replay(d.id, h, "operator:ops", "same body")
     remapped = await store.put_blob(b"<r>mapped again with the pack's new version</r>")
-    await store.enqueue_replay(d["id"], remapped, "operator:ops", "new mapping")
+    await store.enqueue_replay(d.id, remapped, "operator:ops", "new mapping")
     await settle(store, "PROC", DeliveryState.DELIVERED)
     batch = await store.prune_payloads(FAR, 100, None, "retention", "p")
     assert (batch.messages, batch.blobs) == (1, 2)
@@ -288,7 +294,7 @@ async def test_node_drops_payloads_and_files_and_keeps_history(node: Gateway, tm
     assert receipt.status == MessageStatus.ACCEPTED, receipt.reasons
     for _ in range(200):
         ds = await node.store.get_deliveries(receipt.message_id)
-        if ds and all(d["state"] == "delivered" for d in ds):
+        if ds and all(d.state == "delivered" for d in ds):
             break
         await asyncio.sleep(0.02)
     else:

@@ -140,7 +140,7 @@ async def test_zeep_loads_the_gateway_wsdl_and_submits(tmp_path: Path) -> None:
         assert page.Receipt[0].Deliveries.Delivery[0].Agency == "PROC"
         assert notices.Receipt == [] and notices.Next > 0
         msg = await gw.store.get_message(receipt.MessageId)
-        assert msg is not None and msg["channel"] == "police-soap" and msg["sender_message_id"] == "Z-1"
+        assert msg is not None and msg.channel == "police-soap" and msg.sender_message_id == "Z-1"
 
 
 # -- inbound: envelopes as legacy systems write them ------------------------------------------
@@ -188,7 +188,7 @@ async def test_gb18030_records_pass_byte_exact(tmp_path: Path) -> None:
         mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
         msg = await gw.store.get_message(mid)
         assert msg is not None
-        assert await gw.store.get_blob(msg["content_hash"]) == legacy
+        assert await gw.store.get_blob(msg.content_hash) == legacy
         # inline XML in a GB18030 envelope that names its charset only in Content-Type
         inline = (
             f'<cx:SubmitCaseRecord><cx:RecordXml><CaseRecord xmlns="{NS}" version="1.0">'
@@ -202,7 +202,7 @@ async def test_gb18030_records_pass_byte_exact(tmp_path: Path) -> None:
         mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
         msg = await gw.store.get_message(mid)
         assert msg is not None
-        raw = await gw.store.get_blob(msg["content_hash"])
+        raw = await gw.store.get_blob(msg.content_hash)
         assert raw is not None and "被害人李四" in raw.decode("utf-8") and b"soap" not in raw.lower()
         # a comment or processing instruction before the inline record is not the record (it was a 500)
         commented = inline.replace("GB-2", "GB-3").replace(
@@ -247,7 +247,7 @@ async def test_mtom_record_and_dossier_attachment(tmp_path: Path) -> None:
         assert _receipt_status(r) == "accepted", r.text
         mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
         msg = await gw.store.get_message(mid)
-        assert msg is not None and await gw.store.get_blob(msg["content_hash"]) == rec
+        assert msg is not None and await gw.store.get_blob(msg.content_hash) == rec
         import hashlib
 
         files = FileStore.for_data_dir(gw.config.gateway.data_dir)
@@ -372,7 +372,7 @@ async def test_bad_requests_get_faults_are_logged_and_lose_nothing(tmp_path: Pat
         mid = etree.fromstring(good.content).xpath("string(//*[local-name()='MessageId'])")
 
         async def delivered() -> bool:
-            return (await gw.store.get_deliveries(mid))[0]["state"] == "delivered"
+            return (await gw.store.get_deliveries(mid))[0].state == "delivered"
 
         await wait_for(delivered)
         assert [m.case_number for m in proc.received] == ["KEEP-1"]
@@ -513,7 +513,7 @@ async def test_down_slow_server_faults_then_all_arrive_in_order(tmp_path: Path, 
         async def attempts_with(words: str) -> bool:
             for mid in mids:
                 d = (await gw.store.get_deliveries(mid))[0]
-                if words in d["reason"]:
+                if words in d.reason:
                     return True
             return False
 
@@ -527,7 +527,7 @@ async def test_down_slow_server_faults_then_all_arrive_in_order(tmp_path: Path, 
         agency.mode = "up"
 
         async def all_delivered() -> bool:
-            states = [(await gw.store.get_deliveries(m))[0]["state"] for m in mids]
+            states = [(await gw.store.get_deliveries(m))[0].state for m in mids]
             return states == ["delivered"] * len(mids)
 
         await wait_for(all_delivered, 20)
@@ -553,12 +553,12 @@ async def test_client_fault_dead_letters_at_once(tmp_path: Path, agency: SoapAge
         r = await gw.inbound["police-in"].submit(record(case="REFUSE-1"))  # type: ignore[attr-defined]
 
         async def dead() -> bool:
-            return (await gw.store.get_deliveries(r.message_id))[0]["state"] == "dead"
+            return (await gw.store.get_deliveries(r.message_id))[0].state == "dead"
 
         await wait_for(dead)
         d = (await gw.store.get_deliveries(r.message_id))[0]
-        assert "does not meet the acceptance standard" in d["reason"] and "Client" in d["reason"]
-        assert d["attempts"] == 1 and agency.calls == 1
+        assert "does not meet the acceptance standard" in d.reason and "Client" in d.reason
+        assert d.attempts == 1 and agency.calls == 1
 
 
 async def test_procuratorate_decision_comes_back_over_soap(tmp_path: Path) -> None:
@@ -672,8 +672,8 @@ async def test_long_inline_base64_is_decoded_from_the_body(tmp_path: Path) -> No
             assert _receipt_status(r) == "accepted", r.text[:500]
             mid = etree.fromstring(r.content).xpath("string(//*[local-name()='MessageId'])")
             msg = await gw.store.get_message(mid)
-            assert msg is not None and msg["case_number"] == case
-            raw = await gw.store.get_blob(msg["content_hash"])
+            assert msg is not None and msg.case_number == case
+            raw = await gw.store.get_blob(msg.content_hash)
             assert raw is not None
             if case == "BIG-1":
                 assert raw == big

@@ -106,7 +106,7 @@ async def test_expired_lease_is_retaken_and_stale_result_rejected(store: Store) 
         await store.finish(old, done())
     await store.finish(new, done())
     d = await store.get_delivery(new.delivery_id)
-    assert d is not None and d["state"] == "delivered"
+    assert d is not None and d.state == "delivered"
 
 
 async def test_dead_holds_later_records_until_replay_or_discard(store: Store) -> None:
@@ -116,15 +116,16 @@ async def test_dead_holds_later_records_until_replay_or_discard(store: Store) ->
     await store.finish(first, Finish(DeliveryState.DEAD, "refused"))
     assert await store.lease("PROC", 5, 30) == []
     held = (await store.get_deliveries(later))[0]
-    assert held["reason"].startswith("held:") and first.delivery_id in held["reason"]
+    assert held.reason.startswith("held:") and first.delivery_id in held.reason
     new = await store.enqueue_replay(first.delivery_id, first.body_hash, "operator:ann", "fixed")
-    assert (await store.get_delivery(first.delivery_id) or {})["state"] == "discarded"
-    assert (await store.get_deliveries(later))[0]["reason"] == "queued for delivery"
+    replayed = await store.get_delivery(first.delivery_id)
+    assert replayed is not None and replayed.state == "discarded"
+    assert (await store.get_deliveries(later))[0].reason == "queued for delivery"
     ids = {x.delivery_id for x in await store.lease("PROC", 5, 30)}
     assert ids == {
-        (await store.get_deliveries(later))[0]["id"]
+        (await store.get_deliveries(later))[0].id
     }  # replay queues behind the case's waiting record
-    assert new in {d["id"] for d in await store.list_deliveries(state="queued")}
+    assert new in {d.id for d in await store.list_deliveries(state="queued")}
 
 
 async def test_a_replay_expecting_dead_is_refused_once_someone_replayed_it(store: Store) -> None:
@@ -167,13 +168,14 @@ async def test_audit_chain_unbroken_and_append_only(store: Store) -> None:
     assert set(nodes) == {"node-a"}
     seq, head = await store.audit_head()
     await store.add_checkpoint(seq, head, "2026-01-01T00:00:00Z", "sig", "k1")
-    assert [c["seq"] for c in await store.checkpoints()] == [seq]
+    assert [c.seq for c in await store.checkpoints()] == [seq]
 
 
 async def test_keys_files_and_named_locks(store: Store) -> None:
     await store.put_api_key("h1", "agency", "POLICE", "POLICE")
     await store.put_api_key("h1", "operator", "ann", None)
-    assert (await store.find_api_key("h1") or {})["role"] == "operator"
+    key = await store.find_api_key("h1")
+    assert key is not None and key.role == "operator"
     assert await store.file_seen("sftp-in", "f1") is None
     await store.mark_file("sftp-in", "f1", "m1")
     await store.mark_file("sftp-in", "f1", "m2")
@@ -297,3 +299,29 @@ async def test_lease_carries_the_dossier_files_of_an_accepted_message(store: Sto
         await store.record_message(m, raw, {}, [NewDelivery("PROC", h)], [])
     leases = await store.lease("PROC", 10, 30)
     assert [x.attachments for x in leases] == [(scan,), (), ()]
+
+
+async def test_reads_are_rows_answered_as_the_api_always_answered_them(store: Store) -> None:
+    """Typed rows on both backends; their JSON keeps the columns, in order, that the API has always sent
+    (a delivery's receipt as text and last, its lease token never)."""
+    mid = await put(store, "R", dests=("PROC", "COURT"))
+    (lease,) = await store.lease("PROC", 1, 30)
+    await store.finish(lease, Finish(DeliveryState.DELIVERED, "ok", receipt="收据".encode()))
+    m = await store.get_message(mid)
+    assert m is not None and m.status == MessageStatus.ACCEPTED and m.receipt["message_id"] == mid
+    assert list(m.as_json()) == [
+        "id", "sender", "channel", "sender_message_id", "content_hash", "canonical_hash", "case_number", "stage",
+        "action", "status", "reasons", "received_at", "file_name", "operation", "summary", "receipt", "node",
+        "payload_pruned_at"]
+    d = await store.get_delivery(lease.delivery_id)
+    assert d is not None and d.state == DeliveryState.DELIVERED and d.receipt == "收据"
+    assert list(d.as_json()) == [
+        "seq", "id", "message_id", "destination", "case_number", "body_hash", "content_type", "file_name", "state",
+        "reason", "attempts", "created_at", "updated_at", "next_attempt_at", "lease_owner", "lease_expires_at",
+        "delivered_at", "replay_of", "receipt"]
+    assert [x.as_json()["state"] for x in await store.get_deliveries(mid)] == ["delivered", "queued"]
+    (a,) = await store.get_attempts(lease.delivery_id)
+    assert (a.attempt, a.outcome, a.detail) == (1, "delivered", "ok")
+    depths = {(q.destination, q.state): q.count for q in await store.queue_depths()}
+    assert depths == {("COURT", "queued"): 1, ("PROC", "delivered"): 1}
+    assert list((await store.queue_depths())[0].as_json()) == ["destination", "state", "count", "oldest"]

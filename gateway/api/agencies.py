@@ -59,11 +59,10 @@ async def message_for(gw: Gateway, request: Request, message_id: str, p: Princip
     if m is None:
         raise HTTPException(404, f"no message {message_id}")
     deliveries = await gw.store.get_deliveries(message_id)
-    if not p.can_read_message(m["sender"], [d["destination"] for d in deliveries]):
+    if not p.can_read_message(m.sender, [d.destination for d in deliveries]):
         await refuse(request, p.name, f"message {message_id} is not one of agency {p.agency}'s")
         raise HTTPException(403, f"message {message_id} was neither sent by nor to agency {p.agency}")
-    m["deliveries"] = deliveries
-    return m
+    return {**m.as_json(), "deliveries": [d.as_json() for d in deliveries]}
 
 
 @router.get("/api/v1/messages/{message_id}", tags=["operators"], summary="status of one message",
@@ -78,7 +77,7 @@ async def message(request: Request, gw: GatewayDep, message_id: str, p: AnyKey) 
 async def history(request: Request, gw: GatewayDep, message_id: str, p: AnyKey) -> dict[str, Any]:
     m = await message_for(gw, request, message_id, p)
     entries = await gw.store.audit_entries(message_id=message_id, limit=10_000)
-    attempts = {d["id"]: await gw.store.get_attempts(d["id"]) for d in m["deliveries"]}
+    attempts = {d["id"]: [a.as_json() for a in await gw.store.get_attempts(d["id"])] for d in m["deliveries"]}
     steps = [e.as_dict() for e in entries]
     if p.role == "agency" and p.agency:
         return views.history_for_agency(p.agency, m, steps, attempts)

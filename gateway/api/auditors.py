@@ -37,7 +37,7 @@ async def checkpoints(gw: GatewayDep, p: ReaderKey) -> dict[str, Any]:
     signer = gw.signer
     assert signer is not None  # set when the node starts, before the API serves
     return {"public_key": public_pem(signer.public).decode(), "key_id": signer.key_id,
-            "checkpoints": await gw.store.checkpoints()}
+            "checkpoints": [c.as_json() for c in await gw.store.checkpoints()]}
 
 
 @router.get("/api/v1/audit/verify", summary="re-check the whole exchange log: chain, hashes and signed checkpoints",

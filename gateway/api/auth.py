@@ -69,7 +69,7 @@ async def principal(
         gw.refusals.failed_authentication(client)
         await refuse(request, f"client {client}", "unknown API key", "api.unknown-key")
         raise HTTPException(401, "this API key is not known", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(row["role"], row["name"], row["agency"])
+    return Principal(row.role, row.name, row.agency)
 
 
 async def register_keys(gw: Gateway) -> None:

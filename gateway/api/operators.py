@@ -39,20 +39,22 @@ class BulkReplay(OperatorAction):
 
 @router.get("/api/v1/queues", summary="deliveries per destination and state", responses=answers(401, 403))
 async def queues(gw: GatewayDep, p: ReaderKey) -> list[dict[str, Any]]:
-    return await gw.store.queue_depths()
+    return [q.as_json() for q in await gw.store.queue_depths()]
 
 
 @router.get("/api/v1/deliveries", summary="a page of deliveries, filtered", responses=answers(401, 403))
 async def deliveries(gw: GatewayDep, p: ReaderKey, state: str | None = None, destination: str | None = None,
                      after: str | None = None, limit: Page = 100) -> list[dict[str, Any]]:
-    return await gw.store.list_deliveries(state=state, destination=destination, after=after, limit=limit)
+    return [d.as_json() for d in await gw.store.list_deliveries(
+        state=state, destination=destination, after=after, limit=limit)]
 
 
 @router.get("/api/v1/dead-letters", summary="deliveries that need an operator, with reasons",
             responses=answers(401, 403))
 async def dead_letters(gw: GatewayDep, p: ReaderKey, destination: str | None = None, after: str | None = None,
                        limit: Page = 100) -> list[dict[str, Any]]:
-    return await gw.store.list_deliveries(state="dead", destination=destination, after=after, limit=limit)
+    return [d.as_json() for d in await gw.store.list_deliveries(
+        state="dead", destination=destination, after=after, limit=limit)]
 
 
 @router.post("/api/v1/deliveries/{delivery_id}/replay",
@@ -63,17 +65,17 @@ async def replay(gw: GatewayDep, delivery_id: str, p: OperatorKey, body: ReplayA
     d = await gw.store.get_delivery(delivery_id)
     if d is None:
         raise HTTPException(404, f"no delivery {delivery_id}")
-    if d["state"] not in _REPLAYABLE:
-        raise HTTPException(409, f"delivery {delivery_id} is {d['state']}; it is still on its way, "
+    if d.state not in _REPLAYABLE:
+        raise HTTPException(409, f"delivery {delivery_id} is {d.state}; it is still on its way, "
                                  "so a replay would deliver it twice")
     try:
         new = await gw.replay(delivery_id, f"operator:{p.name}", action.reason,
-                              expect_state=action.expect_state or d["state"])
+                              expect_state=action.expect_state or d.state)
     except KeyError:
         raise HTTPException(404, f"no delivery {delivery_id}") from None
     except ValueError as e:
         raise HTTPException(409, str(e)) from None
-    return {"replayed": delivery_id, "new_delivery": new, "destination": d["destination"]}
+    return {"replayed": delivery_id, "new_delivery": new, "destination": d.destination}
 
 
 @router.post("/api/v1/dead-letters/replay",
@@ -89,14 +91,14 @@ async def replay_dead(request: Request, gw: GatewayDep, body: BulkReplay, p: Ope
     async with request.app.state.replaying:  # one bulk replay at a time
         for d in await gw.store.list_deliveries(state="dead", destination=body.destination, limit=body.limit):
             try:
-                new = await gw.replay(d["id"], actor, body.reason, expect_state="dead")
+                new = await gw.replay(d.id, actor, body.reason, expect_state="dead")
             except Exception as e:  # gone, handled meanwhile, or no longer mappable: said, not fatal
                 why = str(e).strip("'") if not isinstance(e, KeyError) else "it no longer exists"
-                skipped.append({"delivery": d["id"], "case": d["case_number"], "why": why})
+                skipped.append({"delivery": d.id, "case": d.case_number, "why": why})
                 continue
-            replayed.append({"delivery": d["id"], "case": d["case_number"], "new_delivery": new})
-    left = sum(q["count"] for q in await gw.store.queue_depths()
-               if q["destination"] == body.destination and q["state"] == "dead")
+            replayed.append({"delivery": d.id, "case": d.case_number, "new_delivery": new})
+    left = sum(q.count for q in await gw.store.queue_depths()
+               if q.destination == body.destination and q.state == "dead")
     return {"destination": body.destination, "replayed": replayed, "skipped": skipped, "dead_left": left}
 
 

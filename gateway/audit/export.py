@@ -34,16 +34,21 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit.signing import public_pem
 from gateway.audit.verify_bundle import key_fingerprint
-from gateway.store.base import Store
-from gateway.store.sqlite import iso_now
+from gateway.store.roles import ExchangeLog, Payloads
+from gateway.store.shared import iso_now
 
 PAGE = 1000
 VERIFIER = Path(__file__).with_name("verify_bundle.py")
+
+
+class EvidenceSource(ExchangeLog, Payloads, Protocol):
+    """What an export reads: the log, its checkpoints and the case's payloads."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Exported:
 
 
 async def export_case(
-    store: Store, case_number: str, out_dir: str | Path, signer_public_key: Ed25519PublicKey,
+    store: EvidenceSource, case_number: str, out_dir: str | Path, signer_public_key: Ed25519PublicKey,
     include_payloads: bool = True, *, progress: Callable[[int, int], None] | None = None,
 ) -> Exported:
     """Write the bundle for one case; `progress(done, total)` counts window entries written."""
@@ -65,7 +70,7 @@ async def export_case(
     if root.exists():
         raise FileExistsError(f"{root} already exists; choose another output folder")
     cps = await store.checkpoints()
-    windows, case_entries, hashes = await _windows(store, case_number, [int(c["seq"]) for c in cps])
+    windows, case_entries, hashes = await _windows(store, case_number, [c.seq for c in cps])
     if not windows:
         raise LookupError(f"the exchange log has no entries for case {case_number}")
     (root / "payloads").mkdir(parents=True)
@@ -93,7 +98,7 @@ async def export_case(
                 payloads += 1
             else:
                 dropped += 1  # dropped by the retention policy (its log entry says so): the hash stands
-    used = [c for c in cps if any(a <= int(c["seq"]) <= b for a, b in windows)]
+    used = [c.as_json() for c in cps if any(a <= c.seq <= b for a, b in windows)]
     (root / "checkpoints.json").write_text(json.dumps(used, indent=1), encoding="utf-8")
     (root / "public-key.pem").write_bytes(public_pem(signer_public_key))
     manifest: dict[str, object] = {
@@ -110,7 +115,7 @@ async def export_case(
 
 
 async def _windows(
-    store: Store, case: str, cp_seqs: list[int],
+    store: ExchangeLog, case: str, cp_seqs: list[int],
 ) -> tuple[list[tuple[int, int]], int, set[str]]:
     """Group the case's entries by the first checkpoint at or after each; one window per group."""
     groups: list[tuple[int, int, int | None]] = []  # (first case entry, window end, checkpoint)

@@ -30,7 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit.verify_bundle import GENESIS, ChainChecker, Problem, Verdict, check, read_jsonl
-from gateway.store.base import Store
+from gateway.store.roles import ExchangeLog
 
 PAGE = 1000
 LOWEST = -(2**62)  # start below 1 so that an entry renumbered to 0 or less is still seen
@@ -39,11 +39,11 @@ __all__ = ["Problem", "Verdict", "verify_file", "verify_store"]
 
 
 async def verify_store(
-    store: Store, public: Ed25519PublicKey, *, page: int = PAGE,
+    store: ExchangeLog, public: Ed25519PublicKey, *, page: int = PAGE,
     progress: Callable[[int], None] | None = None,
 ) -> Verdict:
     """Walk the whole log in seq order, page by page; `progress(entries_read)` after each page."""
-    checker = ChainChecker(await store.checkpoints(), public)
+    checker = ChainChecker([c.as_json() for c in await store.checkpoints()], public)
     after, seen = LOWEST, 0
     while checker.wants_more:
         rows = await store.audit_entries(after_seq=after, limit=page)

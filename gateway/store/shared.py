@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.audit.chain import AuditEvent
-from gateway.model import Attachment, DeliveryState, Receipt, sha256_hex
-from gateway.store.base import Finish, Lease, NewDelivery, NewMessage
+from gateway.audit.chain import AuditEntry, AuditEvent, seal
+from gateway.model import Attachment, DeliveryState, Receipt, new_id, sha256_hex
+from gateway.store.rows import Finish, Lease, NewDelivery, NewMessage
+
+Head = tuple[int, str, str]  # the exchange log's newest entry: (seq, entry_hash, time)
 
 _FINISH_ACTIONS = {"delivered": "delivered", "retrying": "delivery-failed", "dead": "dead-lettered"}
 
@@ -29,6 +31,24 @@ def iso_now(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1_000_000):06d}Z"
 
 
+def chain(events: list[AuditEvent], head: Head, node: str) -> tuple[list[AuditEntry], Head]:
+    """Seal events onto the log's head, in order: their entries and the new head. Time never goes
+    backwards along the chain, even if this node's clock is behind the node that wrote the head."""
+    out = []
+    for ev in events:
+        seq, prev, prev_time = head
+        entry = seal(ev, seq=seq + 1, time=max(iso_now(), prev_time), node=node, prev_hash=prev)
+        head = (entry.seq, entry.entry_hash, entry.time)
+        out.append(entry)
+    return out, head
+
+
+def audit_values(e: AuditEntry) -> tuple[object, ...]:
+    """An entry's values in the order of audit_log's columns."""
+    return (e.seq, e.time, e.node, e.actor, e.action, e.message_id, e.case_number, e.payload_hash, e.detail,
+            e.prev_hash, e.entry_hash)
+
+
 def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
     return Receipt(
         message_id=m.message_id,
@@ -39,6 +59,20 @@ def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
         received_at=m.received_at,
         destinations=tuple(d.destination for d in deliveries),
     )
+
+
+def message_values(m: NewMessage, receipt: Receipt, node: str) -> tuple[object, ...]:
+    """A new message's values in the order `sql.Statements.insert_message` lists its columns."""
+    return (m.message_id, m.sender, m.channel, m.sender_message_id, m.content_hash, m.canonical_hash,
+            m.case_number, m.stage, m.action, str(m.status), json.dumps(list(m.reasons), ensure_ascii=False),
+            m.received_at, m.file_name, m.operation, json.dumps(m.summary, ensure_ascii=False),
+            json.dumps(receipt.as_dict(), ensure_ascii=False), node)
+
+
+def delivery_values(m: NewMessage, deliveries: list[NewDelivery], now: float) -> list[tuple[object, ...]]:
+    """The new deliveries' values for `sql.Statements.insert_delivery`, each with a new id."""
+    return [(new_id(), m.message_id, d.destination, m.case_number, d.body_hash, d.content_type, d.file_name,
+             d.reason, now, now, now) for d in deliveries]
 
 
 def as_duplicate(receipt: Receipt) -> Receipt:
@@ -126,16 +160,23 @@ def lease_reason(attempt: int, node: str) -> str:
     return f"attempt {attempt} in progress on {node}"
 
 
+def replayed_event(actor: str, replayed: tuple[str, str, str], body_hash: str, delivery_id: str, new: str,
+                   reason: str) -> AuditEvent:
+    """`replayed` is the (message id, destination, case number) of the delivery replayed."""
+    message_id, destination, case_number = replayed
+    return AuditEvent("replayed", actor, message_id, case_number, body_hash,
+                      {"delivery": delivery_id, "new_delivery": new, "destination": destination, "reason": reason})
+
+
+def discarded_event(actor: str, discarded: tuple[str, str, str, str], delivery_id: str, reason: str) -> AuditEvent:
+    """`discarded` is the (message id, destination, case number, body hash) of the delivery."""
+    message_id, destination, case_number, body_hash = discarded
+    return AuditEvent("discarded", actor, message_id, case_number, body_hash,
+                      {"delivery": delivery_id, "destination": destination, "reason": reason})
+
+
 def not_discardable(delivery_id: str, state: str) -> ValueError:
     return ValueError(f"delivery {delivery_id} is {state}; only dead or waiting deliveries can be discarded")
-
-
-def delivery_row(d: dict[str, Any]) -> dict[str, Any]:
-    """A delivery as operators see it: the receipt as text, the lease token never."""
-    rec = d.pop("receipt", None)
-    d["receipt"] = bytes(rec).decode("utf-8", "replace") if rec else None
-    d.pop("lease_token", None)
-    return d
 
 
 def replay_conflict(delivery_id: str, state: str, expected: str) -> ValueError:

@@ -68,7 +68,7 @@ async def same_name_in_two_cases(gw: Any, out: Path) -> None:
 
     async def delivered() -> bool:
         ds = await gw.store.list_deliveries(limit=10)
-        return len(ds) == 2 and all(d["state"] == "delivered" for d in ds)
+        return len(ds) == 2 and all(d.state == "delivered" for d in ds)
 
     await wait_for(delivered, 30, "both delivered")
     for message_id, data in sent.items():

@@ -1,0 +1,98 @@
+"""PostgreSQL: the delivery queue. Leasing runs beside the writer on pooled connections with
+`SELECT ... FOR UPDATE SKIP LOCKED`: nodes take different deliveries without waiting for each
+other, and a lease that expired (its node died) is retaken. Order per (destination, case) holds
+as on SQLite."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from gateway.model import DeliveryState
+from gateway.store.postgres.connection import PostgresEngine
+from gateway.store.postgres.writer import Tx
+from gateway.store.roles import StaleLease
+from gateway.store.rows import Finish, Lease
+from gateway.store.shared import finish_event, finish_reason, held_reason, lease_attachments, lease_reason
+from gateway.store.sql import POSTGRES as Q
+
+_LEASE = """
+SELECT d.seq, d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
+       d.attempts, d.created_at, d.file_name, b.data,
+       CASE WHEN m.status = 'accepted' THEN (m.summary::jsonb -> 'attachments')::text END
+FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash JOIN messages m ON m.id = d.message_id
+WHERE d.destination = %(dest)s AND d.state IN ('queued','retrying','in_flight')
+  AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= %(now)s)
+       OR (d.state = 'in_flight' AND d.lease_expires_at <= %(now)s))
+  AND d.seq = (  -- the case's oldest open delivery (a sub-plan per row: one index probe, never a join)
+    SELECT min(e.seq) FROM deliveries e
+    WHERE e.destination = d.destination AND e.case_number = d.case_number
+      AND e.state IN ('queued','retrying','in_flight','dead'))
+ORDER BY d.seq LIMIT %(limit)s
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+
+class PostgresDelivery(PostgresEngine):
+    async def lease(self, destination: str, limit: int, lease_seconds: float) -> list[Lease]:
+        now = time.time()
+        async with self._pooled() as conn, conn.transaction():
+            # a lease lost with a database crash only means one more attempt, recognised by the receiver
+            # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            rows = await (await conn.execute(_LEASE, {"dest": destination, "now": now, "limit": limit})).fetchall()
+            if not rows:
+                return []
+            leases = [
+                Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9],
+                      None if r[10] is None else bytes(r[10]),  # the payload comes with the lease
+                      lease_attachments(r[11]))
+                for r in rows
+            ]
+            async with conn.cursor() as cur:
+                await cur.executemany(Q.take_lease, [
+                    (self.node, x.token, now + lease_seconds, now, lease_reason(x.attempt, self.node), x.delivery_id)
+                    for x in leases])
+        return leases
+
+    async def finish(self, lease: Lease, result: Finish) -> None:
+        async def op(tx: Tx) -> None:
+            row = await tx.one(Q.lease_check + " FOR UPDATE", (lease.delivery_id,))
+            if row is None or row[0] != lease.token or row[1] != "in_flight":
+                raise StaleLease(lease.delivery_id)
+            now = time.time()
+            state = result.state
+            await tx.conn.execute(Q.insert_attempt, (lease.delivery_id, lease.attempt, tx.node,
+                                                     result.started_at or now, now, str(state), result.detail))
+            await tx.conn.execute(Q.end_attempt, (
+                str(state), finish_reason(state, result, lease), now, result.next_attempt_at or now,
+                now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
+            if state == DeliveryState.DEAD:
+                await tx.conn.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
+            await tx.audit([finish_event(tx.node, lease, result)])
+            tx.notify = state in (DeliveryState.DELIVERED, DeliveryState.DEAD)  # the case's next record may go
+
+        await self._write(op)
+
+    async def release_leases(self) -> int:
+        async def op(tx: Tx) -> int:
+            cur = await tx.conn.execute(
+                "UPDATE deliveries SET state = 'retrying', lease_owner = NULL, lease_token = NULL, "
+                "lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0), "
+                "reason = 'released at shutdown of ' || %s, next_attempt_at = %s "
+                "WHERE state = 'in_flight' AND lease_owner = %s RETURNING id",
+                (tx.node, time.time(), tx.node),
+            )
+            released = len(await cur.fetchall())
+            tx.notify = released > 0  # another node may take them at once
+            return released
+
+        return await self._write(op)
+
+    async def next_due(self) -> float | None:
+        row = await self._row(
+            "SELECT LEAST("
+            "(SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('queued','retrying')), "
+            "(SELECT MIN(lease_expires_at) FROM deliveries WHERE state = 'in_flight'))"
+        )
+        return None if row is None or row[0] is None else float(row[0])

@@ -1,0 +1,167 @@
+"""The PostgreSQL writer: one task per node that commits the writes touching the log in groups.
+
+Each group first locks the one row of `audit_head`, so the exchange log stays a single hash
+chain however many nodes append, and since every group takes that lock first, groups of
+different nodes never deadlock each other. Statements of one operation go out pipelined; there
+is no savepoint per operation (they cost two round trips each): an operation that fails rolls
+the group back and the others run again without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+
+from gateway.audit.chain import AuditEntry, AuditEvent
+from gateway.store.shared import Head, audit_values, chain
+from gateway.store.sql import POSTGRES as Q
+
+T = TypeVar("T")
+log = logging.getLogger("gateway.store.postgres")
+
+CHANNEL = "gateway_work"
+_RETRIES = 5  # a deadlock or serialization failure (never expected, see above) retries the group
+
+
+class Tx:
+    """What a write operation sees: the connection, this node's name and the log's head."""
+
+    def __init__(self, conn: AsyncConnection[Any], node: str, head: Head) -> None:
+        self.conn = conn
+        self.node = node
+        self.head = head
+        self.notify = False  # set by an operation after which other nodes' dispatchers should look
+
+    async def audit(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        out, self.head = chain(events, self.head, self.node)
+        if out:
+            async with self.conn.cursor() as cur:
+                await cur.executemany(Q.insert_entries, [audit_values(e) for e in out])
+        return out
+
+    async def one(self, sql: str, args: Any = None) -> Any:
+        cur = await self.conn.execute(sql, args)
+        return await cur.fetchone()
+
+
+Op = Callable[[Tx], Awaitable[T]]
+_Item = tuple[Op[Any], asyncio.Future[Any]]
+
+
+class _OpFailed(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+
+
+class WriteLoop:
+    """The writer task of one node; `notify` wakes this node's dispatcher after a NOTIFY it sent."""
+
+    def __init__(self, dsn: str, node: str, batch: int, notify: Callable[[], None]) -> None:
+        self.dsn = dsn
+        self.node = node
+        self.batch = batch
+        self.notify = notify
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="store-writer")
+
+    def submit(self, fn: Op[T]) -> asyncio.Future[T]:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((fn, fut))
+        return fut
+
+    async def stop(self) -> None:
+        """Commit what is queued, then end."""
+        await self._queue.put(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, 30)
+
+    async def _run(self) -> None:
+        conn: AsyncConnection[Any] | None = None
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self.batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                if conn is None or conn.closed:
+                    conn = await AsyncConnection.connect(self.dsn, autocommit=True)
+                await self._commit(conn, batch)
+            except Exception as e:  # the database is unreachable: every caller hears it, the next group reconnects
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                if conn is not None and not conn.closed:
+                    await conn.close()
+                conn = None
+        if conn is not None:
+            await conn.close()
+
+    async def _commit(self, conn: AsyncConnection[Any], batch: list[_Item]) -> None:
+        """Commit a group; an operation that fails is answered with its error and the rest run again."""
+        pending = list(batch)
+        conflicts = 0
+        while pending:
+            try:
+                results, notify = await self._group(conn, pending)
+            except _OpFailed as f:  # the group was rolled back: the others run again without it
+                _, fut = pending.pop(f.index)
+                if not fut.done():
+                    fut.set_exception(f.error)
+                continue
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                conflicts += 1
+                if conflicts >= _RETRIES:
+                    raise
+                log.warning("write group rolled back by the database (attempt %d); retrying", conflicts)
+                continue
+            for (_, fut), r in zip(pending, results, strict=True):
+                if not fut.done():
+                    fut.set_result(r)
+            if notify:
+                self.notify()
+            return
+
+    async def _group(self, conn: AsyncConnection[Any], batch: list[_Item]) -> tuple[list[Any], bool]:
+        """One transaction: lock the chain head, run each operation pipelined, move the head, NOTIFY."""
+        results: list[Any] = []
+        notify = False
+        async with conn.transaction():
+            row = await (
+                await conn.execute("SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+            ).fetchone()
+            assert row is not None, "audit_head row missing; run 'gateway db upgrade'"
+            tx = Tx(conn, self.node, (row[0], row[1], row[2]))
+            first = tx.head
+            for i, (fn, _) in enumerate(batch):
+                tx.notify = False
+                try:
+                    async with conn.pipeline():  # statements whose answers are not read go out together
+                        results.append(await fn(tx))
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    raise
+                except Exception as e:  # the operation's own failure goes back to its caller
+                    raise _OpFailed(i, e) from e
+                notify = notify or tx.notify
+            async with conn.pipeline():
+                if tx.head != first:
+                    await conn.execute(
+                        "UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1", tx.head
+                    )
+                if notify:
+                    await conn.execute(f"NOTIFY {CHANNEL}")
+        return results, notify

@@ -1,0 +1,137 @@
+"""The statements SQLite and PostgreSQL agree on, written once.
+
+They are written with `?` placeholders (sqlite3's) and turned into psycopg's `%s` once, at
+import (`POSTGRES`), so both backends run the same text. What the dialects say differently
+stays in the backend's own module: leasing (FOR UPDATE SKIP LOCKED), row locks, upserts,
+`= ANY(array)` against `IN (?, ...)`, advisory locks, RETURNING where SQLite counts rows.
+
+The SELECT lists of reads are built from the row types' fields (`rows.columns`), so a row and
+its query cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from gateway.store.rows import ApiKeyRow, AttemptRow, Checkpoint, DeliveryRow, MessageRow, columns
+
+_NEW_MESSAGE = ("id, sender, channel, sender_message_id, content_hash, canonical_hash, case_number, stage, action, "
+                "status, reasons, received_at, file_name, operation, summary, receipt, node")
+_NEW_DELIVERY = ("id, message_id, destination, case_number, body_hash, content_type, file_name, state, reason, "
+                 "attempts, created_at, updated_at, next_attempt_at")
+_ENTRY = "seq, time, node, actor, action, message_id, case_number, payload_hash, detail, prev_hash, entry_hash"
+
+
+@dataclass(frozen=True)
+class Statements:
+    """One dialect's text of the shared statements (`mark` is its placeholder)."""
+
+    mark: str = "?"
+    # -- intake
+    get_blob: str = "SELECT data FROM blobs WHERE sha256 = ?"
+    insert_message: str = f"INSERT INTO messages ({_NEW_MESSAGE}) VALUES ({', '.join('?' * 17)})"
+    insert_delivery: str = (f"INSERT INTO deliveries ({_NEW_DELIVERY}) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?)")
+    # -- delivery
+    # the rows a write checks first (PostgreSQL adds FOR UPDATE: nodes write beside each other)
+    lease_check: str = "SELECT lease_token, state, seq FROM deliveries WHERE id = ?"
+    replay_source: str = ("SELECT message_id, destination, case_number, content_type, file_name, state "
+                          "FROM deliveries WHERE id = ?")
+    discard_source: str = "SELECT message_id, destination, case_number, body_hash, state FROM deliveries WHERE id = ?"
+    take_lease: str = ("UPDATE deliveries SET state = 'in_flight', lease_owner = ?, lease_token = ?, "
+                       "lease_expires_at = ?, attempts = attempts + 1, updated_at = ?, reason = ? WHERE id = ?")
+    insert_attempt: str = ("INSERT INTO attempts (delivery_id, attempt, node, started_at, ended_at, outcome, detail) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+    end_attempt: str = ("UPDATE deliveries SET state = ?, reason = ?, updated_at = ?, next_attempt_at = ?, "
+                        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, delivered_at = ?, "
+                        "receipt = ? WHERE id = ?")
+    hold_case: str = ("UPDATE deliveries SET reason = ? WHERE destination = ? AND case_number = ? AND seq > ? "
+                      "AND state IN ('queued','retrying')")
+    # -- operators
+    get_message: str = f"SELECT {columns(MessageRow)} FROM messages WHERE id = ?"
+    get_deliveries: str = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE message_id = ? ORDER BY seq"
+    get_delivery: str = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE id = ?"
+    get_attempts: str = f"SELECT {columns(AttemptRow)} FROM attempts WHERE delivery_id = ? ORDER BY id"
+    queue_depths: str = ("SELECT destination, state, COUNT(*) AS count, MIN(created_at) AS oldest "  # QueueDepth
+                         "FROM deliveries GROUP BY destination, state ORDER BY destination, state")
+    replay_body_held: str = ("SELECT 1 FROM messages WHERE id = ? AND ? IN (content_hash, canonical_hash) UNION ALL "
+                             "SELECT 1 FROM deliveries WHERE message_id = ? AND body_hash = ?")
+    blob_ref: str = "UPDATE blobs SET refs = refs + 1 WHERE sha256 = ?"
+    blob_exists: str = "SELECT 1 FROM blobs WHERE sha256 = ?"
+    insert_replay: str = (f"INSERT INTO deliveries ({_NEW_DELIVERY}, replay_of) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)")
+    discard: str = "UPDATE deliveries SET state = 'discarded', reason = ?, updated_at = ? WHERE id = ?"
+    unhold_case: str = ("UPDATE deliveries SET reason = 'queued for delivery' WHERE destination = ? "
+                        "AND case_number = ? AND state IN ('queued','retrying') AND reason LIKE 'held:%'")
+    # -- retention
+    prune_candidates: str = ("SELECT id, case_number, content_hash, canonical_hash, summary, received_at FROM messages "
+                             "WHERE payload_pruned_at IS NULL AND received_at < ? AND (received_at, id) > (?, ?) "
+                             "ORDER BY received_at, id LIMIT ?")
+    blob_refs: str = "SELECT refs, size FROM blobs WHERE sha256 = ?"
+    blob_unref: str = "UPDATE blobs SET refs = refs - 1 WHERE sha256 = ?"
+    blob_delete: str = "DELETE FROM blobs WHERE sha256 = ?"
+    file_unref: str = ("UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN ? END "
+                       "WHERE sha256 = ? RETURNING refs")
+    file_removals: str = "SELECT sha256 FROM files WHERE refs <= 0 ORDER BY unused_since LIMIT ?"
+    # -- exchange log, keys, drop marks
+    insert_entries: str = f"INSERT INTO audit_log ({_ENTRY}) VALUES ({', '.join('?' * 11)})"
+    checkpoints: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq"
+    find_api_key: str = f"SELECT {columns(ApiKeyRow)} FROM api_keys WHERE key_hash = ?"
+    file_seen: str = "SELECT message_id FROM ingested_files WHERE channel = ? AND fingerprint = ?"
+
+    def list_deliveries(
+        self, state: str | None, destination: str | None, after: str | None, limit: int
+    ) -> tuple[str, list[Any]]:
+        """A page of deliveries in queue order (keyset paging by id), at most 1,000."""
+        m = self.mark
+        sql = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true"
+        args: list[Any] = []
+        if state:
+            sql += f" AND state = {m}"
+            args.append(state)
+        if destination:
+            sql += f" AND destination = {m}"
+            args.append(destination)
+        if after:
+            sql += f" AND seq > (SELECT seq FROM deliveries WHERE id = {m})"
+            args.append(after)
+        sql += f" ORDER BY seq LIMIT {m}"
+        args.append(min(limit, 1000))
+        return sql, args
+
+    def audit_entries(
+        self, case_number: str | None, message_id: str | None, agency: str | None, since: str | None,
+        until: str | None, after_seq: int, limit: int,
+    ) -> tuple[str, list[Any]]:
+        m = self.mark
+        sql = f"SELECT {_ENTRY} FROM audit_log WHERE seq > {m}"
+        args: list[Any] = [after_seq]
+        if case_number:
+            sql += f" AND case_number = {m}"
+            args.append(case_number)
+        if message_id:
+            sql += f" AND message_id = {m}"
+            args.append(message_id)
+        if agency:
+            sql += (f" AND (actor = {m} OR detail LIKE {m}"
+                    f" OR message_id IN (SELECT id FROM messages WHERE sender = {m}))")
+            args += [agency, f'%"{agency}"%', agency]
+        if since:
+            sql += f" AND time >= {m}"
+            args.append(since)
+        if until:
+            sql += f" AND time < {m}"
+            args.append(until)
+        sql += f" ORDER BY seq LIMIT {m}"
+        args.append(limit)
+        return sql, args
+
+
+def _pyformat(sql: str) -> str:
+    """sqlite3's `?` to psycopg's `%s` (a literal `%` doubled); no statement has a `?` in a string."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+SQLITE = Statements()
+POSTGRES = replace(SQLITE, **{f.name: _pyformat(getattr(SQLITE, f.name)) for f in fields(SQLITE)})

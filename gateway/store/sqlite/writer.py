@@ -1,0 +1,135 @@
+"""The SQLite writer: one thread owns the write connection and commits in groups.
+
+Operations queued while a commit is on disk are committed together, each inside its own
+savepoint so one failure never undoes another. That keeps the durable push path fast without
+weakening durability. The thread also holds the exchange log's head, so the chain is extended
+by exactly one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from gateway.audit.chain import GENESIS, AuditEntry, AuditEvent
+from gateway.store.shared import Head, audit_values, chain
+from gateway.store.sql import SQLITE as Q
+
+T = TypeVar("T")
+Op = Callable[["Tx"], T]
+
+_BATCH = 512
+
+
+class Tx:
+    """What a write operation sees: the connection, this node's name, and the log's head."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.w = writer
+        self.conn = writer.conn
+        self.node = writer.node
+
+    def audit(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        entries, head = chain(events, self.w.head, self.node)
+        self.conn.executemany(Q.insert_entries, [audit_values(e) for e in entries])
+        self.w.head = head
+        return entries
+
+
+class Writer(threading.Thread):
+    def __init__(self, node: str, connect: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(name="store-writer", daemon=True)
+        self.node = node
+        self.connect = connect
+        self.q: queue.SimpleQueue[tuple[Op[Any], asyncio.Future[Any], asyncio.AbstractEventLoop] | None] = (
+            queue.SimpleQueue())
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.conn: sqlite3.Connection
+        self.head: Head = (0, GENESIS, "")
+
+    def submit(self, fn: Op[T]) -> asyncio.Future[T]:
+        """Queue an operation for the next group; the future gets its result once committed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self.q.put((fn, fut, loop))
+        return fut
+
+    def _load_head(self) -> None:
+        row = self.conn.execute("SELECT seq, entry_hash, time FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        self.head = (row[0], row[1], row[2]) if row else (0, GENESIS, "")
+
+    def run(self) -> None:
+        try:
+            self.conn = self.connect()
+            self._load_head()
+        except BaseException as e:  # reported to open()
+            self.error = e
+            self.ready.set()
+            return
+        self.ready.set()
+        stop = False
+        while not stop:
+            item = self.q.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < _BATCH:
+                try:
+                    nxt = self.q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+        self.conn.close()
+
+    def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
+        results: list[tuple[Any, Any, Any, BaseException | None]] = []
+        tx = Tx(self)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            for _fn, fut, loop in batch:
+                results.append((fut, loop, None, e))
+            self._resolve(results)
+            return
+        for fn, fut, loop in batch:
+            saved = self.head
+            self.conn.execute("SAVEPOINT op")
+            try:
+                r = fn(tx)
+                self.conn.execute("RELEASE op")
+                results.append((fut, loop, r, None))
+            except BaseException as e:  # the operation's own failure goes back to its caller
+                self.conn.execute("ROLLBACK TO op")
+                self.conn.execute("RELEASE op")
+                self.head = saved
+                results.append((fut, loop, None, e))
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self.conn.execute("ROLLBACK")
+            self._load_head()
+            results = [(fut, loop, None, e) for fut, loop, _, _ in results]
+        self._resolve(results)
+
+    @staticmethod
+    def _resolve(results: list[tuple[Any, Any, Any, BaseException | None]]) -> None:
+        for fut, loop, r, e in results:
+            loop.call_soon_threadsafe(_set, fut, r, e)
+
+
+def _set(fut: asyncio.Future[Any], r: Any, e: BaseException | None) -> None:
+    if fut.done():
+        return
+    if e is not None:
+        fut.set_exception(e)
+    else:
+        fut.set_result(r)
