@@ -141,6 +141,27 @@ class ApiSettings(_Strict):
         description="shortest API key accepted (agencies', operators' and auditors'); the node refuses to start "
         "with a shorter one. `gateway keys new` makes keys of 43 URL-safe characters of 6 random bits each: "
         "24 of them already carry 144 bits, well over the 128 held to be beyond guessing")
+    # What one client may hold of the node (gateway/api/listener.py); over it, the connection is cut or answered 503.
+    header_timeout: float = Field(10.0, gt=0, description="seconds a client has for the TLS handshake, and then "
+                                  "for each request's line and headers; after that the connection is closed "
+                                  "(408 if part of a request came)")
+    body_timeout: float = Field(30.0, gt=0, description="a request body that brings fewer than body_min_rate "
+                                "bytes a second over this many seconds is cut (408)")
+    body_min_rate: int = Field(500, ge=0, description="bytes a second a request body must average over each "
+                               "body_timeout; 0: any byte at all")
+    max_header_bytes: int = Field(65536, ge=1024, description="a request line and headers larger than this are "
+                                  "answered 431 and the connection closed")
+    keep_alive_timeout: int = Field(5, ge=1, description="seconds an idle connection is kept open for the next "
+                                    "request")
+    max_requests_per_connection: int | None = Field(
+        10000, ge=1, description="the connection is closed after this many requests (the client opens another); "
+        "none: no limit")
+    max_connections: int | None = Field(
+        512, ge=1, description="connections open at once on this node; more are answered 503 with Retry-After "
+        "and closed; keep it under the process's open-file limit; none: no limit")
+    max_connections_per_address: int | None = Field(
+        128, ge=1, description="connections open at once from one client address; more are answered 503 with "
+        "Retry-After and closed; behind a proxy every client has the proxy's address: raise it or use none")
 
 
 class RetentionSettings(_Strict):

@@ -75,6 +75,11 @@ class Metrics:
             "gateway_queued_to_delivered_seconds", "time from a delivery being queued (the record's arrival, "
             "or a replay) to its receiver confirming it, retries included", ["destination"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400))
+        self.tls_refusals = Counter(
+            "gateway_tls_handshake_refusals", "TLS handshakes this node refused, by reason (no_certificate, "
+            "bad_certificate, plain_http, timeout, other)", ["reason"], registry=self.registry)
+        for reason in ("no_certificate", "bad_certificate", "plain_http", "timeout", "other"):
+            self.tls_refusals.labels(reason)
         self._store = _StoreSnapshot()
         self.registry.register(self._store)
 
