@@ -250,6 +250,14 @@ DeclaredFiles = Callable[[bytes], list[DeclaredFile]]
 _FILE_ELEMENTS = ("File", "DossierFile", "Attachment")
 
 
+def _byte_count(text: str | None) -> int | None:
+    """A size written in ASCII digits, else none: '²' and '٣' pass str.isdigit() but int() refuses them,
+    as it does numbers of over 4300 digits (no file is that large, so such a size is no size either)."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 4300:
+        return None
+    return int(text)
+
+
 def files_listed_in_record(body: bytes) -> list[DeclaredFile]:
     """Dossier files a record lists: elements File/DossierFile/Attachment with a name and a SHA-256.
 
@@ -275,7 +283,7 @@ def files_listed_in_record(body: bytes) -> list[DeclaredFile]:
         digest = (fields.get("sha256") or "").lower() or None
         size = fields.get("size")
         found.append(
-            DeclaredFile(posixpath.basename(name), digest, int(size) if size and size.isdigit() else None)
+            DeclaredFile(posixpath.basename(name), digest, _byte_count(size))
         )
     return found
 

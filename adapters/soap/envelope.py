@@ -22,6 +22,7 @@ XOP = "http://www.w3.org/2004/08/xop/include"
 _CONTENT_TYPE = {SOAP11: "text/xml; charset=utf-8", SOAP12: "application/soap+xml; charset=utf-8"}
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._\-]+)", re.IGNORECASE)
 _PARAM = re.compile(r';\s*([A-Za-z-]+)\s*=\s*("([^"]*)"|[^;\s]+)')
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ASCII_COMPATIBLE = {"gbk", "gb2312", "gb18030", "iso-8859-1", "latin1", "us-ascii", "windows-1252", "big5"}
 
 
@@ -120,12 +121,16 @@ def response(version: str, payload: etree._Element) -> tuple[bytes, str]:
 
 
 def fault(version: str, f: SoapFault) -> tuple[bytes, str, int]:
-    """(body, content type, HTTP status) of a fault in the caller's SOAP version."""
+    """(body, content type, HTTP status) of a fault in the caller's SOAP version.
+
+    The message may quote the request (a cid decoded from %00, say): characters XML cannot carry
+    become U+FFFD, so the fault can always be written."""
+    message = _NOT_XML.sub("\ufffd", f.message)
     env = etree.Element(f"{{{version}}}Envelope", nsmap={"soap": version, "cx": TNS})
     flt = etree.SubElement(etree.SubElement(env, f"{{{version}}}Body"), f"{{{version}}}Fault")
     if version == SOAP11:
         etree.SubElement(flt, "faultcode").text = "soap:Client" if f.client else "soap:Server"
-        etree.SubElement(flt, "faultstring").text = f.message
+        etree.SubElement(flt, "faultstring").text = message
         detail = etree.SubElement(flt, "detail")
         status = 500
     else:
@@ -134,7 +139,7 @@ def fault(version: str, f: SoapFault) -> tuple[bytes, str, int]:
         reason = etree.SubElement(flt, f"{{{version}}}Reason")
         text = etree.SubElement(reason, f"{{{version}}}Text")
         text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
-        text.text = f.message
+        text.text = message
         detail = etree.SubElement(flt, f"{{{version}}}Detail")
         status = 400 if f.client else 500
     fd = etree.SubElement(detail, f"{{{TNS}}}FaultDetail")

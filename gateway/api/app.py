@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.api import agencies, auditors, console, operations, operators
 from gateway.api.auth import configured_key_hashes, register_keys
+from gateway.api.params import single_valued_query
 from gateway.runtime import Gateway
 
 
@@ -61,6 +62,7 @@ def create_app(gw: Gateway, ready: asyncio.Event | None = None) -> PushFirst:
         version="0.1.0",
         description="Moves criminal-case records between justice agencies; see /docs for every operation.",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.gateway = gw
     app.state.replaying = asyncio.Lock()

@@ -23,4 +23,6 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
         429: "too many requests from this client; wait as Retry-After says",
         503: "the gateway cannot take this just now; send it again later (Retry-After)",
     }
+    if 401 in codes:  # a client that keeps presenting wrong keys is slowed down before any key is read
+        codes = (*codes, 429)
     return {c: {"model": Problem, "description": meaning[c]} for c in codes}

@@ -59,7 +59,7 @@ async def dead_letters(gw: GatewayDep, p: ReaderKey, destination: str | None = N
 
 @router.post("/api/v1/deliveries/{delivery_id}/replay",
              summary="deliver again from the original raw record, to this delivery's destination only",
-             responses=answers(401, 403, 404, 409))
+             responses=answers(400, 401, 403, 404, 409))
 async def replay(gw: GatewayDep, delivery_id: str, p: OperatorKey, body: ReplayAction | None = None) -> dict[str, Any]:
     action = body or ReplayAction()
     d = await gw.store.get_delivery(delivery_id)
@@ -80,7 +80,7 @@ async def replay(gw: GatewayDep, delivery_id: str, p: OperatorKey, body: ReplayA
 
 @router.post("/api/v1/dead-letters/replay",
              summary="replay the dead letters of one destination, oldest first, each from its raw record",
-             responses=answers(401, 403))
+             responses=answers(400, 401, 403))
 async def replay_dead(request: Request, gw: GatewayDep, body: BulkReplay, p: OperatorKey) -> dict[str, Any]:
     """After a receiver's outage: every dead delivery to `destination`, up to `limit` per call, in the
     order they were first queued (so a case's records keep their order). Each replay is logged
@@ -103,7 +103,7 @@ async def replay_dead(request: Request, gw: GatewayDep, body: BulkReplay, p: Ope
 
 
 @router.post("/api/v1/deliveries/{delivery_id}/discard", summary="give up a dead or waiting delivery",
-             responses=answers(401, 403, 404, 409))
+             responses=answers(400, 401, 403, 404, 409))
 async def discard(gw: GatewayDep, delivery_id: str, p: OperatorKey,
                   body: OperatorAction | None = None) -> dict[str, Any]:
     try:

@@ -23,8 +23,12 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def loopback_socket() -> socket.socket:
-    """A listening socket on a free loopback port, bound now so no other process can take the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on a free loopback port, bound now so no other process can take the port.
+
+    Created as IPPROTO_TCP, not protocol 0: asyncio turns Nagle off (TCP_NODELAY) only on accepted
+    sockets whose protocol says TCP, and with Nagle on every answer on a kept-alive connection
+    waits about 40 ms for the client's delayed ACK."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
