@@ -155,7 +155,8 @@ class DropOutboundSettings(BaseModel):
     path: str = Field(description="directory the receiver reads")
     file_name: str = Field(
         "{message_id}.xml",
-        description="record file name; {message_id} {case_number} {file_name} {delivery_id}",
+        description="record file name; {message_id} {case_number} {file_name} {delivery_id}. An operator's "
+        "replay is written as NAME.replay-DELIVERY.EXT, so the receiver sees it is a replay and of which record",
     )
     attachment_name: str = Field(
         "{message_id}/{name}",
@@ -594,6 +595,9 @@ class DropWriter:
                 case_number=m.case_number)))
             for a in m.attachments
         ]
+        if m.replay_of:  # a replay is written beside what the receiver may still hold, never over it
+            stem, dot, ext = record.rpartition(".")
+            record = f"{stem}.replay-{m.delivery_id}.{ext}" if dot else f"{record}.replay-{m.delivery_id}"
         return _safe(record), atts
 
     def _write(self, fs: DropFS, m: OutboundMessage) -> DeliveryResult:

@@ -141,6 +141,8 @@ class HttpOutbound:
         }
         if message.file_name:
             headers["X-File-Name"] = message.file_name
+        if message.replay_of:  # an operator's replay: a new key, and the delivery it replays
+            headers["X-Replay-Of"] = message.replay_of
         form = None
         if message.attachments and self.settings.dossier == "multipart":
             if self.files is None:

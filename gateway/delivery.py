@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from adapters.base import OutboundAdapter
-from gateway.model import Attachment, DeliveryResult, DeliveryState, OutboundMessage
+from gateway.model import Attachment, DeliveryResult, DeliveryState, OutboundMessage, idempotency_key
 from gateway.retry import Redelivery
 from gateway.store.roles import DeliveryQueue, Payloads, StaleLease
 from gateway.store.rows import Lease, MessageRow
@@ -103,7 +103,8 @@ class Dispatcher:
             else:
                 msg = OutboundMessage(
                     delivery_id=lease.delivery_id, message_id=lease.message_id,
-                    idempotency_key=f"{lease.message_id}:{dest.code}", destination=dest.code,
+                    idempotency_key=idempotency_key(lease.message_id, dest.code, lease.delivery_id, lease.replay_of),
+                    destination=dest.code, replay_of=lease.replay_of,
                     case_number=lease.case_number, body=body, content_type=lease.content_type,
                     attempt=lease.attempt, file_name=lease.file_name,
                     attachments=lease.attachments if lease.attachments is not None

@@ -53,7 +53,10 @@ class OutboundMessage:
     """What an outbound adapter is asked to send: one delivery of one record to one agency.
 
     `idempotency_key` is the same on every attempt of this delivery, so a receiver that saw an
-    attempt whose answer was lost (a timeout) can answer it again instead of acting twice.
+    attempt whose answer was lost (a timeout) can answer it again instead of acting twice. An
+    operator's replay is a new delivery with a key of its own (MESSAGE:DESTINATION:replay-DELIVERY),
+    so it is delivered again even where the first one was taken, and `replay_of` names the delivery
+    it replays.
     """
 
     delivery_id: str
@@ -66,6 +69,14 @@ class OutboundMessage:
     attempt: int = 1
     attachments: tuple[Attachment, ...] = ()
     file_name: str | None = None
+    replay_of: str | None = None
+
+
+def idempotency_key(message_id: str, destination: str, delivery_id: str, replay_of: str | None) -> str:
+    """The key a receiver deduplicates by: one per delivery of a record to a destination, a new one
+    for each replay an operator asks for."""
+    key = f"{message_id}:{destination}"
+    return f"{key}:replay-{delivery_id}" if replay_of else key
 
 
 class Outcome(StrEnum):

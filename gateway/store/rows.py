@@ -73,6 +73,7 @@ class Lease:
     file_name: str | None = None
     body: bytes | None = None  # the payload, when the store fetched it with the lease (saves a read)
     attachments: tuple[Attachment, ...] | None = None  # the dossier files, when fetched with the lease
+    replay_of: str | None = None  # the delivery an operator replayed, for a replay
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from gateway.store.sql import POSTGRES as Q
 _LEASE = """
 SELECT d.seq, d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
        d.attempts, d.created_at, d.file_name, b.data,
-       CASE WHEN m.status = 'accepted' THEN (m.summary::jsonb -> 'attachments')::text END
+       CASE WHEN m.status = 'accepted' THEN (m.summary::jsonb -> 'attachments')::text END, d.replay_of
 FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash JOIN messages m ON m.id = d.message_id
 WHERE d.destination = %(dest)s AND d.state IN ('queued','retrying','in_flight')
   AND ((d.state IN ('queued','retrying') AND d.next_attempt_at <= %(now)s)
@@ -46,7 +46,7 @@ class PostgresDelivery(PostgresEngine):
             leases = [
                 Lease(r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1, r[8], uuid.uuid4().hex, r[9],
                       None if r[10] is None else bytes(r[10]),  # the payload comes with the lease
-                      lease_attachments(r[11]))
+                      lease_attachments(r[11]), r[12])
                 for r in rows
             ]
             async with conn.cursor() as cur:

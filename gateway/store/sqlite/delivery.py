@@ -18,7 +18,7 @@ from gateway.store.sqlite.writer import Tx
 _LEASE = """
 SELECT d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
        d.attempts, d.created_at, d.file_name, b.data,
-       CASE WHEN m.status = 'accepted' THEN json_extract(m.summary, '$.attachments') END
+       CASE WHEN m.status = 'accepted' THEN json_extract(m.summary, '$.attachments') END, d.replay_of
 FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash
 JOIN messages m ON m.id = d.message_id
 WHERE d.destination = ? AND d.state IN ('queued','retrying','in_flight')
@@ -44,7 +44,7 @@ class SQLiteDelivery(SQLiteEngine):
                                                lease_reason(r[6] + 1, tx.node), r[0]))
                 body = bytes(r[9]) if r[9] is not None else None
                 leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body,
-                                    lease_attachments(r[10])))
+                                    lease_attachments(r[10]), r[11]))
             return leases
 
         return await self._write(op)
