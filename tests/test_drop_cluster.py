@@ -128,7 +128,8 @@ async def test_a_node_without_the_lock_stands_by(tmp_path: Path, src: Path, pg_d
     gw = _node("node-a", tmp_path, _folder(src), receiver)
     await gw.start()
     try:
-        assert await other.try_lock(LOCK)
+        # the node polls the empty folder under the same lock: the other node takes it between two polls
+        await wait_for(lambda: other.try_lock(LOCK), 10, "the other node holds the drop's lock")
         drop(src, "R1", "C2026-0001")
         adapter = gw.inbound["police-in"]
         await wait_for(lambda: "another node" in str(adapter.health().get("poller")), 5, "standing by")
