@@ -26,8 +26,9 @@ test: venv system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: venv
-	$(BIN)/ruff check gateway adapters tests
+	$(BIN)/ruff check gateway adapters tests bench
 	$(BIN)/mypy gateway adapters
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache
