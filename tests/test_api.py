@@ -4,6 +4,7 @@ dead letters with replay (from the raw record, to the chosen destination only) a
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +319,27 @@ async def test_agencies_see_neutral_states_never_the_receivers_words(api: Runnin
         assert "proc-cms" not in text and "stack trace" not in text, text
     assert "已通知网关运维人员" in police[0] and mid in police[2]
     api.fail_proc.discard(case)
+
+
+async def test_an_internal_error_is_logged_once_and_answered_honestly(api: Running,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No traceback reaches a caller: a store outage is a 503 with Retry-After, a defect a plain 500."""
+    import sqlite3
+
+    store = api.gateway.store
+
+    async def outage() -> list[Any]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "queue_depths", outage)
+    r = await api.call("OPERATOR", "GET", "/api/v1/queues")
+    assert r.status_code == 503 and r.headers["retry-after"] == "5" and "try again" in r.json()["detail"]
+
+    async def defect() -> list[Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(store, "queue_depths", defect)
+    r = await api.call("OPERATOR", "GET", "/api/v1/queues")
+    assert r.status_code == 500 and "RuntimeError" in r.json()["detail"] and "Traceback" not in r.text
+    logged = [e for e in await store.audit_entries(limit=10_000) if e.action == "internal-error"]
+    assert [json.loads(e.detail)["error"] for e in logged] == ["OperationalError", "RuntimeError"]

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.api import agencies, auditors, console, operations, operators
 from gateway.api.auth import configured_key_hashes, register_keys
+from gateway.api.errors import internal_error
 from gateway.api.params import single_valued_query
 from gateway.runtime import Gateway
 
@@ -65,6 +66,7 @@ def create_app(gw: Gateway, ready: asyncio.Event | None = None) -> PushFirst:
         dependencies=[Depends(single_valued_query)],
     )
     app.state.gateway = gw
+    app.add_exception_handler(Exception, internal_error)
     app.state.replaying = asyncio.Lock()
     app.state.verifying = asyncio.Lock()
     app.state.registering = asyncio.Lock()

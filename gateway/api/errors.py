@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from gateway.audit.chain import AuditEvent
 
 
 class Problem(BaseModel):
@@ -26,3 +32,30 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
     if 401 in codes:  # a client that keeps presenting wrong keys is slowed down before any key is read
         codes = (*codes, 429)
     return {c: {"model": Problem, "description": meaning[c]} for c in codes}
+
+
+def _outage(exc: BaseException) -> bool:
+    """The store or the disk is away (a passing fault): the caller should try again later."""
+    if isinstance(exc, (OSError, sqlite3.OperationalError, TimeoutError)):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown))
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any error an endpoint did not answer itself: one entry in the exchange log (what was asked;
+    the server logs the traceback in the node log), answered honestly and never with a traceback: 503
+    with Retry-After when the store or the disk is away, else 500 saying nothing was changed by halves."""
+    gw = request.app.state.gateway
+    with contextlib.suppress(Exception):  # when the store is what failed, the node log has it
+        await gw.store.append_audit([AuditEvent("internal-error", "gateway", detail={
+            "path": request.url.path, "method": request.method, "error": type(exc).__name__})])
+    if _outage(exc):
+        return JSONResponse({"detail": "the gateway cannot reach its store just now; nothing was changed, "
+                                       "try again in a moment"}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"detail": f"the gateway failed on this request ({type(exc).__name__}); it is logged "
+                                   "for the operators, and each change the gateway makes is whole or not made"},
+                        status_code=500)
