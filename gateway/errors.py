@@ -8,13 +8,18 @@ class GatewayError(Exception):
 
 
 class InputRejected(GatewayError):
-    """A record the gateway refuses; `rule` names which check, `line` where in the file."""
+    """A record the gateway refuses; `rule` names which check, `line` where in the file.
 
-    def __init__(self, message: str, *, rule: str, line: int | None = None, source: str | None = None):
+    `message_zh` is the same refusal in Chinese where the check has it, for the officer reading it.
+    """
+
+    def __init__(self, message: str, *, rule: str, line: int | None = None, source: str | None = None,
+                 message_zh: str = ""):
         self.message = message
         self.rule = rule
         self.line = line
         self.source = source
+        self.message_zh = message_zh
         super().__init__(self.explain())
 
     def explain(self) -> str:
@@ -26,3 +31,4 @@ class InputRejected(GatewayError):
 
 class ConfigError(GatewayError):
     """A configuration problem, named by file and key path."""
+
