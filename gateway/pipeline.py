@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import notice, standard, xmlsafe
+from gateway import notice, standard, xmllimits, xmlsafe
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
@@ -99,14 +99,16 @@ class Step(Protocol):
 class Parse:
     name = "parse"
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, limits: xmllimits.XmlLimits = xmllimits.DEFAULT) -> None:
         self.max_bytes = max_bytes
+        self.limits = limits
 
     def __call__(self, ctx: Context) -> None:
         try:
-            ctx.legacy = xmlsafe.parse(ctx.record.body, source=ctx.source, max_bytes=self.max_bytes)
+            ctx.legacy = xmlsafe.parse(ctx.record.body, source=ctx.source, max_bytes=self.max_bytes,
+                                       limits=self.limits)
         except InputRejected as e:
-            ctx.block(Problem(e.rule, e.message, line=e.line))
+            ctx.block(Problem(e.rule, e.message, line=e.line, message_zh=e.message_zh))
 
 
 class MapToStandard:
@@ -223,12 +225,14 @@ class Pipeline:
         inbound_packs: dict[str, MappingPack],
         max_bytes: int,
         notice_pack: Callable[[str], MappingPack | None] | None = None,
+        limits: xmllimits.XmlLimits = xmllimits.DEFAULT,
     ) -> None:
         self.store = store
         self.steps = steps
         self.inbound_packs = inbound_packs
         self.max_bytes = max_bytes
         self.notice_pack = notice_pack  # the sender's outbound pack, for defect notices (None: no channel)
+        self.limits = limits
 
     def _run_steps(self, ctx: Context) -> None:
         for step in self.steps:
@@ -323,5 +327,5 @@ class Pipeline:
     def remap(self, raw: bytes, channel: str, destination_pack: MappingPack) -> bytes:
         """Re-run the path from the original raw bytes for one destination (replay from raw)."""
         pack = self.inbound_packs[channel]
-        tree = xmlsafe.parse(raw, source=f"channel {channel}", max_bytes=self.max_bytes)
+        tree = xmlsafe.parse(raw, source=f"channel {channel}", max_bytes=self.max_bytes, limits=self.limits)
         return destination_pack.from_standard(pack.to_standard(tree))

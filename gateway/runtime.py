@@ -142,8 +142,9 @@ class Gateway:
             self.outbound[agency.code] = adapter
             destinations.append(Destination(agency.code, adapter, Redelivery(out.retry), out.concurrency))
         router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
+        limits = cfg.gateway.xml_limits()
         steps = [
-            Parse(cfg.gateway.max_message_bytes),
+            Parse(cfg.gateway.max_message_bytes, limits),
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
             Rules(),
@@ -152,7 +153,7 @@ class Gateway:
         ]
         self.pipeline = Pipeline(
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
-            notice_pack=self._notice_pack)
+            notice_pack=self._notice_pack, limits=limits)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 

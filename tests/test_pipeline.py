@@ -173,3 +173,18 @@ def test_envelope_reads_the_roots_own_fields_like_the_xpath_it_replaces() -> Non
         receivers=tuple(str(t).strip() for t in tree.xpath("c:Receiver/text()", namespaces=ns)),
     )
     assert env.case_number == "C1" and env.sender == "COURT" and env.receivers == ("PROC", "POLICE", "JB")
+
+
+async def test_limits_of_the_configuration_refuse_in_both_languages(config: GatewayConfig) -> None:
+    config.gateway.max_xml_depth = 16
+    gw = await _started(config, PROC=MemoryOutbound(), POLICE=MemoryOutbound())
+    try:
+        deep = record().replace(b"<Note></Note>", b"<Note>" + b"<x>" * 20 + b"</x>" * 20 + b"</Note>")
+        r = await gw.inbound["police-in"].submit(deep)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and r.reasons[0].startswith("[xml.too-deep] elements are nested")
+        m = await gw.store.get_message(r.message_id)
+        assert m is not None
+        problem = m["summary"]["problems"][0]
+        assert problem["line"] == 2 and problem["message_zh"] == "元素嵌套超过 16 层（记录的上限），未予读取"
+    finally:
+        await gw.stop()

@@ -635,3 +635,25 @@ async def test_long_inline_base64_is_decoded_from_the_body(tmp_path: Path) -> No
                 assert raw == big
             else:
                 assert etree.fromstring(raw).findtext(f"{{{NS}}}Content/{{{NS}}}Scan") == f"\n{scan}\n"
+
+
+async def test_limits_refuse_an_envelope_in_chinese_and_english(tmp_path: Path) -> None:
+    attrs = " ".join(f'a{i}="x"' for i in range(200))
+    inner = record(case="BOMB-1").split(b"?>", 1)[1].decode().replace("<CaseNumber>", f"<CaseNumber {attrs}>")
+    body = _envelope(f"<cx:SubmitCaseRecord><cx:RecordXml>{inner}</cx:RecordXml></cx:SubmitCaseRecord>").encode()
+    deep = _envelope("<cx:Ping><cx:Echo>" + "<x>" * 300 + "</x>" * 300 + "</cx:Echo></cx:Ping>").encode()
+    async with serving(_config(tmp_path)) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        for request, rule, zh, en in ((body, "xml.too-many-attributes", "属性超过 100 个", "more than 100 attributes"),
+                                      (deep, "xml.too-deep", "嵌套超过 256 层", "more than 256 levels deep")):
+            r = await _post(url, request)
+            code, text, got = _fault(r)
+            assert r.status_code == 500 and code == "soap:Client" and got == rule, r.text
+            chinese, english = text.split(" / ")  # Chinese first, then English
+            assert zh in chinese and en in english and "XML_PARSE_HUGE" not in text
+        soap12 = await _post(url, _envelope("<cx:Ping><cx:Echo>" + "<x>" * 300 + "</x>" * 300 + "</cx:Echo></cx:Ping>",
+                                            version=SOAP12).encode(),
+                             content_type="application/soap+xml; charset=utf-8", action=None)
+        texts = etree.fromstring(soap12.content).xpath("//*[local-name()='Reason']/*[local-name()='Text']")
+        assert [t.get("{http://www.w3.org/XML/1998/namespace}lang") for t in texts] == ["zh", "en"]
+        assert not [e for e in await gw.store.audit_entries() if e.action == "received"]

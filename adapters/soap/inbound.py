@@ -105,6 +105,7 @@ class SoapInbound(InboundAdapter):
         self.pins = {p.lower().replace(":", "") for p in settings.client_cert_sha256}
         limit = settings.max_envelope_bytes or gateway.config.gateway.max_message_bytes * 4 // 3 + 65536
         self.max_bytes: int = limit
+        self.limits = gateway.config.gateway.xml_limits()
         self._ops: dict[
             str, Callable[[SoapRequest, Intake, dict[str, memoryview]], Awaitable[etree._Element]]
         ] = {
@@ -196,11 +197,11 @@ class SoapInbound(InboundAdapter):
         """Parse with long base64 runs lifted out; they join `parts` and are decoded from the body."""
         source = f"SOAP request on channel {self.channel}"
         small, runs = inline.lift(body)
-        req = envelope.parse(small, max_bytes=self.max_bytes, source=source)
+        req = envelope.parse(small, max_bytes=self.max_bytes, source=source, limits=self.limits)
         if not runs:
             return req
         if not inline.settle(req.operation.getroottree().getroot(), runs, _BINARY_TAGS):
-            return envelope.parse(body, max_bytes=self.max_bytes, source=source)
+            return envelope.parse(body, max_bytes=self.max_bytes, source=source, limits=self.limits)
         parts.update(runs)
         return req
 
