@@ -19,7 +19,7 @@ from lxml import etree
 from gateway import notice, standard, xmllimits, xmlsafe
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
-from gateway.mapping import MappingPack, Problem
+from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
 from gateway.rules import readable_path, standard_rules
@@ -149,9 +149,8 @@ class ValidateStandard:
             if ctx.lines_pending:  # validity does not depend on indentation; the lines do
                 tree = ctx.canonical_with_lines()
                 xsd.validate(tree)
-            ctx.block(*[Problem("standard.schema", e.message, line=e.line,
-                                location=readable_path(tree, e.path))
-                        for e in xsd.error_log])
+            ctx.block(*first_findings(xsd.error_log, lambda e: Problem(
+                "standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))))
         ctx.envelope = standard.envelope(tree)
         if ctx.envelope.sender != ctx.record.sender:
             ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "

@@ -188,3 +188,16 @@ async def test_limits_of_the_configuration_refuse_in_both_languages(config: Gate
         assert problem["line"] == 2 and problem["message_zh"] == "元素嵌套超过 16 层（记录的上限），未予读取"
     finally:
         await gw.stop()
+
+
+async def test_schema_findings_are_listed_up_to_a_bound(config: GatewayConfig) -> None:
+    gw = await _started(config, PROC=MemoryOutbound())
+    try:
+        strays = "".join(f"<Person id='s{i}' stray='1'><Role>witness</Role><Name>李四</Name></Person>"
+                         for i in range(250))
+        body = record().replace(b"<Persons>", f"<Persons>{strays}".encode())
+        r = await gw.inbound["police-in"].submit(body)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and len(r.reasons) == 101
+        assert "stray" in r.reasons[0] and "150 more findings of this check are not listed" in r.reasons[-1]
+    finally:
+        await gw.stop()
