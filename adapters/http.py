@@ -27,7 +27,7 @@ from adapters import multipart
 from adapters.base import InboundAdapter, Intake, push_route
 from adapters.http11 import KeepAliveTransport
 from gateway.audit.chain import AuditEvent
-from gateway.errors import ConfigError
+from gateway.errors import Busy, ConfigError
 from gateway.files import FileStore
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
 from gateway.secrets import SecretRef
@@ -235,6 +235,14 @@ class HttpInbound(InboundAdapter):
         too_large = f"the message is over the limit of {limit:,} bytes and was not accepted"
 
         async def endpoint(request: Request) -> Response:
+            try:  # the slot is taken before the body is read: reading it is the first cost
+                with self.gateway.pipeline.admission.slot(self.channel):
+                    return await take(request)
+            except Busy as e:  # nothing was read or taken; the sender resends after Retry-After
+                return _error(503, e.message, e.rule, wants_xml(request.headers.get("accept", "")),
+                              retry_after=e.retry_after)
+
+        async def take(request: Request) -> Response:
             want_xml = wants_xml(request.headers.get("accept", ""))
             if not self._key_ok(request):
                 await self._log_refusal(request, "missing or wrong API key", "http.auth")
@@ -279,6 +287,8 @@ class HttpInbound(InboundAdapter):
             )
             try:
                 receipt = await intake(record)
+            except Busy:
+                raise
             except Exception:  # the store is down or similar: nothing was accepted, the sender must resend
                 log.exception("channel %s: the record could not be taken in", self.channel)
                 return _error(503, "the gateway could not store the record just now; nothing was accepted, "
@@ -314,8 +324,9 @@ def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
     return JSONResponse(receipt.as_dict(), status_code=code)
 
 
-def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
+def _error(code: int, text: str, rule: str, want_xml: bool, retry_after: int | None = None) -> Response:
     """A refusal before the pipeline ran, with the rule that refused it."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if want_xml:
         from lxml import etree
 
@@ -323,8 +334,8 @@ def _error(code: int, text: str, rule: str, want_xml: bool) -> Response:
         etree.SubElement(root, "Rule").text = rule
         etree.SubElement(root, "Reason").text = text
         return Response(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), status_code=code,
-                        media_type="application/xml")
-    return JSONResponse({"error": text, "rule": rule}, status_code=code)
+                        media_type="application/xml", headers=headers)
+    return JSONResponse({"error": text, "rule": rule}, status_code=code, headers=headers)
 
 
 def outbound(settings: OutboundSettings, *, gateway: Any = None, **_: Any) -> HttpOutbound:

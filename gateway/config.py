@@ -162,6 +162,14 @@ class GatewaySettings(_Strict):
         LIBXML2_TEXT, ge=1024, le=LIBXML2_TEXT,
         description=f"bytes of one text, attribute value or start tag with its attributes; at most {LIBXML2_TEXT:,}, "
         "the XML parser's own bound")
+    max_records_in_progress: int = Field(
+        64, ge=1, description="records pushed to this node (HTTP, SOAP, REST API) that it takes in at once, counted "
+        "from before their body is read; one more is answered busy (HTTP 503 with Retry-After, a SOAP Server "
+        "fault) for its sender to resend")
+    max_bytes_in_progress: int = Field(
+        16 * 1024 * 1024, ge=1024 * 1024,
+        description="bytes of records in the pipeline at once (each costs memory several times its size); a "
+        "pushed record read while this much is in progress is answered busy, a pulled one (SFTP, folder) waits")
     lease_seconds: float = Field(30.0, gt=0, description="a delivery leased by a dead worker is retaken after this")
     standard_versions: list[str] = Field(default_factory=lambda: ["1"], description="accepted major versions")
     mapping_dirs: list[str] = Field(default_factory=list, description="folders searched for mapping packs first")

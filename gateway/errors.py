@@ -32,3 +32,18 @@ class InputRejected(GatewayError):
 class ConfigError(GatewayError):
     """A configuration problem, named by file and key path."""
 
+
+class Busy(GatewayError):
+    """The node has as much in progress as it takes at once: nothing was taken, the sender resends later.
+
+    Push adapters answer it as "try again" (HTTP 503 with Retry-After, a SOAP Server fault), never as
+    a refusal of the record itself.
+    """
+
+    rule = "gateway.busy"
+
+    def __init__(self, message: str, *, message_zh: str, retry_after: int) -> None:
+        self.message = message
+        self.message_zh = message_zh
+        self.retry_after = retry_after
+        super().__init__(message)

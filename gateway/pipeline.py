@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from lxml import etree
 
 from gateway import notice, standard, xmllimits, xmlsafe
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem, first_findings
@@ -224,6 +225,7 @@ class Pipeline:
         inbound_packs: dict[str, MappingPack],
         max_bytes: int,
         notice_pack: Callable[[str], MappingPack | None] | None = None,
+        admission: Admission | None = None,
         limits: xmllimits.XmlLimits = xmllimits.DEFAULT,
     ) -> None:
         self.store = store
@@ -231,13 +233,25 @@ class Pipeline:
         self.inbound_packs = inbound_packs
         self.max_bytes = max_bytes
         self.notice_pack = notice_pack  # the sender's outbound pack, for defect notices (None: no channel)
+        self.admission = admission or Admission(records=1 << 30, budget=1 << 62)  # unbounded unless given
         self.limits = limits
 
     def _run_steps(self, ctx: Context) -> None:
         for step in self.steps:
             step(ctx)
 
-    async def accept(self, record: InboundRecord) -> Receipt:
+    async def accept(self, record: InboundRecord, *, wait: bool = False) -> Receipt:
+        """The record's decision, stored; Busy (nothing stored) when the node has no room for it now.
+
+        `wait`: wait for room instead (pull adapters, which pace themselves).
+        """
+        if wait:
+            async with self.admission.room_for(len(record.body)):
+                return await self._accept(record)
+        with self.admission.slot(record.channel, len(record.body)):  # inside a push adapter's slot, if any
+            return await self._accept(record)
+
+    async def _accept(self, record: InboundRecord) -> Receipt:
         # A resend is recognised inside the store's one write (record_message), not by a read
         # before it: that saves a round trip per record and cannot race a concurrent resend.
         content_hash = sha256_hex(record.body)

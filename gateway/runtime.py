@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hashlib
 import logging
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 
 import adapters
 from adapters.base import InboundAdapter, OutboundAdapter
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig, TlsSettings
@@ -153,14 +155,17 @@ class Gateway:
         ]
         self.pipeline = Pipeline(
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
-            notice_pack=self._notice_pack, limits=limits)
+            notice_pack=self._notice_pack, limits=limits,
+            admission=Admission(cfg.gateway.max_records_in_progress, cfg.gateway.max_bytes_in_progress,
+                                on_busy=self.metrics.busy))
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 
-    async def intake(self, record: InboundRecord) -> Receipt:
-        """The pipeline's entry, handed to every inbound adapter."""
+    async def intake(self, record: InboundRecord, *, wait: bool = False) -> Receipt:
+        """The pipeline's entry, handed to every inbound adapter; raises Busy when the node is full
+        (push adapters answer "try again"), or waits for room with `wait` (pull adapters)."""
         assert self.pipeline is not None
-        receipt = await self.pipeline.accept(record)
+        receipt = await self.pipeline.accept(record, wait=wait)
         self.metrics.record_taken(record.channel, receipt)
         return receipt
 
@@ -177,7 +182,8 @@ class Gateway:
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():
-            self._tasks.append(asyncio.create_task(adapter.run(self.intake), name=f"inbound-{adapter.channel}"))
+            self._tasks.append(asyncio.create_task(adapter.run(functools.partial(self.intake, wait=True)),
+                                                   name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from adapters.memory import MemoryOutbound
+from gateway.admission import Admission
 from gateway.config import GatewayConfig
+from gateway.errors import Busy
 from gateway.model import DeliveryResult, MessageStatus, OutboundMessage
 from gateway.runtime import Gateway
 
@@ -201,3 +205,41 @@ async def test_schema_findings_are_listed_up_to_a_bound(config: GatewayConfig) -
         assert "stray" in r.reasons[0] and "150 more findings of this check are not listed" in r.reasons[-1]
     finally:
         await gw.stop()
+
+
+async def test_admission_bounds_records_and_bytes_and_lets_pulls_wait() -> None:
+    busy: list[str] = []
+    gate = Admission(records=2, budget=2 * 1024 * 1024, on_busy=busy.append)
+    release = asyncio.Event()
+
+    async def pushed(channel: str, size: int) -> None:  # a push adapter's slot, then its record's bytes
+        with gate.slot(channel), gate.slot(channel, size):
+            await release.wait()
+
+    async def pulled(size: int) -> None:
+        async with gate.room_for(size):
+            await release.wait()
+
+    def refused(channel: str, size: int = 0) -> Busy:
+        with pytest.raises(Busy) as e, gate.slot(channel, size):
+            pass
+        return e.value
+
+    first = asyncio.create_task(pushed("a", 5 * 1024 * 1024))  # one record of any size gets in
+    await asyncio.sleep(0.01)
+    assert (gate.in_progress, gate.bytes_in_progress) == (1, 5 * 1024 * 1024)  # counted once
+    e = refused("b")  # over the bytes: refused before its body is read
+    assert e.retry_after == 2 and "2 秒后重新发送" in e.message_zh and "again in 2 seconds" in e.message
+    waiting = asyncio.create_task(pulled(10))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # a pulled record waits for room instead
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, waiting), 1)
+    release.clear()
+    small = [asyncio.create_task(pushed(c, 10)) for c in "cd"]
+    await asyncio.sleep(0.01)
+    refused("e")  # two pushed records at most
+    release.set()
+    await asyncio.gather(*small)
+    assert (gate.in_progress, gate.bytes_in_progress) == (0, 0) and busy == ["b", "e"]
+

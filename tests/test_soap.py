@@ -657,3 +657,29 @@ async def test_limits_refuse_an_envelope_in_chinese_and_english(tmp_path: Path) 
         texts = etree.fromstring(soap12.content).xpath("//*[local-name()='Reason']/*[local-name()='Text']")
         assert [t.get("{http://www.w3.org/XML/1998/namespace}lang") for t in texts] == ["zh", "en"]
         assert not [e for e in await gw.store.audit_entries() if e.action == "received"]
+
+
+async def test_a_node_without_room_answers_a_server_fault_with_retry_after(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    cfg["gateway"]["max_records_in_progress"] = 1
+    body, go = _envelope(_submit_b64(record(case="SLOW-1"))).encode(), asyncio.Event()
+
+    async def slowly() -> AsyncIterator[bytes]:  # a caller still sending holds its slot
+        yield body[:200]
+        await go.wait()
+        yield body[200:]
+
+    async with serving(cfg) as (gw, base), httpx.AsyncClient(timeout=10) as c:
+        url = f"{base}/soap/police-soap"
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": ACTION}
+        first = asyncio.create_task(c.post(url, content=slowly(), headers=headers))
+        await _until(lambda: asyncio.sleep(0, gw.pipeline is not None and gw.pipeline.admission.in_progress == 1))
+        busy = await _post(url, _envelope(_submit_b64(record(case="BUSY-1"))).encode())
+        code, text, rule = _fault(busy)
+        assert busy.status_code == 500 and code == "soap:Server" and rule == "gateway.busy", busy.text
+        assert busy.headers["retry-after"] == "2" and "2 秒后重新发送" in text and "again in 2 seconds" in text
+        assert etree.fromstring(busy.content).xpath(f"string(//*[namespace-uri()='{TNS}' and local-name()='Retry'])") \
+            == "true"
+        go.set()
+        assert _receipt_status(await first) == "accepted"
+        assert len([e for e in await gw.store.audit_entries() if e.action == "received"]) == 1

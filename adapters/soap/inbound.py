@@ -29,6 +29,7 @@ from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.audit.chain import AuditEvent
+from gateway.errors import Busy
 from gateway.files import FileStore
 from gateway.model import Attachment, InboundRecord, MessageStatus, Receipt
 
@@ -120,7 +121,15 @@ class SoapInbound(InboundAdapter):
         async def endpoint(request: Request) -> Response:
             if request.method == "GET":
                 return self._describe(request)
-            return await self._handle(request, intake)
+            try:  # the slot is taken before the body is read: reading it is the first cost
+                with self.gateway.pipeline.admission.slot(self.channel):
+                    return await self._handle(request, intake)
+            except Busy as e:  # nothing was read or taken; the caller resends after Retry-After
+                busy = SoapFault(e.message, client=False, rule=e.rule, message_zh=e.message_zh)
+                data, media, status = envelope.fault(envelope.soap_version_of(request.headers.get("content-type", "")),
+                                                     busy)
+                return Response(data, status_code=status, media_type=media,
+                                headers={"Retry-After": str(e.retry_after)})
 
         return [push_route(self.path, endpoint, ["GET", "POST"], f"soap-{self.channel}")]
 
@@ -180,6 +189,8 @@ class SoapInbound(InboundAdapter):
             await self._refused(request, op, f)
             data, media, status = envelope.fault(version, f)
             return Response(data, status_code=status, media_type=media)
+        except Busy:
+            raise
         except Exception as e:  # a gateway defect or store outage: the caller keeps the record and retries
             log.exception("SOAP %s on channel %s failed", op, self.channel)
             internal = SoapFault(

@@ -27,6 +27,7 @@ from gateway.api.auth import (
     configured_key_hashes,
     refuse,
 )
+from gateway.errors import Busy
 from gateway.model import InboundRecord, MessageStatus
 from gateway.store.schema import SCHEMA_VERSION
 
@@ -161,9 +162,12 @@ def create_app(gw: Any) -> PushFirst:
             if len(body) > limit:
                 await refuse(gw, request, p.name, f"body over {limit} bytes")
                 raise HTTPException(413, f"the record is over the limit of {limit:,} bytes; not accepted")
-        receipt = await gw.intake(InboundRecord(
-            channel=ch, sender=p.agency, body=bytes(body),  # type: ignore[arg-type]
-            sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
+        try:
+            receipt = await gw.intake(InboundRecord(
+                channel=ch, sender=p.agency, body=bytes(body),  # type: ignore[arg-type]
+                sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
+        except Busy as e:  # nothing was taken; the sender resends after Retry-After
+            raise HTTPException(503, e.message, headers={"Retry-After": str(e.retry_after)}) from None
         code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
         return JSONResponse(receipt.as_dict(), status_code=code)
 
