@@ -280,6 +280,7 @@ class HttpInbound(InboundAdapter):
                 except ClientDisconnect:
                     return Response(status_code=400)
                 data = bytes(body)
+                del body  # not held beside its copy while the record is taken in
             record = InboundRecord(
                 channel=self.channel, sender=self.sender, body=data,
                 sender_message_id=headers.get("x-message-id") or headers.get("idempotency-key"),

@@ -199,7 +199,8 @@ class FormReader:
             raise FormError("http.multipart", "the multipart body ends before its closing boundary")
         if self.record is None:
             raise FormError("http.multipart", "the multipart body has no part named 'record'")
-        return bytes(self.record), self.attachments
+        record, self.record = bytes(self.record), bytearray()  # the buffer goes now, not when gc breaks our cycle
+        return record, self.attachments
 
     def discard(self) -> None:
         """Drop a file half written when the body is refused or breaks off."""

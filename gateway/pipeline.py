@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import notice, standard, xmllimits, xmlsafe
+from gateway import heap, notice, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
@@ -245,11 +245,14 @@ class Pipeline:
 
         `wait`: wait for room instead (pull adapters, which pace themselves).
         """
-        if wait:
-            async with self.admission.room_for(len(record.body)):
+        try:
+            if wait:
+                async with self.admission.room_for(len(record.body)):
+                    return await self._accept(record)
+            with self.admission.slot(record.channel, len(record.body)):  # inside a push adapter's slot, if any
                 return await self._accept(record)
-        with self.admission.slot(record.channel, len(record.body)):  # inside a push adapter's slot, if any
-            return await self._accept(record)
+        finally:
+            heap.release_soon(len(record.body))  # its trees are gone: their memory goes back
 
     async def _accept(self, record: InboundRecord) -> Receipt:
         # A resend is recognised inside the store's one write (record_message), not by a read

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 import adapters
 from adapters.base import InboundAdapter, OutboundAdapter
+from gateway import heap
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
@@ -194,6 +195,7 @@ class Gateway:
             # collector's reach, the collector's oldest-generation passes no longer walk them each time.
             gc.collect()
             gc.freeze()
+            heap.pin_mmap_threshold()  # large blocks in their own mappings, given back when freed
         log.info("gateway node %s started", self.node)
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from adapters.memory import MemoryOutbound
+from gateway import heap
 from gateway.admission import Admission
 from gateway.config import GatewayConfig
 from gateway.errors import Busy
@@ -243,3 +244,18 @@ async def test_admission_bounds_records_and_bytes_and_lets_pulls_wait() -> None:
     await asyncio.gather(*small)
     assert (gate.in_progress, gate.bytes_in_progress) == (0, 0) and busy == ["b", "e"]
 
+
+async def test_memory_is_given_back_once_after_large_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    if heap._LIBC is None:
+        pytest.skip("malloc_trim is glibc's")
+    trims: list[int] = []
+    monkeypatch.setattr(heap, "trim", lambda: trims.append(1) or True)
+    monkeypatch.setattr(heap, "_last", 0.0)
+    heap.release_soon(100_000)  # a small record: nothing to give back
+    await asyncio.sleep(0.1)
+    assert trims == []
+    for _ in range(3):
+        heap.release_soon(heap.LARGE)
+    await asyncio.sleep(0.1)
+    assert trims == [1]  # once for the three
+    assert heap.pin_mmap_threshold()
