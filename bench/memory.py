@@ -7,12 +7,15 @@ this process) is started fresh for each scenario, so each peak is that scenario'
     10 MB, within the 32 MB size limit) with 200,000 attributes on one element of a valid record;
   * the same record over SOAP, inline: as base64 in <Record>, and as XML in <RecordXml>;
   * 200 concurrent valid 1 MB records, each POSTed as multipart/form-data with one dossier file;
-    a record answered 503 is sent again after its Retry-After, as a legacy client does.
+    a record answered 503 is sent again after its Retry-After, as a legacy client does;
+  * one valid record at the size limit (32 MB of Chinese text in four notes) over HTTP;
+  * eight valid records of 8 MB (a long note), one after another over HTTP: whether the node gives
+    the memory of each back.
 
 For each it prints the node's peak RSS (VmHWM from /proc/PID/status, the kernel's own high-water
 mark) and its RSS a few seconds after the last answer, with the answers the senders got.
 
-    .venv/bin/python bench/memory.py [--only http,soap-base64,soap-xml,concurrent] [--attributes N]
+    .venv/bin/python bench/memory.py [--only http,soap-base64,soap-xml,concurrent,largest,sequential] [--attributes N]
 """
 
 from __future__ import annotations
@@ -116,14 +119,15 @@ class Receiver:
 
 # -- a node ---------------------------------------------------------------------------------------
 
-def config_yaml(data: Path, port: int, receiver: int) -> str:
+def config_yaml(data: Path, port: int, receiver: int, settings: dict[str, str]) -> str:
+    extra = "".join(f"  {k}: {v}\n" for k, v in settings.items())
     return f"""
 gateway:
   node: bench-memory
   data_dir: {data}
   store: {{durability: normal}}
   api: {{host: 127.0.0.1, port: {port}}}
-agencies:
+{extra}agencies:
   - code: POLICE
     name: City Police
     role: police
@@ -143,10 +147,10 @@ routes:
 
 
 class Node:
-    def __init__(self, work: Path, receiver: int) -> None:
+    def __init__(self, work: Path, receiver: int, settings: dict[str, str]) -> None:
         self.port = free_port()
         cfg = work / "gateway.yaml"
-        cfg.write_text(config_yaml(work / "data", self.port, receiver), encoding="utf-8")
+        cfg.write_text(config_yaml(work / "data", self.port, receiver, settings), encoding="utf-8")
         self.log = (work / "gateway.log").open("wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", str(cfg)], stderr=self.log,
                                      env={**os.environ, "BENCH_SOAP_PASSWORD": SOAP_PASSWORD},
@@ -214,7 +218,13 @@ async def send_concurrent(node: Node, count: int, record_mb: float) -> Counter[s
         body = valid_record(f"MEM-{i:04d}", note, [("scan.pdf", scan)])
         files = {"record": (f"MEM-{i:04d}.xml", body, "application/xml"), "file": ("scan.pdf", scan, "application/pdf")}
         for _ in range(100):
-            r = await c.post(f"{node.url}/inbound/police-in", files=files, headers={"X-Message-Id": f"MEM-{i:04d}"})
+            try:
+                r = await c.post(f"{node.url}/inbound/police-in", files=files,
+                                 headers={"X-Message-Id": f"MEM-{i:04d}"})
+            except httpx.TransportError as e:  # a kept-alive connection closed under the request: resend
+                outcomes[f"connection lost ({type(e).__name__}), sent again"] += 1
+                await asyncio.sleep(1.0)
+                continue
             outcomes[_outcome(r)] += 1
             if r.status_code != 503:
                 return
@@ -223,6 +233,27 @@ async def send_concurrent(node: Node, count: int, record_mb: float) -> Counter[s
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(timeout=600, limits=limits) as c:
         await asyncio.gather(*(one(c, i) for i in range(count)))
+    return outcomes
+
+
+FILLER = "犯罪嫌疑人张三于2026年3月在太原市迎泽区醉酒驾驶机动车，血液酒精含量为156mg/100ml。"
+
+
+def long_record(case: str, total_mb: float, notes: int = 1) -> bytes:
+    """A valid record of about `total_mb` MB: its text in `notes` notes (each under the 10 MB text bound)."""
+    one = FILLER * int(total_mb * MB / notes / len(FILLER.encode()))
+    body = valid_record(case, one)
+    extra = f"<Note>{one}</Note>" * (notes - 1)
+    return body.replace(b"</Note></Content>", f"</Note>{extra}</Content>".encode(), 1)
+
+
+async def send_sequential(node: Node, count: int, record_mb: float, notes: int = 1) -> Counter[str]:
+    outcomes: Counter[str] = Counter()
+    async with httpx.AsyncClient(timeout=600) as c:
+        for i in range(count):
+            r = await c.post(f"{node.url}/inbound/police-in", content=long_record(f"SEQ-{i:02d}", record_mb, notes),
+                             headers={"Content-Type": "application/xml"})
+            outcomes[_outcome(r)] += 1
     return outcomes
 
 
@@ -235,8 +266,9 @@ def _outcome(r: httpx.Response) -> str:
     return " ".join(x for x in (str(r.status_code), what, why) if x)
 
 
-def measure(name: str, work: Path, receiver: Receiver, send: Callable[[Node], Counter[str]]) -> None:
-    node = Node(work, receiver.port)
+def measure(name: str, work: Path, receiver: Receiver, send: Callable[[Node], Counter[str]],
+            settings: dict[str, str]) -> None:
+    node = Node(work, receiver.port, settings)
     try:
         idle = node.rss_mb()
         stop = threading.Event()
@@ -267,7 +299,7 @@ def measure(name: str, work: Path, receiver: Receiver, send: Callable[[Node], Co
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="http,soap-base64,soap-xml,concurrent")
+    ap.add_argument("--only", default="http,soap-base64,soap-xml,concurrent,largest,sequential")
     ap.add_argument("--attributes", type=int, default=200_000)
     ap.add_argument("--tag-bytes", type=int, default=TAG_LIMIT - 100_000,
                     help="length of the bomb's start tag; default just under libxml2's 10 MB bound")
@@ -276,7 +308,10 @@ def main() -> None:
                          "none there, so each one is a schema finding; Note: allowed, so the record passes)")
     ap.add_argument("--concurrent", type=int, default=200)
     ap.add_argument("--record-mb", type=float, default=1.0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a gateway setting for the node, e.g. max_records_in_progress=8 (repeatable)")
     args = ap.parse_args()
+    settings = dict(kv.split("=", 1) for kv in args.set)
     bomb = attribute_bomb(args.attributes, args.tag_bytes, args.element)
     print(f"{os.cpu_count()} CPUs; node: SQLite, loopback, fresh per scenario; attribute bomb "
           f"{len(bomb) / MB:.1f} MB with {args.attributes:,} attributes on <{args.element}>", flush=True)
@@ -289,12 +324,14 @@ def main() -> None:
         "soap-xml": ("attribute bomb, SOAP inline <RecordXml>", lambda n: asyncio.run(send_soap(n, bomb, "xml"))),
         "concurrent": (f"{args.concurrent} concurrent {args.record_mb:g} MB multipart records",
                        lambda n: asyncio.run(send_concurrent(n, args.concurrent, args.record_mb))),
+        "largest": ("one 32 MB record (the size limit), HTTP", lambda n: asyncio.run(send_sequential(n, 1, 31.9, 4))),
+        "sequential": ("eight 8 MB records, one after another, HTTP", lambda n: asyncio.run(send_sequential(n, 8, 8))),
     }
     try:
         for key in args.only.split(","):
             name, send = scenarios[key]
             with tempfile.TemporaryDirectory(prefix="bench-memory-") as d:
-                measure(name, Path(d), receiver, send)
+                measure(name, Path(d), receiver, send, settings)
     finally:
         receiver.stop()
 
