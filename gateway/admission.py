@@ -67,6 +67,11 @@ class Admission:
             self.bytes_in_progress -= size
             self._freed.set()
 
+    @staticmethod
+    def held() -> bool:
+        """True inside a slot: the record being handled was pushed, and is counted already."""
+        return _HELD.get()
+
     @contextlib.contextmanager
     def slot(self, channel: str, size: int = 0) -> Iterator[None]:
         """Count a pushed record in, with its `size` bytes once known, while it is handled; or raise Busy.

@@ -240,16 +240,17 @@ class Pipeline:
         for step in self.steps:
             step(ctx)
 
-    async def accept(self, record: InboundRecord, *, wait: bool = False) -> Receipt:
-        """The record's decision, stored; Busy (nothing stored) when the node has no room for it now.
+    async def accept(self, record: InboundRecord) -> Receipt:
+        """The record's decision, stored; or Busy, nothing stored, when the node has no room for it now.
 
-        `wait`: wait for room instead (pull adapters, which pace themselves).
+        A pushed record comes inside the admission slot its adapter took before reading the body,
+        and is refused as busy; a pulled one (SFTP, folder: no slot) waits for room instead.
         """
         try:
-            if wait:
-                async with self.admission.room_for(len(record.body)):
+            if self.admission.held():
+                with self.admission.slot(record.channel, len(record.body)):
                     return await self._accept(record)
-            with self.admission.slot(record.channel, len(record.body)):  # inside a push adapter's slot, if any
+            async with self.admission.room_for(len(record.body)):
                 return await self._accept(record)
         finally:
             heap.release_soon(len(record.body))  # its trees are gone: their memory goes back

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import hashlib
 import logging
@@ -162,11 +161,11 @@ class Gateway:
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 
-    async def intake(self, record: InboundRecord, *, wait: bool = False) -> Receipt:
-        """The pipeline's entry, handed to every inbound adapter; raises Busy when the node is full
-        (push adapters answer "try again"), or waits for room with `wait` (pull adapters)."""
+    async def intake(self, record: InboundRecord) -> Receipt:
+        """The pipeline's entry, handed to every inbound adapter; raises Busy for a pushed record when
+        the node is full (its adapter answers "try again"), a pulled one waits for room."""
         assert self.pipeline is not None
-        receipt = await self.pipeline.accept(record, wait=wait)
+        receipt = await self.pipeline.accept(record)
         self.metrics.record_taken(record.channel, receipt)
         return receipt
 
@@ -183,8 +182,7 @@ class Gateway:
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():
-            self._tasks.append(asyncio.create_task(adapter.run(functools.partial(self.intake, wait=True)),
-                                                   name=f"inbound-{adapter.channel}"))
+            self._tasks.append(asyncio.create_task(adapter.run(self.intake), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))

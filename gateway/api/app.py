@@ -163,9 +163,10 @@ def create_app(gw: Any) -> PushFirst:
                 await refuse(gw, request, p.name, f"body over {limit} bytes")
                 raise HTTPException(413, f"the record is over the limit of {limit:,} bytes; not accepted")
         try:
-            receipt = await gw.intake(InboundRecord(
-                channel=ch, sender=p.agency, body=bytes(body),  # type: ignore[arg-type]
-                sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
+            with gw.pipeline.admission.slot(ch):  # a pushed record: refused as busy, never left waiting
+                receipt = await gw.intake(InboundRecord(
+                    channel=ch, sender=p.agency, body=bytes(body),  # type: ignore[arg-type]
+                    sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
         except Busy as e:  # nothing was taken; the sender resends after Retry-After
             raise HTTPException(503, e.message, headers={"Retry-After": str(e.retry_after)}) from None
         code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
