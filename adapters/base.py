@@ -32,9 +32,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.files import FileStore
 from gateway.model import DeliveryResult, InboundRecord, OutboundMessage, Receipt, SentRecord
+from gateway.xmllimits import DEFAULT as DEFAULT_XML_LIMITS
+from gateway.xmllimits import XmlLimits
 
 Intake = Callable[[InboundRecord], Awaitable[Receipt]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -75,6 +78,7 @@ class RefusalLog(Protocol):
 @dataclass(frozen=True)
 class Limits:
     max_message_bytes: int
+    xml: XmlLimits = DEFAULT_XML_LIMITS  # what one XML file may hold (elements, attributes, depth, text)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class InboundContext:
     node: str
     files: FileStore  # where dossier files go as they arrive
     limits: Limits
+    admission: Admission  # a pushed record takes a slot before its body is read, or is refused as busy
     intake: Intake  # the pipeline's entry: raw record in, receipt out
     audit: Callable[[AuditEvent], Awaitable[None]]  # one entry in the exchange log (a channel stopped, ...)
     refusals: RefusalLog  # refused requests, counted per source and reason

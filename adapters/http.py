@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute
 from adapters import multipart
 from adapters.base import AdapterSpec, InboundAdapter, InboundContext, OutboundContext, push_route
 from adapters.http11 import KeepAliveTransport
-from gateway.errors import ConfigError
+from gateway.errors import Busy, ConfigError
 from gateway.files import FileStore
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
 from gateway.secrets import SecretRef, UrlWithoutSecrets
@@ -236,13 +236,21 @@ class HttpInbound(InboundAdapter):
         too_large = f"the message is over the limit of {limit:,} bytes and was not accepted"
 
         async def endpoint(request: Request) -> Response:
+            try:  # the slot is taken before the body is read: reading it is the first cost
+                with self.context.admission.slot(self.channel):
+                    return await take(request)
+            except Busy as e:  # nothing was read or taken; the sender resends after Retry-After
+                return _error(503, e.message, e.rule, wants_xml(request.headers.get("accept", "")),
+                              retry_after=e.retry_after)
+
+        async def take(request: Request) -> Response:
             want_xml = wants_xml(request.headers.get("accept", ""))
             client = request.client.host if request.client else "?"
             wait = self.context.refusals.retry_after(client)
             if wait is not None:
                 await self._log_refusal(request, "too many failed logins", "http.rate-limited")
                 return _error(429, f"too many requests with a missing or wrong API key from {client}; try again in "
-                                   f"{wait:.0f} s", "http.auth", want_xml, {"Retry-After": str(max(1, round(wait)))})
+                                   f"{wait:.0f} s", "http.auth", want_xml, retry_after=max(1, round(wait)))
             if not self._key_ok(request):
                 self.context.refusals.failed_authentication(client)
                 await self._log_refusal(request, "missing or wrong API key", "http.auth")
@@ -280,6 +288,7 @@ class HttpInbound(InboundAdapter):
                 except ClientDisconnect:
                     return await self._cut_off(request)
                 data = bytes(body)
+                del body  # not held beside its copy while the record is taken in
             record = InboundRecord(
                 channel=self.channel, sender=self.sender, body=data,
                 sender_message_id=headers.get("x-message-id") or headers.get("idempotency-key"),
@@ -287,12 +296,14 @@ class HttpInbound(InboundAdapter):
             )
             try:
                 receipt = await intake(record)
+            except Busy:
+                raise
             except Exception as e:  # the store is down or similar: nothing was accepted, the sender must resend
                 log.exception("channel %s: the record could not be taken in", self.channel)
                 await self._log_refusal(request, f"the record could not be stored ({type(e).__name__})",
                                         "gateway.unavailable")
                 return _error(503, "the gateway could not store the record just now; nothing was accepted, "
-                                   "send it again", "gateway.unavailable", want_xml)
+                                   "send it again", "gateway.unavailable", want_xml, retry_after=5)
             return _receipt_response(receipt, want_xml)
 
         return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]
@@ -334,8 +345,9 @@ def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
     return JSONResponse(receipt.as_dict(), status_code=code)
 
 
-def _error(code: int, text: str, rule: str, want_xml: bool, headers: dict[str, str] | None = None) -> Response:
+def _error(code: int, text: str, rule: str, want_xml: bool, retry_after: int | None = None) -> Response:
     """A refusal before the pipeline ran, with the rule that refused it."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if want_xml:
         from lxml import etree
 

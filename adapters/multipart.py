@@ -205,7 +205,8 @@ class FormReader:
         for w in self._sealed:
             w.commit()
         self._sealed.clear()
-        return bytes(self.record), self.attachments
+        record, self.record = bytes(self.record), bytearray()  # the buffer goes now, not when gc breaks our cycle
+        return record, self.attachments
 
     def discard(self) -> None:
         """Drop every file of a body that is refused or breaks off: nothing of it stays in the store."""

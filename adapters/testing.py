@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from adapters.base import InboundContext, Intake, Limits, OutboundContext
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.files import FileStore
 from gateway.model import InboundRecord, Receipt, SentRecord
@@ -81,7 +82,8 @@ def inbound_context(
 
     return InboundContext(
         channel=channel, agency=agency, node="test-node", files=FileStore.for_data_dir(Path(data_dir)),
-        limits=Limits(max_message_bytes), intake=intake, audit=audit, refusals=Refusals(append),
+        limits=Limits(max_message_bytes), admission=Admission(64, 1 << 30), intake=intake, audit=audit,
+        refusals=Refusals(append),
         lock=MemoryLocks().lock,
         drops=drops or MemoryDropMarks(), claim_once=claim_once, sent_records=_no_records, agency_key=agency_key,
     )

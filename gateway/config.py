@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 import adapters
 from gateway.errors import ConfigError
 from gateway.secrets import SecretRef
+from gateway.xmllimits import LIBXML2_DEPTH, LIBXML2_TEXT, XmlLimits
 
 
 class _Strict(BaseModel):
@@ -201,9 +202,33 @@ class GatewaySettings(_Strict):
     checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
+    max_xml_elements: int = Field(
+        100_000, ge=100, description="elements one XML file (a record, a SOAP request) may hold; a file with more is "
+        "refused before it is parsed, as each element costs memory many times its size")
+    max_xml_attributes: int = Field(100, ge=8, description="attributes one element may carry")
+    max_xml_attributes_total: int = Field(200_000, ge=100, description="attributes one XML file may carry in all")
+    max_xml_depth: int = Field(LIBXML2_DEPTH, ge=8, le=LIBXML2_DEPTH,
+                               description=f"levels elements may be nested; at most {LIBXML2_DEPTH}, the XML "
+                                           "parser's own bound")
+    max_xml_text_bytes: int = Field(
+        LIBXML2_TEXT, ge=1024, le=LIBXML2_TEXT,
+        description=f"bytes of one text, attribute value or start tag with its attributes; at most {LIBXML2_TEXT:,}, "
+        "the XML parser's own bound")
+    max_records_in_progress: int = Field(
+        64, ge=1, description="records pushed to this node (HTTP, SOAP, REST API) that it takes in at once, counted "
+        "from before their body is read; one more is answered busy (HTTP 503 with Retry-After, a SOAP Server "
+        "fault) for its sender to resend")
+    max_bytes_in_progress: int = Field(
+        16 * 1024 * 1024, ge=1024 * 1024,
+        description="bytes of records in the pipeline at once (each costs memory several times its size); a "
+        "pushed record read while this much is in progress is answered busy, a pulled one (SFTP, folder) waits")
     lease_seconds: float = Field(30.0, gt=0, description="a delivery leased by a dead worker is retaken after this")
     standard_versions: list[str] = Field(default_factory=lambda: ["1"], description="accepted major versions")
     mapping_dirs: list[str] = Field(default_factory=list, description="folders searched for mapping packs first")
+
+    def xml_limits(self) -> XmlLimits:
+        return XmlLimits(self.max_xml_elements, self.max_xml_attributes, self.max_xml_attributes_total,
+                         self.max_xml_depth, self.max_xml_text_bytes)
 
 
 class GatewayConfig(_Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.base import InboundContext, Intake, Limits, OutboundContext
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.config import Agency, GatewayConfig
 from gateway.files import FileStore, safe_name
@@ -40,7 +41,7 @@ class StoreDropMarks:
 
 class Contexts:
     def __init__(self, config: GatewayConfig, store: Store, intake: Intake, queries: Queries,
-                 refusals: Refusals) -> None:
+                 refusals: Refusals, admission: Admission) -> None:
         self.config = config
         self.store = store
         self.intake = intake
@@ -48,6 +49,7 @@ class Contexts:
         self.files = FileStore.for_data_dir(self.data_dir)
         self.queries = queries
         self.refusals = refusals
+        self.admission = admission
 
     async def _audit(self, event: AuditEvent) -> None:
         await self.store.append_audit([event])
@@ -55,7 +57,8 @@ class Contexts:
     def inbound(self, agency: Agency, channel: str) -> InboundContext:
         return InboundContext(
             channel=channel, agency=agency.code, node=self.config.gateway.node, files=self.files,
-            limits=Limits(int(self.config.gateway.max_message_bytes)), intake=self.intake, audit=self._audit,
+            limits=Limits(int(self.config.gateway.max_message_bytes), self.config.gateway.xml_limits()),
+            admission=self.admission, intake=self.intake, audit=self._audit,
             refusals=self.refusals,
             lock=self.store.locked, drops=StoreDropMarks(self.store, channel), claim_once=self.store.claim_once,
             sent_records=self.queries.sent_records,

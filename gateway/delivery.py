@@ -66,12 +66,8 @@ class Dispatcher:
                     log.exception("leasing deliveries for %s failed", dest.code)
                     await asyncio.sleep(1.0)
                     continue
-                for lease in leases:
-                    dest.in_flight += 1
-                    task = asyncio.create_task(self._attempt(dest, lease))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                took += len(leases)
+                took += self._start(dest, leases)
+                del leases  # the leases carry their bodies: only their attempts hold them from here
             if took:
                 continue
             if any(d.in_flight for d in self.destinations.values()):
@@ -82,6 +78,14 @@ class Dispatcher:
                 due = await self.store.next_due()
                 timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
             await self.store.wait_for_work(timeout)
+
+    def _start(self, dest: Destination, leases: list[Lease]) -> int:
+        for lease in leases:
+            dest.in_flight += 1
+            task = asyncio.create_task(self._attempt(dest, lease))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(leases)
 
     async def _attempt(self, dest: Destination, lease: Lease) -> None:
         started = time.time()

@@ -8,13 +8,18 @@ class GatewayError(Exception):
 
 
 class InputRejected(GatewayError):
-    """A record the gateway refuses; `rule` names which check, `line` where in the file."""
+    """A record the gateway refuses; `rule` names which check, `line` where in the file.
 
-    def __init__(self, message: str, *, rule: str, line: int | None = None, source: str | None = None):
+    `message_zh` is the same refusal in Chinese where the check has it, for the officer reading it.
+    """
+
+    def __init__(self, message: str, *, rule: str, line: int | None = None, source: str | None = None,
+                 message_zh: str = ""):
         self.message = message
         self.rule = rule
         self.line = line
         self.source = source
+        self.message_zh = message_zh
         super().__init__(self.explain())
 
     def explain(self) -> str:
@@ -26,3 +31,19 @@ class InputRejected(GatewayError):
 
 class ConfigError(GatewayError):
     """A configuration problem, named by file and key path."""
+
+
+class Busy(GatewayError):
+    """The node has as much in progress as it takes at once: nothing was taken, the sender resends later.
+
+    Push adapters answer it as "try again" (HTTP 503 with Retry-After, a SOAP Server fault), never as
+    a refusal of the record itself.
+    """
+
+    rule = "gateway.busy"
+
+    def __init__(self, message: str, *, message_zh: str, retry_after: int) -> None:
+        self.message = message
+        self.message_zh = message_zh
+        self.retry_after = retry_after
+        super().__init__(message)

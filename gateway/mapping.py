@@ -17,9 +17,11 @@ normally maps without any call into Python.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,24 @@ class Problem:
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
                 "location": self.location, "message_zh": self.message_zh}
+
+
+MAX_LISTED = 100  # findings of one schema check listed per record
+
+
+def first_findings(log: etree._ListErrorLog, problem: Callable[[etree._LogEntry], Problem]) -> list[Problem]:
+    """The first MAX_LISTED errors of a schema check as problems, and one saying how many more there are.
+
+    A broken or hostile file can fail a schema check 200,000 times (once per stray attribute); listing
+    them all would cost the node far more memory than the file, and the sender reads the first ones.
+    """
+    listed = [problem(e) for e in islice(log, MAX_LISTED)]
+    more = len(log) - len(listed)
+    if more > 0:
+        listed.append(Problem(listed[-1].rule, f"{more:,} more findings of this check are not listed; correct "
+                                               "the ones above and send the record again",
+                              message_zh=f"另有 {more:,} 处同类问题未列出，请改正以上问题后重新发送"))
+    return listed
 
 
 class MappingPack:
@@ -165,11 +185,9 @@ class MappingPack:
             return []
         if self.legacy_schema.validate(tree):
             return []
-        return [
-            Problem("legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
-                    line=e.line or None, location=e.path or "")
-            for e in self.legacy_schema.error_log
-        ]
+        return first_findings(self.legacy_schema.error_log, lambda e: Problem(
+            "legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
+            line=e.line or None, location=e.path or ""))
 
     def to_standard(self, tree: etree._Element) -> etree._Element:
         if self.inbound is None:

@@ -62,8 +62,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.records = Counter("gateway_records", "records taken in, by channel and outcome "
-                               "(accepted, rejected, duplicate)", ["channel", "outcome"], registry=self.registry)
+        self.records = Counter("gateway_records", "records taken in, by channel and outcome (accepted, rejected, "
+                               "duplicate; busy: refused for the moment, to be resent)", ["channel", "outcome"],
+                               registry=self.registry)
         self.attempts = Counter("gateway_delivery_attempts", "delivery attempts ended, by destination and what "
                                 "the delivery became (delivered, retrying, dead)", ["destination", "result"],
                                 registry=self.registry)
@@ -86,6 +87,9 @@ class Metrics:
     def record_taken(self, channel: str, receipt: Receipt) -> None:
         outcome = "duplicate" if receipt.duplicate else str(receipt.status)
         self.records.labels(channel, outcome).inc()
+
+    def busy(self, channel: str) -> None:
+        self.records.labels(channel, "busy").inc()
 
     def attempt_ended(self, destination: str, state: DeliveryState, seconds: float, since_queued: float) -> None:
         self.attempts.labels(destination, str(state)).inc()

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import notice, standard, xmlsafe
+from gateway import heap, notice, standard, xmllimits, xmlsafe
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
-from gateway.mapping import MappingPack, Problem
+from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
 from gateway.rules import readable_path, standard_rules
@@ -100,14 +101,16 @@ class Step(Protocol):
 class Parse:
     name = "parse"
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, limits: xmllimits.XmlLimits = xmllimits.DEFAULT) -> None:
         self.max_bytes = max_bytes
+        self.limits = limits
 
     def __call__(self, ctx: Context) -> None:
         try:
-            ctx.legacy = xmlsafe.parse(ctx.record.body, source=ctx.source, max_bytes=self.max_bytes)
+            ctx.legacy = xmlsafe.parse(ctx.record.body, source=ctx.source, max_bytes=self.max_bytes,
+                                       limits=self.limits)
         except InputRejected as e:
-            ctx.block(Problem(e.rule, e.message, line=e.line))
+            ctx.block(Problem(e.rule, e.message, line=e.line, message_zh=e.message_zh))
 
 
 class MapToStandard:
@@ -148,9 +151,8 @@ class ValidateStandard:
             if ctx.lines_pending:  # validity does not depend on indentation; the lines do
                 tree = ctx.canonical_with_lines()
                 xsd.validate(tree)
-            ctx.block(*[Problem("standard.schema", e.message, line=e.line,
-                                location=readable_path(tree, e.path))
-                        for e in xsd.error_log])
+            ctx.block(*first_findings(xsd.error_log, lambda e: Problem(
+                "standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))))
         ctx.envelope = standard.envelope(tree)
         if ctx.envelope.sender != ctx.record.sender:
             ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
@@ -224,18 +226,37 @@ class Pipeline:
         inbound_packs: dict[str, MappingPack],
         max_bytes: int,
         notice_pack: Callable[[str], MappingPack | None] | None = None,
+        admission: Admission | None = None,
+        limits: xmllimits.XmlLimits = xmllimits.DEFAULT,
     ) -> None:
         self.store = store
         self.steps = steps
         self.inbound_packs = inbound_packs
         self.max_bytes = max_bytes
         self.notice_pack = notice_pack  # the sender's outbound pack, for defect notices (None: no channel)
+        self.admission = admission or Admission(records=1 << 30, budget=1 << 62)  # unbounded unless given
+        self.limits = limits
 
     def _run_steps(self, ctx: Context) -> None:
         for step in self.steps:
             step(ctx)
 
     async def accept(self, record: InboundRecord) -> Receipt:
+        """The record's decision, stored; or Busy, nothing stored, when the node has no room for it now.
+
+        A pushed record comes inside the admission slot its adapter took before reading the body,
+        and is refused as busy; a pulled one (SFTP, folder: no slot) waits for room instead.
+        """
+        try:
+            if self.admission.held():
+                with self.admission.slot(record.channel, len(record.body)):
+                    return await self._accept(record)
+            async with self.admission.room_for(len(record.body)):
+                return await self._accept(record)
+        finally:
+            heap.release_soon(len(record.body))  # its trees are gone: their memory goes back
+
+    async def _accept(self, record: InboundRecord) -> Receipt:
         # A resend is recognised inside the store's one write (record_message), not by a read
         # before it: that saves a round trip per record and cannot race a concurrent resend.
         content_hash = sha256_hex(record.body)
@@ -324,5 +345,5 @@ class Pipeline:
     def remap(self, raw: bytes, channel: str, destination_pack: MappingPack) -> bytes:
         """Re-run the path from the original raw bytes for one destination (replay from raw)."""
         pack = self.inbound_packs[channel]
-        tree = xmlsafe.parse(raw, source=f"channel {channel}", max_bytes=self.max_bytes)
+        tree = xmlsafe.parse(raw, source=f"channel {channel}", max_bytes=self.max_bytes, limits=self.limits)
         return destination_pack.from_standard(pack.to_standard(tree))

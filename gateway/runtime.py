@@ -17,6 +17,8 @@ from typing import Any
 
 import adapters
 from adapters.base import InboundAdapter, OutboundAdapter
+from gateway import heap
+from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig
@@ -115,7 +117,9 @@ class Gateway:
             return
         cfg = self.config
         inbound_packs: dict[str, MappingPack] = {}
-        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals)
+        admission = Admission(cfg.gateway.max_records_in_progress, cfg.gateway.max_bytes_in_progress,
+                              on_busy=self.metrics.busy)
+        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
@@ -136,8 +140,9 @@ class Gateway:
             self.outbound[agency.code] = adapter
             destinations.append(Destination(agency.code, adapter, Redelivery(out.retry), out.concurrency))
         router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
+        limits = cfg.gateway.xml_limits()
         steps = [
-            Parse(cfg.gateway.max_message_bytes),
+            Parse(cfg.gateway.max_message_bytes, limits),
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
             Rules(),
@@ -146,12 +151,13 @@ class Gateway:
         ]
         self.pipeline = Pipeline(
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
-            notice_pack=self._notice_pack)
+            notice_pack=self._notice_pack, limits=limits, admission=admission)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 
     async def intake(self, record: InboundRecord) -> Receipt:
-        """The pipeline's entry, handed to every inbound adapter."""
+        """The pipeline's entry, handed to every inbound adapter; raises Busy for a pushed record when
+        the node is full (its adapter answers "try again"), a pulled one waits for room."""
         assert self.pipeline is not None
         receipt = await self.pipeline.accept(record)
         self.metrics.record_taken(record.channel, receipt)
@@ -182,6 +188,7 @@ class Gateway:
             # collector's reach, the collector's oldest-generation passes no longer walk them each time.
             gc.collect()
             gc.freeze()
+            heap.pin_mmap_threshold()  # large blocks in their own mappings, given back when freed
         log.info("gateway node %s started", self.node)
 
     def _private_data(self, data: Path) -> None:

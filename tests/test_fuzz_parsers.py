@@ -34,6 +34,7 @@ from gateway.files import FileStore
 from gateway.model import InboundRecord
 from gateway.pipeline import Context, Rejected
 from gateway.runtime import Gateway
+from gateway.xmllimits import DEFAULT as XML_LIMITS
 
 from .support.config import base_config
 from .support.records import record
@@ -232,7 +233,8 @@ def _decode_request(body: bytes, content_type: str, parts: dict[str, memoryview]
     """What the SOAP endpoint does with a request's bytes before its operation runs: the charset the
     Content-Type names, long base64 runs lifted out, the envelope parsed, each record and file decoded."""
     parts = dict(parts or {})
-    endpoint = SimpleNamespace(channel="fuzz", max_bytes=1 << 20)  # all that SoapInbound._parse reads
+    # all that SoapInbound._parse reads
+    endpoint = SimpleNamespace(channel="fuzz", max_bytes=1 << 20, limits=XML_LIMITS)
     req = SoapInbound._parse(endpoint, envelope.with_declared_charset(body, content_type), parts)  # type: ignore[arg-type]
     for el in req.operation:
         if not isinstance(el.tag, str):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -280,3 +282,38 @@ async def test_push_records_skip_the_api_middleware_and_the_api_keeps_it(tmp_pat
         assert (await http.get("/inbound/police-in")).status_code == 405  # not a push: the API answers
         assert (await http.get("/health")).status_code == 200
     assert seen == ["GET /inbound/police-in", "GET /health"]
+
+
+async def test_a_node_without_room_answers_503_with_retry_after_and_stores_nothing(
+        tmp_path: Path, police_key: Headers) -> None:
+    rcv = Receiver()
+    gw = Gateway(parse_config(http_config(tmp_path, rcv.url, max_records_in_progress=1)))
+    body, go = record(case="C-SLOW"), asyncio.Event()
+
+    async def slowly() -> AsyncIterator[bytes]:  # a sender still sending holds its slot
+        yield body[:100]
+        await go.wait()
+        yield body[100:]
+
+    async def one_in_progress() -> bool:
+        return gw.pipeline is not None and gw.pipeline.admission.in_progress == 1
+
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
+            httpx.AsyncClient(base_url=base, headers=police_key) as http:
+        first = asyncio.create_task(http.post("/inbound/police-in", content=slowly()))
+        await wait_for(one_in_progress)
+        busy = await http.post("/inbound/police-in", content=record(case="C-BUSY"))
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "2", busy.text
+        assert busy.json()["rule"] == "gateway.busy" and "send the record again in 2 seconds" in busy.json()["error"]
+        as_xml = await http.post("/inbound/police-in", content=record(case="C-BUSY"),
+                                 headers={"Accept": "application/xml"})
+        assert as_xml.status_code == 503 and as_xml.headers["retry-after"] == "2"
+        assert etree.fromstring(as_xml.content).findtext("{*}Rule") == "gateway.busy"
+        go.set()
+        assert (await first).status_code == 202
+        received = [e for e in await gw.store.audit_entries() if e.action == "received"]
+        assert len(received) == 1, "a record refused as busy left nothing in the store"
+        assert gw.metrics.registry.get_sample_value(
+            "gateway_records_total", {"channel": "police-in", "outcome": "busy"}) == 2
+        again = await http.post("/inbound/police-in", content=record(case="C-BUSY"))
+        assert again.status_code == 202, again.text

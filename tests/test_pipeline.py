@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from adapters.memory import MemoryOutbound
+from gateway import heap
+from gateway.admission import Admission
 from gateway.config import GatewayConfig
+from gateway.errors import Busy
 from gateway.model import DeliveryResult, MessageStatus, OutboundMessage
 from gateway.runtime import Gateway
 
@@ -166,3 +171,84 @@ def test_envelope_reads_the_roots_own_fields_like_the_xpath_it_replaces() -> Non
         receivers=tuple(str(t).strip() for t in tree.xpath("c:Receiver/text()", namespaces=ns)),
     )
     assert env.case_number == "C1" and env.sender == "COURT" and env.receivers == ("PROC", "POLICE", "JB")
+
+
+async def test_limits_of_the_configuration_refuse_in_both_languages(config: GatewayConfig) -> None:
+    config.gateway.max_xml_depth = 16
+    gw = await _started(config, PROC=MemoryOutbound(), POLICE=MemoryOutbound())
+    try:
+        deep = record().replace(b"<Note></Note>", b"<Note>" + b"<x>" * 20 + b"</x>" * 20 + b"</Note>")
+        r = await gw.inbound["police-in"].submit(deep)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and r.reasons[0].startswith("[xml.too-deep] elements are nested")
+        m = await gw.store.get_message(r.message_id)
+        assert m is not None
+        problem = m.summary["problems"][0]
+        assert problem["line"] == 2 and problem["message_zh"] == "元素嵌套超过 16 层（记录的上限），未予读取"
+    finally:
+        await gw.stop()
+
+
+async def test_schema_findings_are_listed_up_to_a_bound(config: GatewayConfig) -> None:
+    gw = await _started(config, PROC=MemoryOutbound())
+    try:
+        strays = "".join(f"<Person id='s{i}' stray='1'><Role>witness</Role><Name>李四</Name></Person>"
+                         for i in range(250))
+        body = record().replace(b"<Persons>", f"<Persons>{strays}".encode())
+        r = await gw.inbound["police-in"].submit(body)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and len(r.reasons) == 101
+        assert "stray" in r.reasons[0] and "150 more findings of this check are not listed" in r.reasons[-1]
+    finally:
+        await gw.stop()
+
+
+async def test_admission_bounds_records_and_bytes_and_lets_pulls_wait() -> None:
+    busy: list[str] = []
+    gate = Admission(records=2, budget=2 * 1024 * 1024, on_busy=busy.append)
+    release = asyncio.Event()
+
+    async def pushed(channel: str, size: int) -> None:  # a push adapter's slot, then its record's bytes
+        with gate.slot(channel), gate.slot(channel, size):
+            await release.wait()
+
+    async def pulled(size: int) -> None:
+        async with gate.room_for(size):
+            await release.wait()
+
+    def refused(channel: str, size: int = 0) -> Busy:
+        with pytest.raises(Busy) as e, gate.slot(channel, size):
+            pass
+        return e.value
+
+    first = asyncio.create_task(pushed("a", 5 * 1024 * 1024))  # one record of any size gets in
+    await asyncio.sleep(0.01)
+    assert (gate.in_progress, gate.bytes_in_progress) == (1, 5 * 1024 * 1024)  # counted once
+    e = refused("b")  # over the bytes: refused before its body is read
+    assert e.retry_after == 2 and "2 秒后重新发送" in e.message_zh and "again in 2 seconds" in e.message
+    waiting = asyncio.create_task(pulled(10))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # a pulled record waits for room instead
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, waiting), 1)
+    release.clear()
+    small = [asyncio.create_task(pushed(c, 10)) for c in "cd"]
+    await asyncio.sleep(0.01)
+    refused("e")  # two pushed records at most
+    release.set()
+    await asyncio.gather(*small)
+    assert (gate.in_progress, gate.bytes_in_progress) == (0, 0) and busy == ["b", "e"]
+
+
+async def test_memory_is_given_back_once_after_large_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    if heap._LIBC is None:
+        pytest.skip("malloc_trim is glibc's")
+    trims: list[int] = []
+    monkeypatch.setattr(heap, "trim", lambda: trims.append(1) or True)
+    monkeypatch.setattr(heap, "_last", 0.0)
+    heap.release_soon(100_000)  # a small record: nothing to give back
+    await asyncio.sleep(0.1)
+    assert trims == []
+    for _ in range(3):
+        heap.release_soon(heap.LARGE)
+    await asyncio.sleep(0.1)
+    assert trims == [1]  # once for the three
+    assert heap.pin_mmap_threshold()

@@ -679,3 +679,51 @@ async def test_long_inline_base64_is_decoded_from_the_body(tmp_path: Path) -> No
                 assert raw == big
             else:
                 assert etree.fromstring(raw).findtext(f"{{{NS}}}Content/{{{NS}}}Scan") == f"\n{scan}\n"
+
+
+async def test_limits_refuse_an_envelope_in_chinese_and_english(tmp_path: Path) -> None:
+    attrs = " ".join(f'a{i}="x"' for i in range(200))
+    inner = record(case="BOMB-1").split(b"?>", 1)[1].decode().replace("<CaseNumber>", f"<CaseNumber {attrs}>")
+    body = _envelope(f"<cx:SubmitCaseRecord><cx:RecordXml>{inner}</cx:RecordXml></cx:SubmitCaseRecord>").encode()
+    deep = _envelope("<cx:Ping><cx:Echo>" + "<x>" * 300 + "</x>" * 300 + "</cx:Echo></cx:Ping>").encode()
+    async with serving(_config(tmp_path)) as (gw, base):
+        url = f"{base}/soap/police-soap"
+        for request, rule, zh, en in ((body, "xml.too-many-attributes", "属性超过 100 个", "more than 100 attributes"),
+                                      (deep, "xml.too-deep", "嵌套超过 256 层", "more than 256 levels deep")):
+            r = await _post(url, request)
+            code, text, got = _fault(r)
+            assert r.status_code == 500 and code == "soap:Client" and got == rule, r.text
+            chinese, english = text.split(" / ")  # Chinese first, then English
+            assert zh in chinese and en in english and "XML_PARSE_HUGE" not in text
+        soap12 = await _post(url, _envelope("<cx:Ping><cx:Echo>" + "<x>" * 300 + "</x>" * 300 + "</cx:Echo></cx:Ping>",
+                                            version=SOAP12).encode(),
+                             content_type="application/soap+xml; charset=utf-8", action=None)
+        texts = etree.fromstring(soap12.content).xpath("//*[local-name()='Reason']/*[local-name()='Text']")
+        assert [t.get("{http://www.w3.org/XML/1998/namespace}lang") for t in texts] == ["zh", "en"]
+        assert not [e for e in await gw.store.audit_entries() if e.action == "received"]
+
+
+async def test_a_node_without_room_answers_a_server_fault_with_retry_after(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    cfg["gateway"]["max_records_in_progress"] = 1
+    body, go = _envelope(_submit_b64(record(case="SLOW-1"))).encode(), asyncio.Event()
+
+    async def slowly() -> AsyncIterator[bytes]:  # a caller still sending holds its slot
+        yield body[:200]
+        await go.wait()
+        yield body[200:]
+
+    async with serving(cfg) as (gw, base), httpx.AsyncClient(timeout=10) as c:
+        url = f"{base}/soap/police-soap"
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": ACTION}
+        first = asyncio.create_task(c.post(url, content=slowly(), headers=headers))
+        await wait_for(lambda: gw.pipeline is not None and gw.pipeline.admission.in_progress == 1)
+        busy = await _post(url, _envelope(_submit_b64(record(case="BUSY-1"))).encode())
+        code, text, rule = _fault(busy)
+        assert busy.status_code == 500 and code == "soap:Server" and rule == "gateway.busy", busy.text
+        assert busy.headers["retry-after"] == "2" and "2 秒后重新发送" in text and "again in 2 seconds" in text
+        assert etree.fromstring(busy.content).xpath(f"string(//*[namespace-uri()='{TNS}' and local-name()='Retry'])") \
+            == "true"
+        go.set()
+        assert _receipt_status(await first) == "accepted"
+        assert len([e for e in await gw.store.audit_entries() if e.action == "received"]) == 1

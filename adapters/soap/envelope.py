@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from gateway import xmlsafe
+from gateway import xmllimits, xmlsafe
 from gateway.errors import InputRejected
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -27,18 +27,23 @@ _ASCII_COMPATIBLE = {"gbk", "gb2312", "gb18030", "iso-8859-1", "latin1", "us-asc
 
 
 class SoapFault(Exception):
-    """A request refused as a whole. `client`: the caller must change it; otherwise it may retry."""
+    """A request refused as a whole. `client`: the caller must change it; otherwise it may retry.
 
-    def __init__(self, message: str, *, client: bool, rule: str, line: int | None = None) -> None:
+    `message_zh`, where the refusal has it, leads the fault's text (Chinese, then English).
+    """
+
+    def __init__(self, message: str, *, client: bool, rule: str, line: int | None = None,
+                 message_zh: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.client = client
         self.rule = rule
         self.line = line
+        self.message_zh = message_zh
 
     @classmethod
     def rejected(cls, e: InputRejected) -> SoapFault:
-        return cls(e.message, client=True, rule=e.rule, line=e.line)
+        return cls(e.message, client=True, rule=e.rule, line=e.line, message_zh=e.message_zh)
 
 
 @dataclass
@@ -75,17 +80,21 @@ def with_declared_charset(body: bytes, content_type: str) -> bytes:
     return f'<?xml version="1.0" encoding="{m.group(1)}"?>'.encode("ascii") + body
 
 
-def parse(body: bytes, *, max_bytes: int, source: str) -> SoapRequest:
+def parse(body: bytes, *, max_bytes: int, source: str,
+          limits: xmllimits.XmlLimits = xmllimits.DEFAULT) -> SoapRequest:
     try:
-        root = xmlsafe.parse(body, source=source, max_bytes=max_bytes)
+        root = xmlsafe.parse(body, source=source, max_bytes=max_bytes, limits=limits)
     except InputRejected as e:
-        if "Text node too long" in e.message:  # libxml2's 10 MB bound on one text node
+        if e.rule == "xml.text-too-long":  # an inline field the endpoint could not lift out before parsing
+            mb = limits.text_bytes / 1e6
             raise SoapFault(
-                "an inline base64 field is over 10 MB of text (about 7.5 MB of data); send the record or "
-                "dossier file as an MTOM attachment instead",
+                f"an inline field is over {mb:g} MB of text (base64: about {mb * 3 / 4:g} MB of data); send "
+                "the record or dossier file as an MTOM attachment instead",
                 client=True,
                 rule="soap.inline-too-large",
                 line=e.line,
+                message_zh=f"请求中的内嵌字段超过 {mb:g} MB（base64 约 {mb * 3 / 4:g} MB 数据），"
+                "请改用 MTOM 附件发送记录或卷宗文件",
             ) from None
         raise SoapFault.rejected(e) from None
     q = etree.QName(root)
@@ -126,17 +135,22 @@ def fault(version: str, f: SoapFault) -> tuple[bytes, str, int]:
     The message may quote the request (a cid decoded from %00, say): characters XML cannot carry
     become U+FFFD, so the fault can always be written."""
     message = _NOT_XML.sub("\ufffd", f.message)
+    message_zh = _NOT_XML.sub("\ufffd", f.message_zh) if f.message_zh else ""
     env = etree.Element(f"{{{version}}}Envelope", nsmap={"soap": version, "cx": TNS})
     flt = etree.SubElement(etree.SubElement(env, f"{{{version}}}Body"), f"{{{version}}}Fault")
     if version == SOAP11:
         etree.SubElement(flt, "faultcode").text = "soap:Client" if f.client else "soap:Server"
-        etree.SubElement(flt, "faultstring").text = message
+        etree.SubElement(flt, "faultstring").text = f"{message_zh} / {message}" if message_zh else message
         detail = etree.SubElement(flt, "detail")
         status = 500
     else:
         code = etree.SubElement(flt, f"{{{version}}}Code")
         etree.SubElement(code, f"{{{version}}}Value").text = "soap:Sender" if f.client else "soap:Receiver"
         reason = etree.SubElement(flt, f"{{{version}}}Reason")
+        if f.message_zh:
+            zh = etree.SubElement(reason, f"{{{version}}}Text")
+            zh.set("{http://www.w3.org/XML/1998/namespace}lang", "zh")
+            zh.text = message_zh
         text = etree.SubElement(reason, f"{{{version}}}Text")
         text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
         text.text = message

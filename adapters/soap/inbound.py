@@ -28,6 +28,7 @@ from adapters.base import InboundAdapter, InboundContext, Intake, push_route
 from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
+from gateway.errors import Busy
 from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class SoapInbound(InboundAdapter):
         self.pins = {p.lower().replace(":", "") for p in settings.client_cert_sha256}
         limit = settings.max_envelope_bytes or context.limits.max_message_bytes * 4 // 3 + 65536
         self.max_bytes: int = limit
+        self.limits = context.limits.xml
         self._ops: dict[
             str, Callable[[SoapRequest, Intake, dict[str, memoryview]], Awaitable[etree._Element]]
         ] = {
@@ -117,7 +119,15 @@ class SoapInbound(InboundAdapter):
         async def endpoint(request: Request) -> Response:
             if request.method == "GET":
                 return self._describe(request)
-            return await self._handle(request, intake)
+            try:  # the slot is taken before the body is read: reading it is the first cost
+                with self.context.admission.slot(self.channel):
+                    return await self._handle(request, intake)
+            except Busy as e:  # nothing was read or taken; the caller resends after Retry-After
+                busy = SoapFault(e.message, client=False, rule=e.rule, message_zh=e.message_zh)
+                data, media, status = envelope.fault(envelope.soap_version_of(request.headers.get("content-type", "")),
+                                                     busy)
+                return Response(data, status_code=status, media_type=media,
+                                headers={"Retry-After": str(e.retry_after)})
 
         return [push_route(self.path, endpoint, ["GET", "POST"], f"soap-{self.channel}")]
 
@@ -186,6 +196,8 @@ class SoapInbound(InboundAdapter):
             await self._refused(request, op, f)
             data, media, status = envelope.fault(version, f)
             return Response(data, status_code=status, media_type=media)
+        except Busy:
+            raise
         except Exception as e:  # a gateway defect or store outage: the caller keeps the record and retries
             log.exception("SOAP %s on channel %s failed", op, self.channel)
             internal = SoapFault(
@@ -204,11 +216,11 @@ class SoapInbound(InboundAdapter):
         """Parse with long base64 runs lifted out; they join `parts` and are decoded from the body."""
         source = f"SOAP request on channel {self.channel}"
         small, runs = inline.lift(body)
-        req = envelope.parse(small, max_bytes=self.max_bytes, source=source)
+        req = envelope.parse(small, max_bytes=self.max_bytes, source=source, limits=self.limits)
         if not runs:
             return req
         if not inline.settle(req.operation.getroottree().getroot(), runs, _BINARY_TAGS):
-            return envelope.parse(body, max_bytes=self.max_bytes, source=source)
+            return envelope.parse(body, max_bytes=self.max_bytes, source=source, limits=self.limits)
         parts.update(runs)
         return req
 

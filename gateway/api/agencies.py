@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from gateway.api import views
 from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, refuse
 from gateway.api.errors import answers
+from gateway.errors import Busy
 from gateway.model import InboundRecord, MessageStatus
 from gateway.queries import PAGE_MAX
 from gateway.runtime import Gateway
@@ -46,9 +47,14 @@ async def submit(request: Request, gw: GatewayDep, p: AgencyKey, channel: str | 
         if len(body) > limit:
             await refuse(request, p.name, f"body over {limit} bytes")
             raise HTTPException(413, f"the record is over the limit of {limit:,} bytes; not accepted")
-    receipt = await gw.intake(InboundRecord(
-        channel=ch, sender=agency.code, body=bytes(body),
-        sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
+    try:
+        assert gw.pipeline is not None
+        with gw.pipeline.admission.slot(ch):  # a pushed record: refused as busy, never left waiting
+            receipt = await gw.intake(InboundRecord(
+                channel=ch, sender=agency.code, body=bytes(body),
+                sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
+    except Busy as e:  # nothing was taken; the sender resends after Retry-After
+        raise HTTPException(503, e.message, headers={"Retry-After": str(e.retry_after)}) from None
     code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
     return JSONResponse(receipt.as_dict(), status_code=code)
 
