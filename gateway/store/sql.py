@@ -85,47 +85,39 @@ class Statements:
     ) -> tuple[str, list[Any]]:
         """A page of deliveries in queue order (keyset paging by id), at most 1,000."""
         m = self.mark
-        sql = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true"
-        args: list[Any] = []
-        if state:
-            sql += f" AND state = {m}"
-            args.append(state)
-        if destination:
-            sql += f" AND destination = {m}"
-            args.append(destination)
-        if after:
-            sql += f" AND seq > (SELECT seq FROM deliveries WHERE id = {m})"
-            args.append(after)
-        sql += f" ORDER BY seq LIMIT {m}"
-        args.append(min(limit, 1000))
-        return sql, args
+        return _filtered(f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true", [], [
+            (state, f"state = {m}"), (destination, f"destination = {m}"),
+            (after, f"seq > (SELECT seq FROM deliveries WHERE id = {m})"),
+        ], f"ORDER BY seq LIMIT {m}", min(limit, 1000))
 
     def audit_entries(
         self, case_number: str | None, message_id: str | None, agency: str | None, since: str | None,
         until: str | None, after_seq: int, limit: int,
     ) -> tuple[str, list[Any]]:
         m = self.mark
-        sql = f"SELECT {_ENTRY} FROM audit_log WHERE seq > {m}"
-        args: list[Any] = [after_seq]
-        if case_number:
-            sql += f" AND case_number = {m}"
-            args.append(case_number)
-        if message_id:
-            sql += f" AND message_id = {m}"
-            args.append(message_id)
-        if agency:
-            sql += (f" AND (actor = {m} OR detail LIKE {m}"
-                    f" OR message_id IN (SELECT id FROM messages WHERE sender = {m}))")
-            args += [agency, f'%"{agency}"%', agency]
-        if since:
-            sql += f" AND time >= {m}"
-            args.append(since)
-        if until:
-            sql += f" AND time < {m}"
-            args.append(until)
-        sql += f" ORDER BY seq LIMIT {m}"
-        args.append(limit)
+        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE seq > {m}", [after_seq], [
+            (case_number, f"case_number = {m}"), (message_id, f"message_id = {m}"),
+            (since, f"time >= {m}"), (until, f"time < {m}"),
+        ], f"ORDER BY seq LIMIT {m}", limit)
+        if agency:  # its own entries, entries naming it, and every entry of its messages
+            where = (f" AND (actor = {m} OR detail LIKE {m}"
+                     f" OR message_id IN (SELECT id FROM messages WHERE sender = {m}))")
+            head, order = sql.rsplit(" ORDER BY ", 1)
+            sql = f"{head}{where} ORDER BY {order}"
+            args[-1:-1] = [agency, f'%"{agency}"%', agency]
         return sql, args
+
+
+def _filtered(select: str, args: list[Any], conditions: list[tuple[Any, str]], tail: str,
+              last: Any) -> tuple[str, list[Any]]:
+    """`select` with ` AND condition` for each condition whose value is given, then `tail`; the
+    arguments in the same order, `last` (the tail's) at the end."""
+    sql = select
+    for value, condition in conditions:
+        if value:
+            sql += f" AND {condition}"
+            args.append(value)
+    return f"{sql} {tail}", [*args, last]
 
 
 def _pyformat(sql: str) -> str:
