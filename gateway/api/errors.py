@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+RETRY_AFTER = {"Retry-After": "2"}  # a 503's advice: a database restart or failover is over in about that time
+
 
 class Problem(BaseModel):
     """What every refusal carries: a sentence saying what was wrong and what to do."""
