@@ -71,6 +71,9 @@ class OutboundSettings(BaseModel):
         "and says in the delivery's detail how many files stayed behind"))
 
 
+# what a 503 tells the sender to wait: a database restart or failover is over in about that time
+_RETRY_AFTER = 2  # seconds a 503 asks a sender to wait: a database restart or failover is over by then
+
 # 4xx answers that mean "not now" rather than "not this record"
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
 
@@ -274,7 +277,8 @@ class HttpInbound(InboundAdapter):
                     data, attachments, file_name, content_type = await self._read_form(request, content_type, limit)
                 except multipart.FormError as e:
                     await self._log_refusal(request, str(e), e.rule)
-                    return _error(e.status, f"{e}; nothing was accepted", e.rule, want_xml)
+                    return _error(e.status, f"{e}; nothing was accepted", e.rule, want_xml,
+                                  retry_after=_RETRY_AFTER if e.status == 503 else None)
                 except ClientDisconnect:
                     return await self._cut_off(request)
             else:
@@ -303,7 +307,7 @@ class HttpInbound(InboundAdapter):
                 await self._log_refusal(request, f"the record could not be stored ({type(e).__name__})",
                                         "gateway.unavailable")
                 return _error(503, "the gateway could not store the record just now; nothing was accepted, "
-                                   "send it again", "gateway.unavailable", want_xml, retry_after=5)
+                                   "send it again", "gateway.unavailable", want_xml, retry_after=_RETRY_AFTER)
             return _receipt_response(receipt, want_xml)
 
         return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]

@@ -85,6 +85,11 @@ class FormError(Exception):
         self.status = status
 
 
+def _unavailable(e: OSError) -> FormError:
+    return FormError("gateway.unavailable", f"the gateway could not store the dossier files just now "
+                                            f"({e.strerror or type(e).__name__}), send them again", 503)
+
+
 @dataclass
 class _Part:
     headers: dict[str, bytes] = field(default_factory=dict)  # raw: a filename may be UTF-8
@@ -191,6 +196,9 @@ class FormReader:
         except FormError:
             self.discard()
             raise
+        except OSError as e:  # the file store cannot take the files (a full disk): not the sender's fault
+            self.discard()
+            raise _unavailable(e) from None
         except Exception as e:  # python-multipart's own MultipartParseError and friends
             self.discard()
             raise FormError("http.multipart", f"the multipart body is malformed: {e}") from None
@@ -202,8 +210,12 @@ class FormReader:
         if self.record is None:
             self.discard()
             raise FormError("http.multipart", "the multipart body has no part named 'record'")
-        for w in self._sealed:
-            w.commit()
+        try:
+            for w in self._sealed:
+                w.commit()
+        except OSError as e:
+            self.discard()
+            raise _unavailable(e) from None
         self._sealed.clear()
         record, self.record = bytes(self.record), bytearray()  # the buffer goes now, not when gc breaks our cycle
         return record, self.attachments

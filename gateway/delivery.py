@@ -75,7 +75,12 @@ class Dispatcher:
                 # so the store is not asked for the next due time on every single delivery
                 timeout = 1.0
             else:
-                due = await self.store.next_due()
+                try:
+                    due = await self.store.next_due()
+                except Exception:  # the store is down (a database restart): the loop must outlive it
+                    log.warning("asking the store for the next due delivery failed; asking again in 1 s",
+                                exc_info=True)
+                    due = time.time() + 1.0
                 timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
             await self.store.wait_for_work(timeout)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -9,12 +10,13 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway.api import views
 from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, refuse
-from gateway.api.errors import answers
+from gateway.api.errors import RETRY_AFTER, answers
 from gateway.errors import Busy
 from gateway.model import InboundRecord, MessageStatus
 from gateway.queries import PAGE_MAX
 from gateway.runtime import Gateway
 
+log = logging.getLogger("gateway.api")
 router = APIRouter(tags=["agencies"])
 
 _RECORD_BODY = {"requestBody": {"required": True, "description": "the record, in the agency's own format", "content": {
@@ -55,6 +57,10 @@ async def submit(request: Request, gw: GatewayDep, p: AgencyKey, channel: str | 
                 sender_message_id=request.headers.get("x-message-id") or request.headers.get("idempotency-key")))
     except Busy as e:  # nothing was taken; the sender resends after Retry-After
         raise HTTPException(503, e.message, headers={"Retry-After": str(e.retry_after)}) from None
+    except Exception as e:  # the store is down: nothing was accepted, the sender must resend
+        log.exception("agency %s: the record could not be taken in", agency.code)
+        raise HTTPException(503, "the gateway could not store the record just now; nothing was accepted, send it "
+                                 "again", headers=RETRY_AFTER) from e
     code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
     return JSONResponse(receipt.as_dict(), status_code=code)
 

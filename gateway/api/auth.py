@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from gateway.api.errors import RETRY_AFTER
 from gateway.config import GatewayConfig
 from gateway.keys import resolved_keys
 from gateway.runtime import Gateway
@@ -64,7 +65,10 @@ async def principal(
                             headers={"WWW-Authenticate": "Bearer"})
     digest = hash_key(presented)
     current = await keys_in_force(request)
-    row = await gw.store.find_api_key(digest) if digest in current else None
+    try:
+        row = await gw.store.find_api_key(digest) if digest in current else None
+    except Exception as e:  # the store is down: a key that cannot be checked now is not a wrong key
+        raise HTTPException(503, "the gateway cannot check API keys just now; try again", headers=RETRY_AFTER) from e
     if row is None:
         gw.refusals.failed_authentication(client)
         await refuse(request, f"client {client}", "unknown API key", "api.unknown-key")

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from gateway.audit.chain import AuditEvent
 
+RETRY_AFTER = {"Retry-After": "2"}  # a 503's advice: a database restart or failover is over in about that time
+
 
 class Problem(BaseModel):
     """What every refusal carries: a sentence saying what was wrong and what to do."""
@@ -55,7 +57,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
             "path": request.url.path, "method": request.method, "error": type(exc).__name__})])
     if _outage(exc):
         return JSONResponse({"detail": "the gateway cannot reach its store just now; nothing was changed, "
-                                       "try again in a moment"}, status_code=503, headers={"Retry-After": "5"})
+                                       "try again in a moment"}, status_code=503, headers=RETRY_AFTER)
     return JSONResponse({"detail": f"the gateway failed on this request ({type(exc).__name__}); it is logged "
                                    "for the operators, and each change the gateway makes is whole or not made"},
                         status_code=500)

@@ -9,6 +9,7 @@ by exactly one writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -87,7 +88,14 @@ class Writer(threading.Thread):
                     stop = True
                     break
                 batch.append(nxt)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except BaseException as e:  # the thread must outlive any failure: a dead writer would leave
+                self._resolve([(fut, loop, None, e) for _fn, fut, loop in batch])  # every caller waiting
+                with contextlib.suppress(sqlite3.Error):
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    self._load_head()
         self.conn.close()
 
     def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
@@ -100,6 +108,7 @@ class Writer(threading.Thread):
                 results.append((fut, loop, None, e))
             self._resolve(results)
             return
+        lost: BaseException | None = None  # why the whole group is undone
         for fn, fut, loop in batch:
             saved = self.head
             self.conn.execute("SAVEPOINT op")
@@ -108,16 +117,23 @@ class Writer(threading.Thread):
                 self.conn.execute("RELEASE op")
                 results.append((fut, loop, r, None))
             except BaseException as e:  # the operation's own failure goes back to its caller
+                if not self.conn.in_transaction:  # a full disk or an I/O error: SQLite undid the group itself
+                    lost = e
+                    break
                 self.conn.execute("ROLLBACK TO op")
                 self.conn.execute("RELEASE op")
                 self.head = saved
                 results.append((fut, loop, None, e))
-        try:
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            self.conn.execute("ROLLBACK")
+        if lost is None:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                lost = e
+        if lost is not None:  # no operation of the group was kept: each caller hears why
+            if self.conn.in_transaction:  # (after a full disk SQLite has rolled back already)
+                self.conn.execute("ROLLBACK")
             self._load_head()
-            results = [(fut, loop, None, e) for fut, loop, _, _ in results]
+            results = [(fut, loop, None, lost) for _fn, fut, loop in batch]
         self._resolve(results)
 
     @staticmethod
