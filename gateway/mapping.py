@@ -1,9 +1,10 @@
 """Mapping packs: an agency's legacy schema and XSLT mappings, as data, no Python.
 
-A pack is a folder with `pack.yaml`; it names the legacy XSD (checked before mapping), the
-inbound XSLT (legacy -> standard), the outbound XSLT (standard -> legacy), the encoding the
-legacy system writes, and the standard version it targets. XSLT runs with every file and
-network access denied, so a mapping can transform but never read or write elsewhere.
+A pack is a folder with `pack.yaml` (its keys: gateway/packspec.py, docs/pack-reference.md); it
+names the legacy XSD (checked before mapping), the inbound XSLT (legacy -> standard), the outbound
+XSLT (standard -> legacy), the encoding the legacy system writes, and the standard version it
+targets. XSLT runs with every file and network access denied, so a mapping can transform but never
+read or write elsewhere.
 
 Code translations are data: `codes/TABLE.csv` with columns `legacy,standard`. The XSLT reads
 them through two extension functions in namespace `urn:cn:justice:case-exchange:mapping`,
@@ -23,11 +24,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lxml import etree
 
 from gateway import codetables
 from gateway.errors import ConfigError, InputRejected
+from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
 
 _ACCESS = etree.XSLTAccessControl.DENY_ALL
@@ -60,18 +61,18 @@ class Problem:
 
 
 class MappingPack:
-    def __init__(self, root: Path, spec: dict[str, Any]) -> None:
+    def __init__(self, root: Path, spec: PackSpec) -> None:
         self.root = root
         self.spec = spec
-        self.name: str = str(spec.get("name") or root.name)
-        self.standard: str = str(spec.get("standard", "1"))
-        self.encoding: str = str(spec.get("encoding", "UTF-8"))
-        self.agency: str = str(spec.get("agency", ""))  # the agency code its samples are sent as
-        self.samples: Path = root / str(spec.get("samples", "samples"))
-        self.codes = self._codes(root / str(spec.get("codes", "codes")))
-        self.legacy_schema = self._schema(spec.get("legacy_schema"))
-        self.inbound, self._inbound_exact = self._xslt(spec.get("inbound"))
-        self.outbound, self._outbound_exact = self._xslt(spec.get("outbound"))
+        self.name: str = spec.name or root.name
+        self.standard: str = spec.standard
+        self.encoding: str = spec.encoding
+        self.agency: str = spec.agency or ""  # the agency code its samples are sent as
+        self.samples: Path = root / spec.samples
+        self.codes = self._codes(root / spec.codes)
+        self.legacy_schema = self._schema(spec.legacy_schema)
+        self.inbound, self._inbound_exact = self._xslt(spec.inbound)
+        self.outbound, self._outbound_exact = self._xslt(spec.outbound)
 
     def _file(self, rel: str) -> Path:
         p = (self.root / rel).resolve()
@@ -129,9 +130,9 @@ class MappingPack:
     def _schema(self, rel: str | None) -> etree.XMLSchema | None:
         if not rel:
             return None
-        catalog = self.spec.get("legacy_catalog")
+        catalog = self.spec.legacy_catalog
         # imports may read only inside this folder (default: the pack) or through the catalog
-        root = (self.root / str(self.spec.get("legacy_schema_root", "."))).resolve()
+        root = (self.root / self.spec.legacy_schema_root).resolve()
         return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
                            label=f"mapping pack {self.name}: legacy schema {rel}")
 
@@ -204,7 +205,6 @@ def load_pack(name: str, search: tuple[str, ...] = ()) -> MappingPack:
     for base in (*[Path(s) for s in search], _builtin_root()):
         spec_path = base / name / "pack.yaml"
         if spec_path.is_file():
-            spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
-            return MappingPack(spec_path.parent, spec)
+            return MappingPack(spec_path.parent, load_spec(spec_path))
     raise ConfigError(f"mapping pack '{name}' not found (looked in {', '.join(str(s) for s in search) or ''} "
                       f"{_builtin_root()})")
