@@ -134,7 +134,7 @@ class MappingPack:
         # imports may read only inside this folder (default: the pack) or through the catalog
         root = (self.root / self.spec.legacy_schema_root).resolve()
         return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
-                           label=f"mapping pack {self.name}: legacy schema {rel}")
+                           label=f"mapping pack {self.name}: legacy schema {rel}", base=self.root)
 
     def _xslt(self, rel: str | None) -> tuple[etree.XSLT | None, etree.XSLT | None]:
         """(the stylesheet with the code tables written in, the stylesheet as written)."""

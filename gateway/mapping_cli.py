@@ -22,6 +22,7 @@ from rich.markup import escape
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, load_pack
 from gateway.packcheck import check_file, run_samples
+from gateway.schemaload import SchemaNotCompiling
 
 mapping_app = typer.Typer(
     help="Mapping packs: test them against their samples, scaffold new ones.", no_args_is_help=True
@@ -29,11 +30,24 @@ mapping_app = typer.Typer(
 console = Console(highlight=False)
 
 
+SCHEMA_FAILS = "旧系统 XSD 无法编译 / the legacy schema does not compile"
+
+
+def _schema_fails(e: SchemaNotCompiling) -> None:
+    """The schema's faults, each with its own file and line, under one plain headline."""
+    console.print(f"[red]{SCHEMA_FAILS}[/red]")
+    console.print(str(e), markup=False, soft_wrap=True)
+    console.print("  see docs/connect-an-agency.md, \"When a vendor schema does not compile\"", markup=False)
+
+
 def _pack(name: str, packs_dir: Path | None) -> MappingPack:
     try:
         return load_pack(name, (str(packs_dir),) if packs_dir else ())
+    except SchemaNotCompiling as e:
+        _schema_fails(e)
+        raise typer.Exit(2) from None
     except GatewayError as e:
-        console.print(f"[red]{e}[/red]")
+        console.print(str(e), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -219,6 +233,9 @@ def validate(
     """
     try:
         pack = _pack_for_agency(agency, config, packs_dir)
+    except SchemaNotCompiling as e:
+        _schema_fails(e)
+        raise typer.Exit(2) from None
     except (GatewayError, KeyError) as e:
         console.print(f"[red]no mapping pack for agency {agency}: {e}[/red]")
         raise typer.Exit(2) from None

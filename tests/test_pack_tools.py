@@ -3,12 +3,79 @@ pack for an agency, and the limits the standard puts on every field."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
+import typer
+from lxml import etree
+from typer.testing import CliRunner, Result
 
 from gateway.errors import ConfigError
 from gateway.mapping import load_pack
+from gateway.mapping_cli import mapping_app, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+VENDOR = FIXTURES / "vendor-nondeterministic"
+EXT = "ext/ProsecutionDecisionReport_Ext.xsd"
+XS = "{http://www.w3.org/2001/XMLSchema}"
+
+
+def _validate(*args: str) -> Result:
+    app = typer.Typer()
+    app.command()(validate)
+    return CliRunner().invoke(app, list(args))
+
+
+def _mapping(*args: str) -> Result:
+    return CliRunner().invoke(mapping_app, list(args))
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+# 1. a schema that does not compile names the file and line the fault is in
+
+
+def test_a_fault_in_an_imported_schema_names_that_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_pack("vendor-nondeterministic", (str(FIXTURES),))
+    said = str(caught.value)
+    assert f"{EXT}, line 7" in said and "not deterministic" in said and "substitution group" in said
+    assert "legacy.xsd, line" not in said  # not shown as if it were in the entry schema
+
+    # a malformed imported file is named the same way, by the file it is in
+    pack = tmp_path / "broken"
+    shutil.copytree(VENDOR, pack)
+    (pack / EXT).write_text('<?xml version="1.0"?>\n<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">\n'
+                            '<xs:element name="A">\n</xs:schema>\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{EXT}, line 4: Opening and ending tag mismatch")):
+        load_pack("broken", (str(tmp_path),))
+
+
+def test_validate_and_mapping_test_say_the_legacy_schema_does_not_compile() -> None:
+    for res in (_mapping("test", "vendor-nondeterministic", "--dir", str(FIXTURES)),):
+        out = _flat(res.output)
+        assert res.exit_code == 2, res.output
+        assert "旧系统 XSD 无法编译 / the legacy schema does not compile" in out
+        assert f"{EXT}, line 7" in out and "not deterministic" in out
+        assert "no mapping pack" not in out and "Traceback" not in out
+
+
+def test_the_guide_says_what_to_do_with_a_vendor_schema_libxml2_refuses() -> None:
+    guide = (ROOT / "docs" / "connect-an-agency.md").read_text(encoding="utf-8")
+    section = guide.split("### When a vendor schema does not compile", 1)[1].split("\n## ", 1)[0]
+    for advice in ("Report it to the vendor", "smallest patch in the pack", "Validate only the root"):
+        assert advice in section
+    # the root-only schema the guide shows does what it says: the root is checked, its content is not
+    xsd = section.split("```xml", 1)[1].split("```", 1)[0]
+    schema = etree.XMLSchema(etree.fromstring(xsd.encode()))
+    assert schema.validate(etree.fromstring(b'<Report xmlns="urn:vendor:report" x="1"><Any><More/></Any></Report>'))
+    assert not schema.validate(etree.fromstring(b'<Other xmlns="urn:vendor:report"/>'))
+
 
 # 2. pack.yaml has a reference, generated from the model that reads it
 
