@@ -200,11 +200,49 @@ def _builtin_root() -> Path:
     return Path(str(resources.files("mappings")))
 
 
+class PackNotFound(ConfigError):
+    """No pack by that name (or for that agency) in the folders searched."""
+
+
+def _bases(search: tuple[str, ...]) -> list[Path]:
+    return [*[Path(s) for s in search], _builtin_root()]
+
+
+def _looked_in(search: tuple[str, ...]) -> str:
+    return ", ".join(str(b) for b in _bases(search))
+
+
 @cache
 def load_pack(name: str, search: tuple[str, ...] = ()) -> MappingPack:
-    for base in (*[Path(s) for s in search], _builtin_root()):
+    """The pack in folder `name` under the first of `search`, then the built-in packs, that has it."""
+    for base in _bases(search):
         spec_path = base / name / "pack.yaml"
         if spec_path.is_file():
             return MappingPack(spec_path.parent, load_spec(spec_path))
-    raise ConfigError(f"mapping pack '{name}' not found (looked in {', '.join(str(s) for s in search) or ''} "
-                      f"{_builtin_root()})")
+    raise PackNotFound(f"mapping pack '{name}' not found (looked in {_looked_in(search)})")
+
+
+def pack_for_agency(agency: str, search: tuple[str, ...] = ()) -> MappingPack:
+    """The one pack whose `agency:` is `agency`, among every pack the search sees.
+
+    A pack earlier in the search hides one of the same folder name later, as in `load_pack`.
+    """
+    seen: dict[str, Path] = {}
+    for base in _bases(search):
+        for spec_path in sorted(base.glob("*/pack.yaml")) if base.is_dir() else []:
+            seen.setdefault(spec_path.parent.name, spec_path)
+    found, unreadable = [], []
+    for name, spec_path in seen.items():
+        try:
+            if load_spec(spec_path).agency == agency:
+                found.append(name)
+        except ConfigError as e:
+            unreadable.append(str(e).splitlines()[0])
+    if len(found) > 1:
+        candidates = ", ".join(f"{n} ({seen[n].parent})" for n in found)
+        raise ConfigError(f"several mapping packs have agency: {agency}: {candidates}; name the one meant "
+                          "with --pack NAME, or give --config so the agency's channel names it")
+    if not found:
+        also = f"; packs that could not be read: {'; '.join(unreadable)}" if unreadable else ""
+        raise PackNotFound(f"no mapping pack has agency: {agency} (looked in {_looked_in(search)}){also}")
+    return load_pack(found[0], search)

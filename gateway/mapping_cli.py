@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gateway.errors import GatewayError
-from gateway.mapping import MappingPack, load_pack
+from gateway.mapping import MappingPack, PackNotFound, load_pack, pack_for_agency
 from gateway.packcheck import check_file, run_samples
 from gateway.schemaload import SchemaNotCompiling
 
@@ -199,18 +199,21 @@ def mapping_new(
     )
 
 
-def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None) -> MappingPack:
-    """The inbound pack of the agency in the gateway config, else a pack named like the agency."""
-    name = agency.lower()
+def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None, name: str) -> MappingPack:
+    """The pack named, else the agency's inbound pack in the gateway config, else the pack whose `agency:` it is."""
     search: tuple[str, ...] = (str(packs_dir),) if packs_dir else ()
     if config is not None:
         from gateway.config import load_config
 
         cfg = load_config(config)
-        a = cfg.agency(agency)
-        name = a.inbound[0].mapping if a.inbound else (a.outbound.mapping if a.outbound else name)
         search = (*search, *cfg.gateway.mapping_dirs)
-    return load_pack(name, search)
+        if not name:
+            try:
+                a = cfg.agency(agency)
+            except KeyError:
+                raise PackNotFound(f"{config} defines no agency {agency}") from None
+            name = a.inbound[0].mapping if a.inbound else (a.outbound.mapping if a.outbound else "")
+    return load_pack(name, search) if name else pack_for_agency(agency, search)
 
 
 def validate(
@@ -222,6 +225,9 @@ def validate(
     packs_dir: Annotated[
         Path | None, typer.Option("--dir", help="folder holding packs, searched first")
     ] = None,
+    pack_name: Annotated[
+        str, typer.Option("--pack", help="the pack to use (default: the one whose agency: is --agency)")
+    ] = "",
     show_standard: Annotated[
         bool, typer.Option(help="print the record in the standard form, with line numbers")
     ] = False,
@@ -232,12 +238,18 @@ def validate(
     line numbers count in that form, shown by --show-standard. Other lines are the file's own.
     """
     try:
-        pack = _pack_for_agency(agency, config, packs_dir)
+        pack = _pack_for_agency(agency, config, packs_dir, pack_name)
     except SchemaNotCompiling as e:
         _schema_fails(e)
         raise typer.Exit(2) from None
-    except (GatewayError, KeyError) as e:
-        console.print(f"[red]no mapping pack for agency {agency}: {e}[/red]")
+    except PackNotFound as e:
+        console.print(f"[red]没有机构 {escape(agency)} 的映射包 / no mapping pack for agency {escape(agency)}[/red]")
+        console.print(f"  {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except GatewayError as e:
+        console.print(f"[red]机构 {escape(agency)} 的映射包无法加载 / the mapping pack for agency {escape(agency)} "
+                      "cannot be loaded[/red]")
+        console.print(f"  {e}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     out = check_file(file.read_bytes(), pack, sender=agency, source=str(file))
     console.print(f"{file} (agency {agency}, pack {pack.name})")

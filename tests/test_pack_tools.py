@@ -57,7 +57,9 @@ def test_a_fault_in_an_imported_schema_names_that_file_and_line(tmp_path: Path) 
 
 
 def test_validate_and_mapping_test_say_the_legacy_schema_does_not_compile() -> None:
-    for res in (_mapping("test", "vendor-nondeterministic", "--dir", str(FIXTURES)),):
+    sample = VENDOR / "samples" / "valid" / "report.xml"
+    for res in (_validate(str(sample), "--agency", "VENDOR", "--dir", str(FIXTURES)),
+                _mapping("test", "vendor-nondeterministic", "--dir", str(FIXTURES))):
         out = _flat(res.output)
         assert res.exit_code == 2, res.output
         assert "旧系统 XSD 无法编译 / the legacy schema does not compile" in out
@@ -91,5 +93,27 @@ def test_a_misspelt_pack_key_is_refused_naming_file_and_key(tmp_path: Path) -> N
         load_pack("p", (str(tmp_path),))
     (tmp_path / "p" / "pack.yaml").write_text("name: p\nstandard: 1\n")  # a YAML number means the same
     assert load_pack("p", (str(tmp_path),)).standard == "1"
+
+
+# 3. --agency finds the pack whose agency: it is
+
+
+def test_validate_finds_the_pack_by_its_agency_field(tmp_path: Path) -> None:
+    assert _mapping("new", "tax-bureau", "--dir", str(tmp_path), "--agency", "TAX").exit_code == 0
+    assert _mapping("test", "tax-bureau", "--dir", str(tmp_path), "--update").exit_code == 0
+    sample = tmp_path / "tax-bureau" / "samples" / "valid" / "accept-case.xml"
+    res = _validate(str(sample), "--agency", "TAX", "--dir", str(tmp_path))
+    assert res.exit_code == 0 and "pack tax-bureau" in res.output and "ACCEPTED" in res.output, res.output
+
+    assert _mapping("new", "tax-copy", "--dir", str(tmp_path), "--agency", "TAX").exit_code == 0
+    res = _validate(str(sample), "--agency", "TAX", "--dir", str(tmp_path))
+    out = _flat(res.output)
+    assert res.exit_code == 2 and "several mapping packs have agency: TAX" in out, res.output
+    assert "tax-bureau (" in out and "tax-copy (" in out and "--pack" in out
+    res = _validate(str(sample), "--agency", "TAX", "--dir", str(tmp_path), "--pack", "tax-bureau")
+    assert res.exit_code == 0 and "ACCEPTED" in res.output, res.output
+
+    res = _validate(str(sample), "--agency", "NOBODY", "--dir", str(tmp_path))
+    assert res.exit_code == 2 and "no mapping pack has agency: NOBODY" in _flat(res.output), res.output
 
 
