@@ -4,6 +4,7 @@
     python -m gateway.mapping_cli test police --update  # (re)write expected outputs, then review them
     python -m gateway.mapping_cli new tax-bureau        # scaffold mappings/tax-bureau/
     python -m gateway.mapping_cli validate FILE --agency POLICE [--config gateway.yaml]
+    python -m gateway.mapping_cli docs -o docs/pack-reference.md   # the pack.yaml reference
 
 `mapping_app` is a typer sub-app so the main `gateway` command can mount it as `gateway mapping`;
 `validate` is a plain command function it can register as `gateway validate`.
@@ -11,10 +12,13 @@
 
 from __future__ import annotations
 
+import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from lxml import etree
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +26,7 @@ from rich.markup import escape
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, PackNotFound, load_pack, pack_for_agency
 from gateway.packcheck import check_file, run_samples
+from gateway.packspec import PackSpec
 from gateway.schemaload import SchemaNotCompiling
 
 mapping_app = typer.Typer(
@@ -82,17 +87,32 @@ def mapping_test(
     raise typer.Exit(1 if bad else 0)
 
 
-_PACK_YAML = """\
+_PACK_HEAD = """\
 # {code}: describe the legacy system here (vendor, version, who to call).
-name: {code}
-agency: {agency}
-description: TODO one line on the legacy format
-standard: "1"
-encoding: UTF-8
-legacy_schema: legacy.xsd
-inbound: inbound.xsl
-outbound: outbound.xsl
+# Every key, with its default: docs/pack-reference.md (`gateway mapping docs`).
 """
+# examples for the keys the scaffold leaves commented out
+_PACK_EXAMPLES = {"legacy_catalog": "schema/catalog.xml"}
+
+
+def _pack_yaml(code: str, agency: str) -> str:
+    """pack.yaml listing every key the model knows, each with its meaning; the optional ones commented out."""
+    values = {
+        "name": code, "agency": agency, "description": "TODO one line on the legacy format",
+        "standard": "1", "encoding": "UTF-8", "legacy_schema": "legacy.xsd", "inbound": "inbound.xsl",
+        "outbound": "outbound.xsl",
+    }
+    out = [_PACK_HEAD.format(code=code).rstrip()]
+    for key, f in PackSpec.model_fields.items():
+        out.append("")
+        out += textwrap.wrap(f.description or "", 104, initial_indent="# ", subsequent_indent="# ")
+        if key in values:
+            out.append(yaml.safe_dump({key: values[key]}, allow_unicode=True).rstrip())
+        else:
+            out.append("# " + yaml.safe_dump({key: _PACK_EXAMPLES.get(key, f.default)}, allow_unicode=True).rstrip())
+    return "\n".join(out) + "\n"
+
+
 _XSD = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- The legacy format as the {code} system writes it. Replace with the vendor's XSD. -->
@@ -181,7 +201,7 @@ def mapping_new(
         raise typer.Exit(2)
     fields = {"code": code, "agency": agency or code.upper()}
     files = {
-        "pack.yaml": _PACK_YAML,
+        "pack.yaml": _pack_yaml(code, fields["agency"]).replace("{", "{{").replace("}", "}}"),
         "legacy.xsd": _XSD,
         "inbound.xsl": _IN,
         "outbound.xsl": _OUT,
@@ -272,6 +292,25 @@ def validate(
     console.print(
         "[green]ACCEPTED[/green]" + (" with warnings the receiver will see" if out.problems else "")
     )
+
+
+@mapping_app.command("docs")
+def mapping_docs(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write it to this file")] = None,
+) -> None:
+    """Print the pack.yaml reference (Markdown), generated from the model that reads pack.yaml."""
+    from gateway.packdocs import render
+
+    text = render()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        console.print(f"cannot write {output}: {e.strerror}", style="red", markup=False)
+        raise typer.Exit(2) from None
+    console.print(f"wrote {output}", markup=False)
 
 
 def main() -> None:

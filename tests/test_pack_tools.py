@@ -82,6 +82,32 @@ def test_the_guide_says_what_to_do_with_a_vendor_schema_libxml2_refuses() -> Non
 # 2. pack.yaml has a reference, generated from the model that reads it
 
 
+def test_pack_reference_is_generated_from_the_pack_model() -> None:
+    from gateway.packdocs import render
+    from gateway.packspec import PackSpec
+
+    committed = (ROOT / "docs" / "pack-reference.md").read_text(encoding="utf-8")
+    assert committed == render(), "stale: run `gateway mapping docs -o docs/pack-reference.md`"
+    for key in PackSpec.model_fields:
+        assert f"| `{key}` |" in committed, key
+    row = next(line for line in committed.splitlines() if line.startswith("| `legacy_schema` |"))
+    assert "Leave it out" in row
+    res = _mapping("docs")
+    assert res.exit_code == 0 and res.output == committed
+
+
+def test_scaffold_lists_every_pack_key_and_loads(tmp_path: Path) -> None:
+    from gateway.packspec import PackSpec, load_spec
+
+    assert _mapping("new", "tax-bureau", "--dir", str(tmp_path), "--agency", "TAX").exit_code == 0
+    text = (tmp_path / "tax-bureau" / "pack.yaml").read_text(encoding="utf-8")
+    for key in PackSpec.model_fields:
+        assert re.search(rf"^(# )?{key}:", text, re.MULTILINE), key
+    assert "\n# legacy_catalog:" in text and "\nlegacy_schema: legacy.xsd" in text
+    spec = load_spec(tmp_path / "tax-bureau" / "pack.yaml")
+    assert (spec.agency, spec.legacy_schema, spec.legacy_catalog) == ("TAX", "legacy.xsd", None)
+
+
 def test_a_misspelt_pack_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "pack.yaml").write_text("name: p\nlegacy_catalogue: catalog.xml\nstandard: 1\n")
