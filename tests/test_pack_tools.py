@@ -143,3 +143,55 @@ def test_validate_finds_the_pack_by_its_agency_field(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no mapping pack has agency: NOBODY" in _flat(res.output), res.output
 
 
+# 4. the standard's reference shows every limit the XSD enforces
+
+
+def _fields(xsd: etree._Element) -> list[tuple[str, str]]:
+    """(path, named type) of every element and attribute of the standard, walked independently of the page."""
+    complex_types = {t.get("name"): t for t in xsd.findall(f"{XS}complexType")}
+
+    def walk(el: etree._Element, prefix: str) -> list[tuple[str, str]]:
+        path = f"{prefix}/{el.get('name')}"
+        ct = el.find(f"{XS}complexType")
+        ct = ct if ct is not None else complex_types.get(el.get("type") or "")
+        if ct is None:
+            return [(path, el.get("type") or "")]
+        ext = ct.find(f"{XS}simpleContent/{XS}extension")
+        out = [(path, ext.get("base") or "")] if ext is not None else []
+        holder = ext if ext is not None else ct
+        out += [(f"{path}/@{a.get('name')}", a.get("type") or "") for a in holder.findall(f"{XS}attribute")]
+        for child in ct.findall(f"{XS}sequence/{XS}element"):
+            out += walk(child, path)
+        return out
+
+    return [f for top in xsd.findall(f"{XS}element") for f in walk(top, "")]
+
+
+def _facet_values(xsd: etree._Element, type_name: str) -> list[str]:
+    simple = {t.get("name"): t for t in xsd.findall(f"{XS}simpleType")}
+    values: list[str] = []
+    while type_name in simple:
+        r = simple[type_name].find(f"{XS}restriction")
+        assert r is not None
+        values += [str(f.get("value")) for f in r if isinstance(f.tag, str) and f.get("value") is not None]
+        type_name = r.get("base") or ""
+    return values
+
+
+def test_standard_reference_shows_every_facet_of_every_field() -> None:
+    page = (ROOT / "standards" / "README.md").read_text(encoding="utf-8")
+    types = {}
+    for line in page.splitlines():
+        cells = [c.replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4 and cells[0].strip().startswith("`/"):
+            types[cells[0].strip().strip("`")] = cells[2]
+    xsd = etree.parse(str(ROOT / "standards" / "case-exchange" / "v1" / "case-exchange.xsd")).getroot()
+    fields = _fields(xsd)
+    assert len(fields) > 60
+    for path, type_name in fields:
+        assert path in types, f"{path} is not in standards/README.md"
+        for value in _facet_values(xsd, type_name):
+            assert value in types[path], f"{path}: limit {value!r} of {type_name} missing from {types[path]!r}"
+    assert "4 to 64 characters" in types["/CaseRecord/CaseNumber"]
+    assert "1 to 100 characters" in types["/CaseRecord/Persons/Person/Name"]
+    assert "one of `male`, `female`, `unknown`" in types["/CaseRecord/Persons/Person/Gender"]
