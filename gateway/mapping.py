@@ -1,9 +1,10 @@
 """Mapping packs: an agency's legacy schema and XSLT mappings, as data, no Python.
 
-A pack is a folder with `pack.yaml`; it names the legacy XSD (checked before mapping), the
-inbound XSLT (legacy -> standard), the outbound XSLT (standard -> legacy), the encoding the
-legacy system writes, and the standard version it targets. XSLT runs with every file and
-network access denied, so a mapping can transform but never read or write elsewhere.
+A pack is a folder with `pack.yaml` (its keys: gateway/packspec.py, docs/pack-reference.md); it
+names the legacy XSD (checked before mapping), the inbound XSLT (legacy -> standard), the outbound
+XSLT (standard -> legacy), the encoding the legacy system writes, and the standard version it
+targets. XSLT runs with every file and network access denied, so a mapping can transform but never
+read or write elsewhere.
 
 Code translations are data: `codes/TABLE.csv` with columns `legacy,standard`. The XSLT reads
 them through two extension functions in namespace `urn:cn:justice:case-exchange:mapping`,
@@ -25,11 +26,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lxml import etree
 
 from gateway import codetables
 from gateway.errors import ConfigError, InputRejected
+from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
 
 _ACCESS = etree.XSLTAccessControl.DENY_ALL
@@ -80,18 +81,18 @@ def first_findings(log: etree._ListErrorLog, problem: Callable[[etree._LogEntry]
 
 
 class MappingPack:
-    def __init__(self, root: Path, spec: dict[str, Any]) -> None:
+    def __init__(self, root: Path, spec: PackSpec) -> None:
         self.root = root
         self.spec = spec
-        self.name: str = str(spec.get("name") or root.name)
-        self.standard: str = str(spec.get("standard", "1"))
-        self.encoding: str = str(spec.get("encoding", "UTF-8"))
-        self.agency: str = str(spec.get("agency", ""))  # the agency code its samples are sent as
-        self.samples: Path = root / str(spec.get("samples", "samples"))
-        self.codes = self._codes(root / str(spec.get("codes", "codes")))
-        self.legacy_schema = self._schema(spec.get("legacy_schema"))
-        self.inbound, self._inbound_exact = self._xslt(spec.get("inbound"))
-        self.outbound, self._outbound_exact = self._xslt(spec.get("outbound"))
+        self.name: str = spec.name or root.name
+        self.standard: str = spec.standard
+        self.encoding: str = spec.encoding
+        self.agency: str = spec.agency or ""  # the agency code its samples are sent as
+        self.samples: Path = root / spec.samples
+        self.codes = self._codes(root / spec.codes)
+        self.legacy_schema = self._schema(spec.legacy_schema)
+        self.inbound, self._inbound_exact = self._xslt(spec.inbound)
+        self.outbound, self._outbound_exact = self._xslt(spec.outbound)
 
     def _file(self, rel: str) -> Path:
         p = (self.root / rel).resolve()
@@ -149,11 +150,11 @@ class MappingPack:
     def _schema(self, rel: str | None) -> etree.XMLSchema | None:
         if not rel:
             return None
-        catalog = self.spec.get("legacy_catalog")
+        catalog = self.spec.legacy_catalog
         # imports may read only inside this folder (default: the pack) or through the catalog
-        root = (self.root / str(self.spec.get("legacy_schema_root", "."))).resolve()
+        root = (self.root / self.spec.legacy_schema_root).resolve()
         return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
-                           label=f"mapping pack {self.name}: legacy schema {rel}")
+                           label=f"mapping pack {self.name}: legacy schema {rel}", base=self.root)
 
     def _xslt(self, rel: str | None) -> tuple[etree.XSLT | None, etree.XSLT | None]:
         """(the stylesheet with the code tables written in, the stylesheet as written)."""
@@ -217,12 +218,49 @@ def _builtin_root() -> Path:
     return Path(str(resources.files("mappings")))
 
 
+class PackNotFound(ConfigError):
+    """No pack by that name (or for that agency) in the folders searched."""
+
+
+def _bases(search: tuple[str, ...]) -> list[Path]:
+    return [*[Path(s) for s in search], _builtin_root()]
+
+
+def _looked_in(search: tuple[str, ...]) -> str:
+    return ", ".join(str(b) for b in _bases(search))
+
+
 @cache
 def load_pack(name: str, search: tuple[str, ...] = ()) -> MappingPack:
-    for base in (*[Path(s) for s in search], _builtin_root()):
+    """The pack in folder `name` under the first of `search`, then the built-in packs, that has it."""
+    for base in _bases(search):
         spec_path = base / name / "pack.yaml"
         if spec_path.is_file():
-            spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
-            return MappingPack(spec_path.parent, spec)
-    raise ConfigError(f"mapping pack '{name}' not found (looked in {', '.join(str(s) for s in search) or ''} "
-                      f"{_builtin_root()})")
+            return MappingPack(spec_path.parent, load_spec(spec_path))
+    raise PackNotFound(f"mapping pack '{name}' not found (looked in {_looked_in(search)})")
+
+
+def pack_for_agency(agency: str, search: tuple[str, ...] = ()) -> MappingPack:
+    """The one pack whose `agency:` is `agency`, among every pack the search sees.
+
+    A pack earlier in the search hides one of the same folder name later, as in `load_pack`.
+    """
+    seen: dict[str, Path] = {}
+    for base in _bases(search):
+        for spec_path in sorted(base.glob("*/pack.yaml")) if base.is_dir() else []:
+            seen.setdefault(spec_path.parent.name, spec_path)
+    found, unreadable = [], []
+    for name, spec_path in seen.items():
+        try:
+            if load_spec(spec_path).agency == agency:
+                found.append(name)
+        except ConfigError as e:
+            unreadable.append(str(e).splitlines()[0])
+    if len(found) > 1:
+        candidates = ", ".join(f"{n} ({seen[n].parent})" for n in found)
+        raise ConfigError(f"several mapping packs have agency: {agency}: {candidates}; name the one meant "
+                          "with --pack NAME, or give --config so the agency's channel names it")
+    if not found:
+        also = f"; packs that could not be read: {'; '.join(unreadable)}" if unreadable else ""
+        raise PackNotFound(f"no mapping pack has agency: {agency} (looked in {_looked_in(search)}){also}")
+    return load_pack(found[0], search)

@@ -4,6 +4,7 @@
     python -m gateway.mapping_cli test police --update  # (re)write expected outputs, then review them
     python -m gateway.mapping_cli new tax-bureau        # scaffold mappings/tax-bureau/
     python -m gateway.mapping_cli validate FILE --agency POLICE [--config gateway.yaml]
+    python -m gateway.mapping_cli docs -o docs/pack-reference.md   # the pack.yaml reference
 
 `mapping_app` is a typer sub-app so the main `gateway` command can mount it as `gateway mapping`;
 `validate` is a plain command function it can register as `gateway validate`.
@@ -11,17 +12,22 @@
 
 from __future__ import annotations
 
+import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from lxml import etree
 from rich.console import Console
 from rich.markup import escape
 
 from gateway.errors import GatewayError
-from gateway.mapping import MappingPack, load_pack
+from gateway.mapping import MappingPack, PackNotFound, load_pack, pack_for_agency
 from gateway.packcheck import check_file, run_samples
+from gateway.packspec import PackSpec
+from gateway.schemaload import SchemaNotCompiling
 
 mapping_app = typer.Typer(
     help="Mapping packs: test them against their samples, scaffold new ones.", no_args_is_help=True
@@ -29,11 +35,24 @@ mapping_app = typer.Typer(
 console = Console(highlight=False)
 
 
+SCHEMA_FAILS = "旧系统 XSD 无法编译 / the legacy schema does not compile"
+
+
+def _schema_fails(e: SchemaNotCompiling) -> None:
+    """The schema's faults, each with its own file and line, under one plain headline."""
+    console.print(f"[red]{SCHEMA_FAILS}[/red]")
+    console.print(str(e), markup=False, soft_wrap=True)
+    console.print("  see docs/connect-an-agency.md, \"When a vendor schema does not compile\"", markup=False)
+
+
 def _pack(name: str, packs_dir: Path | None) -> MappingPack:
     try:
         return load_pack(name, (str(packs_dir),) if packs_dir else ())
+    except SchemaNotCompiling as e:
+        _schema_fails(e)
+        raise typer.Exit(2) from None
     except GatewayError as e:
-        console.print(f"[red]{e}[/red]")
+        console.print(str(e), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -68,17 +87,32 @@ def mapping_test(
     raise typer.Exit(1 if bad else 0)
 
 
-_PACK_YAML = """\
+_PACK_HEAD = """\
 # {code}: describe the legacy system here (vendor, version, who to call).
-name: {code}
-agency: {agency}
-description: TODO one line on the legacy format
-standard: "1"
-encoding: UTF-8
-legacy_schema: legacy.xsd
-inbound: inbound.xsl
-outbound: outbound.xsl
+# Every key, with its default: docs/pack-reference.md (`gateway mapping docs`).
 """
+# examples for the keys the scaffold leaves commented out
+_PACK_EXAMPLES = {"legacy_catalog": "schema/catalog.xml"}
+
+
+def _pack_yaml(code: str, agency: str) -> str:
+    """pack.yaml listing every key the model knows, each with its meaning; the optional ones commented out."""
+    values = {
+        "name": code, "agency": agency, "description": "TODO one line on the legacy format",
+        "standard": "1", "encoding": "UTF-8", "legacy_schema": "legacy.xsd", "inbound": "inbound.xsl",
+        "outbound": "outbound.xsl",
+    }
+    out = [_PACK_HEAD.format(code=code).rstrip()]
+    for key, f in PackSpec.model_fields.items():
+        out.append("")
+        out += textwrap.wrap(f.description or "", 104, initial_indent="# ", subsequent_indent="# ")
+        if key in values:
+            out.append(yaml.safe_dump({key: values[key]}, allow_unicode=True).rstrip())
+        else:
+            out.append("# " + yaml.safe_dump({key: _PACK_EXAMPLES.get(key, f.default)}, allow_unicode=True).rstrip())
+    return "\n".join(out) + "\n"
+
+
 _XSD = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- The legacy format as the {code} system writes it. Replace with the vendor's XSD. -->
@@ -167,7 +201,7 @@ def mapping_new(
         raise typer.Exit(2)
     fields = {"code": code, "agency": agency or code.upper()}
     files = {
-        "pack.yaml": _PACK_YAML,
+        "pack.yaml": _pack_yaml(code, fields["agency"]).replace("{", "{{").replace("}", "}}"),
         "legacy.xsd": _XSD,
         "inbound.xsl": _IN,
         "outbound.xsl": _OUT,
@@ -185,18 +219,21 @@ def mapping_new(
     )
 
 
-def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None) -> MappingPack:
-    """The inbound pack of the agency in the gateway config, else a pack named like the agency."""
-    name = agency.lower()
+def _pack_for_agency(agency: str, config: Path | None, packs_dir: Path | None, name: str) -> MappingPack:
+    """The pack named, else the agency's inbound pack in the gateway config, else the pack whose `agency:` it is."""
     search: tuple[str, ...] = (str(packs_dir),) if packs_dir else ()
     if config is not None:
         from gateway.config import load_config
 
         cfg = load_config(config)
-        a = cfg.agency(agency)
-        name = a.inbound[0].mapping if a.inbound else (a.outbound.mapping if a.outbound else name)
         search = (*search, *cfg.gateway.mapping_dirs)
-    return load_pack(name, search)
+        if not name:
+            try:
+                a = cfg.agency(agency)
+            except KeyError:
+                raise PackNotFound(f"{config} defines no agency {agency}") from None
+            name = a.inbound[0].mapping if a.inbound else (a.outbound.mapping if a.outbound else "")
+    return load_pack(name, search) if name else pack_for_agency(agency, search)
 
 
 def validate(
@@ -208,6 +245,9 @@ def validate(
     packs_dir: Annotated[
         Path | None, typer.Option("--dir", help="folder holding packs, searched first")
     ] = None,
+    pack_name: Annotated[
+        str, typer.Option("--pack", help="the pack to use (default: the one whose agency: is --agency)")
+    ] = "",
     show_standard: Annotated[
         bool, typer.Option(help="print the record in the standard form, with line numbers")
     ] = False,
@@ -218,9 +258,18 @@ def validate(
     line numbers count in that form, shown by --show-standard. Other lines are the file's own.
     """
     try:
-        pack = _pack_for_agency(agency, config, packs_dir)
-    except (GatewayError, KeyError) as e:
-        console.print(f"[red]no mapping pack for agency {agency}: {e}[/red]")
+        pack = _pack_for_agency(agency, config, packs_dir, pack_name)
+    except SchemaNotCompiling as e:
+        _schema_fails(e)
+        raise typer.Exit(2) from None
+    except PackNotFound as e:
+        console.print(f"[red]没有机构 {escape(agency)} 的映射包 / no mapping pack for agency {escape(agency)}[/red]")
+        console.print(f"  {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except GatewayError as e:
+        console.print(f"[red]机构 {escape(agency)} 的映射包无法加载 / the mapping pack for agency {escape(agency)} "
+                      "cannot be loaded[/red]")
+        console.print(f"  {e}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     out = check_file(file.read_bytes(), pack, sender=agency, source=str(file))
     console.print(f"{file} (agency {agency}, pack {pack.name})")
@@ -243,6 +292,25 @@ def validate(
     console.print(
         "[green]ACCEPTED[/green]" + (" with warnings the receiver will see" if out.problems else "")
     )
+
+
+@mapping_app.command("docs")
+def mapping_docs(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write it to this file")] = None,
+) -> None:
+    """Print the pack.yaml reference (Markdown), generated from the model that reads pack.yaml."""
+    from gateway.packdocs import render
+
+    text = render()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        console.print(f"cannot write {output}: {e.strerror}", style="red", markup=False)
+        raise typer.Exit(2) from None
+    console.print(f"wrote {output}", markup=False)
 
 
 def main() -> None:

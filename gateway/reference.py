@@ -38,42 +38,93 @@ def _occurs(el: etree._Element) -> str:
     return "required" if lo == "1" else "optional"
 
 
+_BOUNDS = (("minInclusive", "≥"), ("minExclusive", ">"), ("maxInclusive", "≤"), ("maxExclusive", "<"))
+
+
+def _facets(r: etree._Element, base: str) -> list[str]:
+    """Every facet of one restriction, in words: lengths, patterns, enumerations, digits, bounds, whitespace."""
+    def values(name: str) -> list[str]:
+        return [str(f.get("value")) for f in r.findall(f"{XS}{name}")]
+
+    unit = "bytes" if base in ("hexBinary", "base64Binary") else "characters"
+    out = []
+    if enum := values("enumeration"):
+        out.append("one of " + ", ".join(f"`{v}`" for v in enum))
+    lo, hi = values("minLength"), values("maxLength")
+    for n in values("length"):
+        out.append(f"exactly {n} {unit}")
+    if lo and hi:
+        out.append(f"{lo[0]} to {hi[0]} {unit}")
+    elif lo:
+        out.append(f"at least {lo[0]} {unit}")
+    elif hi:
+        out.append(f"at most {hi[0]} {unit}")
+    if patterns := values("pattern"):
+        out.append("matching " + " or ".join(f"`{p}`" for p in patterns))
+    for n in values("totalDigits"):
+        out.append(f"at most {n} digits")
+    for n in values("fractionDigits"):
+        out.append(f"at most {n} digits after the decimal point")
+    for name, sign in _BOUNDS:
+        out += [f"{sign} {v}" for v in values(name)]
+    for v in values("whiteSpace"):
+        out.append(f"whitespace: {v}")
+    return out
+
+
 class _Schema:
     def __init__(self, path: Path) -> None:
         self.tree = etree.parse(str(path)).getroot()
         self.complex = {t.get("name"): t for t in self.tree.findall(f"{XS}complexType")}
         self.simple = {t.get("name"): t for t in self.tree.findall(f"{XS}simpleType")}
 
-    def _simple_words(self, name: str) -> str:
-        t = self.simple.get(name)
+    def _simple_words(self, name: str, inline: etree._Element | None = None) -> str:
+        """A simple type as a reader needs it: its built-in base and every facet down the chain."""
+        t = inline if inline is not None else self.simple.get(name)
         if t is None:
             return name.replace("xs:", "")
         r = t.find(f"{XS}restriction")
-        assert r is not None
-        enum = [e.get("value") for e in r.findall(f"{XS}enumeration")]
-        if enum:
-            return "one of " + ", ".join(f"`{v}`" for v in enum)
-        pattern = r.find(f"{XS}pattern")
-        base = (r.get("base") or "").replace("xs:", "")
-        return f"{base} matching `{pattern.get('value')}`" if pattern is not None else base
+        if r is None:
+            lst, union = t.find(f"{XS}list"), t.find(f"{XS}union")
+            if lst is not None:
+                return f"list of {self._simple_words(lst.get('itemType') or '', lst.find(f'{XS}simpleType'))}"
+            members = (union.get("memberTypes") or "").split() if union is not None else []
+            return "any of " + ", ".join(self._simple_words(m) for m in members)
+        base = self._simple_words(r.get("base") or "", r.find(f"{XS}simpleType"))
+        facets = _facets(r, base.split(",")[0])
+        return ", ".join([base, *facets])
+
+    def _type_of(self, el: etree._Element) -> str:
+        words = self._simple_words(el.get("type") or "xs:string", el.find(f"{XS}simpleType"))
+        for attr, what in (("default", "default"), ("fixed", "always")):
+            if el.get(attr) is not None:
+                words += f", {what} `{el.get(attr)}`"
+        return words
+
+    def _attributes(self, holder: etree._Element, path: str) -> Iterator[tuple[str, str, str, str]]:
+        for a in holder.findall(f"{XS}attribute"):
+            occurs = "required" if a.get("use") == "required" else "optional"
+            yield f"{path}/@{a.get('name')}", occurs, self._type_of(a), _doc(a)
 
     def rows(self, el: etree._Element, prefix: str) -> Iterator[tuple[str, str, str, str]]:
         path = f"{prefix}/{el.get('name')}"
         inline = el.find(f"{XS}complexType")
         ctype = inline if inline is not None else self.complex.get(el.get("type") or "")
         if ctype is None:
-            yield path, _occurs(el), self._simple_words(el.get("type") or "xs:string"), _doc(el)
+            yield path, _occurs(el), self._type_of(el), _doc(el)
             return
         ext = ctype.find(f"{XS}simpleContent/{XS}extension")
         if ext is not None:
             attrs = ", ".join(f"@{a.get('name')}" for a in ext.findall(f"{XS}attribute"))
-            yield path, _occurs(el), f"{self._simple_words(ext.get('base') or '')} with {attrs}", _doc(el)
+            yield path, _occurs(el), f"{self._simple_words(ext.get('base') or '')}; with {attrs}", _doc(el)
+            yield from self._attributes(ext, path)
             return
         names = [a.get("name") for a in ctype.findall(f"{XS}attribute")]
         what = "group" + (f" with {', '.join('@' + str(a) for a in names)}" if names else "")
         if ctype.find(f"{XS}sequence/{XS}any") is not None:
             what = "any content"
         yield path, _occurs(el), what, _doc(el) or _doc(ctype)
+        yield from self._attributes(ctype, path)
         for child in ctype.findall(f"{XS}sequence/{XS}element"):
             yield from self.rows(child, path)
 
@@ -107,11 +158,15 @@ def render(major: str = "1") -> str:
         "comes first and is what routing reads; everything after it is optional in the schema, and the "
         "rules below say what each action and each receiving agency requires.",
         "",
+        "The type column gives each value's built-in XSD type and every limit the schema puts on it (length, "
+        "pattern, list of values, digits, bounds, defaults); a record outside them is refused with the finding "
+        "`standard.schema`.",
+        "",
     ]
     for top in xsd.tree.findall(f"{XS}element"):
         out += [f"## {top.get('name')}", "", _doc(top), ""]
         out += _table(
-            ["element", "occurs", "type", "meaning"],
+            ["element or @attribute", "occurs", "type and limits", "meaning"],
             [[f"`{p}`", o, t, d] for p, o, t, d in xsd.rows(top, "")],
         )
     out += [

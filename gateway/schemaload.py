@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urljoin, urlparse
 
 from lxml import etree
@@ -57,11 +58,74 @@ class _Confined(etree.Resolver):
         return self.resolve_string("<refused/>", context)
 
 
-def load_schema(path: Path, *, root: Path, catalog: Path | None = None, label: str = "") -> etree.XMLSchema:
+class SchemaFault(NamedTuple):
+    """One error libxml2 found in a schema set: the file it is in (as the reader knows it), line, words."""
+
+    file: str
+    line: int
+    where: str  # the XPath of the offending schema component, if libxml2 names one
+    message: str
+
+    def explain(self) -> str:
+        at = f", line {self.line}" if self.line else ""
+        part = f" ({self.where})" if self.where else ""
+        return f"{self.file}{at}{part}: {self.message}"
+
+
+class SchemaNotCompiling(ConfigError):
+    """A schema set libxml2 cannot compile; each fault names the file and line it is in."""
+
+    def __init__(self, label: str, faults: list[SchemaFault], note: str = "") -> None:
+        self.label = label
+        self.faults = faults
+        self.note = note
+        lines = [f"{label}: the schema does not compile"] + ["  " + f.explain() for f in faults]
+        super().__init__("\n".join(lines + ([f"  {note}"] if note else [])))
+
+
+# libxml2's words for the faults vendor schemas run into, and what they mean for the person fixing them
+_PLAIN = {
+    "SCHEMAP_NOT_DETERMINISTIC": (
+        "its content model is not deterministic, one child element could match two places in it (often an "
+        "element and a member of its substitution group, or two optional elements that look alike); libxml2 "
+        "refuses such a model although some other validators accept it"
+    ),
+    "SCHEMAP_SRC_RESOLVE": "it refers to a component that no file in the schema set defines (a missing import?)",
+}
+
+
+def _shown(filename: str | None, fallback: Path, base: Path) -> str:
+    """A file as the reader finds it: relative to the pack when possible."""
+    if not filename or filename.startswith("<"):
+        filename = str(fallback)
+    if filename.startswith("file:"):
+        filename = unquote(urlparse(filename).path)
+    return os.path.relpath(Path(filename).resolve(), base.resolve())
+
+
+def faults_of(log: etree._ListErrorLog, path: Path, base: Path) -> list[SchemaFault]:
+    """The errors (not the warnings) of a failed compile, in order, each once."""
+    errors = [e for e in log if e.level >= etree.ErrorLevels.ERROR] or list(log)
+    out: list[SchemaFault] = []
+    for e in errors:
+        plain = _PLAIN.get(e.type_name)
+        message = e.message.strip()
+        if plain:
+            subject = message.split(":", 1)[0] if ":" in message else ""
+            message = f"{subject}: {plain}" if subject else plain
+        fault = SchemaFault(_shown(e.filename, path, base), e.line, e.path or "", message)
+        if fault not in out:
+            out.append(fault)
+    return out
+
+
+def load_schema(
+    path: Path, *, root: Path, catalog: Path | None = None, label: str = "", base: Path | None = None
+) -> etree.XMLSchema:
     """An XMLSchema from `path`, imports confined to `root` and resolved through `catalog`.
 
     The catalog's folder and the folder holding its targets count as inside: the schema set it
-    describes lives there.
+    describes lives there. Faults name their file relative to `base` (default: the schema's folder).
     """
     entries = read_catalog(catalog) if catalog else {}
     roots = [root]
@@ -75,12 +139,15 @@ def load_schema(path: Path, *, root: Path, catalog: Path | None = None, label: s
     try:
         return etree.XMLSchema(etree.parse(str(path), parser))
     except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as e:
-        why = (
+        note = (
             (
-                f"; it imports {', '.join(resolver.refused)}: only files inside the pack or listed in its "
+                f"it imports {', '.join(resolver.refused)}: only files inside the pack or listed in its "
                 "catalog are read, never the network"
             )
             if resolver.refused
             else ""
         )
-        raise ConfigError(f"{label or path.name}: not a usable XSD: {e}{why}") from None
+        faults = faults_of(e.error_log, path, base or path.parent)
+        if not faults:
+            faults = [SchemaFault(_shown(None, path, base or path.parent), 0, "", str(e))]
+        raise SchemaNotCompiling(label or path.name, faults, note) from None

@@ -1,0 +1,91 @@
+"""What `pack.yaml` may say, as one model: it validates a pack's file and generates its reference.
+
+A pack is data agency IT writes by hand, so a misspelt key (`legacy_catalogue:`) is an error
+naming the file and the key, never silently ignored; docs/pack-reference.md is rendered from
+this model (`gateway mapping docs`) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.errors import ConfigError
+
+
+class PackSpec(BaseModel):
+    """One legacy system's format and how it maps to the Case Exchange standard.
+
+    Every path is relative to the pack's folder.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None, description="name shown in messages and reports; default: the folder's name. The configuration "
+        "(`mapping:`) and `gateway mapping test` refer to a pack by its folder's name")
+    agency: str | None = Field(
+        None, description="code of the agency whose system writes this format: its samples are sent as this "
+        "agency, and `gateway validate FILE --agency CODE` finds the pack by it")
+    description: str | None = Field(None, description="one line on the legacy format, for people")
+    standard: str = Field("1", description="major version of the Case Exchange standard the mappings write and "
+                          "read")
+    encoding: str = Field(
+        "UTF-8", description="encoding the legacy system reads (`GB18030`, `GBK`, `UTF-8`): records sent to it "
+        "are written in it. Incoming files are read in the encoding their XML declaration names")
+    legacy_schema: str | None = Field(
+        None, description="the legacy system's XSD; every incoming file is checked against it before mapping, "
+        "and every file the outbound mapping writes is checked in `gateway mapping test`. Leave it out to skip "
+        "that check: the standard's XSD and rules still check the mapped record")
+    legacy_catalog: str | None = Field(
+        None, description="OASIS XML catalog mapping the namespace URIs (or URLs) the schema imports to local "
+        "files; its folder and the folders of its targets may be read")
+    legacy_schema_root: str = Field(
+        ".", description="folder inside which the schema's imports may be read (never the network); default: "
+        "the pack's folder")
+    inbound: str | None = Field(
+        None, description="XSLT 1.0 from the legacy format to a standard `CaseRecord`; leave it out when the "
+        "legacy system already writes the standard")
+    outbound: str | None = Field(
+        None, description="XSLT 1.0 from a standard `CaseRecord` or `DefectNotice` to the legacy format; leave "
+        "it out when the legacy system reads the standard")
+    codes: str = Field("codes", description="folder of code tables, one `TABLE.csv` per list with the columns "
+                       "`legacy,standard`")
+    samples: str = Field("samples", description="folder of sample files: `valid/` must pass, `invalid/` must be "
+                         "refused, `expected/` holds what `gateway mapping test --update` wrote")
+
+    @field_validator("standard", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        """`standard: 1` (a YAML number) means the same as `standard: "1"`."""
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+def load_spec(path: Path) -> PackSpec:
+    """Read one `pack.yaml`; every problem is a ConfigError naming the file, the key and the line if known."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the mapping pack: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected keys such as `name:` and `legacy_schema:`, found {type(data).__name__}")
+    try:
+        return PackSpec.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(x) for x in err["loc"]) or "(top)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check its spelling; docs/pack-reference.md lists every key)"
+            lines.append(f"{path}: {key}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
