@@ -189,11 +189,23 @@ def check_config(config: Annotated[Path, typer.Argument(help="configuration file
             ok = "[yellow]no[/]"
         secrets.add_row(Text(where), Text(f"env {ref.env}" if ref.env else f"file {ref.file}"), ok)
     out.print(agencies, routes, secrets)
+    adapted = cfg.rule_adaptations()
+    if adapted:
+        rules = table("Rules adapted by this deployment (the standard's rules apply otherwise)",
+                      "adaptation", "records", "reason", "key")
+        for ad in adapted:
+            add_row(rules, ad.summary(), ad.scope(), ad.reason, ad.key)
+        out.print(rules)
+    for name in cfg.unknown_codes_warned():
+        out.print(Text(f"channel {name}: unknown_codes: warn — records with a stage or action the standard does "
+                       "not know are delivered with a warning, unjudged by the rules tied to it (a migration "
+                       "period only)", style="yellow"), soft_wrap=True)
     if problems:
         for p in problems:
             err.print(f"[bold red]error:[/] {escape(p)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE)
-    summary = f"{len(cfg.agencies)} agencies, {len(cfg.routes)} routes"
+    summary = f"{len(cfg.agencies)} agencies, {len(cfg.routes)} routes" + (
+        f", {len(adapted)} rule adaptation{'s' if len(adapted) != 1 else ''}" if adapted else "")
     out.print(f"[green]{escape(str(config))}: valid[/] ({summary})")
 
 

@@ -11,15 +11,27 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 import adapters
 from gateway.errors import ConfigError
 from gateway.secrets import SecretRef
 from gateway.xmllimits import LIBXML2_DEPTH, LIBXML2_TEXT, XmlLimits
+
+if TYPE_CHECKING:
+    from gateway.rule_adaptations import Adaptation
 
 
 class _Strict(BaseModel):
@@ -44,6 +56,10 @@ class InboundChannel(_Strict):
     adapter: str = Field(description="protocol adapter: memory, http, soap, sftp or folder")
     mapping: str = Field("identity", description="mapping pack turning the legacy format into the standard")
     settings: dict[str, Any] = Field(default_factory=dict, description="the adapter's inbound settings")
+    unknown_codes: Literal["block", "warn"] = Field(
+        "block", description="a record whose stage or action is not in the standard's code lists cannot be "
+        "judged by its rules: block refuses it (rules CODE-01, CODE-02); warn delivers it with a warning "
+        "saying so, and the exchange log names it (unknown-code-admitted), for a migration period only")
     _parsed: BaseModel | None = PrivateAttr(None)
 
     @property
@@ -90,6 +106,62 @@ class Route(_Strict):
     action: str | None = Field(None, description="the record's Action; any action when absent")
     sender: str | None = Field(None, description="only records from this agency; any sender when absent")
     to: list[str] = Field(min_length=1, description="codes of the receiving agencies")
+
+
+class RuleSelector(_Strict):
+    """Which records an adaptation is for (absent: any)."""
+
+    stage: str | None = Field(None, description="only records of this Stage; any stage when absent")
+    action: str | None = Field(None, description="only records of this Action; any action when absent")
+    sender: str | None = Field(None, description="only records from this agency; any sender when absent")
+    reason: str = Field(min_length=1, description="why this deployment adapts the standard here; shown with "
+                                                  "the adaptation to operators and auditors")
+
+
+class DisabledRule(RuleSelector):
+    """A rule of the standard that is not applied to the records selected."""
+
+    rule: str = Field(description="the id of a rule of the standard, e.g. ACC-PR-14")
+
+
+class RuleSeverity(RuleSelector):
+    """A rule of the standard with another severity for the records selected."""
+
+    rule: str = Field(description="the id of a rule of the standard, e.g. EV-TH-04")
+    severity: Literal["block", "warn"] = Field(description="block: the record is refused and its sender gets "
+                                                          "a defect notice; warn: it is delivered with the warning")
+
+
+class RuleMessage(_Strict):
+    """What a failed rule says, in Chinese and English."""
+
+    zh: str = Field(min_length=1, description="in Chinese; {value} is the context node's text")
+    en: str = Field(min_length=1, description="in English; {value} is the context node's text")
+
+
+class LocalRule(RuleSelector):
+    """A rule of the deployment's own, in the shape of the standard's rules.yaml, for the records selected."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                    description="the rule's id, not one of the standard's (e.g. LOCAL-CT-01)")
+    severity: Literal["block", "warn"] = Field("block", description="block or warn, as in rules.yaml")
+    context: str = Field("/c:CaseRecord", description="XPath 1.0 selecting the nodes the test is checked on "
+                                                      "(prefixes c and cx, $record, $here as in rules.yaml)")
+    test: str = Field(description="XPath 1.0 that must be true for every node the context selects")
+    message: RuleMessage = Field(description="what a failure says")
+
+
+class RuleAdaptations(_Strict):
+    """How this deployment adapts the standard's rules (standards/case-exchange/v1/rules.yaml) for the
+    records of some routes or senders. Every adaptation is listed by `gateway check-config`, in the
+    console (Rules) and in the exchange log at each node start (`rules-adapted`). The rules that keep
+    unknown stage and action codes out (CODE-01, CODE-02) are not adapted here: see an inbound
+    channel's `unknown_codes`."""
+
+    disable: list[DisabledRule] = Field(default_factory=list, description="rules of the standard not applied")
+    severity: list[RuleSeverity] = Field(default_factory=list, description="rules of the standard with another "
+                                                                           "severity")
+    add: list[LocalRule] = Field(default_factory=list, description="rules of the deployment's own")
 
 
 class Principal(_Strict):
@@ -236,7 +308,22 @@ class GatewayConfig(_Strict):
     agencies: list[Agency] = Field(description="the connected agencies")
     routes: list[Route] = Field(default_factory=list, description="which records go to which agencies")
     access: Access = Field(default_factory=Access, description="operator and auditor API keys")
+    rules: RuleAdaptations = Field(default_factory=RuleAdaptations,
+                                   description="this deployment's adaptations of the standard's rules")
     source: str | None = Field(None, exclude=True)
+
+    @field_validator("rules")
+    @classmethod
+    def _adaptations(cls, v: RuleAdaptations, info: ValidationInfo) -> RuleAdaptations:
+        if v.disable or v.severity or v.add:
+            settings = info.data.get("gateway")
+            versions = settings.standard_versions if isinstance(settings, GatewaySettings) else ["1"]
+            agencies = info.data.get("agencies")
+            codes = {a.code for a in agencies} if isinstance(agencies, list) else None
+            from gateway.rule_adaptations import check_config
+
+            check_config(v, versions, codes)
+        return v
 
     @field_validator("agencies")
     @classmethod
@@ -274,6 +361,16 @@ class GatewayConfig(_Strict):
                 ch._parsed = _validate_adapter_settings(path, ch.adapter, direction, ch.settings)
                 ch.settings = ch._parsed.model_dump()
         return self
+
+    def rule_adaptations(self) -> list[Adaptation]:
+        """The `rules:` section as the rule sets apply it (checked when the configuration was read)."""
+        from gateway.rule_adaptations import from_config
+
+        return from_config(self.rules, self.gateway.standard_versions)
+
+    def unknown_codes_warned(self) -> list[str]:
+        """Inbound channels whose records with unknown stage or action codes are delivered with a warning."""
+        return [ch.name for a in self.agencies for ch in a.inbound if ch.unknown_codes == "warn"]
 
     def agency(self, code: str) -> Agency:
         for a in self.agencies:

@@ -32,7 +32,8 @@ ROOT_MODELS: list[type[BaseModel]] = [
     config.RetentionSettings, config.RefusalSettings,
     config.Agency,
     config.InboundChannel, config.OutboundChannel, config.RetryPolicy, config.Route, config.Access,
-    config.Principal,
+    config.Principal, config.RuleAdaptations, config.DisabledRule, config.RuleSeverity, config.LocalRule,
+    config.RuleMessage,
 ]
 
 

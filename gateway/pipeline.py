@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
+from gateway.rule_adaptations import Adaptation, AdaptedRules, admit_unknown_codes
 from gateway.rules import readable_path, standard_rules
 from gateway.store.roles import Intake
 from gateway.store.rows import NewDelivery, NewMessage
@@ -162,27 +163,43 @@ class ValidateStandard:
 
 
 class Rules:
-    """Evidence, acceptance, identity, date and dossier rules of the standard (rules.yaml).
+    """Evidence, acceptance, identity, date and dossier rules of the standard (rules.yaml), as the
+    deployment adapted them for the record's stage, action and sender (rule sets built here, once).
 
     Blocking failures reject the record (its sender gets a defect notice); warnings travel on in
-    the record's Warnings element, so the receiver sees them as well as the operator.
+    the record's Warnings element, so the receiver sees them as well as the operator. A stage or
+    action the standard does not know blocks, unless the channel is in `unknown_codes_warn`.
     """
 
     name = "rules"
 
+    def __init__(self, adaptations: Sequence[Adaptation] = (), versions: Sequence[str] = ("1",),
+                 unknown_codes_warn: Collection[str] = ()) -> None:
+        self.adapted = AdaptedRules(adaptations, versions) if adaptations else None
+        self.unknown_codes_warn = frozenset(unknown_codes_warn)
+
     def __call__(self, ctx: Context) -> None:
         tree = ctx.canonical
         assert tree is not None
-        rules = standard_rules(standard.major_version(tree))
+        major, env = standard.major_version(tree), ctx.envelope
+        rules = (self.adapted.rules_for(major, env.stage, env.action, env.sender)
+                 if self.adapted is not None and env is not None else standard_rules(major))
         problems = rules.check(tree, ctx.record.attachments)
         if problems and ctx.lines_pending:  # again on the re-read record, for its line numbers
             tree = ctx.canonical_with_lines()
             problems = rules.check(tree, ctx.record.attachments)
+        admitted: list[Problem] = []
+        if problems and ctx.record.channel in self.unknown_codes_warn:
+            problems, admitted = admit_unknown_codes(problems, ctx.record.channel)
         warnings = [p for p in problems if p.severity == "warn"]
         notice.attach_warnings(tree, warnings)
         if warnings:
             ctx.canonical_bytes = etree.tostring(tree, encoding="UTF-8")
             ctx.log("warned", ctx.canonical_hash(), warnings=[p.as_dict() for p in warnings])
+        if admitted:
+            ctx.log("unknown-code-admitted", ctx.canonical_hash(), channel=ctx.record.channel,
+                    setting="unknown_codes: warn", rules=[p.rule for p in admitted],
+                    findings=[p.as_dict() for p in admitted])
         ctx.block(*problems)
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextvars
 import csv
 import datetime as dt
+import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from importlib import resources
 from operator import mul
@@ -84,7 +85,15 @@ def code_list(name: str, major: str = "1") -> dict[str, tuple[str, str]]:
 
 
 def _in_codes(_ctx: Any, name: Any, value: Any) -> bool:
-    return _text(value) in code_list(_text(name))
+    """The code exactly as written is listed (as the expanded form: see `expand`)."""
+    code = string_value(value[0]) if isinstance(value, list) and value else str(value or "")
+    return code in code_list(_text(name))
+
+
+def nearest(value: str, codes: Any) -> str:
+    """The listed code closest to `value` (by case-insensitive similarity), to suggest in a finding."""
+    wanted = value.strip().lower()
+    return max(codes, key=lambda c: (difflib.SequenceMatcher(None, wanted, c.lower()).ratio(), c), default="")
 
 
 def _days(_ctx: Any, value: Any) -> float:
@@ -157,8 +166,10 @@ def expand(xpath: str) -> str:
     """Rewrite the helpers XPath can express into plain XPath (no call into Python per node)."""
 
     def codes(m: re.Match[str]) -> str:
+        # The code as written, not whitespace-normalised: the rules compare it exactly
+        # (c:Action='judgment'), so a code they would not recognise must not pass as known.
         listed = "|".join(code_list(m.group(1)))
-        return f"contains('|{listed}|', concat('|', normalize-space({m.group(2)}), '|'))"
+        return f"contains('|{listed}|', concat('|', string({m.group(2)}), '|'))"
 
     xpath = _IN_CODES.sub(codes, xpath)
     # a string crosses into Python more cheaply than a node (same value: the node's string-value)
@@ -192,16 +203,44 @@ class Rule:
     zh: str
     en: str
 
+    @property
+    def codes(self) -> str:
+        """The code list a code-list rule checks against ("" for any other rule)."""
+        m = _IN_CODES.search(self.test)
+        return m.group(1) if m else ""
+
     def problem(self, node: etree._Element) -> Problem:
-        value = _text(node.text or "")[:80]
+        codes = self.codes
+        # a code is quoted as written: ' judgment' is not 'judgment' to the rules that compare it
+        value = string_value(node)[:80] if codes else _text(node.text or "")[:80]
+        near = nearest(value, code_list(codes)) if codes and "{nearest}" in self.en + self.zh else ""
         return Problem(
             self.id,
-            self.en.replace("{value}", value),
+            self.en.replace("{value}", value).replace("{nearest}", near),
             severity=self.severity,
             line=node.sourceline,
             location=xpath_of(node),
-            message_zh=self.zh.replace("{value}", value),
+            message_zh=self.zh.replace("{value}", value).replace("{nearest}", near),
         )
+
+
+def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str = "/c:CaseRecord") -> Rule:
+    """One rule from its fields (id, severity, context, test, message zh/en), checked as it is loaded:
+    a mistake is a ConfigError that begins with `where`."""
+    severity = str(spec.get("severity", "block"))
+    if severity not in ("block", "warn"):
+        raise ConfigError(f"{where}: severity must be block or warn, not {severity}")
+    msg = spec.get("message") or {}
+    if not msg.get("zh") or not msg.get("en"):
+        raise ConfigError(f"{where}: the message needs both zh and en")
+    context = str(spec.get("context") or default_context)
+    test = str(spec["test"]) if "test" in spec else ""
+    for expr in (context, test):  # compiled alone first, so an error names its rule
+        try:
+            etree.XPath(expand(expr), namespaces=PREFIXES, extensions=EXTENSIONS)
+        except (etree.XPathSyntaxError, ConfigError) as e:
+            raise ConfigError(f"{where}: XPath error in '{expr}': {e}") from None
+    return Rule(str(spec.get("id", "")), group, severity, context, test, str(msg["zh"]), str(msg["en"]))
 
 
 XSL = "http://www.w3.org/1999/XSL/Transform"
@@ -556,23 +595,13 @@ class RuleSet:
                 if not rid or rid in seen:
                     raise ConfigError(f"{where}: every rule needs a unique id")
                 seen.add(rid)
-                severity = str(r.get("severity", "block"))
-                if severity not in ("block", "warn"):
-                    raise ConfigError(f"{where}: severity must be block or warn, not {severity}")
-                msg = r.get("message") or {}
-                if not msg.get("zh") or not msg.get("en"):
-                    raise ConfigError(f"{where}: the message needs both zh and en")
-                context = str(r.get("context") or g.get("context") or "/c:CaseRecord")
-                test = str(r["test"]) if "test" in r else ""
-                for expr in (context, test):  # compiled alone first, so an error names its rule
-                    try:
-                        etree.XPath(expand(expr), namespaces=PREFIXES, extensions=EXTENSIONS)
-                    except etree.XPathSyntaxError as e:
-                        raise ConfigError(f"{where}: XPath error in '{expr}': {e}") from None
-                rules.append(
-                    Rule(rid, str(g.get("name", "")), severity, context, test, str(msg["zh"]), str(msg["en"]))
-                )
+                rules.append(make_rule(r, str(g.get("name", "")), where, str(g.get("context") or "/c:CaseRecord")))
         return cls(rules, str(path))
+
+    def adapted(self, disabled: set[str], severities: dict[str, str], added: list[Rule], source: str) -> RuleSet:
+        """These rules as a deployment adapted them: some left out, some of another severity, some added."""
+        rules = [replace(r, severity=severities.get(r.id, r.severity)) for r in self.rules if r.id not in disabled]
+        return RuleSet([*rules, *added], source)
 
     def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> list[Problem]:
         mask = self.selection(root, attachments)

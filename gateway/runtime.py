@@ -145,7 +145,7 @@ class Gateway:
             Parse(cfg.gateway.max_message_bytes, limits),
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
-            Rules(),
+            Rules(cfg.rule_adaptations(), cfg.gateway.standard_versions, cfg.unknown_codes_warned()),
             Route(router),
             MapForDestinations(self.outbound_pack),
         ]
@@ -181,7 +181,12 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
-        await self.store.append_audit([AuditEvent("node-started", self.node, detail={"node": self.node})])
+        started = [AuditEvent("node-started", self.node, detail={"node": self.node})]
+        adapted, warned = self.config.rule_adaptations(), self.config.unknown_codes_warned()
+        if adapted or warned:  # which rules this node judges by, from now on
+            started.append(AuditEvent("rules-adapted", self.node, detail={
+                "node": self.node, "adaptations": [a.as_dict() for a in adapted], "unknown_codes_warn": warned}))
+        await self.store.append_audit(started)
         self.started = True
         if self.whole_process:
             # Modules, schemas, stylesheets and config live as long as the process: moved out of the

@@ -102,7 +102,7 @@ async def test_damaged_dossier_file_goes_to_error_with_reason(tmp_path: Path) ->
 
 async def test_rejected_record_goes_to_error_with_receipt_reasons(tmp_path: Path) -> None:
     src, out = _dirs(tmp_path)
-    drop(src, "C3", "C2026-0003", stage="nowhere")
+    drop(src, "C3", "C2026-0003", stage="execution", action="offender-received")  # known codes, no route
     gw = Gateway(_config(tmp_path, src, out))
     await gw.start()
     try:

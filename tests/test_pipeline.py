@@ -70,9 +70,11 @@ async def test_unroutable_and_spoofed_records_are_rejected_with_reasons(config: 
     gw = await _started(config)
     try:
         inbound = gw.inbound["police-in"]
-        r = await inbound.submit(record(stage="nowhere"))  # type: ignore[attr-defined]
+        r = await inbound.submit(record(stage="execution", action="offender-received"))  # type: ignore[attr-defined]
         assert r.status == MessageStatus.REJECTED
         assert "no route" in r.reasons[0]
+        r = await inbound.submit(record(stage="nowhere"))  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED and "[CODE-01] stage code 'nowhere'" in r.reasons[0]
         r = await inbound.submit(record(sender="COURT"))  # type: ignore[attr-defined]
         assert r.status == MessageStatus.REJECTED and "standard.sender" in r.reasons[0]
         r = await inbound.submit(record(version="9.0"))  # type: ignore[attr-defined]

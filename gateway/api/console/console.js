@@ -111,6 +111,7 @@ function show(view) {
   clearInterval(timer);
   say("");
   if (view === "log" && $("follow").checked) guard(followLog)();
+  if (view === "rules") guard(loadAdaptations)();
   if (view === "queues") {
     guard(loadQueues)();
     timer = setInterval(() => { if ($("auto").checked) guard(loadQueues)(); }, 3000);
@@ -321,6 +322,19 @@ async function verifyLog() {
   const v = await api("/api/v1/audit/verify");
   el.className = v.ok ? "ok" : "bad";
   el.textContent = v.summary;
+}
+
+async function loadAdaptations() {
+  const r = await api("/api/v1/rules/adaptations");
+  const body = $("adaptations").tBodies[0];
+  body.replaceChildren(...r.adaptations.map((a) => h("tr", {class: a.change},
+    h("td", {}, a.summary), h("td", {}, a.applies_to), h("td", {}, a.reason), h("td", {}, a.key))));
+  if (!r.adaptations.length) {
+    body.append(h("tr", {}, h("td", {colspan: 4}, "None: every rule of the standard applies as published.")));
+  }
+  $("unknown-codes").replaceChildren(...r.unknown_codes_warn.map((c) => h("li", {class: "warn"},
+    `channel ${c}: records with a stage or action the standard does not know are delivered with a warning `
+    + "(unknown_codes: warn, a migration period)")));
 }
 
 // -- wiring --------------------------------------------------------------------------------------
