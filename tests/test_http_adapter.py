@@ -317,3 +317,26 @@ async def test_a_node_without_room_answers_503_with_retry_after_and_stores_nothi
             "gateway_records_total", {"channel": "police-in", "outcome": "busy"}) == 2
         again = await http.post("/inbound/police-in", content=record(case="C-BUSY"))
         assert again.status_code == 202, again.text
+
+
+async def test_an_upload_cut_off_mid_body_is_logged(tmp_path: Path, police_key: Headers) -> None:
+    """A sender whose connection drops mid-body used to get a bare 400 and leave no trace; the log
+    now says a record was cut off and that nothing of it was accepted."""
+    gw = Gateway(parse_config(http_config(tmp_path, "http://127.0.0.1:9/x")))
+    async with serving(create_app(gw), free_port()) as base:
+        host, port = base.removeprefix("http://").split(":")
+        body = record(case="C-CUT")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = (f"POST /inbound/police-in HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {police_key['X-API-Key']}\r\n"
+                f"Content-Type: application/xml\r\nContent-Length: {len(body) + 5000}\r\n\r\n").encode()
+        writer.write(head + body[:200])
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+
+        async def logged() -> bool:
+            return any(e.action == "refused" and "http.incomplete-body" in e.detail
+                       for e in await gw.store.audit_entries())
+
+        await wait_for(logged, 10, "the cut-off upload in the log")
+        assert [e for e in await gw.store.audit_entries() if e.action == "received"] == []
