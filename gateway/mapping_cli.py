@@ -2,6 +2,7 @@
 
     python -m gateway.mapping_cli test police           # every sample, readable report
     python -m gateway.mapping_cli test police --update  # (re)write expected outputs, then review them
+    python -m gateway.mapping_cli test police --update-received  # (re)write samples/received/*.expected.xml
     python -m gateway.mapping_cli new tax-bureau        # scaffold mappings/tax-bureau/
     python -m gateway.mapping_cli validate FILE --agency POLICE [--config gateway.yaml]
     python -m gateway.mapping_cli docs -o docs/pack-reference.md   # the pack.yaml reference
@@ -25,8 +26,8 @@ from rich.markup import escape
 
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, PackNotFound, load_pack, pack_for_agency
-from gateway.packcheck import check_file, run_samples
-from gateway.packspec import PackSpec
+from gateway.packcheck import check_file, run_received, run_samples
+from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import SchemaNotCompiling
 
 mapping_app = typer.Typer(
@@ -65,12 +66,18 @@ def mapping_test(
     update: Annotated[
         bool, typer.Option(help="write the actual outputs as the expected ones (review with git diff)")
     ] = False,
+    update_received: Annotated[
+        bool, typer.Option(help="write what the agency would receive as samples/received/*.expected.xml "
+                           "(after a deliberate change of the outbound mapping; review with git diff)")
+    ] = False,
 ) -> None:
-    """Run every sample through legacy XSD -> mapping -> standard XSD -> rules -> outbound mapping."""
+    """Both directions: samples the agency sends (legacy XSD -> mapping -> standard XSD -> rules -> outbound
+    mapping) and standard records it receives (outbound mapping -> legacy XSD -> the exact bytes expected)."""
     p = _pack(pack, packs_dir)
     results = run_samples(p, update=update)
-    if not results:
-        console.print(f"[yellow]pack {p.name} has no samples in {p.samples}/valid or /invalid[/yellow]")
+    received = run_received(p, update=update_received)
+    if not results and not received:
+        console.print(f"[yellow]pack {p.name} has no samples in {p.samples}/valid, /invalid or /received[/yellow]")
         raise typer.Exit(1)
     for r in results:
         kind = "valid  " if r.valid else "invalid"
@@ -79,12 +86,28 @@ def mapping_test(
         console.print(f"{mark} {kind} {r.name}  ({n} finding{'s' if n != 1 else ''})")
         for f in r.failures:
             console.print("     " + f.replace("\n", "\n     "), markup=False)
+    for q in received:
+        mark = "[green]PASS[/green]" if q.ok else "[red]FAIL[/red]"
+        size = f"  ({len(q.output):,} bytes, {p.encoding})" if q.output is not None else ""
+        console.print(f"{mark} received {q.name}{size}")
+        if q.wrote:
+            console.print(f"     wrote {q.wrote}", markup=False)
+        for f in q.failures:
+            console.print("     " + f.replace("\n", "\n     "), markup=False)
     bad = sum(not r.ok for r in results)
-    console.print(
-        f"\n{len(results) - bad}/{len(results)} samples of pack {p.name} pass"
-        + (" (expected outputs written)" if update else "")
-    )
-    raise typer.Exit(1 if bad else 0)
+    bad_received = sum(not q.ok for q in received)
+    console.print()
+    if results:
+        console.print(f"{len(results) - bad}/{len(results)} samples of pack {p.name} pass"
+                      + (" (expected outputs written)" if update else ""))
+    if received:
+        wrote = sum(bool(q.wrote) for q in received)
+        console.print(f"{len(received) - bad_received}/{len(received)} received samples of pack {p.name} pass"
+                      + (f" ({wrote} expected file{'s' if wrote != 1 else ''} written)" if update_received else ""))
+    else:
+        console.print(f"[yellow]no received samples: what {p.name} receives is not tested "
+                      f"(add standard records to {p.samples}/received)[/yellow]")
+    raise typer.Exit(1 if bad or bad_received else 0)
 
 
 _PACK_HEAD = """\
@@ -184,6 +207,17 @@ _SAMPLE = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage><Action>accept-case</Action><From>{agency}</From></Record>
 """
+# a standard record the agency receives; `new` writes what the outbound mapping makes of it beside it
+_RECEIVED = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<CaseRecord xmlns="urn:cn:justice:case-exchange:1" version="1.0">
+  <CaseNumber>A2026000001</CaseNumber>
+  <Stage>trial</Stage>
+  <Action>judgment</Action>
+  <Sender>COURT</Sender>
+  <Receiver>{agency}</Receiver>
+</CaseRecord>
+"""
 
 
 @mapping_app.command("new")
@@ -194,7 +228,7 @@ def mapping_new(
         str, typer.Option(help="agency code its records are sent as (default: CODE upper-cased)")
     ] = "",
 ) -> None:
-    """Scaffold a pack: pack.yaml, legacy XSD, both XSLTs, a code table and a sample to start from."""
+    """Scaffold a pack: pack.yaml, legacy XSD, both XSLTs, a code table, a sample it sends and one it receives."""
     root = packs_dir / code
     if root.exists():
         console.print(f"[red]{root} already exists; not touching it[/red]")
@@ -207,12 +241,15 @@ def mapping_new(
         "outbound.xsl": _OUT,
         "codes/stages.csv": _STAGES,
         "samples/valid/accept-case.xml": _SAMPLE,
+        "samples/received/judgment.xml": _RECEIVED,
     }
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.format(**fields), encoding="utf-8")
     (root / "samples" / "invalid").mkdir(exist_ok=True)
+    # the expected bytes come from the pack's own outbound mapping, as live delivery writes them
+    run_received(MappingPack(root, load_spec(root / "pack.yaml")), update=True)
     console.print(
         f"created {root}; next: edit legacy.xsd and the XSLTs, add samples, then\n"
         f"  python -m gateway.mapping_cli test {code} --dir {packs_dir} --update"

@@ -3,7 +3,10 @@
 `check_file` runs one legacy file through Parse -> MapToStandard -> ValidateStandard -> Rules
 (the pipeline's own step classes, so a file that passes here passes there) and renders either
 the record in the pack's outbound format or the defect notice the sender would get.
-`test_pack` does that for every sample of a pack and compares with the expected outputs.
+`run_samples` does that for every sample of a pack and compares with the expected outputs.
+`run_received` tests the other direction: standard records the agency receives, mapped out by
+`MappingPack.from_standard` (the call live delivery makes) and compared byte for byte with what
+the agency's system must be given, declaration, encoding and byte order mark included.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway import notice
-from gateway.errors import GatewayError
+from gateway import notice, standard, xmlsafe
+from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
 from gateway.model import Attachment, InboundRecord, sha256_hex
 from gateway.pipeline import Context, MapToStandard, Parse, Rejected, Rules, ValidateStandard
@@ -171,3 +174,119 @@ def _legacy_valid(pack: MappingPack, data: bytes) -> list[str]:
     return [
         f"the outbound mapping wrote a file its own legacy schema refuses: {p.explain()}" for p in problems
     ]
+
+
+RECEIVED = "received"
+EXPECTED_SUFFIX = ".expected.xml"
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class ReceivedResult:
+    """One standard record of `samples/received/` and what the agency's system would be given for it."""
+
+    name: str
+    failures: list[str] = field(default_factory=list)
+    output: bytes | None = None
+    wrote: str = ""  # the expected file (re)written by an update, relative to the samples folder
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def received_samples(pack: MappingPack) -> list[Path]:
+    folder = pack.samples / RECEIVED
+    return sorted(f for f in folder.glob("*.xml") if not f.name.endswith(EXPECTED_SUFFIX))
+
+
+def expected_for(sample: Path) -> Path:
+    return sample.with_name(sample.stem + EXPECTED_SUFFIX)
+
+
+def run_received(pack: MappingPack, *, update: bool = False) -> list[ReceivedResult]:
+    """Every received sample: standard XSD -> outbound mapping -> legacy XSD, bytes against NAME.expected.xml.
+
+    With `update`, a missing or different expected file is (re)written with the output and named in
+    `wrote`; it is still checked against the legacy schema, so an update never hides a refusal.
+    """
+    results = []
+    for path in received_samples(pack):
+        rel = f"{RECEIVED}/{path.name}"
+        r = ReceivedResult(path.name)
+        results.append(r)
+        try:
+            tree = xmlsafe.parse(path.read_bytes(), source=rel)
+        except InputRejected as e:
+            r.failures.append(f"{rel}: {e.message}" + (f" (line {e.line})" if e.line else ""))
+            continue
+        r.failures += _standard_valid(rel, tree)
+        try:
+            r.output = pack.from_standard(tree)
+        except (GatewayError, etree.XSLTApplyError) as e:
+            why = e.message if isinstance(e, InputRejected) else str(e)
+            r.failures.append(f"{rel}: the {pack.name} outbound mapping failed: {why}")
+            continue
+        expected = expected_for(path)
+        r.failures += _received_legacy_valid(pack, rel, r.output)
+        if update:
+            if not expected.is_file() or expected.read_bytes() != r.output:
+                expected.write_bytes(r.output)
+                r.wrote = f"{RECEIVED}/{expected.name}"
+        else:
+            r.failures += _compare_bytes(pack, expected, r.output)
+    return results
+
+
+def _standard_valid(rel: str, tree: etree._Element) -> list[str]:
+    """Only valid standard records are ever mapped out, so a received sample must be one."""
+    try:
+        xsd = standard.schema(standard.major_version(tree))
+    except InputRejected as e:
+        return [f"{rel}: {e.message}"]
+    if xsd.validate(tree):
+        return []
+    return [f"{rel}, line {e.line}: not a valid Case Exchange record: {e.message}" for e in xsd.error_log]
+
+
+def _received_legacy_valid(pack: MappingPack, rel: str, output: bytes) -> list[str]:
+    """The output must follow the legacy schema the agency's system reads; lines count in the output."""
+    problems = pack.check_legacy(etree.fromstring(output, etree.XMLParser(resolve_entities=False, no_network=True)))
+    name = Path(rel).stem + EXPECTED_SUFFIX
+    prefix = f"the file does not follow the {pack.name} format: "
+    return [
+        f"{RECEIVED}/{name}" + (f", line {p.line}" if p.line else "")
+        + f": what the outbound mapping wrote for {rel} does not follow the {pack.name} legacy schema: "
+        + p.message.removeprefix(prefix) + (f" at {p.location}" if p.location else "")
+        for p in problems
+    ]
+
+
+def _readable(data: bytes, encoding: str) -> list[str]:
+    """The bytes as the agency's system reads them, one element per line so a diff points at it."""
+    text = data.decode(encoding, errors="replace").replace("\ufeff", "<BOM>")
+    return text.replace("><", ">\n<").splitlines()
+
+
+def _compare_bytes(pack: MappingPack, expected_path: Path, actual: bytes) -> list[str]:
+    rel = f"{RECEIVED}/{expected_path.name}"
+    if not expected_path.is_file():
+        return [f"{rel}: missing (run with --update-received to write it, then review it)"]
+    expected = expected_path.read_bytes()
+    if expected == actual:
+        return []
+    at = next((i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+              min(len(expected), len(actual)))
+    lines = [f"{rel}: the {pack.name} system would be given other bytes than this file holds: first difference "
+             f"at byte {at} (file {len(expected)} bytes, output {len(actual)} bytes)"]
+    if expected.startswith(BOM) != actual.startswith(BOM):
+        lines.append(f"  {'the file' if expected.startswith(BOM) else 'the output'} starts with a UTF-8 byte order "
+                     "mark, the other does not")
+    diff = list(difflib.unified_diff(_readable(expected, pack.encoding), _readable(actual, pack.encoding),
+                                     f"expected {rel}", "actual (decoded as " + pack.encoding + ")",
+                                     lineterm="", n=1))
+    if diff:
+        lines += diff
+    else:  # same text in the pack's encoding: the bytes themselves tell the difference
+        lines.append(f"  file:   {expected[max(0, at - 8):at + 16]!r}\n  output: {actual[max(0, at - 8):at + 16]!r}")
+    return ["\n".join(lines)]

@@ -55,7 +55,9 @@ class PackSpec(BaseModel):
     codes: str = Field("codes", description="folder of code tables, one `TABLE.csv` per list with the columns "
                        "`legacy,standard`")
     samples: str = Field("samples", description="folder of sample files: `valid/` must pass, `invalid/` must be "
-                         "refused, `expected/` holds what `gateway mapping test --update` wrote")
+                         "refused, `expected/` holds what `gateway mapping test --update` wrote; `received/` holds "
+                         "standard records the agency receives, each `NAME.xml` beside `NAME.expected.xml`, the exact "
+                         "bytes its system is given (`--update-received` writes them)")
 
     @field_validator("standard", mode="before")
     @classmethod

@@ -11,7 +11,10 @@ from typer.testing import CliRunner
 from gateway.errors import ConfigError, InputRejected
 from gateway.mapping import MappingPack, load_pack
 from gateway.mapping_cli import mapping_app, validate
-from gateway.packcheck import check_file, run_samples
+from gateway.model import InboundRecord, sha256_hex
+from gateway.packcheck import check_file, expected_for, received_samples, run_received, run_samples
+from gateway.pipeline import Context, MapForDestinations, MapToStandard, Parse
+from gateway.xmlsafe import DEFAULT_MAX_BYTES
 
 PACKS = ("police", "procuratorate", "court", "justice")
 
@@ -119,3 +122,44 @@ def test_legacy_schema_may_not_reach_outside_the_pack(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="example.invalid"):
         _write_pack(tmp_path, "q", {"pack.yaml": "name: q\nlegacy_schema: s.xsd\n", "s.xsd": xsd})
+
+
+# what each agency receives: standard records through its outbound mapping, byte for byte
+
+RECEIVERS = {"police": "POLICE", "procuratorate": "PROC", "court": "COURT", "justice": "JUSTICE"}
+
+
+@pytest.mark.parametrize("name", [*PACKS, "identity"])
+def test_every_pack_tests_what_its_agency_receives(name: str) -> None:
+    pack = load_pack(name)
+    results = run_received(pack)
+    assert results and not {r.name: r.failures for r in results if not r.ok}
+    for r in results:
+        expected = (pack.samples / "received" / r.name.replace(".xml", ".expected.xml")).read_bytes()
+        assert r.output == expected
+        assert expected.startswith(f"<?xml version='1.0' encoding='{pack.encoding}'?>".encode())
+        expected.decode(pack.encoding)  # every byte is text in the encoding the system reads
+
+
+def test_received_samples_are_the_bytes_live_delivery_writes() -> None:
+    """A standard record arriving on a channel is mapped out for each destination by MapForDestinations."""
+    identity = load_pack("identity")
+    for name, agency in RECEIVERS.items():
+        pack = load_pack(name)
+        for sample in received_samples(pack):
+            body = sample.read_bytes()
+            record = InboundRecord(channel="std", sender="COURT", body=body)
+            ctx = Context(record, "m1", sha256_hex(body), sample.name, identity, destinations=[agency])
+            for step in (Parse(DEFAULT_MAX_BYTES), MapToStandard(), MapForDestinations({agency: pack}.__getitem__)):
+                step(ctx)
+            assert ctx.outbound[agency] == expected_for(sample).read_bytes(), sample
+
+
+def test_police_receives_gb18030_with_its_chinese_intact() -> None:
+    folder = load_pack("police").samples / "received"
+    judgment = (folder / "04-judgment.expected.xml").read_bytes()
+    assert judgment.startswith(b"<?xml version='1.0' encoding='GB18030'?>")
+    text = judgment.decode("gb18030")
+    assert "王建国" in text and "王建国".encode("gb18030") in judgment and "王建国".encode() not in judgment
+    notice = etree.fromstring((folder / "defect-notice.expected.xml").read_bytes())
+    assert notice.tag == "THTZ" and [w.findtext("GZBH") for w in notice.iter("WT")] == ["ID-01", "EV-DD-02", "EV-DD-05"]

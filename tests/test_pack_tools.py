@@ -195,3 +195,80 @@ def test_standard_reference_shows_every_facet_of_every_field() -> None:
     assert "4 to 64 characters" in types["/CaseRecord/CaseNumber"]
     assert "1 to 100 characters" in types["/CaseRecord/Persons/Person/Name"]
     assert "one of `male`, `female`, `unknown`" in types["/CaseRecord/Persons/Person/Gender"]
+
+
+# 5. what the agency receives is tested too: exact bytes, a readable diff, the legacy schema
+
+
+def _scaffold(tmp_path: Path) -> Path:
+    load_pack.cache_clear()  # each step below edits the pack on disk
+    assert _mapping("new", "tax", "--dir", str(tmp_path), "--agency", "TAX").exit_code == 0
+    assert _mapping("test", "tax", "--dir", str(tmp_path), "--update").exit_code == 0  # the sent sample's outputs
+    return tmp_path / "tax"
+
+
+def _test(tmp_path: Path, *more: str) -> Result:
+    load_pack.cache_clear()
+    return _mapping("test", "tax", "--dir", str(tmp_path), *more)
+
+
+def test_scaffold_comes_with_a_received_sample_that_passes(tmp_path: Path) -> None:
+    pack = _scaffold(tmp_path)
+    received = pack / "samples" / "received"
+    assert sorted(f.name for f in received.iterdir()) == ["judgment.expected.xml", "judgment.xml"]
+    res = _test(tmp_path)
+    assert res.exit_code == 0 and "PASS received judgment.xml" in res.output, res.output
+    assert "1/1 received samples of pack tax pass" in res.output
+    assert (received / "judgment.expected.xml").read_bytes() == (
+        b"<?xml version='1.0' encoding='UTF-8'?>\n<Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage>"
+        b"<Action>judgment</Action><From>COURT</From><To>TAX</To></Record>")
+
+
+def test_a_changed_outbound_mapping_shows_a_diff_in_the_packs_encoding_until_updated(tmp_path: Path) -> None:
+    pack = _scaffold(tmp_path)
+    expected = pack / "samples" / "received" / "judgment.expected.xml"
+    xsl = pack / "outbound.xsl"
+    xsl.write_text(xsl.read_text(encoding="utf-8").replace(
+        '<Action><xsl:value-of select="c:Action"/></Action>',
+        '<Action>判决:<xsl:value-of select="c:Action"/></Action>'), encoding="utf-8")
+    spec = pack / "pack.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("encoding: UTF-8", "encoding: GB18030"),
+                    encoding="utf-8")
+    res = _test(tmp_path)
+    out = res.output
+    assert res.exit_code == 1 and "FAIL received judgment.xml" in out, out
+    assert "received/judgment.expected.xml: the tax system would be given other bytes" in _flat(out)
+    assert "-<?xml version='1.0' encoding='UTF-8'?>" in out and "+<?xml version='1.0' encoding='GB18030'?>" in out
+    assert "-<Action>judgment</Action>" in out and "+<Action>判决:judgment</Action>" in out
+    assert "0/1 received samples of pack tax pass" in out
+
+    res = _test(tmp_path, "--update", "--update-received")  # the sent sample's outbound changed as well
+    assert res.exit_code == 0 and "wrote received/judgment.expected.xml" in res.output, res.output
+    assert "(1 expected file written)" in res.output
+    assert "判决:judgment".encode("gb18030") in expected.read_bytes()
+    res = _test(tmp_path, "--update-received")  # nothing changed: nothing written
+    assert res.exit_code == 0 and "wrote" not in res.output and "(0 expected files written)" in res.output
+    assert _test(tmp_path).exit_code == 0
+
+    expected.write_bytes(b"\xef\xbb\xbf" + expected.read_bytes())  # a byte order mark the system never gets
+    res = _test(tmp_path)
+    assert res.exit_code == 1 and "first difference at byte 0" in res.output, res.output
+    assert "the file starts with a UTF-8 byte order mark, the other does not" in _flat(res.output)
+
+
+def test_received_output_the_legacy_schema_refuses_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    pack = _scaffold(tmp_path)
+    xsl = pack / "outbound.xsl"
+    xsl.write_text(xsl.read_text(encoding="utf-8").replace("<From>", "<Frm>").replace("</From>", "</Frm>"),
+                   encoding="utf-8")
+    for update in ((), ("--update-received",)):  # writing the expected file does not hide the refusal
+        res = _test(tmp_path, *update)
+        out = _flat(res.output)
+        assert res.exit_code == 1 and "FAIL received judgment.xml" in out, res.output
+        assert "received/judgment.expected.xml, line 2: what the outbound mapping wrote for received/judgment.xml " \
+               "does not follow the tax legacy schema: Element 'Frm'" in out and "at /Record/Frm" in out
+
+    sample = pack / "samples" / "received" / "judgment.xml"
+    sample.write_text(sample.read_text(encoding="utf-8").replace("<Stage>trial</Stage>", ""), encoding="utf-8")
+    res = _test(tmp_path)
+    assert "received/judgment.xml, line 5: not a valid Case Exchange record: Element" in _flat(res.output), res.output
