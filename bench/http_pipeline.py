@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.ports import free_port  # noqa: E402
 
 RECORD_BYTES = 5 * 1024
+BENCH_KEY = "bench-police-key-0123456789abcdef"  # the node refuses keys short enough to guess
 
 
 def make_record(case: str) -> bytes:
@@ -136,7 +137,7 @@ def load(port: int, prefix: str, count: int, rate: float, connections: int, out:
                 await asyncio.sleep(max(0.0, t0 + n / rate - loop.time()))
             sent[case] = time.time()
             status, answer = await post(reader, writer, "/inbound/police-in", body,
-                                        {"X-API-Key": "bench-key", "X-Message-Id": case})
+                                        {"X-API-Key": BENCH_KEY, "X-Message-Id": case})
             if status != 202:
                 failures += 1
                 print(f"{case}: HTTP {status} {answer[:300]!r}", file=sys.stderr)
@@ -243,7 +244,7 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
         client: str = "http11") -> dict[str, float]:
     """One gateway node through both phases; returns the sustained phase's figures."""
     me = [sys.executable, __file__]
-    env = {**os.environ, "BENCH_POLICE_KEY": "bench-key"}
+    env = {**os.environ, "BENCH_POLICE_KEY": BENCH_KEY}
     gw_port, rcv_port = free_port(), free_port()
     data = work / f"data-{durability}-{client}-{gw_port}"
     cfg = work / f"gateway-{durability}.yaml"
