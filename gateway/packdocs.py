@@ -28,6 +28,7 @@ mappings/NAME/
   samples/valid/       samples: files that must pass
   samples/invalid/     files that must be refused
   samples/expected/    what `gateway mapping test NAME --update` wrote, reviewed and committed
+  samples/received/    standard records the agency receives, each with NAME.expected.xml: the exact bytes
 ```
 """
 
