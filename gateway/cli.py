@@ -214,17 +214,13 @@ def config_docs(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write it to this file")] = None,
 ) -> None:
     """Print the configuration reference (Markdown), generated from the configuration models."""
-    from gateway.docs import render
+    from gateway.docs import publish, render
 
-    text = render()
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as e:
-        fail(f"cannot write {output}: {e.strerror}")
-    out.print(f"wrote {output}")
+    problem = publish(render(), output)
+    if problem:
+        fail(problem)
+    if output is not None:
+        out.print(f"wrote {output}")
 
 
 keys_app = typer.Typer(no_args_is_help=True)

@@ -6,8 +6,10 @@ cannot drift from what the gateway accepts (a test compares the two).
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -147,3 +149,16 @@ def render() -> str:
     parts.append(SECRETS)
     parts += adapter_sections()
     return "\n".join(parts).rstrip() + "\n"
+
+
+def publish(text: str, output: Path | None) -> str | None:
+    """Print a generated reference, or write it to `output`: None when done, else why it could not be
+    written (for the command to say in its own way)."""
+    if output is None:
+        sys.stdout.write(text)
+        return None
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        return f"cannot write {output}: {e.strerror}"
+    return None

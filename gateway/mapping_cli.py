@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from pathlib import Path
 from typing import Annotated
@@ -336,18 +335,15 @@ def mapping_docs(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write it to this file")] = None,
 ) -> None:
     """Print the pack.yaml reference (Markdown), generated from the model that reads pack.yaml."""
+    from gateway.docs import publish
     from gateway.packdocs import render
 
-    text = render()
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as e:
-        console.print(f"cannot write {output}: {e.strerror}", style="red", markup=False)
-        raise typer.Exit(2) from None
-    console.print(f"wrote {output}", markup=False)
+    problem = publish(render(), output)
+    if problem:
+        console.print(problem, style="red", markup=False)
+        raise typer.Exit(2)
+    if output is not None:
+        console.print(f"wrote {output}", markup=False)
 
 
 def main() -> None:
