@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from adapters.base import AdapterSpec, OutboundContext
+from adapters.dropwriter import DropOutboundSettings, DropWriter
 from adapters.filedrop import (
     DropFS,
     DropInbound,
     DropInboundSettings,
-    DropOutboundSettings,
-    DropWriter,
     Entry,
 )
 from gateway.model import DeliveryResult, OutboundMessage

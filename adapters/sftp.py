@@ -39,13 +39,12 @@ import paramiko
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import AdapterSpec, InboundContext, OutboundContext
+from adapters.dropwriter import DropOutboundSettings, DropWriter
 from adapters.filedrop import (
     ChannelStopped,
     DropFS,
     DropInbound,
     DropInboundSettings,
-    DropOutboundSettings,
-    DropWriter,
     Entry,
 )
 from gateway.model import DeliveryResult, OutboundMessage

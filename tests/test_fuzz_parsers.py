@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapters import multipart
-from adapters.filedrop import files_listed_in_record
+from adapters.dropcheck import files_listed_in_record
 from adapters.soap import envelope, mtom
 from adapters.soap.envelope import SOAP11, SOAP12, TNS, XOP, SoapFault
 from adapters.soap.inbound import SoapInbound, _binary, _standalone
