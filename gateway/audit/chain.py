@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.audit.verify_bundle import GENESIS, canonical_detail, entry_hash_of
 
-__all__ = ["GENESIS", "AuditEntry", "AuditEvent", "recompute", "seal"]
+__all__ = ["GENESIS", "AuditEntry", "AuditEvent", "seal"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,3 @@ def seal(event: AuditEvent, *, seq: int, time: str, node: str, prev_hash: str) -
         "detail": canonical_detail(event.detail), "prev_hash": prev_hash,
     }
     return AuditEntry(**content, entry_hash=entry_hash_of(content))
-
-
-def recompute(e: AuditEntry) -> str:
-    """The hash a stored entry must carry, recomputed from its content."""
-    return entry_hash_of(vars(e))
