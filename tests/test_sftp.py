@@ -214,8 +214,11 @@ async def test_fingerprint_pin_accepts_the_right_key_only(tmp_path: Path, sshd: 
 # -- kill -9 mid-download and mid-upload ------------------------------------------------------------------
 def _sizes(data: Path, out: Path) -> dict[Path, int]:
     found = {}
-    for d, temp in ((data / "files" / "tmp", lambda n: True), (out, lambda n: n.startswith("."))):
-        if d.is_dir():
+    # the receiver's dossier files are written into a folder per record, its records beside them
+    folders = [out, *(p for p in out.iterdir() if p.is_dir())] if out.is_dir() else []  # a race is harmless
+    places = [(data / "files" / "tmp", lambda n: True), *((d, lambda n: n.startswith(".")) for d in folders)]
+    for d, temp in places:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # the receiver takes what is complete
             for p in d.iterdir():
                 if temp(p.name):
                     with contextlib.suppress(FileNotFoundError):
@@ -231,7 +234,7 @@ def _busy(data: Path, out: Path) -> str:
     after = _sizes(data, out)
     for p, size in after.items():
         if size > before.get(p, -1):
-            return "upload" if p.parent == out else "download"
+            return "upload" if p.is_relative_to(out) else "download"  # dossier files go in a folder per record
     return ""
 
 

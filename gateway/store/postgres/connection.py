@@ -46,6 +46,9 @@ def where(dsn: str) -> str:
     return f"{info.get('dbname', '?')} on {info.get('host', 'localhost')}:{info.get('port', 5432)}"
 
 
+POOL_WAIT = 5.0
+
+
 class PostgresEngine(StoreBase):
     def __init__(self, dsn: str, node: str = "node-1", *, pool_size: int = 6, group_commit: bool = True) -> None:
         super().__init__()
@@ -65,6 +68,9 @@ class PostgresEngine(StoreBase):
         self._pool = AsyncConnectionPool(
             self.dsn, min_size=2, max_size=self.pool_size, kwargs={"autocommit": True}, open=False,
             name=f"store-{self.node}",
+            # a read waits at most this long for a connection: while the database restarts, callers are
+            # answered "try again" (503) in seconds instead of hanging for the pool's default 30 s
+            timeout=POOL_WAIT,
         )
         await self._pool.open(wait=True, timeout=30)
         self._writer = WriteLoop(self.dsn, self.node, self.batch, self.notify_work)
