@@ -1,7 +1,9 @@
 """Safe XML parsing: no external entities, no network, no entity expansion, bounded size and shape.
 
 Every inbound path parses through here so that a hostile or broken file gets a clear refusal
-(file, line, rule) instead of a traceback or an exhausted process. The file's elements,
+(file, line, rule) instead of a traceback or an exhausted process. The encoding is told from the
+bytes and the declaration as XML 1.0 Appendix F says (gateway/xmlencoding.py); UTF-16 is read as
+UTF-8 from there on, so the scans below see its markup. The file's elements,
 attributes, depth and text are bounded (gateway/xmllimits.py) before libxml2 builds anything.
 """
 
@@ -11,13 +13,12 @@ import re
 
 from lxml import etree
 
-from gateway import xmllimits
+from gateway import xmlencoding, xmllimits
 from gateway.errors import InputRejected
 from gateway.xmllimits import XmlLimits
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
-_DECL = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
@@ -45,9 +46,7 @@ _DECODED_HERE = frozenset({"gb18030"})
 _CODECS_DIFFER = (b"\xee", b"\xe1\xb8\xbf")
 
 
-def declared_encoding(body: bytes) -> str | None:
-    m = _DECL.match(body[:200])
-    return m.group(1).decode("ascii").lower() if m else None
+declared_encoding = xmlencoding.declared_encoding  # what an ASCII-compatible file's declaration names
 
 
 def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BYTES,
@@ -61,6 +60,10 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
             rule="xml.too-large",
             source=source,
         )
+    body, reads_as, declared = xmlencoding.prepare(body, source)
+    if declared is None and not body.removeprefix(xmlencoding.BOM_UTF8).lstrip().startswith(b"<"):
+        raise InputRejected("the message is not XML (it does not start with '<')", rule="xml.not-xml", source=source,
+                            message_zh="该消息不是 XML（不以“<”开头）")
     head = body[:4096]
     # both start with "<!": a plain search (memchr) spares the case-blind scans of most records
     if b"<!" in body and (_DOCTYPE.search(head) or _ENTITY.search(body)):
@@ -73,10 +76,10 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
             source=source,
         )
     xmllimits.check(body, limits, source)
-    enc = declared_encoding(body)
+    enc = declared if reads_as is None else None  # UTF-16 was decoded (and checked) by xmlencoding
     text: str | None = None
     if enc:
-        if _python_codec(enc) in _GB and _is_utf8_chinese(body):
+        if enc in xmlencoding.CHINESE and _is_utf8_chinese(body):
             line = body[: next(i for i, b in enumerate(body) if b > 0x7F)].count(b"\n") + 1
             raise InputRejected(
                 f"the XML declaration says '{enc}' but the file is written in UTF-8; read as {enc} its "
@@ -84,13 +87,10 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
                 rule="xml.encoding-mismatch",
                 line=line,
                 source=source,
+                message_zh=f"XML 声明的编码为“{enc}”，但文件实为 UTF-8 编码；按 {enc} 读取中文会成乱码，予以拒收",
             )
         try:
-            text = body.decode(_python_codec(enc))
-        except LookupError:
-            raise InputRejected(
-                f"the XML declaration names an unknown encoding '{enc}'", rule="xml.encoding", source=source
-            ) from None
+            text = body.decode(xmlencoding.codec(enc))
         except UnicodeDecodeError as e:
             line = body[: e.start].count(b"\n") + 1
             raise InputRejected(
@@ -99,10 +99,10 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
                 rule="xml.encoding-mismatch",
                 line=line,
                 source=source,
+                message_zh=f"XML 声明的编码为“{enc}”，但第 {e.start} 字节不是有效的 {enc}；文件实际编码与声明不符，"
+                           "为免乱码，予以拒收",
             ) from None
-    elif not body.lstrip().startswith(b"<"):
-        raise InputRejected("the message is not XML (it does not start with '<')", rule="xml.not-xml", source=source)
-    else:
+    elif not reads_as:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -113,6 +113,7 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
                 rule="xml.encoding-mismatch",
                 line=line,
                 source=source,
+                message_zh="文件未声明编码，应为 UTF-8，但实际不是；请在 XML 声明中写明其编码（例如 GB18030）",
             ) from None
     if text is not None and enc in _DECODED_HERE:
         utf8 = text.encode("utf-8")
@@ -122,18 +123,14 @@ def parse(body: bytes, *, source: str = "input", max_bytes: int = DEFAULT_MAX_BY
             except etree.XMLSyntaxError:
                 pass  # parsed again as sent, so the refusal reads exactly as it always has
     try:
-        return etree.fromstring(body, _parser())
+        return etree.fromstring(body, _parser(reads_as))
     except etree.XMLSyntaxError as e:
         msg = e.msg or str(e)
         limit = xmllimits.plain(msg, limits, source, e.lineno or None)
         if limit is not None:  # one of libxml2's own bounds, which the scan let through
             raise limit from None
-        rule = "xml.not-xml" if not body.lstrip().startswith(b"<") else "xml.malformed"
-        raise InputRejected(f"the XML is not well-formed: {msg}", rule=rule, line=e.lineno or None,
+        raise InputRejected(f"the XML is not well-formed: {msg}", rule="xml.malformed", line=e.lineno or None,
                             source=source) from None
-
-
-_GB = frozenset({"gbk", "gb18030"})
 
 
 def _is_utf8_chinese(body: bytes) -> bool:
@@ -149,10 +146,3 @@ def _is_utf8_chinese(body: bytes) -> bool:
     wide = [ord(c) for c in text if ord(c) > 0x7F]
     return (any(0x4E00 <= c <= 0x9FFF for c in wide)
             and all(c >= 0x2E80 or 0x2000 <= c <= 0x206F or c == 0xB7 for c in wide))
-
-
-_CODECS = {"gbk": "gbk", "gb2312": "gb18030", "gb18030": "gb18030", "utf8": "utf-8"}
-
-
-def _python_codec(enc: str) -> str:
-    return _CODECS.get(enc, enc)
