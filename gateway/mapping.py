@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway import codetables
+from gateway import codetables, xmlencoding
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -211,6 +211,14 @@ class MappingPack:
         if out is None:
             raise InputRejected(f"the {self.name} outbound mapping produced no record",
                                 rule="mapping.outbound")
+        name = xmlencoding.unwritable_name(out, self.encoding)
+        if name is not None:
+            raise InputRejected(f"the {self.name} outbound mapping wrote the name <{name}>, which {self.encoding} "
+                                f"cannot hold; the file would not be XML. Write names the encoding has, or set "
+                                f"encoding: GB18030 or UTF-8 in the pack", rule="mapping.encoding",
+                                message_zh=f"{self.name} 的出向映射写出了名称 <{name}>，{self.encoding} 编码无法"
+                                           "表示，写出的文件将不是 XML；请使用该编码能表示的名称，或将映射包编码改为 "
+                                           "GB18030 或 UTF-8")
         return bytes(etree.tostring(out, xml_declaration=True, encoding=self.encoding))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway import xmlencoding
 from gateway.errors import ConfigError
 
 
@@ -34,8 +35,10 @@ class PackSpec(BaseModel):
     standard: str = Field("1", description="major version of the Case Exchange standard the mappings write and "
                           "read")
     encoding: str = Field(
-        "UTF-8", description="encoding the legacy system reads (`GB18030`, `GBK`, `UTF-8`): records sent to it "
-        "are written in it. Incoming files are read in the encoding their XML declaration names")
+        "UTF-8", description=f"encoding the legacy system reads, one of {xmlencoding.ALLOWED}: records sent to "
+        "it are written in it, with an XML declaration naming it (UTF-16 with a byte order mark, little-endian; "
+        "UTF-16LE and UTF-16BE without one). Incoming files are read in the encoding their bytes and XML "
+        "declaration show, from the same list")
     legacy_schema: str | None = Field(
         None, description="the legacy system's XSD; every incoming file is checked against it before mapping, "
         "and every file the outbound mapping writes is checked in `gateway mapping test`. Leave it out to skip "
@@ -58,6 +61,15 @@ class PackSpec(BaseModel):
                          "refused, `expected/` holds what `gateway mapping test --update` wrote; `received/` holds "
                          "standard records the agency receives, each `NAME.xml` beside `NAME.expected.xml`, the exact "
                          "bytes its system is given (`--update-received` writes them)")
+
+    @field_validator("encoding")
+    @classmethod
+    def _supported_encoding(cls, v: str) -> str:
+        """Only an encoding the gateway also reads: it never writes a file it would itself refuse."""
+        if xmlencoding.supported(v) is None:
+            raise ValueError(f"网关不支持编码“{v}” / '{v}' is not an encoding the gateway reads and writes; "
+                             f"use one of {xmlencoding.ALLOWED}")
+        return xmlencoding.canonical(v)
 
     @field_validator("standard", mode="before")
     @classmethod

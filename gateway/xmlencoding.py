@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lxml import etree
+
 from gateway.errors import InputRejected
 
 # name as written in a declaration (lower case) -> (name the gateway writes, Python codec used to check it)
@@ -171,3 +173,26 @@ def prepare(body: bytes, source: str) -> tuple[bytes, str | None, str | None]:
 def codec(key: str) -> str:
     """The Python codec that checks a supported encoding's bytes."""
     return SUPPORTED[key][1]
+
+
+# Encodings that hold every character: anything can be written in them. In the others a character of
+# text the encoding lacks is written as a character reference, but a name cannot be (XML has no
+# escape for names): the writer would make a file no parser reads.
+_WHOLE = frozenset({"utf-8", "utf-16", "utf-16le", "utf-16be", "gb18030"})
+_STRICT = {"gb2312": "gb2312"}  # what is written must be in the encoding itself, not in a superset
+
+
+def unwritable_name(tree: etree._Element, encoding: str) -> str | None:
+    """The first element or attribute name of `tree` that `encoding` cannot hold (None: all fit)."""
+    key = supported(encoding)
+    if key is None or key in _WHOLE:
+        return None
+    check = _STRICT.get(key, codec(key))
+    for el in tree.iter(tag=etree.Element):
+        for name in (el.tag, *el.attrib.keys()):
+            local = etree.QName(name).localname
+            try:
+                local.encode(check)
+            except UnicodeEncodeError:
+                return local
+    return None
