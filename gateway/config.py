@@ -93,10 +93,21 @@ class Agency(_Strict):
     code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                       description="agency code used in records (Sender) and routes")
     name: str = Field(description="the agency's name, for people")
-    role: Literal["police", "procuratorate", "court", "justice-bureau", "prison", "other"]
+    role: Literal["police", "procuratorate", "court", "justice-bureau", "prison", "other"] = Field(
+        description="the agency's role: a code of the standard's list of agency roles, or other")
     api_key: SecretRef | None = Field(None, description="key this agency uses on the REST API")
     inbound: list[InboundChannel] = Field(default_factory=list, description="channels records come in by")
     outbound: OutboundChannel | None = Field(None, description="the channel records are delivered by")
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _listed_role(cls, v: object) -> object:
+        from gateway.routecodes import role_problem
+
+        problem = role_problem(v)
+        if problem is not None:
+            raise ValueError(problem.removeprefix("role: "))
+        return v
 
 
 class Route(_Strict):
@@ -323,6 +334,17 @@ class GatewayConfig(_Strict):
             from gateway.rule_adaptations import check_config
 
             check_config(v, versions, codes)
+        return v
+
+    @field_validator("routes")
+    @classmethod
+    def _listed_codes(cls, v: list[Route], info: ValidationInfo) -> list[Route]:
+        from gateway.routecodes import headline, route_problems
+
+        settings = info.data.get("gateway")
+        unlisted = route_problems(v, settings.standard_versions if isinstance(settings, GatewaySettings) else ["1"])
+        if unlisted:
+            raise ValueError("\n".join([headline(len(unlisted)), *("  " + u for u in unlisted)]))
         return v
 
     @field_validator("agencies")
