@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway import codetables, xmlencoding
+from gateway import codetables, xmlencoding, xsltcheck
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -91,8 +91,10 @@ class MappingPack:
         self.samples: Path = root / spec.samples
         self.codes = self._codes(root / spec.codes)
         self.legacy_schema = self._schema(spec.legacy_schema)
+        # what the agency's system reads (records from others, defect notices): its own XSD if it has one
+        self.receive_schema = self._schema(spec.receive_schema) if spec.receive_schema else self.legacy_schema
         self.inbound, self._inbound_exact = self._xslt(spec.inbound)
-        self.outbound, self._outbound_exact = self._xslt(spec.outbound)
+        self.outbound, self._outbound_exact = self._xslt(spec.outbound, outbound=True)
 
     def _file(self, rel: str) -> Path:
         p = (self.root / rel).resolve()
@@ -156,7 +158,7 @@ class MappingPack:
         return load_schema(self._file(rel), root=root, catalog=self._file(catalog) if catalog else None,
                            label=f"mapping pack {self.name}: legacy schema {rel}", base=self.root)
 
-    def _xslt(self, rel: str | None) -> tuple[etree.XSLT | None, etree.XSLT | None]:
+    def _xslt(self, rel: str | None, outbound: bool = False) -> tuple[etree.XSLT | None, etree.XSLT | None]:
         """(the stylesheet with the code tables written in, the stylesheet as written)."""
         if not rel:
             return None, None
@@ -166,6 +168,11 @@ class MappingPack:
             exact = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
         except (etree.XSLTParseError, etree.XMLSyntaxError) as e:
             raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
+        silent = xsltcheck.shadowed_templates(sheet)
+        if outbound:
+            silent += filter(None, [xsltcheck.output_encoding_problem(sheet, self.encoding)])
+        if silent:
+            raise ConfigError("\n".join(f"mapping pack {self.name}: {rel}: {why}" for why in silent))
         if not codetables.inline(sheet, MAP_NS, self.codes):
             return exact, exact
         try:
@@ -182,11 +189,17 @@ class MappingPack:
             return exact(tree)
 
     def check_legacy(self, tree: etree._Element) -> list[Problem]:
-        if self.legacy_schema is None:
+        """Findings of the legacy XSD on a file the agency sent."""
+        return self._check(self.legacy_schema, tree)
+
+    def check_received(self, tree: etree._Element) -> list[Problem]:
+        """Findings of the XSD of what the agency receives (`receive_schema:`, else `legacy_schema:`)."""
+        return self._check(self.receive_schema, tree)
+
+    def _check(self, schema: etree.XMLSchema | None, tree: etree._Element) -> list[Problem]:
+        if schema is None or schema.validate(tree):
             return []
-        if self.legacy_schema.validate(tree):
-            return []
-        return first_findings(self.legacy_schema.error_log, lambda e: Problem(
+        return first_findings(schema.error_log, lambda e: Problem(
             "legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
             line=e.line or None, location=e.path or ""))
 

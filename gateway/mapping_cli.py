@@ -1,11 +1,14 @@
 """Agency IT tooling: test a mapping pack against its samples, scaffold a pack, explain one file.
 
-    python -m gateway.mapping_cli test police           # every sample, readable report
-    python -m gateway.mapping_cli test police --update  # (re)write expected outputs, then review them
-    python -m gateway.mapping_cli test police --update-received  # (re)write samples/received/*.expected.xml
-    python -m gateway.mapping_cli new tax-bureau        # scaffold mappings/tax-bureau/
-    python -m gateway.mapping_cli validate FILE --agency POLICE [--config gateway.yaml]
-    python -m gateway.mapping_cli docs -o docs/pack-reference.md   # the pack.yaml reference
+    gateway mapping test police           # every sample, readable report
+    gateway mapping test police --update  # (re)write expected outputs, then review them
+    gateway mapping test police --update-received  # (re)write samples/received/*.expected.xml
+    gateway mapping new tax-bureau        # scaffold mappings/tax-bureau/
+    gateway validate FILE --agency POLICE [--config gateway.yaml]
+    gateway mapping docs -o docs/pack-reference.md   # the pack.yaml reference
+
+(`gateway` is the virtual environment's: `.venv/bin/gateway`, or `gateway` once `.venv` is active;
+`python -m gateway.mapping_cli ...` with that environment's Python does the same.)
 
 `mapping_app` is a typer sub-app so the main `gateway` command can mount it as `gateway mapping`;
 `validate` is a plain command function it can register as `gateway validate`.
@@ -114,7 +117,7 @@ _PACK_HEAD = """\
 # Every key, with its default: docs/pack-reference.md (`gateway mapping docs`).
 """
 # examples for the keys the scaffold leaves commented out
-_PACK_EXAMPLES = {"legacy_catalog": "schema/catalog.xml"}
+_PACK_EXAMPLES = {"legacy_catalog": "schema/catalog.xml", "receive_schema": "legacy-receive.xsd"}
 
 
 def _pack_yaml(code: str, agency: str) -> str:
@@ -206,6 +209,32 @@ _SAMPLE = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage><Action>accept-case</Action><From>{agency}</From></Record>
 """
+# a file the agency's system might write that must be refused: no case number (the legacy XSD requires one)
+_INVALID = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Record><Stage>SP</Stage><Action>accept-case</Action><From>{agency}</From></Record>
+"""
+# a defect notice the agency receives when the gateway refuses a record it sent: the outbound mapping's
+# DefectNotice template renders it; `new` writes the file the system is given beside it
+_NOTICE = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<DefectNotice xmlns="urn:cn:justice:case-exchange:1" version="1.0">
+  <OriginalMessageId>sample:no-case-number.xml</OriginalMessageId>
+  <CaseNumber>A2026000001</CaseNumber>
+  <Stage>trial</Stage>
+  <Action>accept-case</Action>
+  <Receiver>{agency}</Receiver>
+  <IssuedAt>2026-01-01T00:00:00+00:00</IssuedAt>
+  <Defect>
+    <Rule>legacy.schema</Rule>
+    <Severity>block</Severity>
+    <MessageZh>文件缺少案件编号 CaseNo</MessageZh>
+    <MessageEn>the file has no case number (CaseNo)</MessageEn>
+    <Location>/Record</Location>
+    <Line>2</Line>
+  </Defect>
+</DefectNotice>
+"""
 # a standard record the agency receives; `new` writes what the outbound mapping makes of it beside it
 _RECEIVED = """\
 <?xml version="1.0" encoding="UTF-8"?>
@@ -227,7 +256,8 @@ def mapping_new(
         str, typer.Option(help="agency code its records are sent as (default: CODE upper-cased)")
     ] = "",
 ) -> None:
-    """Scaffold a pack: pack.yaml, legacy XSD, both XSLTs, a code table, a sample it sends and one it receives."""
+    """Scaffold a pack: pack.yaml, legacy XSD, both XSLTs, a code table, samples it sends (valid and invalid) and
+    it receives (a record and a defect notice)."""
     root = packs_dir / code
     if root.exists():
         console.print(f"[red]{root} already exists; not touching it[/red]")
@@ -240,18 +270,20 @@ def mapping_new(
         "outbound.xsl": _OUT,
         "codes/stages.csv": _STAGES,
         "samples/valid/accept-case.xml": _SAMPLE,
+        "samples/invalid/no-case-number.xml": _INVALID,
         "samples/received/judgment.xml": _RECEIVED,
+        "samples/received/defect-notice.xml": _NOTICE,
     }
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.format(**fields), encoding="utf-8")
-    (root / "samples" / "invalid").mkdir(exist_ok=True)
     # the expected bytes come from the pack's own outbound mapping, as live delivery writes them
     run_received(MappingPack(root, load_spec(root / "pack.yaml")), update=True)
     console.print(
         f"created {root}; next: edit legacy.xsd and the XSLTs, add samples, then\n"
-        f"  python -m gateway.mapping_cli test {code} --dir {packs_dir} --update"
+        f"  gateway mapping test {code} --dir {packs_dir} --update",
+        markup=False,
     )
 
 

@@ -3,7 +3,9 @@
 `check_file` runs one legacy file through Parse -> MapToStandard -> ValidateStandard -> Rules
 (the pipeline's own step classes, so a file that passes here passes there) and renders either
 the record in the pack's outbound format or the defect notice the sender would get.
-`run_samples` does that for every sample of a pack and compares with the expected outputs.
+`run_samples` does that for every sample of a pack and compares with the expected outputs; what
+the agency's system would be given (the record in its format, or the defect notice) is compared
+byte for byte, as delivery writes it.
 `run_received` tests the other direction: standard records the agency receives, mapped out by
 `MappingPack.from_standard` (the call live delivery makes) and compared byte for byte with what
 the agency's system must be given, declaration, encoding and byte order mark included.
@@ -154,26 +156,30 @@ def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult
             r.failures += _compare(
                 "standard record", expected / f"{stem}.standard.xml", normalized(out.standard), update
             )
-        if out.legacy_out is not None:
-            r.failures += _legacy_valid(pack, out.legacy_out)
-            r.failures += _compare(
-                f"{pack.name} outbound", expected / f"{stem}.out.xml", normalized(out.legacy_out), update
-            )
-        if out.notice is not None:
-            r.failures += _legacy_valid(pack, out.notice)
-            r.failures += _compare(
-                "defect notice", expected / f"{stem}.notice.xml", normalized(out.notice), update
-            )
+        # what the agency's system is given, byte for byte, as live delivery writes it
+        for written, suffix in ((out.legacy_out, "out"), (out.notice, "notice")):
+            if written is not None:
+                r.failures += _legacy_valid(pack, written)
+                r.failures += _delivered(pack, expected / f"{stem}.{suffix}.xml", written, update)
         results.append(r)
     return results
 
 
 def _legacy_valid(pack: MappingPack, data: bytes) -> list[str]:
     """What the pack writes must itself follow the legacy schema the agency's system reads."""
-    problems = pack.check_legacy(etree.fromstring(data))
+    problems = pack.check_received(etree.fromstring(data))
+    which = "receive_schema" if pack.spec.receive_schema else "legacy schema"
     return [
-        f"the outbound mapping wrote a file its own legacy schema refuses: {p.explain()}" for p in problems
+        f"the outbound mapping wrote a file its own {which} refuses: {p.explain()}" for p in problems
     ]
+
+
+def _delivered(pack: MappingPack, expected: Path, actual: bytes, update: bool) -> list[str]:
+    """Compare with (or, updating, write) the exact bytes in samples/expected/."""
+    if update:
+        expected.write_bytes(actual)
+        return []
+    return _compare_bytes(pack, expected, actual, f"expected/{expected.name}", "--update")
 
 
 RECEIVED = "received"
@@ -234,7 +240,8 @@ def run_received(pack: MappingPack, *, update: bool = False) -> list[ReceivedRes
                 expected.write_bytes(r.output)
                 r.wrote = f"{RECEIVED}/{expected.name}"
         else:
-            r.failures += _compare_bytes(pack, expected, r.output)
+            r.failures += _compare_bytes(pack, expected, r.output, f"{RECEIVED}/{expected.name}",
+                                         "--update-received")
     return results
 
 
@@ -251,7 +258,7 @@ def _standard_valid(rel: str, tree: etree._Element) -> list[str]:
 
 def _received_legacy_valid(pack: MappingPack, rel: str, output: bytes) -> list[str]:
     """The output must follow the legacy schema the agency's system reads; lines count in the output."""
-    problems = pack.check_legacy(etree.fromstring(output, etree.XMLParser(resolve_entities=False, no_network=True)))
+    problems = pack.check_received(etree.fromstring(output, etree.XMLParser(resolve_entities=False, no_network=True)))
     name = Path(rel).stem + EXPECTED_SUFFIX
     prefix = f"the file does not follow the {pack.name} format: "
     return [
@@ -268,10 +275,9 @@ def _readable(data: bytes, encoding: str) -> list[str]:
     return text.replace("><", ">\n<").splitlines()
 
 
-def _compare_bytes(pack: MappingPack, expected_path: Path, actual: bytes) -> list[str]:
-    rel = f"{RECEIVED}/{expected_path.name}"
+def _compare_bytes(pack: MappingPack, expected_path: Path, actual: bytes, rel: str, option: str) -> list[str]:
     if not expected_path.is_file():
-        return [f"{rel}: missing (run with --update-received to write it, then review it)"]
+        return [f"{rel}: missing (run with {option} to write it, then review it)"]
     expected = expected_path.read_bytes()
     if expected == actual:
         return []

@@ -41,8 +41,14 @@ class PackSpec(BaseModel):
         "declaration show, from the same list")
     legacy_schema: str | None = Field(
         None, description="the legacy system's XSD; every incoming file is checked against it before mapping, "
-        "and every file the outbound mapping writes is checked in `gateway mapping test`. Leave it out to skip "
-        "that check: the standard's XSD and rules still check the mapped record")
+        "and, unless `receive_schema` is given, every file the outbound mapping writes (records from others, "
+        "defect notices) is checked against it in `gateway mapping test`, so it must describe those too. Leave it "
+        "out to skip that check: the standard's XSD and rules still check the mapped record")
+    receive_schema: str | None = Field(
+        None, description="the XSD of what the legacy system receives (records from other agencies, defect "
+        "notices), when it is not `legacy_schema`: `gateway mapping test` checks every file the outbound mapping "
+        "writes against it. Default: `legacy_schema`, which must then describe both what the system sends and "
+        "what it receives")
     legacy_catalog: str | None = Field(
         None, description="OASIS XML catalog mapping the namespace URIs (or URLs) the schema imports to local "
         "files; its folder and the folders of its targets may be read")

@@ -215,10 +215,11 @@ def _test(tmp_path: Path, *more: str) -> Result:
 def test_scaffold_comes_with_a_received_sample_that_passes(tmp_path: Path) -> None:
     pack = _scaffold(tmp_path)
     received = pack / "samples" / "received"
-    assert sorted(f.name for f in received.iterdir()) == ["judgment.expected.xml", "judgment.xml"]
+    assert sorted(f.name for f in received.iterdir()) == [
+        "defect-notice.expected.xml", "defect-notice.xml", "judgment.expected.xml", "judgment.xml"]
     res = _test(tmp_path)
     assert res.exit_code == 0 and "PASS received judgment.xml" in res.output, res.output
-    assert "1/1 received samples of pack tax pass" in res.output
+    assert "PASS received defect-notice.xml" in res.output and "2/2 received samples of pack tax pass" in res.output
     assert (received / "judgment.expected.xml").read_bytes() == (
         b"<?xml version='1.0' encoding='UTF-8'?>\n<Record><CaseNo>A2026000001</CaseNo><Stage>SP</Stage>"
         b"<Action>judgment</Action><From>COURT</From><To>TAX</To></Record>")
@@ -240,11 +241,11 @@ def test_a_changed_outbound_mapping_shows_a_diff_in_the_packs_encoding_until_upd
     assert "received/judgment.expected.xml: the tax system would be given other bytes" in _flat(out)
     assert "-<?xml version='1.0' encoding='UTF-8'?>" in out and "+<?xml version='1.0' encoding='GB18030'?>" in out
     assert "-<Action>judgment</Action>" in out and "+<Action>判决:judgment</Action>" in out
-    assert "0/1 received samples of pack tax pass" in out
+    assert "0/2 received samples of pack tax pass" in out  # the defect notice's encoding changed too
 
     res = _test(tmp_path, "--update", "--update-received")  # the sent sample's outbound changed as well
     assert res.exit_code == 0 and "wrote received/judgment.expected.xml" in res.output, res.output
-    assert "(1 expected file written)" in res.output
+    assert "(2 expected files written)" in res.output
     assert "判决:judgment".encode("gb18030") in expected.read_bytes()
     res = _test(tmp_path, "--update-received")  # nothing changed: nothing written
     assert res.exit_code == 0 and "wrote" not in res.output and "(0 expected files written)" in res.output
