@@ -118,7 +118,7 @@ def documents(draw: st.DrawFn, root: st.SearchStrategy[str] | None = None, damag
         return data
     if draw(st.booleans()):
         data = data[: draw(st.integers(0, len(data)))]
-    # (a UTF-8 byte order mark is refused as "not XML": a clean refusal, if a questionable one)
+    # (a UTF-8 byte order mark is read as XML 1.0 Appendix F says, unless the declaration names another encoding)
     return draw(st.sampled_from([b"", b" \n", b"\xef\xbb\xbf"])) + data + draw(tails)
 
 
