@@ -170,7 +170,8 @@ class MappingPack:
             raise ConfigError(f"mapping pack {self.name}: mapping {rel} is not valid XSLT: {e}") from None
         silent = xsltcheck.shadowed_templates(sheet)
         if outbound:
-            silent += filter(None, [xsltcheck.output_encoding_problem(sheet, self.encoding)])
+            silent += filter(None, [xsltcheck.output_encoding_problem(sheet, self.encoding),
+                                    xsltcheck.unwritable_literal_name(sheet, self.encoding)])
         if silent:
             raise ConfigError("\n".join(f"mapping pack {self.name}: {rel}: {why}" for why in silent))
         if not codetables.inline(sheet, MAP_NS, self.codes):

@@ -14,6 +14,7 @@ characters, same lines), so the byte scans before parsing (DOCTYPE, xmllimits) s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -182,17 +183,23 @@ _WHOLE = frozenset({"utf-8", "utf-16", "utf-16le", "utf-16be", "gb18030"})
 _STRICT = {"gb2312": "gb2312"}  # what is written must be in the encoding itself, not in a superset
 
 
-def unwritable_name(tree: etree._Element, encoding: str) -> str | None:
-    """The first element or attribute name of `tree` that `encoding` cannot hold (None: all fit)."""
+def unwritable(names: Iterable[str], encoding: str) -> str | None:
+    """The first of `names` (local names) that `encoding` cannot hold (None: all fit)."""
     key = supported(encoding)
     if key is None or key in _WHOLE:
         return None
     check = _STRICT.get(key, codec(key))
-    for el in tree.iter(tag=etree.Element):
-        for name in (el.tag, *el.attrib.keys()):
-            local = etree.QName(name).localname
-            try:
-                local.encode(check)
-            except UnicodeEncodeError:
-                return local
+    for name in names:
+        try:
+            name.encode(check)
+        except UnicodeEncodeError:
+            return name
     return None
+
+
+def unwritable_name(tree: etree._Element, encoding: str) -> str | None:
+    """The first element or attribute name of `tree` that `encoding` cannot hold (None: all fit)."""
+    if supported(encoding) in _WHOLE:
+        return None
+    return unwritable((etree.QName(n).localname for el in tree.iter(tag=etree.Element)
+                       for n in (el.tag, *el.attrib.keys())), encoding)

@@ -64,3 +64,25 @@ def output_encoding_problem(sheet: etree._ElementTree, encoding: str) -> str | N
                     f"xsl:output says encoding=\"{named}\" but the pack's encoding: is {encoding}; the gateway "
                     f"writes {encoding} (xsl:output is not used), so remove the attribute or make the two agree")
     return None
+
+
+def unwritable_literal_name(sheet: etree._ElementTree, encoding: str) -> str | None:
+    """Why an element or attribute name the outbound stylesheet writes literally cannot be written in the
+    pack's encoding (None: every one can). A name is not escaped as text is, so the file would not be XML."""
+    names: list[tuple[str, int | None]] = []
+    for el in sheet.getroot().iter(tag=etree.Element):
+        q = etree.QName(el)
+        if q.namespace == XSL:
+            literal = el.get("name") if q.localname in ("element", "attribute") else None
+            if literal and "{" not in literal:  # not an attribute value template
+                names.append((literal.split(":")[-1], el.sourceline))
+            continue
+        names.append((q.localname, el.sourceline))
+        names += [(etree.QName(a).localname, el.sourceline) for a in el.attrib if etree.QName(a).namespace != XSL]
+    bad = xmlencoding.unwritable((n for n, _ in names), encoding)
+    if bad is None:
+        return None
+    line = next(line for n, line in names if n == bad)
+    return (f"line {line}: 名称 <{bad}> 无法用映射包的编码 {encoding} 表示 / the name <{bad}> cannot be written in the "
+            f"pack's encoding: {encoding}, and names cannot be escaped as text is; use names {encoding} has, or "
+            "encoding: GB18030 or UTF-8")

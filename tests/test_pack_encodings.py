@@ -12,7 +12,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from gateway import xmlencoding, xmlsafe
-from gateway.errors import InputRejected
+from gateway.errors import ConfigError, InputRejected
 from gateway.mapping import MappingPack
 from gateway.mapping_cli import mapping_app
 from gateway.packspec import load_spec
@@ -73,3 +73,18 @@ def test_what_a_pack_writes_in_any_supported_encoding_the_gateway_reads_back(
     written = pack.from_standard(tree)  # the call live delivery makes
     read = xmlsafe.parse(written, source=f"written in {encoding}")
     assert etree.tostring(read, method="c14n") == etree.tostring(tree, method="c14n")
+
+
+def test_an_outbound_stylesheet_writing_names_the_encoding_lacks_is_refused_at_load(tmp_path: Path) -> None:
+    root = _pack(tmp_path, "Big5")
+    (root / "outbound.xsl").write_text(
+        '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">\n'
+        '  <xsl:template match="/*">\n    <记录 状态="1"><xsl:value-of select="."/></记录>\n  </xsl:template>\n'
+        '</xsl:stylesheet>\n', encoding="utf-8")
+    spec = root / "pack.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + "outbound: outbound.xsl\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        MappingPack(root, load_spec(spec))
+    assert "outbound.xsl: line 3" in str(e.value) and "<记录>" in str(e.value) and "Big5" in str(e.value)
+    spec.write_text(spec.read_text(encoding="utf-8").replace("Big5", "GB2312"), encoding="utf-8")
+    assert MappingPack(root, load_spec(spec)).encoding == "GB2312"  # 记录 and 状态 are GB2312 characters
