@@ -103,3 +103,29 @@ def test_a_utf16_file_is_judged_on_its_content_not_refused_as_not_xml() -> None:
     assert got.blocked and [p.rule for p in got.problems] == [p.rule for p in want.problems]
     assert "xml.not-xml" not in [p.rule for p in got.problems]
     assert got.notice is not None and b"not XML" not in etree.tostring(etree.fromstring(got.notice))
+
+
+def _utf16(body: bytes) -> bytes:
+    return b"\xff\xfe" + body.decode("gb18030").replace("GB18030", "UTF-16", 1).encode("utf-16-le")
+
+
+async def test_a_live_gateway_takes_utf16_records_and_judges_them_on_their_content(tmp_path: Path) -> None:
+    """Through the inbound channel, XML limits and the pipeline, as a Windows-era export arrives."""
+    from gateway.model import MessageStatus
+
+    from .test_exchange_flow import _gateway, _received, _sample
+
+    gw, outs = await _gateway(tmp_path)
+    try:
+        good = _utf16(_sample("police", "valid", "02-transfer-for-prosecution.xml"))
+        r = await gw.inbound["police-in"].submit(good)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.ACCEPTED and r.destinations == ("PROC",), r
+        await _received(outs["PROC"])
+        bad = _utf16(_sample("police", "invalid", "evidence-and-id-defects.xml"))
+        r = await gw.inbound["police-in"].submit(bad)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED
+        await _received(outs["POLICE"])
+        notice = outs["POLICE"].received[0].body.decode("gb18030")
+        assert "ID-01" in notice and "EV-DD-05" in notice and "not XML" not in notice and "xml." not in notice
+    finally:
+        await gw.stop()
