@@ -113,8 +113,9 @@ class Agency(_Strict):
 class Route(_Strict):
     """Records of `stage`/`action` (from `sender`, if given) go to every agency in `to`."""
 
-    stage: str = Field(description="the record's Stage")
-    action: str | None = Field(None, description="the record's Action; any action when absent")
+    stage: str = Field(description="the record's Stage, a code of the standard's list (standards/README.md)")
+    action: str | None = Field(None, description="the record's Action, a code of the standard's list; any "
+                                                 "action when absent")
     sender: str | None = Field(None, description="only records from this agency; any sender when absent")
     to: list[str] = Field(min_length=1, description="codes of the receiving agencies")
 
