@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.base import InboundContext, Intake, Limits, OutboundContext
+from adapters.base import InboundContext, Intake, Limits, OutboundContext, Validate
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.config import Agency, GatewayConfig
@@ -41,7 +41,7 @@ class StoreDropMarks:
 
 class Contexts:
     def __init__(self, config: GatewayConfig, store: Store, intake: Intake, queries: Queries,
-                 refusals: Refusals, admission: Admission) -> None:
+                 refusals: Refusals, admission: Admission, validate: Validate | None = None) -> None:
         self.config = config
         self.store = store
         self.intake = intake
@@ -50,6 +50,7 @@ class Contexts:
         self.queries = queries
         self.refusals = refusals
         self.admission = admission
+        self.validate = validate
 
     async def _audit(self, event: AuditEvent) -> None:
         await self.store.append_audit([event])
@@ -62,7 +63,7 @@ class Contexts:
             refusals=self.refusals,
             lock=self.store.locked, drops=StoreDropMarks(self.store, channel), claim_once=self.store.claim_once,
             sent_records=self.queries.sent_records,
-            agency_key=agency.api_key.resolve() if agency.api_key else None,
+            agency_key=agency.api_key.resolve() if agency.api_key else None, validate=self.validate,
         )
 
     def outbound(self, agency: Agency, channel: str) -> OutboundContext:

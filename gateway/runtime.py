@@ -47,6 +47,8 @@ from gateway.routing import Router
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
+from gateway.validation import AgencyRate, Validation
+from gateway.verdict import Verdict
 
 log = logging.getLogger("gateway")
 
@@ -85,6 +87,7 @@ class Gateway:
         self.outbound: dict[str, OutboundAdapter] = {}
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
+        self.validation: Validation | None = None
         self.signer: Signer | None = None
         self.metrics = Metrics()
         self.queries = Queries(self.store)
@@ -119,7 +122,7 @@ class Gateway:
         inbound_packs: dict[str, MappingPack] = {}
         admission = Admission(cfg.gateway.max_records_in_progress, cfg.gateway.max_bytes_in_progress,
                               on_busy=self.metrics.busy)
-        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission)
+        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission, self.validate)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
@@ -152,6 +155,9 @@ class Gateway:
         self.pipeline = Pipeline(
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
             notice_pack=self._notice_pack, limits=limits, admission=admission)
+        rate = cfg.gateway.validations_per_second
+        self.validation = Validation(self.pipeline, self.metrics, AgencyRate(rate, rate),
+                                     tuple(cfg.gateway.standard_versions))
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 
@@ -162,6 +168,11 @@ class Gateway:
         receipt = await self.pipeline.accept(record)
         self.metrics.record_taken(record.channel, receipt)
         return receipt
+
+    async def validate(self, record: InboundRecord, test: bool = False) -> Verdict:
+        """The validation service's entry, handed to every inbound adapter: the verdict, nothing stored."""
+        assert self.validation is not None
+        return await self.validation.validate(record, test=test)
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:

@@ -1,4 +1,4 @@
-"""The gateway's SOAP endpoint for one inbound channel: WSDL at ?wsdl, four operations.
+"""The gateway's SOAP endpoint for one inbound channel: WSDL at ?wsdl, five operations.
 
 Hand-written on lxml + Starlette: the contract is small and fixed (standards/soap/), and a SOAP
 server framework would bring its own parser and HTTP stack past the gateway's safe-XML rules.
@@ -30,6 +30,7 @@ from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.errors import Busy
 from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
+from gateway.verdict import RateLimited, Verdict
 
 if TYPE_CHECKING:
     from adapters.soap import InboundSettings
@@ -82,6 +83,29 @@ def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None
     return el
 
 
+_FINDING_FIELDS = (("rule", "Rule"), ("severity", "Severity"), ("message_zh", "MessageZh"),
+                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"), ("hint", "Hint"))
+_REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
+
+
+def verdict_element(v: Verdict) -> etree._Element:
+    """ValidateCaseRecordResponse: each finding as the service's JSON has it, field by field."""
+    el = etree.Element(_t("ValidateCaseRecordResponse"), nsmap={None: TNS})
+    etree.SubElement(el, _t("Outcome")).text = v.outcome
+    etree.SubElement(el, _t("Accepted")).text = "false" if v.blocked else "true"
+    findings = etree.SubElement(el, _t("Findings"))
+    for f in v.findings:
+        fe = etree.SubElement(findings, _t("Finding"))
+        for key, tag in _FINDING_FIELDS:
+            value = f.get(key)
+            if value not in (None, "") or tag in _REQUIRED:
+                etree.SubElement(fe, _t(tag)).text = "" if value is None else str(value)
+    dest = etree.SubElement(el, _t("Destinations"))
+    for d in v.destinations:
+        etree.SubElement(dest, _t("Agency")).text = d
+    return el
+
+
 class SoapInbound(InboundAdapter):
     def __init__(
         self,
@@ -107,6 +131,7 @@ class SoapInbound(InboundAdapter):
             str, Callable[[SoapRequest, Intake, dict[str, memoryview]], Awaitable[etree._Element]]
         ] = {
             "SubmitCaseRecord": self._submit,
+            "ValidateCaseRecord": self._validate,
             "GetReceipts": self._receipts,
             "GetNotices": self._notices,
             "Ping": self._ping,
@@ -300,7 +325,9 @@ class SoapInbound(InboundAdapter):
             log.exception("could not log a refused SOAP request")
 
     # -- operations -------------------------------------------------------------------
-    async def _submit(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+    async def _record(self, req: SoapRequest, parts: dict[str, memoryview], *, keep_files: bool) -> InboundRecord:
+        """The record a SubmitCaseRecord or ValidateCaseRecord carries, with its dossier files (stored
+        when `keep_files`, else only hashed: a record that is only checked leaves nothing behind)."""
         op = req.operation
         mid = (op.findtext(_t("MessageId")) or "").strip() or None
         file_name = (op.findtext(_t("FileName")) or "").strip() or None
@@ -318,7 +345,7 @@ class SoapInbound(InboundAdapter):
             data = _standalone(inline_records[0])
         else:
             raise SoapFault(
-                "SubmitCaseRecord carries no record: put the record in <Record> (base64) or <RecordXml>",
+                f"{req.name} carries no record: put the record in <Record> (base64) or <RecordXml>",
                 client=True,
                 rule="soap.no-record",
                 line=op.sourceline,
@@ -328,27 +355,42 @@ class SoapInbound(InboundAdapter):
             content = _binary(a, parts, "Attachment")
             # dossier files live in the file store whatever brought them, so any outbound adapter
             # (an SFTP drop, a SOAP service) finds them there and retention counts them one way
-            h, size = await asyncio.to_thread(self.files.put_stream, [content])
+            if keep_files:
+                h, size = await asyncio.to_thread(self.files.put_stream, [content])
+            else:
+                h, size = hashlib.sha256(content).hexdigest(), len(content)
             attachments.append(
                 Attachment(
                     a.get("name") or h, h, size, a.get("mediaType") or "application/octet-stream"
                 )
             )
-        receipt = await intake(
-            InboundRecord(
-                channel=self.channel,
-                sender=self.sender,
-                body=data,
-                sender_message_id=mid,
-                file_name=file_name,
-                operation="SubmitCaseRecord",
-                content_type="application/xml",
-                attachments=tuple(attachments),
-            )
+        return InboundRecord(
+            channel=self.channel,
+            sender=self.sender,
+            body=data,
+            sender_message_id=mid,
+            file_name=file_name,
+            operation=req.name,
+            content_type="application/xml",
+            attachments=tuple(attachments),
         )
+
+    async def _submit(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+        receipt = await intake(await self._record(req, parts, keep_files=True))
         resp = etree.Element(_t("SubmitCaseRecordResponse"), nsmap={None: TNS})
         resp.append(receipt_element(receipt))
         return resp
+
+    async def _validate(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+        """The findings SubmitCaseRecord would give this record, and where it would go; nothing is kept."""
+        if self.context.validate is None:
+            raise SoapFault("this node offers no validation service", client=False, rule="validate.unavailable")
+        record = await self._record(req, parts, keep_files=False)
+        try:
+            verdict = await self.context.validate(record, False)
+        except RateLimited as e:
+            raise SoapFault(e.message, client=False, rule=e.rule, message_zh=e.message_zh) from None
+        return verdict_element(verdict)
 
     async def _receipts(
         self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]
@@ -429,4 +471,4 @@ def _der() -> Any:
     return Encoding.DER
 
 
-__all__ = ["SoapInbound", "receipt_element", "shipped"]
+__all__ = ["SoapInbound", "receipt_element", "shipped", "verdict_element"]
