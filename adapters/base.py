@@ -108,6 +108,7 @@ class InboundContext:
     sent_records: SentRecords
     agency_key: str | None = None  # the agency's API key, if it has one
     validate: Validate | None = None  # the validation service (ValidateCaseRecord); None on a bare context
+    conformance_run: Callable[[str], bool] | None = None  # True for the token of this agency's conformance run
 
     def check_key(self, presented: str | None) -> bool:
         """True when the agency has no key, or `presented` is it (compared in constant time)."""

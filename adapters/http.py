@@ -36,6 +36,7 @@ from gateway.secrets import SecretRef, UrlWithoutSecrets
 log = logging.getLogger("adapters.http")
 
 _RECEIPT_NS = "urn:case-exchange:receipt:1"
+CONFORMANCE_HEADER = "x-conformance-run"  # a conformance run's token (gateway.conformance)
 _KEEP = 65536  # bytes of a receiver's answer kept with the delivery
 
 
@@ -274,6 +275,9 @@ class HttpInbound(InboundAdapter):
                 sender_message_id=headers.get("x-message-id") or headers.get("idempotency-key"),
                 file_name=file_name, content_type=content_type, attachments=attachments,
             )
+            run = headers.get(CONFORMANCE_HEADER)
+            if run is not None:
+                return await self._conformance(request, record, run, want_xml)
             try:
                 receipt = await intake(record)
             except Busy:
@@ -287,6 +291,18 @@ class HttpInbound(InboundAdapter):
             return _receipt_response(receipt, want_xml)
 
         return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]
+
+    async def _conformance(self, request: Request, record: InboundRecord, token: str, want_xml: bool) -> Response:
+        """A record of a conformance run: judged, mapped and routed in test mode, delivered nowhere, and
+        answered with the verdict and the bytes each destination would get. Only the node's own run
+        token opens this door."""
+        check, validate = self.context.conformance_run, self.context.validate
+        if check is None or validate is None or not check(token):
+            await self._log_refusal(request, "a conformance-run header without a run under way", "conformance.token")
+            return _error(403, "this is not a conformance run under way on this node; the record was not taken",
+                          "conformance.token", want_xml)
+        verdict = await validate(record, True)
+        return JSONResponse({**verdict.as_json(with_outbound=True), "conformance": True})
 
     async def _cut_off(self, request: Request) -> Response:
         """The sender closed the connection before its body was complete: nothing was taken in, and the

@@ -97,6 +97,10 @@ class Agency(_Strict):
     api_key: SecretRef | None = Field(None, description="key this agency uses on the REST API")
     inbound: list[InboundChannel] = Field(default_factory=list, description="channels records come in by")
     outbound: OutboundChannel | None = Field(None, description="the channel records are delivered by")
+    require_conformance: bool = Field(False, description=(
+        "refuse this agency's live records (rule conformance.required) until a conformance run of its pack "
+        "samples through its channel has passed (`gateway conformance AGENCY`, or the console); for an agency "
+        "going live"))
 
 
 class Route(_Strict):

@@ -22,6 +22,7 @@ from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig
+from gateway.conformance import Conformance, Gate
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
 from gateway.files import FileStore
@@ -88,6 +89,7 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.validation: Validation | None = None
+        self.conformance = Conformance(config, self.store.append_audit, self.store.audit_entries)
         self.signer: Signer | None = None
         self.metrics = Metrics()
         self.queries = Queries(self.store)
@@ -122,7 +124,8 @@ class Gateway:
         inbound_packs: dict[str, MappingPack] = {}
         admission = Admission(cfg.gateway.max_records_in_progress, cfg.gateway.max_bytes_in_progress,
                               on_busy=self.metrics.busy)
-        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission, self.validate)
+        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission, self.validate,
+                            self.conformance.allows)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
@@ -145,6 +148,7 @@ class Gateway:
         router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
         limits = cfg.gateway.xml_limits()
         steps = [
+            Gate(self.conformance),
             Parse(cfg.gateway.max_message_bytes, limits),
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
@@ -184,6 +188,7 @@ class Gateway:
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
         await self.store.open()
         self.build()
+        await self.conformance.load()
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():

@@ -7,6 +7,7 @@ server framework would bring its own parser and HTTP stack past the gateway's sa
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
 import copy
 import hashlib
@@ -14,6 +15,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -41,6 +43,8 @@ WSDL_NAME = "case-exchange.wsdl"
 XSD_NAME = "case-exchange-soap.xsd"
 _PAGE_MAX = 500
 _BINARY_TAGS = {f"{{{TNS}}}Record", f"{{{TNS}}}Attachment"}
+# the X-Conformance-Run header of the request being handled (gateway.conformance), if any
+_RUN: ContextVar[str | None] = ContextVar("soap_conformance_run", default=None)
 
 
 @cache
@@ -88,8 +92,9 @@ _FINDING_FIELDS = (("rule", "Rule"), ("severity", "Severity"), ("message_zh", "M
 _REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
 
 
-def verdict_element(v: Verdict) -> etree._Element:
-    """ValidateCaseRecordResponse: each finding as the service's JSON has it, field by field."""
+def verdict_element(v: Verdict, *, with_outbound: bool = False) -> etree._Element:
+    """ValidateCaseRecordResponse: each finding as the service's JSON has it, field by field; in a
+    conformance run also what each destination would be given."""
     el = etree.Element(_t("ValidateCaseRecordResponse"), nsmap={None: TNS})
     etree.SubElement(el, _t("Outcome")).text = v.outcome
     etree.SubElement(el, _t("Accepted")).text = "false" if v.blocked else "true"
@@ -103,6 +108,9 @@ def verdict_element(v: Verdict) -> etree._Element:
     dest = etree.SubElement(el, _t("Destinations"))
     for d in v.destinations:
         etree.SubElement(dest, _t("Agency")).text = d
+    if with_outbound:
+        for d, body in v.outbound.items():
+            etree.SubElement(el, _t("Outbound"), agency=d).text = base64.b64encode(body).decode("ascii")
     return el
 
 
@@ -214,7 +222,11 @@ class SoapInbound(InboundAdapter):
                 expires = time.time() + 2 * self.nonces.window
                 if nonce and not await self.context.claim_once(f"wsse:{self.channel}:{nonce}", expires):
                     raise replayed()
-            payload = await handler(req, intake, parts)
+            token = _RUN.set(request.headers.get("x-conformance-run"))
+            try:
+                payload = await handler(req, intake, parts)
+            finally:
+                _RUN.reset(token)
         except SoapFault as f:
             if f.rule in ("wsse.credentials", "wsse.missing", "tls.client-cert"):
                 self.context.refusals.failed_authentication(client)
@@ -385,12 +397,17 @@ class SoapInbound(InboundAdapter):
         """The findings SubmitCaseRecord would give this record, and where it would go; nothing is kept."""
         if self.context.validate is None:
             raise SoapFault("this node offers no validation service", client=False, rule="validate.unavailable")
+        run = _RUN.get()
+        test = run is not None
+        if test and (self.context.conformance_run is None or not self.context.conformance_run(str(run))):
+            raise SoapFault("this is not a conformance run under way on this node; the record was not checked",
+                            client=True, rule="conformance.token")
         record = await self._record(req, parts, keep_files=False)
         try:
-            verdict = await self.context.validate(record, False)
+            verdict = await self.context.validate(record, test)
         except RateLimited as e:
             raise SoapFault(e.message, client=False, rule=e.rule, message_zh=e.message_zh) from None
-        return verdict_element(verdict)
+        return verdict_element(verdict, with_outbound=test)
 
     async def _receipts(
         self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]
