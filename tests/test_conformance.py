@@ -135,3 +135,42 @@ async def test_the_command_prints_the_report_in_chinese_and_english(tmp_path: Pa
         assert "一致性测试 / conformance run: JUSTICE" in result.output
         assert "通过 / conformant" in result.output
         assert await _delivered(node) == 0
+
+
+def _operator_runs_conformance(driver: Any, url: str, key: str) -> dict[str, str]:
+    """What an operator does: open Conformance, read the agency's status, run it, read the report."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 30)
+    driver.get(f"{url}/console")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    driver.find_element(By.CSS_SELECTOR, "nav button[data-view='conformance']").click()
+    row = wait.until(ec.visibility_of_element_located(
+        (By.XPATH, "//table[@id='conformance']//tr[td[1]='COURT']")))
+    before = row.text
+    row.find_element(By.XPATH, ".//button").click()
+    wait.until(lambda d: "COURT:" in d.find_element(By.ID, "status").text)
+    report = driver.find_element(By.ID, "conformance-report").text
+    after = driver.find_element(By.XPATH, "//table[@id='conformance']//tr[td[1]='COURT']").text
+    return {"before": before, "status": driver.find_element(By.ID, "status").text, "report": report, "after": after}
+
+
+async def test_the_console_shows_not_conformant_and_runs_it(tmp_path: Path, browser: Any) -> None:
+    async with packs_node(tmp_path / "data", COURT={"require_conformance": True}) as node:
+        assert node.gateway.pipeline is not None  # without routes the run fails: not conformant
+        route = next(s for s in node.gateway.pipeline.steps if isinstance(s, Route))
+        routes, route.router = route.router, Router([], set())
+        assert (await _call(node, "POST", "/api/v1/conformance/COURT")).json()["passed"] is False
+        route.router = routes
+        seen = await asyncio.to_thread(_operator_runs_conformance, browser, node.url, KEYS["OPERATOR"])
+        assert "未通过一致性测试 / not conformant" in seen["before"] and "refused until a run passes" in seen["before"]
+        assert seen["status"] == "COURT: 通过 / conformant", seen
+        court = load_pack("court")
+        for sample in (court.samples / "valid").glob("*.xml"):
+            assert sample.name in seen["report"]
+        assert "通过 / conformant" in seen["after"] and "open" in seen["after"]
+        assert await _delivered(node) == 0
