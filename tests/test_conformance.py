@@ -130,10 +130,13 @@ async def test_the_test_header_without_a_run_is_refused_and_nothing_taken(tmp_pa
 async def test_the_command_prints_the_report_in_chinese_and_english(tmp_path: Path) -> None:
     async with packs_node(tmp_path / "data") as node:
         result = await asyncio.to_thread(CliRunner().invoke, cli_app, [
-            "conformance", "JUSTICE", "--url", node.url, "--key", KEYS["OPERATOR"]])
+            "conformance", "JUSTICE", "--url", node.url, "--key", KEYS["OPERATOR"], "--save", str(tmp_path / "out")])
         assert result.exit_code == 0, result.output
         assert "一致性测试 / conformance run: JUSTICE" in result.output
         assert "通过 / conformant" in result.output
+        saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+        assert saved == ["offender-received.COURT.xml"], saved
+        assert (tmp_path / "out" / saved[0]).read_bytes().startswith(b"<?xml")
         assert await _delivered(node) == 0
 
 
