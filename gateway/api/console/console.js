@@ -363,7 +363,7 @@ async function runConformance(agency) {
   table.tBodies[0].replaceChildren(...r.samples.map((s) => h("tr", {class: s.ok ? null : "dead"},
     h("td", {}, s.sample), h("td", {}, s.expected), h("td", {class: s.ok ? "" : "bad"}, s.outcome),
     h("td", {}, (s.seconds * 1000).toFixed(1)),
-    h("td", {}, Object.keys(s.outbound).map((d) => `${d} ${Math.floor(s.outbound[d].length * 3 / 4)} B`).join(", ")),
+    h("td", {}, Object.keys(s.outbound).map((d) => `${d} ${atob(s.outbound[d]).length} B`).join(", ")),
     h("td", {}, s.error || s.rules.join(" ")))));
   await loadConformance();
 }
