@@ -20,6 +20,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,6 +35,8 @@ from gateway.config import Agency, GatewayConfig, InboundChannel
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, Problem, load_pack
 from gateway.pipeline import Context
+
+log = logging.getLogger("gateway.conformance")
 
 TEST_HEADER = "X-Conformance-Run"
 ACTION = "conformance-run"
@@ -123,9 +126,13 @@ class Conformance:
         """Live records of this agency are refused: it must pass a run first."""
         return agency in self.required and self.conformant(agency) is not True
 
-    async def load(self) -> None:
-        """Each agency's last run, read back from the exchange log at start (a restart keeps the gate shut)."""
+    async def load(self, *, required_only: bool = False) -> None:
+        """Each agency's last run, read back from the exchange log: at start for the agencies whose gate
+        depends on it (a restart keeps it shut), then for the others in the background (the console's
+        view); an agency not read yet counts as never run, so a gate is never open by mistake."""
         for agency in self.config.agencies:
+            if required_only and agency.code not in self.required or agency.code in self.last:
+                continue
             after, last = 0, None
             while True:
                 page = await self.entries(agency=agency.code, after_seq=after, limit=1000)
@@ -133,8 +140,15 @@ class Conformance:
                 if len(page) < 1000:
                     break
                 after = page[-1].seq
-            if last is not None:
+            if last is not None and agency.code not in self.last:  # a run that ended meanwhile is newer
                 self.last[agency.code] = {**json.loads(last.detail), "at": last.time}
+
+    async def load_the_rest(self) -> None:
+        """`load` for every agency, in the background after start; a failure is logged, the view stays partial."""
+        try:
+            await self.load()
+        except Exception:
+            log.exception("could not read the agencies' last conformance runs from the exchange log")
 
     def status(self) -> list[dict[str, Any]]:
         """Per agency: conformant (true, false, or null: never run), required, when, the summary."""

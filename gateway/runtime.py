@@ -188,13 +188,14 @@ class Gateway:
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
         await self.store.open()
         self.build()
-        await self.conformance.load()
+        await self.conformance.load(required_only=True)
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():
             self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
+        self._tasks.append(asyncio.create_task(self.conformance.load_the_rest(), name="conformance"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         started = [AuditEvent("node-started", self.node, detail={"node": self.node})]
