@@ -36,10 +36,12 @@ from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.files import FileStore
 from gateway.model import DeliveryResult, InboundRecord, OutboundMessage, Receipt, SentRecord
+from gateway.verdict import Verdict
 from gateway.xmllimits import DEFAULT as DEFAULT_XML_LIMITS
 from gateway.xmllimits import XmlLimits
 
 Intake = Callable[[InboundRecord], Awaitable[Receipt]]
+Validate = Callable[[InboundRecord, bool], Awaitable[Verdict]]  # (record, conformance run) -> findings, nothing kept
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -105,6 +107,8 @@ class InboundContext:
     claim_once: Callable[[str, float], Awaitable[bool]]  # one-time tokens, seen by every node of the cluster
     sent_records: SentRecords
     agency_key: str | None = None  # the agency's API key, if it has one
+    validate: Validate | None = None  # the validation service (ValidateCaseRecord); None on a bare context
+    conformance_run: Callable[[str], bool] | None = None  # True for the token of this agency's conformance run
 
     def check_key(self, presented: str | None) -> bool:
         """True when the agency has no key, or `presented` is it (compared in constant time)."""

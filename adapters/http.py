@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import ssl
+from dataclasses import dataclass
 from typing import Literal
 
 import certifi
@@ -35,6 +36,7 @@ from gateway.secrets import SecretRef, UrlWithoutSecrets
 log = logging.getLogger("adapters.http")
 
 _RECEIPT_NS = "urn:case-exchange:receipt:1"
+CONFORMANCE_HEADER = "x-conformance-run"  # a conformance run's token (gateway.conformance)
 _KEEP = 65536  # bytes of a receiver's answer kept with the delivery
 
 
@@ -236,7 +238,6 @@ class HttpInbound(InboundAdapter):
     def routes(self) -> list[BaseRoute]:
         intake = self.context.intake
         limit = self.context.limits.max_message_bytes
-        too_large = f"the message is over the limit of {limit:,} bytes and was not accepted"
 
         async def endpoint(request: Request) -> Response:
             try:  # the slot is taken before the body is read: reading it is the first cost
@@ -260,44 +261,23 @@ class HttpInbound(InboundAdapter):
                 return _error(401, "an API key of this agency is required (X-API-Key or Bearer)", "http.auth",
                               want_xml)
             headers = request.headers
-            content_type = headers.get("content-type", "application/xml")
-            with_files = content_type.lower().startswith("multipart/form-data")
-            declared = headers.get("content-length", "")
-            bound = limit + self.settings.max_dossier_bytes + 1024 * 1024 if with_files else limit  # + part heads
-            if declared.isdigit() and int(declared) > bound:  # refused before a byte of it is read
-                why = f"declared body of {declared} bytes, over {bound}"
-                await self._log_refusal(request, why, "xml.too-large")
-                return _error(413, too_large if not with_files else
-                              f"the record and its dossier files are over the limit of {bound:,} bytes and were "
-                              "not accepted", "xml.too-large", want_xml)
-            attachments: list[Attachment] = []
-            file_name = headers.get("x-file-name")
-            if with_files:
-                try:
-                    data, attachments, file_name, content_type = await self._read_form(request, content_type, limit)
-                except multipart.FormError as e:
-                    await self._log_refusal(request, str(e), e.rule)
-                    return _error(e.status, f"{e}; nothing was accepted", e.rule, want_xml,
-                                  retry_after=_RETRY_AFTER if e.status == 503 else None)
-                except ClientDisconnect:
-                    return await self._cut_off(request)
-            else:
-                body = bytearray()
-                try:
-                    async for chunk in request.stream():
-                        body += chunk
-                        if len(body) > limit:
-                            await self._log_refusal(request, f"body over {limit} bytes", "xml.too-large")
-                            return _error(413, too_large, "xml.too-large", want_xml)
-                except ClientDisconnect:
-                    return await self._cut_off(request)
-                data = bytes(body)
-                del body  # not held beside its copy while the record is taken in
+            try:
+                body = await read_body(request, self.files, limit, self.settings.max_dossier_bytes)
+            except BodyRefused as e:
+                await self._log_refusal(request, e.why, e.rule)
+                return _error(e.status, e.text, e.rule, want_xml, retry_after=e.retry_after)
+            except ClientDisconnect:
+                return await self._cut_off(request)
+            data, attachments, file_name, content_type = body.data, body.attachments, body.file_name, body.content_type
+            del body  # not held beside its copy while the record is taken in
             record = InboundRecord(
                 channel=self.channel, sender=self.sender, body=data,
                 sender_message_id=headers.get("x-message-id") or headers.get("idempotency-key"),
-                file_name=file_name, content_type=content_type, attachments=tuple(attachments),
+                file_name=file_name, content_type=content_type, attachments=attachments,
             )
+            run = headers.get(CONFORMANCE_HEADER)
+            if run is not None:
+                return await self._conformance(request, record, run, want_xml)
             try:
                 receipt = await intake(record)
             except Busy:
@@ -312,19 +292,17 @@ class HttpInbound(InboundAdapter):
 
         return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]
 
-    async def _read_form(self, request: Request, content_type: str,
-                         limit: int) -> tuple[bytes, list[Attachment], str | None, str]:
-        """A record with its dossier files: the files go to the file store as they arrive (so any
-        outbound adapter finds them there), the record stays in memory, bounded by `limit`."""
-        reader = multipart.FormReader(content_type, self.files, limit, self.settings.max_dossier_bytes)
-        try:
-            async for chunk in request.stream():
-                await asyncio.to_thread(reader.feed, chunk)
-        except BaseException:
-            reader.discard()
-            raise
-        record, attachments = reader.finish()
-        return record, attachments, reader.record_name, reader.record_type
+    async def _conformance(self, request: Request, record: InboundRecord, token: str, want_xml: bool) -> Response:
+        """A record of a conformance run: judged, mapped and routed in test mode, delivered nowhere, and
+        answered with the verdict and the bytes each destination would get. Only the node's own run
+        token opens this door."""
+        check, validate = self.context.conformance_run, self.context.validate
+        if check is None or validate is None or not check(token):
+            await self._log_refusal(request, "a conformance-run header without a run under way", "conformance.token")
+            return _error(403, "this is not a conformance run under way on this node; the record was not taken",
+                          "conformance.token", want_xml)
+        verdict = await validate(record, True)
+        return JSONResponse({**verdict.as_json(with_outbound=True), "conformance": True})
 
     async def _cut_off(self, request: Request) -> Response:
         """The sender closed the connection before its body was complete: nothing was taken in, and the
@@ -340,6 +318,63 @@ class HttpInbound(InboundAdapter):
                                                 {"channel": self.channel, "why": why})
         except Exception:  # the store is down: the node log keeps it
             log.exception("channel %s: could not log a refusal (%s) from %s", self.channel, why, client)
+
+
+@dataclass(frozen=True)
+class Body:
+    """A record as an HTTP request brought it: the bytes, its dossier files, its name and type."""
+
+    data: bytes
+    attachments: tuple[Attachment, ...] = ()
+    file_name: str | None = None
+    content_type: str = "application/xml"
+
+
+class BodyRefused(Exception):
+    """The body cannot be taken (too large, a broken form): `status`, `text` for the sender, `why` for the log."""
+
+    def __init__(self, status: int, text: str, rule: str, why: str = "", retry_after: int | None = None) -> None:
+        super().__init__(text)
+        self.status, self.text, self.rule, self.why, self.retry_after = status, text, rule, why or text, retry_after
+
+
+async def read_body(request: Request, files: FileStore, limit: int, max_dossier_bytes: int, *,
+                    keep_files: bool = True) -> Body:
+    """The record of a POST, as the body itself or as multipart/form-data with dossier files, bounded as
+    every record is: over `limit` (the record) or `max_dossier_bytes` (the files) it is refused before more
+    is read. A form's files go to the file store as they arrive; with `keep_files` False (a record only
+    checked, never taken in) they are hashed there and removed. ClientDisconnect: the body broke off."""
+    headers = request.headers
+    content_type = headers.get("content-type", "application/xml")
+    with_files = content_type.lower().startswith("multipart/form-data")
+    declared = headers.get("content-length", "")
+    bound = limit + max_dossier_bytes + 1024 * 1024 if with_files else limit  # + part heads
+    too_large = f"the message is over the limit of {limit:,} bytes and was not accepted"
+    if declared.isdigit() and int(declared) > bound:  # refused before a byte of it is read
+        raise BodyRefused(413, too_large if not with_files else
+                          f"the record and its dossier files are over the limit of {bound:,} bytes and were "
+                          "not accepted", "xml.too-large", f"declared body of {declared} bytes, over {bound}")
+    file_name = headers.get("x-file-name")
+    if with_files:
+        reader = multipart.FormReader(content_type, files, limit, max_dossier_bytes)
+        try:
+            async for chunk in request.stream():
+                await asyncio.to_thread(reader.feed, chunk)
+            record, attachments = reader.finish(keep=keep_files)
+        except multipart.FormError as e:
+            reader.discard()
+            raise BodyRefused(e.status, f"{e}; nothing was accepted", e.rule, str(e),
+                              _RETRY_AFTER if e.status == 503 else None) from None
+        except BaseException:
+            reader.discard()
+            raise
+        return Body(record, tuple(attachments), reader.record_name, reader.record_type)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyRefused(413, too_large, "xml.too-large", f"body over {limit} bytes")
+    return Body(bytes(body), (), file_name, content_type)
 
 
 def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
@@ -372,4 +407,5 @@ SPEC = AdapterSpec(
     inbound_settings=InboundSettings, inbound=HttpInbound, outbound_settings=OutboundSettings, outbound=outbound)
 
 
-__all__ = ["SPEC", "HttpInbound", "HttpOutbound", "InboundSettings", "OutboundSettings", "tls_context", "wants_xml"]
+__all__ = ["SPEC", "Body", "BodyRefused", "HttpInbound", "HttpOutbound", "InboundSettings", "OutboundSettings",
+           "read_body", "tls_context", "wants_xml"]

@@ -203,13 +203,18 @@ class FormReader:
             self.discard()
             raise FormError("http.multipart", f"the multipart body is malformed: {e}") from None
 
-    def finish(self) -> tuple[bytes, list[Attachment]]:
+    def finish(self, keep: bool = True) -> tuple[bytes, list[Attachment]]:
+        """The record and its files; `keep` False: the files were only hashed, and leave the store now."""
         if not self._ended:
             self.discard()
             raise FormError("http.multipart", "the multipart body ends before its closing boundary")
         if self.record is None:
             self.discard()
             raise FormError("http.multipart", "the multipart body has no part named 'record'")
+        if not keep:
+            self.discard()
+            record, self.record = bytes(self.record), bytearray()
+            return record, self.attachments
         try:
             for w in self._sealed:
                 w.commit()

@@ -98,6 +98,10 @@ class Agency(_Strict):
     api_key: SecretRef | None = Field(None, description="key this agency uses on the REST API")
     inbound: list[InboundChannel] = Field(default_factory=list, description="channels records come in by")
     outbound: OutboundChannel | None = Field(None, description="the channel records are delivered by")
+    require_conformance: bool = Field(False, description=(
+        "refuse this agency's live records (rule conformance.required) until a conformance run of its pack "
+        "samples through its channel has passed (`gateway conformance AGENCY`, or the console); for an agency "
+        "going live"))
 
     @field_validator("role", mode="before")
     @classmethod
@@ -306,6 +310,10 @@ class GatewaySettings(_Strict):
         16 * 1024 * 1024, ge=1024 * 1024,
         description="bytes of records in the pipeline at once (each costs memory several times its size); a "
         "pushed record read while this much is in progress is answered busy, a pulled one (SFTP, folder) waits")
+    validations_per_second: float = Field(
+        20.0, gt=0, description="records one agency may have checked by the validation service (POST "
+        "/api/v1/validate, SOAP ValidateCaseRecord) per second, with a burst of as many; more are answered 429 "
+        "with Retry-After, so a case system checking as officers type cannot crowd out submissions")
     lease_seconds: float = Field(30.0, gt=0, description="a delivery leased by a dead worker is retaken after this")
     standard_versions: list[str] = Field(default_factory=lambda: ["1"], description="accepted major versions")
     mapping_dirs: list[str] = Field(default_factory=list, description="folders searched for mapping packs first")

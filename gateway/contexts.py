@@ -6,9 +6,10 @@ knows which store calls stand behind each part.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from adapters.base import InboundContext, Intake, Limits, OutboundContext
+from adapters.base import InboundContext, Intake, Limits, OutboundContext, Validate
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.config import Agency, GatewayConfig
@@ -41,7 +42,8 @@ class StoreDropMarks:
 
 class Contexts:
     def __init__(self, config: GatewayConfig, store: Store, intake: Intake, queries: Queries,
-                 refusals: Refusals, admission: Admission) -> None:
+                 refusals: Refusals, admission: Admission, validate: Validate | None = None,
+                 conformance: Callable[[str, str], bool] | None = None) -> None:
         self.config = config
         self.store = store
         self.intake = intake
@@ -50,6 +52,8 @@ class Contexts:
         self.queries = queries
         self.refusals = refusals
         self.admission = admission
+        self.validate = validate
+        self.conformance = conformance
 
     async def _audit(self, event: AuditEvent) -> None:
         await self.store.append_audit([event])
@@ -62,8 +66,13 @@ class Contexts:
             refusals=self.refusals,
             lock=self.store.locked, drops=StoreDropMarks(self.store, channel), claim_once=self.store.claim_once,
             sent_records=self.queries.sent_records,
-            agency_key=agency.api_key.resolve() if agency.api_key else None,
+            agency_key=agency.api_key.resolve() if agency.api_key else None, validate=self.validate,
+            conformance_run=self._conformance_run(agency.code),
         )
+
+    def _conformance_run(self, agency: str) -> Callable[[str], bool] | None:
+        check = self.conformance
+        return None if check is None else lambda token: check(agency, token)
 
     def outbound(self, agency: Agency, channel: str) -> OutboundContext:
         return OutboundContext(channel, agency.code, self.files, self.data_dir / "outbox" / safe_name(channel))

@@ -76,6 +76,10 @@ class Metrics:
             "gateway_queued_to_delivered_seconds", "time from a delivery being queued (the record's arrival, "
             "or a replay) to its receiver confirming it, retries included", ["destination"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400))
+        self.validations = Counter(
+            "gateway_validations", "records checked by the validation service (nothing stored), by agency and "
+            "outcome (accepted, warned, blocked; rate-limited: refused over the agency's share)",
+            ["agency", "outcome"], registry=self.registry)
         self.tls_refusals = Counter(
             "gateway_tls_handshake_refusals", "TLS handshakes this node refused, by reason (no_certificate, "
             "bad_certificate, plain_http, timeout, other)", ["reason"], registry=self.registry)
@@ -87,6 +91,9 @@ class Metrics:
     def record_taken(self, channel: str, receipt: Receipt) -> None:
         outcome = "duplicate" if receipt.duplicate else str(receipt.status)
         self.records.labels(channel, outcome).inc()
+
+    def validated(self, agency: str, outcome: str) -> None:
+        self.validations.labels(agency, outcome).inc()
 
     def busy(self, channel: str) -> None:
         self.records.labels(channel, "busy").inc()

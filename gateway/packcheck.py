@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from gateway import notice, standard, xmlsafe
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem
 from gateway.model import Attachment, InboundRecord, sha256_hex
-from gateway.pipeline import Context, MapToStandard, Parse, Rejected, Rules, ValidateStandard
+from gateway.pipeline import Context, MapToStandard, Parse, Rules, Step, ValidateStandard, judge
 from gateway.xmlsafe import DEFAULT_MAX_BYTES
 
 # Fixed identity and time for notices rendered from samples, so expected outputs are stable.
@@ -39,9 +39,16 @@ class Outcome:
     standard: etree._Element | None = None
     legacy_out: bytes | None = None  # the standard record written back in the pack's format
     notice: bytes | None = None  # the defect notice in the pack's format, when blocked
+    destinations: list[str] = field(default_factory=list)  # when judged with the node's Route step
+    outbound: dict[str, bytes] = field(default_factory=dict)  # what each destination would be given
 
     def defect_lines(self) -> list[str]:
         return [f"{p.rule} {p.severity} {p.location}".rstrip() for p in self.problems]
+
+
+def offline_steps(versions: Sequence[str] = ("1",)) -> list[Step]:
+    """The steps a file is judged by without a node: no deployment's rule adaptations, no routes."""
+    return [Parse(DEFAULT_MAX_BYTES), MapToStandard(), ValidateStandard(versions), Rules()]
 
 
 def check_file(
@@ -53,21 +60,22 @@ def check_file(
     message_id: str = "",
     attachments: tuple[Attachment, ...] = (),
     versions: tuple[str, ...] = ("1",),
+    channel: str = "",
+    steps: Sequence[Step] | None = None,
+    render: bool = True,
 ) -> Outcome:
+    """Judge one file as the gateway would. A running node passes its own `steps` (adapted rules,
+    routes, outbound mappings) and `channel`; `render` adds the notice or the pack's own rendering."""
     record = InboundRecord(
-        channel=pack.name, sender=sender, body=body, file_name=source, attachments=attachments
+        channel=channel or pack.name, sender=sender, body=body, file_name=source, attachments=attachments
     )
     ctx = Context(record, message_id or f"sample:{Path(source).name}", sha256_hex(body), source, pack)
-    blocked = False
-    try:
-        for step in (Parse(DEFAULT_MAX_BYTES), MapToStandard(), ValidateStandard(versions), Rules()):
-            step(ctx)
-    except Rejected:
-        blocked = True
-    except GatewayError as e:
-        blocked = True
-        ctx.problems.append(Problem(getattr(e, "rule", "gateway.config"), str(e)))
+    blocked = judge(ctx, offline_steps(versions) if steps is None else steps)
     out = Outcome(ctx.problems, blocked, ctx.canonical)
+    if not blocked:
+        out.destinations, out.outbound = ctx.destinations, ctx.outbound
+    if not render:
+        return out
     try:
         if blocked:
             doc = notice.defect_notice(

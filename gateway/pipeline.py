@@ -233,6 +233,35 @@ class MapForDestinations:
                 ctx.block(Problem("mapping.outbound", f"the record cannot be written in {dest}'s format: {e}"))
 
 
+def judge(ctx: Context, steps: Sequence[Step]) -> bool:
+    """Run the steps on one record and say whether it is blocked; its findings are in `ctx.problems`.
+
+    The one place a step's failure becomes a finding: the pipeline, `gateway validate` and the
+    validation service all judge a record here, so they cannot disagree on what blocks it.
+    """
+    try:
+        for step in steps:
+            step(ctx)
+    except Rejected:
+        return True
+    except GatewayError as e:
+        ctx.problems.append(Problem(getattr(e, "rule", "gateway.config"), str(e)))
+        return True
+    except Exception as e:  # a defect must not lose the record: it is kept, visible, with the reason
+        log.exception("pipeline step failed for %s", ctx.message_id)
+        ctx.problems.append(Problem("gateway.internal-error", f"the gateway could not process the record "
+                                                              f"({type(e).__name__}); operators are alerted"))
+        return True
+    return False
+
+
+async def judge_soon(ctx: Context, steps: Sequence[Step]) -> bool:
+    """`judge`, off the event loop for a large record (its trees take long enough to stall other requests)."""
+    if len(ctx.record.body) > _INLINE_LIMIT:
+        return await asyncio.to_thread(judge, ctx, steps)
+    return judge(ctx, steps)
+
+
 class Pipeline:
     """Turns an InboundRecord into a stored decision and a Receipt for its sender."""
 
@@ -254,9 +283,6 @@ class Pipeline:
         self.admission = admission or Admission(records=1 << 30, budget=1 << 62)  # unbounded unless given
         self.limits = limits
 
-    def _run_steps(self, ctx: Context) -> None:
-        for step in self.steps:
-            step(ctx)
 
     async def accept(self, record: InboundRecord) -> Receipt:
         """The record's decision, stored; or Busy, nothing stored, when the node has no room for it now.
@@ -282,23 +308,8 @@ class Pipeline:
         ctx.log("received", content_hash, channel=record.channel, size=len(record.body),
                 file=record.file_name, operation=record.operation, sender_message_id=record.sender_message_id,
                 **({"attachments": _attachments(record)} if record.attachments else {}))
-        status = MessageStatus.ACCEPTED
-        try:
-            if len(record.body) > _INLINE_LIMIT:
-                await asyncio.to_thread(self._run_steps, ctx)
-            else:
-                self._run_steps(ctx)
-        except Rejected:
-            status = MessageStatus.REJECTED
-        except GatewayError as e:
-            status = MessageStatus.REJECTED
-            ctx.problems.append(Problem("gateway.config", str(e)))
-        except Exception as e:  # a defect must not lose the record: it is kept, visible, with the reason
-            log.exception("pipeline step failed for %s", ctx.message_id)
-            status = MessageStatus.REJECTED
-            ctx.problems.append(Problem("gateway.internal-error", f"the gateway could not process the record "
-                                                                  f"({type(e).__name__}); operators are alerted"))
-        return await self._commit(ctx, status)
+        blocked = await judge_soon(ctx, self.steps)
+        return await self._commit(ctx, MessageStatus.REJECTED if blocked else MessageStatus.ACCEPTED)
 
     async def _commit(self, ctx: Context, status: MessageStatus) -> Receipt:
         env = ctx.envelope

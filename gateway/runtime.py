@@ -22,6 +22,7 @@ from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig
+from gateway.conformance import Conformance, Gate
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
 from gateway.files import FileStore
@@ -47,6 +48,8 @@ from gateway.routing import Router
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
+from gateway.validation import AgencyRate, Validation
+from gateway.verdict import Verdict
 
 log = logging.getLogger("gateway")
 
@@ -85,6 +88,8 @@ class Gateway:
         self.outbound: dict[str, OutboundAdapter] = {}
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
+        self.validation: Validation | None = None
+        self.conformance = Conformance(config, self.store.append_audit, self.store.audit_entries)
         self.signer: Signer | None = None
         self.metrics = Metrics()
         self.queries = Queries(self.store)
@@ -119,7 +124,8 @@ class Gateway:
         inbound_packs: dict[str, MappingPack] = {}
         admission = Admission(cfg.gateway.max_records_in_progress, cfg.gateway.max_bytes_in_progress,
                               on_busy=self.metrics.busy)
-        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission)
+        contexts = Contexts(cfg, self.store, self.intake, self.queries, self.refusals, admission, self.validate,
+                            self.conformance.allows)
         for agency in cfg.agencies:
             for ch in agency.inbound:
                 inbound_packs[ch.name] = self.pack(ch.mapping)
@@ -142,6 +148,7 @@ class Gateway:
         router = Router(cfg.routes, {a.code for a in cfg.agencies if a.outbound})
         limits = cfg.gateway.xml_limits()
         steps = [
+            Gate(self.conformance),
             Parse(cfg.gateway.max_message_bytes, limits),
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
@@ -152,6 +159,9 @@ class Gateway:
         self.pipeline = Pipeline(
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
             notice_pack=self._notice_pack, limits=limits, admission=admission)
+        rate = cfg.gateway.validations_per_second
+        self.validation = Validation(self.pipeline, self.metrics, AgencyRate(rate, rate),
+                                     tuple(cfg.gateway.standard_versions))
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 
@@ -163,6 +173,11 @@ class Gateway:
         self.metrics.record_taken(record.channel, receipt)
         return receipt
 
+    async def validate(self, record: InboundRecord, test: bool = False) -> Verdict:
+        """The validation service's entry, handed to every inbound adapter: the verdict, nothing stored."""
+        assert self.validation is not None
+        return await self.validation.validate(record, test=test)
+
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         if self.whole_process:
@@ -173,12 +188,14 @@ class Gateway:
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
         await self.store.open()
         self.build()
+        await self.conformance.load(required_only=True)
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():
             self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
+        self._tasks.append(asyncio.create_task(self.conformance.load_the_rest(), name="conformance"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         started = [AuditEvent("node-started", self.node, detail={"node": self.node})]

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # The system packages the tests use, installed in this one place (`make test` runs it first):
 # OpenSSH's sshd for the SFTP tests, Chromium and its driver for the console tests, wrk for the
-# benchmarks, a CJK font so that screenshots show Chinese text as users see it.
+# benchmarks, a CJK font so that screenshots show Chinese text as users see it; node's `soap` client.
 # Nothing is installed when everything is already there; without root it says what is missing.
 set -euo pipefail
+# The npm `soap` package, a SOAP client that is not zeep, for the WSDL tests: kept in a cache folder
+# outside the repository (CASE_EXCHANGE_NPM, default ~/.cache/case-exchange/npm), installed once.
+NPM_DIR="${CASE_EXCHANGE_NPM:-$HOME/.cache/case-exchange/npm}"
+if command -v npm >/dev/null && [ ! -f "$NPM_DIR/node_modules/soap/package.json" ]; then
+  echo "installing the npm soap client for the tests into $NPM_DIR"
+  mkdir -p "$NPM_DIR"
+  npm install --prefix "$NPM_DIR" --no-audit --no-fund --silent soap@1 >/dev/null
+fi
 PACKAGES=(openssh-server chromium chromium-driver wrk fonts-noto-cjk)
 missing=()
 for p in "${PACKAGES[@]}"; do

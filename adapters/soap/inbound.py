@@ -1,4 +1,4 @@
-"""The gateway's SOAP endpoint for one inbound channel: WSDL at ?wsdl, four operations.
+"""The gateway's SOAP endpoint for one inbound channel: WSDL at ?wsdl, five operations.
 
 Hand-written on lxml + Starlette: the contract is small and fixed (standards/soap/), and a SOAP
 server framework would bring its own parser and HTTP stack past the gateway's safe-XML rules.
@@ -7,6 +7,7 @@ server framework would bring its own parser and HTTP stack past the gateway's sa
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
 import copy
 import hashlib
@@ -14,6 +15,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -30,6 +32,7 @@ from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.errors import Busy
 from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
+from gateway.verdict import RateLimited, Verdict
 
 if TYPE_CHECKING:
     from adapters.soap import InboundSettings
@@ -40,6 +43,8 @@ WSDL_NAME = "case-exchange.wsdl"
 XSD_NAME = "case-exchange-soap.xsd"
 _PAGE_MAX = 500
 _BINARY_TAGS = {f"{{{TNS}}}Record", f"{{{TNS}}}Attachment"}
+# the X-Conformance-Run header of the request being handled (gateway.conformance), if any
+_RUN: ContextVar[str | None] = ContextVar("soap_conformance_run", default=None)
 
 
 @cache
@@ -82,6 +87,33 @@ def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None
     return el
 
 
+_FINDING_FIELDS = (("rule", "Rule"), ("severity", "Severity"), ("message_zh", "MessageZh"),
+                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"), ("hint", "Hint"))
+_REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
+
+
+def verdict_element(v: Verdict, *, with_outbound: bool = False) -> etree._Element:
+    """ValidateCaseRecordResponse: each finding as the service's JSON has it, field by field; in a
+    conformance run also what each destination would be given."""
+    el = etree.Element(_t("ValidateCaseRecordResponse"), nsmap={None: TNS})
+    etree.SubElement(el, _t("Outcome")).text = v.outcome
+    etree.SubElement(el, _t("Accepted")).text = "false" if v.blocked else "true"
+    findings = etree.SubElement(el, _t("Findings"))
+    for f in v.findings:
+        fe = etree.SubElement(findings, _t("Finding"))
+        for key, tag in _FINDING_FIELDS:
+            value = f.get(key)
+            if value not in (None, "") or tag in _REQUIRED:
+                etree.SubElement(fe, _t(tag)).text = "" if value is None else str(value)
+    dest = etree.SubElement(el, _t("Destinations"))
+    for d in v.destinations:
+        etree.SubElement(dest, _t("Agency")).text = d
+    if with_outbound:
+        for d, body in v.outbound.items():
+            etree.SubElement(el, _t("Outbound"), agency=d).text = base64.b64encode(body).decode("ascii")
+    return el
+
+
 class SoapInbound(InboundAdapter):
     def __init__(
         self,
@@ -107,6 +139,7 @@ class SoapInbound(InboundAdapter):
             str, Callable[[SoapRequest, Intake, dict[str, memoryview]], Awaitable[etree._Element]]
         ] = {
             "SubmitCaseRecord": self._submit,
+            "ValidateCaseRecord": self._validate,
             "GetReceipts": self._receipts,
             "GetNotices": self._notices,
             "Ping": self._ping,
@@ -189,7 +222,11 @@ class SoapInbound(InboundAdapter):
                 expires = time.time() + 2 * self.nonces.window
                 if nonce and not await self.context.claim_once(f"wsse:{self.channel}:{nonce}", expires):
                     raise replayed()
-            payload = await handler(req, intake, parts)
+            token = _RUN.set(request.headers.get("x-conformance-run"))
+            try:
+                payload = await handler(req, intake, parts)
+            finally:
+                _RUN.reset(token)
         except SoapFault as f:
             if f.rule in ("wsse.credentials", "wsse.missing", "tls.client-cert"):
                 self.context.refusals.failed_authentication(client)
@@ -300,7 +337,9 @@ class SoapInbound(InboundAdapter):
             log.exception("could not log a refused SOAP request")
 
     # -- operations -------------------------------------------------------------------
-    async def _submit(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+    async def _record(self, req: SoapRequest, parts: dict[str, memoryview], *, keep_files: bool) -> InboundRecord:
+        """The record a SubmitCaseRecord or ValidateCaseRecord carries, with its dossier files (stored
+        when `keep_files`, else only hashed: a record that is only checked leaves nothing behind)."""
         op = req.operation
         mid = (op.findtext(_t("MessageId")) or "").strip() or None
         file_name = (op.findtext(_t("FileName")) or "").strip() or None
@@ -318,7 +357,7 @@ class SoapInbound(InboundAdapter):
             data = _standalone(inline_records[0])
         else:
             raise SoapFault(
-                "SubmitCaseRecord carries no record: put the record in <Record> (base64) or <RecordXml>",
+                f"{req.name} carries no record: put the record in <Record> (base64) or <RecordXml>",
                 client=True,
                 rule="soap.no-record",
                 line=op.sourceline,
@@ -328,27 +367,47 @@ class SoapInbound(InboundAdapter):
             content = _binary(a, parts, "Attachment")
             # dossier files live in the file store whatever brought them, so any outbound adapter
             # (an SFTP drop, a SOAP service) finds them there and retention counts them one way
-            h, size = await asyncio.to_thread(self.files.put_stream, [content])
+            if keep_files:
+                h, size = await asyncio.to_thread(self.files.put_stream, [content])
+            else:
+                h, size = hashlib.sha256(content).hexdigest(), len(content)
             attachments.append(
                 Attachment(
                     a.get("name") or h, h, size, a.get("mediaType") or "application/octet-stream"
                 )
             )
-        receipt = await intake(
-            InboundRecord(
-                channel=self.channel,
-                sender=self.sender,
-                body=data,
-                sender_message_id=mid,
-                file_name=file_name,
-                operation="SubmitCaseRecord",
-                content_type="application/xml",
-                attachments=tuple(attachments),
-            )
+        return InboundRecord(
+            channel=self.channel,
+            sender=self.sender,
+            body=data,
+            sender_message_id=mid,
+            file_name=file_name,
+            operation=req.name,
+            content_type="application/xml",
+            attachments=tuple(attachments),
         )
+
+    async def _submit(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+        receipt = await intake(await self._record(req, parts, keep_files=True))
         resp = etree.Element(_t("SubmitCaseRecordResponse"), nsmap={None: TNS})
         resp.append(receipt_element(receipt))
         return resp
+
+    async def _validate(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
+        """The findings SubmitCaseRecord would give this record, and where it would go; nothing is kept."""
+        if self.context.validate is None:
+            raise SoapFault("this node offers no validation service", client=False, rule="validate.unavailable")
+        run = _RUN.get()
+        test = run is not None
+        if test and (self.context.conformance_run is None or not self.context.conformance_run(str(run))):
+            raise SoapFault("this is not a conformance run under way on this node; the record was not checked",
+                            client=True, rule="conformance.token")
+        record = await self._record(req, parts, keep_files=False)
+        try:
+            verdict = await self.context.validate(record, test)
+        except RateLimited as e:
+            raise SoapFault(e.message, client=False, rule=e.rule, message_zh=e.message_zh) from None
+        return verdict_element(verdict, with_outbound=test)
 
     async def _receipts(
         self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]
@@ -429,4 +488,4 @@ def _der() -> Any:
     return Encoding.DER
 
 
-__all__ = ["SoapInbound", "receipt_element", "shipped"]
+__all__ = ["SoapInbound", "receipt_element", "shipped", "verdict_element"]

@@ -112,6 +112,7 @@ function show(view) {
   say("");
   if (view === "log" && $("follow").checked) guard(followLog)();
   if (view === "rules") guard(loadAdaptations)();
+  if (view === "conformance") guard(loadConformance)();
   if (view === "queues") {
     guard(loadQueues)();
     timer = setInterval(() => { if ($("auto").checked) guard(loadQueues)(); }, 3000);
@@ -335,6 +336,36 @@ async function loadAdaptations() {
   $("unknown-codes").replaceChildren(...r.unknown_codes_warn.map((c) => h("li", {class: "warn"},
     `channel ${c}: records with a stage or action the standard does not know are delivered with a warning `
     + "(unknown_codes: warn, a migration period)")));
+}
+
+async function loadConformance() {
+  const rows = await api("/api/v1/conformance");
+  const body = $("conformance").tBodies[0];
+  body.replaceChildren(...rows.map((a) => {
+    const last = a.last_run || {};
+    const samples = last.samples ? `${last.samples.filter((s) => s.ok).length}/${last.samples.length} as expected` : "";
+    const run = me && me.role === "operator"
+      ? h("button", {type: "button", onclick: guard(() => runConformance(a.agency))}, "运行 / Run") : "";
+    return h("tr", {class: a.conformant === false ? "dead" : null},
+      h("td", {}, a.agency), h("td", {class: a.conformant ? "" : "bad"}, a.status), h("td", {}, when(last.at)),
+      h("td", {}, samples),
+      h("td", {}, a.closed ? "拒收 / refused until a run passes" : (a.required ? "开放 / open" : "")), h("td", {}, run));
+  }));
+}
+
+async function runConformance(agency) {
+  say(`Conformance run of ${agency} under way...`);
+  const r = await api(`/api/v1/conformance/${encodeURIComponent(agency)}`, {method: "POST"});
+  say(`${r.agency}: ${r.status}`, !r.passed);
+  const table = $("conformance-report");
+  table.tHead.replaceChildren(h("tr", {}, ["sample", "expected", "outcome", "ms", "outbound", "rules"].map(
+    (c) => h("th", {}, c))));
+  table.tBodies[0].replaceChildren(...r.samples.map((s) => h("tr", {class: s.ok ? null : "dead"},
+    h("td", {}, s.sample), h("td", {}, s.expected), h("td", {class: s.ok ? "" : "bad"}, s.outcome),
+    h("td", {}, (s.seconds * 1000).toFixed(1)),
+    h("td", {}, Object.keys(s.outbound).map((d) => `${d} ${atob(s.outbound[d]).length} B`).join(", ")),
+    h("td", {}, s.error || s.rules.join(" ")))));
+  await loadConformance();
 }
 
 // -- wiring --------------------------------------------------------------------------------------

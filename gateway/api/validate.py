@@ -1,0 +1,68 @@
+"""POST /api/v1/validate: a case system asks what the gateway would say of a record, before sending it.
+
+The body is what the agency would submit: the record itself, or multipart/form-data with part
+`record` and parts `file` (dossier files), read by the HTTP adapter's own reader and bounded the
+same way. The answer is the verdict of `gateway.validation`; nothing is stored or logged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
+
+from adapters.http import BodyRefused, InboundSettings, read_body
+from gateway.api.auth import AgencyKey, GatewayDep, refuse
+from gateway.api.errors import answers
+from gateway.errors import Busy
+from gateway.files import FileStore
+from gateway.model import InboundRecord
+from gateway.verdict import RateLimited
+
+router = APIRouter(tags=["agencies"])
+
+_BODY = {"requestBody": {"required": True, "description": "the record as the agency would submit it: the record "
+                         "itself, or multipart/form-data with part 'record' and parts 'file'", "content": {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in ("application/xml", "text/xml", "multipart/form-data")}}}
+
+
+@router.post("/api/v1/validate", summary="check a record as submission would, without sending it: findings "
+             "(rule, severity, message in Chinese and English, location) and where it would go; nothing is kept",
+             openapi_extra=_BODY, responses=answers(400, 401, 403, 413, 429, 503))
+async def validate(request: Request, gw: GatewayDep, p: AgencyKey,
+                   channel: Annotated[str | None, Query(description="the inbound channel whose pack reads the "
+                                                                     "record; default the agency's first")] = None,
+                   ) -> Response:
+    try:
+        agency = gw.config.agency(str(p.agency))
+    except KeyError:
+        raise HTTPException(403, f"agency {p.agency} is no longer configured") from None
+    if not agency.inbound:
+        raise HTTPException(400, f"agency {p.agency} has no inbound channel configured")
+    ch = next((c for c in agency.inbound if c.name == channel), None) if channel else agency.inbound[0]
+    if ch is None:
+        await refuse(request, p.name, f"channel {channel} is not one of agency {p.agency}'s")
+        raise HTTPException(403, f"channel {channel} does not belong to agency {p.agency}")
+    max_files = getattr(ch.adapter_settings, "max_dossier_bytes", InboundSettings().max_dossier_bytes)
+    files = FileStore.for_data_dir(gw.config.gateway.data_dir)
+    assert gw.pipeline is not None
+    try:
+        with gw.pipeline.admission.slot(ch.name):  # taken before the body is read, as for a submission
+            body = await read_body(request, files, gw.config.gateway.max_message_bytes, max_files, keep_files=False)
+            verdict = await gw.validate(InboundRecord(
+                channel=ch.name, sender=agency.code, body=body.data, file_name=body.file_name,
+                content_type=body.content_type, attachments=body.attachments, operation="validate"))
+    except BodyRefused as e:
+        await refuse(request, p.name, e.why, e.rule)
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+        raise HTTPException(e.status, e.text, headers=headers) from None
+    except ClientDisconnect:
+        return Response(status_code=400)
+    except RateLimited as e:
+        raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+    except Busy as e:
+        raise HTTPException(503, e.message, headers={"Retry-After": str(e.retry_after)}) from None
+    return JSONResponse(verdict.as_json())
