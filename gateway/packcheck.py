@@ -60,6 +60,7 @@ def check_file(
     try:
         for step in (Parse(DEFAULT_MAX_BYTES), MapToStandard(), ValidateStandard(versions), Rules()):
             step(ctx)
+        ctx.block()
     except Rejected:
         blocked = True
     except GatewayError as e:

@@ -88,9 +88,15 @@ class Context:
         self.events.append(AuditEvent(action, self.record.sender, self.message_id, case, payload_hash, detail))
 
     def block(self, *problems: Problem) -> None:
+        """Add these findings and stop if any finding so far blocks (deferred ones included)."""
         self.problems.extend(problems)
-        if any(p.severity == "block" for p in problems):
+        if any(p.severity == "block" for p in self.problems):
             raise Rejected()
+
+    def defer(self, *problems: Problem) -> None:
+        """Add findings that refuse the record but let the later checks run, so the sender
+        hears of every problem at once; the next `block` (at the latest after the rules) stops."""
+        self.problems.extend(problems)
 
 
 class Step(Protocol):
@@ -119,7 +125,7 @@ class MapToStandard:
 
     def __call__(self, ctx: Context) -> None:
         assert ctx.legacy is not None
-        ctx.block(*ctx.pack.check_legacy(ctx.legacy))
+        ctx.defer(*ctx.pack.check_legacy(ctx.legacy))  # the mapping may still read what the rest says
         try:
             ctx.canonical = ctx.pack.to_standard(ctx.legacy)
         except InputRejected as e:
@@ -140,6 +146,9 @@ class ValidateStandard:
         tree = ctx.canonical
         assert tree is not None
         root = etree.QName(tree)
+        if ctx.problems and (root.namespace != standard.NS or root.localname != "CaseRecord"
+                             or standard.major_version(tree) not in self.versions):
+            ctx.block()  # what the mapping made of a file its own schema refuses: those findings say why
         if root.namespace != standard.NS or root.localname != "CaseRecord":
             ctx.block(Problem("standard.root", f"the record is not a Case Exchange record (root element "
                                                f"{root.localname})"))
@@ -147,16 +156,17 @@ class ValidateStandard:
         if major not in self.versions:
             ctx.block(Problem("standard.version", f"version '{tree.get('version')}' of the standard is not accepted "
                                                   f"(accepted: {', '.join(sorted(self.versions))}.x)"))
+        ctx.envelope = standard.envelope(tree)  # read even from an invalid record: its notice names the case
         xsd = standard.schema(major)
         if not xsd.validate(tree):
             if ctx.lines_pending:  # validity does not depend on indentation; the lines do
                 tree = ctx.canonical_with_lines()
                 xsd.validate(tree)
-            ctx.block(*first_findings(xsd.error_log, lambda e: Problem(
+            # the rules still run on what the mapping produced, so every problem is listed at once
+            ctx.defer(*first_findings(xsd.error_log, lambda e: Problem(
                 "standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))))
-        ctx.envelope = standard.envelope(tree)
         if ctx.envelope.sender != ctx.record.sender:
-            ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
+            ctx.defer(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
                                                  f"on a channel of {ctx.record.sender}"))
         ctx.log("validated", ctx.canonical_hash(),
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
@@ -257,6 +267,7 @@ class Pipeline:
     def _run_steps(self, ctx: Context) -> None:
         for step in self.steps:
             step(ctx)
+        ctx.block()  # a deferred finding refuses the record even if no later step stopped it
 
     async def accept(self, record: InboundRecord) -> Receipt:
         """The record's decision, stored; or Busy, nothing stored, when the node has no room for it now.

@@ -135,7 +135,7 @@ def trial(rule: Rule, major: str) -> str | None:
         rules = RuleSet([rule], "the configuration")
         for example in sorted(examples.iterdir(), key=lambda f: f.name):
             if example.name.endswith(".xml"):
-                rules.check(etree.fromstring(example.read_bytes()))
+                rules.check(etree.fromstring(example.read_bytes()), strict=True)
     except (etree.Error, ConfigError) as e:
         return str(e).strip() or type(e).__name__
     return None

@@ -603,11 +603,35 @@ class RuleSet:
         rules = [replace(r, severity=severities.get(r.id, r.severity)) for r in self.rules if r.id not in disabled]
         return RuleSet([*rules, *added], source)
 
-    def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> list[Problem]:
+    def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = (), *,
+              strict: bool = False) -> list[Problem]:
+        """Every failure of the rules that apply. A rule that cannot be evaluated on this record
+        (the tree may fail the schema: the rules run on what the mapping produced) is a finding
+        of its own, with the rule's severity, never an exception (`strict`: the exception, for
+        trying a rule before it is put in force)."""
         mask = self.selection(root, attachments)
         if not mask:
             return []
-        plan = self._sheets(mask)
+        if strict:
+            return self._check(self._sheets(mask), root, attachments)
+        try:
+            return self._check(self._sheets(mask), root, attachments)
+        except Exception as e:  # noqa: BLE001 - one rule's error must not hide the others' findings
+            if len(self.rules) == 1:
+                return [self._not_evaluated(self.rules[0], root, e)]
+            return [p for i, rule in enumerate(self.rules) if self._bit[i] & mask
+                    for p in _alone(rule).check(root, attachments)]
+
+    @staticmethod
+    def _not_evaluated(rule: Rule, root: etree._Element, e: Exception) -> Problem:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return Problem(rule.id, f"rule {rule.id} could not be evaluated on this record ({why}); correct the "
+                                "other findings first, or ask the gateway's operators",
+                       severity=rule.severity, location=xpath_of(root),
+                       message_zh=f"规则 {rule.id} 无法对本记录进行检查（{why}），请先改正其他问题，"
+                                  "或联系交换网关运维人员")
+
+    def _check(self, plan: _Plan, root: etree._Element, attachments: tuple[Attachment, ...]) -> list[Problem]:
         today = _today(None)
         token = _attachments.set(attachments)
         try:
@@ -627,6 +651,12 @@ class RuleSet:
             if isinstance(found, list) and found and isinstance(found[0], etree._Element):
                 problems.append(self.rules[int(f.get("r", "0"))].problem(found[0]))
         return problems
+
+
+@lru_cache(maxsize=1024)
+def _alone(rule: Rule) -> RuleSet:
+    """One rule as a set of its own, to tell which rule of a set cannot be evaluated."""
+    return RuleSet([rule], f"rule {rule.id}")
 
 
 @cache
