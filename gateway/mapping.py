@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway import codetables
+from gateway import codetables, sourcetrace
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -48,18 +48,23 @@ class Problem:
     rule: str
     message: str
     severity: str = "block"  # block: not forwarded; warn: forwarded with the warning visible
-    line: int | None = None
-    location: str = ""
+    line: int | None = None  # in the agency's own file where known (else in the standard form)
+    location: str = ""  # the agency's own element or attribute where known, else the standard path
     message_zh: str = ""  # the same message in Chinese, for the officer reading the defect notice
+    standard_location: str = ""  # where in the record's standard form, when the finding is about it
+    standard_line: int | None = None
 
     def explain(self) -> str:
         where = f" (line {self.line})" if self.line else ""
         loc = f" at {self.location}" if self.location else ""
-        return f"[{self.rule}] {self.message}{loc}{where}"
+        std = (f" [standard: {self.standard_location}]"
+               if self.standard_location and self.standard_location != self.location else "")
+        return f"[{self.rule}] {self.message}{loc}{where}{std}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
-                "location": self.location, "message_zh": self.message_zh}
+                "location": self.location, "message_zh": self.message_zh,
+                "standard_location": self.standard_location, "standard_line": self.standard_line}
 
 
 MAX_LISTED = 100  # findings of one schema check listed per record
@@ -80,6 +85,16 @@ def first_findings(log: etree._ListErrorLog, problem: Callable[[etree._LogEntry]
     return listed
 
 
+def _in_file(tree: etree._Element, path: str | None) -> str:
+    """libxml2's path of a node (/*/*[3] where the file uses namespaces) in the file's own names."""
+    try:
+        found = tree.getroottree().xpath(path) if path else None
+    except etree.XPathError:
+        return path or ""
+    node = found[0] if isinstance(found, list) and found and isinstance(found[0], etree._Element) else None
+    return sourcetrace.readable(node) if node is not None else path or ""
+
+
 class MappingPack:
     def __init__(self, root: Path, spec: PackSpec) -> None:
         self.root = root
@@ -92,6 +107,7 @@ class MappingPack:
         self.codes = self._codes(root / spec.codes)
         self.legacy_schema = self._schema(spec.legacy_schema)
         self.inbound, self._inbound_exact = self._xslt(spec.inbound)
+        self._traced: etree.XSLT | None | bool = False  # built on the first record with findings
         self.outbound, self._outbound_exact = self._xslt(spec.outbound)
 
     def _file(self, rel: str) -> Path:
@@ -188,7 +204,7 @@ class MappingPack:
             return []
         return first_findings(self.legacy_schema.error_log, lambda e: Problem(
             "legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
-            line=e.line or None, location=e.path or ""))
+            line=e.line or None, location=_in_file(tree, e.path)))
 
     def to_standard(self, tree: etree._Element) -> etree._Element:
         if self.inbound is None:
@@ -202,6 +218,29 @@ class MappingPack:
         if root is None:
             raise InputRejected(f"the {self.name} mapping produced no record", rule="mapping.inbound")
         return root
+
+    def trace(self, legacy: etree._Element) -> dict[str, sourcetrace.Source] | None:
+        """Where each element the inbound mapping writes for `legacy` came from in it (keyed by the
+        element's path in the standard record); None: no mapping, the file is the standard record.
+
+        Run only for a record with findings; a mapping the rewrite cannot trace gives no sources,
+        and its findings keep their standard paths.
+        """
+        if self.spec.inbound is None:
+            return None
+        if self._traced is False:
+            try:
+                sheet = sourcetrace.traced(etree.parse(str(self._file(self.spec.inbound)), _parser()))
+                self._traced = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
+            except (etree.XSLTParseError, etree.XMLSyntaxError):
+                self._traced = None
+        if not isinstance(self._traced, etree.XSLT):
+            return {}
+        try:
+            out = self._traced(legacy).getroot()
+        except (etree.XSLTApplyError, InputRejected, codetables.Remap):
+            return {}
+        return sourcetrace.read(out, legacy) if out is not None else {}
 
     def from_standard(self, tree: etree._Element) -> bytes:
         if self.outbound is None:

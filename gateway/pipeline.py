@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import heap, notice, standard, xmllimits, xmlsafe
+from gateway import findings, heap, notice, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
@@ -92,6 +92,12 @@ class Context:
         self.problems.extend(problems)
         if any(p.severity == "block" for p in self.problems):
             raise Rejected()
+
+    def in_agency_terms(self) -> None:
+        """The findings so far located in the sender's own file (see gateway/findings.py)."""
+        legacy = self.legacy
+        self.problems = findings.in_agency_terms(
+            self.problems, self.canonical, lambda: self.pack.trace(legacy) if legacy is not None else None)
 
     def defer(self, *problems: Problem) -> None:
         """Add findings that refuse the record but let the later checks run, so the sender
@@ -210,7 +216,9 @@ class Rules:
             ctx.log("unknown-code-admitted", ctx.canonical_hash(), channel=ctx.record.channel,
                     setting="unknown_codes: warn", rules=[p.rule for p in admitted],
                     findings=[p.as_dict() for p in admitted])
-        ctx.block(*problems)
+        ctx.problems.extend(problems)
+        ctx.in_agency_terms()  # after the warnings travel on: the receiver reads them in standard terms
+        ctx.block()
 
 
 class Route:

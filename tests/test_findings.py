@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from lxml import etree
 
+from gateway import xmlsafe
 from gateway.mapping import load_pack
 from gateway.packcheck import check_file
 from gateway.rules import RuleSet, make_rule
+from gateway.sourcetrace import SOURCE_NS
 
 SAMPLE = "01-request-arrest-approval.xml"
 
@@ -55,3 +58,50 @@ def test_a_rule_that_cannot_be_evaluated_is_a_finding_of_its_own() -> None:
     assert set(found) == {"OK-1", "BAD-1"}
     assert found["BAD-1"].severity == "block"
     assert "BAD-1" in found["BAD-1"].message and found["BAD-1"].message_zh
+
+
+def test_findings_name_the_agencys_own_field_and_line_with_the_standard_path_as_detail() -> None:
+    out = check_file(_police_file(BAD_DATE, BAD_ID), load_pack("police"), sender="POLICE", source="x.xml")
+    found = {p.rule: p for p in out.problems}
+    rid, date = found["ID-01"], found["standard.schema"]
+    assert (rid.location, rid.line) == ("/AJXX/RY/SFZH", 13)
+    assert rid.standard_location == "/c:CaseRecord/c:Persons/c:Person/c:ResidentId" and rid.standard_line
+    assert (date.location, date.line) == ("/AJXX/SJ[1]/SJRQ", 25)
+    assert date.standard_location == "/c:CaseRecord/c:Events/c:Event[1]/c:Date"
+    notice = etree.fromstring(out.notice or b"")
+    assert [(w.findtext("WZ"), w.findtext("HH")) for w in notice.iter("WT")] == [
+        ("/AJXX/SJ[1]/SJRQ", "25"), ("/AJXX/RY/SFZH", "13")]
+
+
+def test_a_field_the_legacy_schema_refused_is_not_reported_again_in_standard_terms() -> None:
+    pack = load_pack("police")
+    out = check_file((pack.samples / "invalid" / "date-not-yyyymmdd.xml").read_bytes(), pack,
+                     sender="POLICE", source="x.xml")
+    at_birth_date = [p for p in out.problems if p.location == "/AJXX/RY/CSRQ"]
+    assert [p.rule for p in at_birth_date] == ["legacy.schema"]
+
+
+@pytest.mark.parametrize("name", ["police", "procuratorate", "court", "justice"])
+def test_every_value_a_shipped_mapping_reads_is_traced_to_its_field_and_line(name: str) -> None:
+    pack = load_pack(name)
+    inbound = (pack.root / pack.spec.inbound).read_text(encoding="utf-8") if pack.spec.inbound else ""
+    for sample in sorted((pack.samples / "valid").glob("*.xml")):
+        legacy = xmlsafe.parse(sample.read_bytes(), source=sample.name)
+        record = pack.to_standard(legacy)
+        sources = pack.trace(legacy)
+        assert sources, sample
+        tree, file = record.getroottree(), legacy.getroottree()
+        prefixes = {k: v for e in legacy.iter() if isinstance(e.tag, str) for k, v in e.nsmap.items() if k}
+        for el in record.iter():
+            if not isinstance(el.tag, str) or len(el):
+                continue
+            src = sources.get(tree.getpath(el))
+            if src is None or not src.read:  # only a constant of the mapping is not read from the file
+                assert f">{el.text}<" in inbound, (sample.name, tree.getpath(el), el.text)
+                continue
+            element, _, attribute = src.location.partition("/@")
+            [node] = file.xpath(element, namespaces=prefixes)
+            assert node.sourceline == src.line
+            value = node.get(attribute) if attribute else "".join(node.itertext())
+            assert value.strip(), (sample.name, src)
+        assert SOURCE_NS.encode() not in etree.tostring(record)
