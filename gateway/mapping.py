@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway import codetables, sourcetrace
+from gateway import codetables, schemamessages, sourcetrace
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -202,9 +202,13 @@ class MappingPack:
             return []
         if self.legacy_schema.validate(tree):
             return []
-        return first_findings(self.legacy_schema.error_log, lambda e: Problem(
-            "legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
-            line=e.line or None, location=_in_file(tree, e.path)))
+        def problem(e: etree._LogEntry) -> Problem:
+            zh, en = schemamessages.plain(e.message)
+            return Problem("legacy.schema", f"the file does not follow the {self.name} format: {en}",
+                           line=e.line or None, location=_in_file(tree, e.path),
+                           message_zh=f"文件不符合本单位接口格式规范：{zh}")
+
+        return first_findings(self.legacy_schema.error_log, problem)
 
     def to_standard(self, tree: etree._Element) -> etree._Element:
         if self.inbound is None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import findings, heap, notice, standard, xmllimits, xmlsafe
+from gateway import findings, heap, notice, schemamessages, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
@@ -142,6 +142,12 @@ class MapToStandard:
         ctx.log("mapped", ctx.canonical_hash(), pack=ctx.pack.name)
 
 
+def _schema_finding(e: etree._LogEntry, tree: etree._Element) -> Problem:
+    zh, en = schemamessages.plain(e.message)
+    return Problem("standard.schema", en, line=e.line, location=readable_path(tree, e.path),
+                   message_zh=f"记录不符合案件交换标准：{zh}")
+
+
 class ValidateStandard:
     name = "validate"
 
@@ -169,11 +175,13 @@ class ValidateStandard:
                 tree = ctx.canonical_with_lines()
                 xsd.validate(tree)
             # the rules still run on what the mapping produced, so every problem is listed at once
-            ctx.defer(*first_findings(xsd.error_log, lambda e: Problem(
-                "standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))))
+            ctx.defer(*first_findings(xsd.error_log, lambda e: _schema_finding(e, tree)))
         if ctx.envelope.sender != ctx.record.sender:
-            ctx.defer(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
-                                                 f"on a channel of {ctx.record.sender}"))
+            said = ctx.envelope.sender
+            ctx.defer(Problem("standard.sender", f"the record says it is from {said or 'no one'}, but it arrived "
+                                                 f"on a channel of {ctx.record.sender}",
+                              message_zh=f"记录所填发送单位为“{said}”，但经 {ctx.record.sender} 的通道送达，"
+                                         "请核对发送单位"))
         ctx.log("validated", ctx.canonical_hash(),
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree
 
@@ -9,6 +11,7 @@ from gateway import xmlsafe
 from gateway.mapping import load_pack
 from gateway.packcheck import check_file
 from gateway.rules import RuleSet, make_rule
+from gateway.schemamessages import plain
 from gateway.sourcetrace import SOURCE_NS
 
 SAMPLE = "01-request-arrest-approval.xml"
@@ -77,8 +80,8 @@ def test_a_field_the_legacy_schema_refused_is_not_reported_again_in_standard_ter
     pack = load_pack("police")
     out = check_file((pack.samples / "invalid" / "date-not-yyyymmdd.xml").read_bytes(), pack,
                      sender="POLICE", source="x.xml")
-    at_birth_date = [p for p in out.problems if p.location == "/AJXX/RY/CSRQ"]
-    assert [p.rule for p in at_birth_date] == ["legacy.schema"]
+    assert [p.rule for p in out.problems if p.location == "/AJXX/RY/CSRQ"] == ["legacy.schema"]
+    assert not [p for p in out.problems if "BirthDate" in p.standard_location + p.location]
 
 
 @pytest.mark.parametrize("name", ["police", "procuratorate", "court", "justice"])
@@ -105,3 +108,52 @@ def test_every_value_a_shipped_mapping_reads_is_traced_to_its_field_and_line(nam
             value = node.get(attribute) if attribute else "".join(node.itertext())
             assert value.strip(), (sample.name, src)
         assert SOURCE_NS.encode() not in etree.tostring(record)
+
+
+_CHECKER_WORDS = re.compile(r"\b(Element|value|valid|expected|attribute|facet|pattern|type|not|is)\b")
+
+
+@pytest.mark.parametrize(("message", "zh", "en"), [
+    ("Element '{urn:cn:justice:case-exchange:1}ResidentId': [facet 'pattern'] The value '123' is not accepted by "
+     "the pattern '[0-9]{17}[0-9X]'.", "ResidentId 的值“123”不符合规定的格式", "ResidentId: the value '123' is not in"),
+    ("Element 'Gender': [facet 'enumeration'] The value 'm' is not an element of the set {'male', 'female'}.",
+     "Gender 的值“m”不是允许的取值（可选：male, female）", "'m' is not one of the allowed values (male, female)"),
+    ("Element '{urn:x}CaseRecord': Missing child element(s). Expected is ( {urn:x}Action ).",
+     "CaseRecord 缺少必填项：Action", "CaseRecord: a required element is missing: Action"),
+    ("Element '{urn:x}Bogus': This element is not expected. Expected is one of ( {urn:x}Persons, {urn:x}Events ).",
+     "Bogus 不应出现在此处（此处应为：Persons, Events）",
+     "Bogus is not expected here (expected here: Persons, Events)"),
+    ("Element '{urn:x}Date': '2026-02-31' is not a valid value of the atomic type 'xs:date'.",
+     "Date 的值“2026-02-31”不是有效的日期", "Date: '2026-02-31' is not a valid date"),
+    ("Element 'SentAt': '2026-13-01T00:00' is not a valid value of the atomic type 'xs:dateTime'.",
+     "SentAt 的值“2026-13-01T00:00”不是有效的日期时间", "is not a valid date and time"),
+    ("Element 'Size': '-1' is not a valid value of the atomic type 'xs:nonNegativeInteger'.",
+     "Size 的值“-1”不是零或正整数", "Size: '-1' is not a whole number of zero or more"),
+    ("Element 'Size': 'x' is not a valid value of the atomic type 'xs:integer'.", "Size 的值“x”不是整数",
+     "is not a whole number"),
+    ("Element 'CaseNumber': [facet 'minLength'] The value has a length of '2'; this underruns the allowed minimum "
+     "length of '4'.", "CaseNumber 的值过短：2 个字符，至少应有 4 个", "too short (2 characters, at least 4)"),
+    ("Element 'Name': [facet 'maxLength'] The value has a length of '120'; this exceeds the allowed maximum length "
+     "of '100'.", "Name 的值过长：120 个字符，最多 100 个", "too long (120 characters, at most 100)"),
+    ("Element 'Person': The attribute 'id' is required but missing.", "Person 缺少必填属性 id",
+     "the required attribute 'id' is missing"),
+])
+def test_schema_messages_are_plain_sentences_in_both_languages(message: str, zh: str, en: str) -> None:
+    got_zh, got_en = plain(message)
+    assert got_zh.startswith(zh) and en in got_en
+    assert not _CHECKER_WORDS.search(got_zh), got_zh
+    assert "{urn:" not in got_zh + got_en
+
+
+def test_an_uncommon_schema_message_keeps_the_english_out_of_the_chinese() -> None:
+    zh, en = plain("Element '{urn:x}Thing': Something else entirely went wrong.")
+    assert zh == "Thing 不符合格式规定（详细说明见英文信息）" and en == "Thing: Something else entirely went wrong."
+
+
+def test_the_chinese_text_of_a_notice_carries_no_checker_english() -> None:
+    pack = load_pack("police")
+    for body in (_police_file(BAD_DATE, BAD_ID), (pack.samples / "invalid" / "date-not-yyyymmdd.xml").read_bytes()):
+        out = check_file(body, pack, sender="POLICE", source="x.xml")
+        notice = etree.fromstring(out.notice or b"")
+        texts = [w.findtext("SM") or "" for w in notice.iter("WT")]
+        assert texts and not [t for t in texts if _CHECKER_WORDS.search(t)], texts
