@@ -158,17 +158,15 @@ class ValidateStandard:
         tree = ctx.canonical
         assert tree is not None
         root = etree.QName(tree)
-        if ctx.problems and (root.namespace != standard.NS or root.localname != "CaseRecord"
-                             or standard.major_version(tree) not in self.versions):
-            ctx.block()  # what the mapping made of a file its own schema refuses: those findings say why
-        if root.namespace != standard.NS or root.localname != "CaseRecord":
-            ctx.block(Problem("standard.root", f"the record is not a Case Exchange record (root element "
-                                               f"{root.localname})"))
+        known = root.namespace == standard.NS and root.localname == "CaseRecord"
+        if known:
+            ctx.envelope = standard.envelope(tree)  # read even from an invalid record: its notice names the case
         major = standard.major_version(tree)
-        if major not in self.versions:
-            ctx.block(Problem("standard.version", f"version '{tree.get('version')}' of the standard is not accepted "
-                                                  f"(accepted: {', '.join(sorted(self.versions))}.x)"))
-        ctx.envelope = standard.envelope(tree)  # read even from an invalid record: its notice names the case
+        if not known or major not in self.versions:
+            # what the mapping made of a file its own schema refuses: those findings say why
+            refused = any(p.severity == "block" for p in ctx.problems)
+            ctx.block(*[] if refused else [self._not_judged(tree, known)])
+        assert ctx.envelope is not None
         xsd = standard.schema(major)
         if not xsd.validate(tree):
             if ctx.lines_pending:  # validity does not depend on indentation; the lines do
@@ -184,6 +182,14 @@ class ValidateStandard:
                                          "请核对发送单位"))
         ctx.log("validated", ctx.canonical_hash(),
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
+
+
+    def _not_judged(self, tree: etree._Element, known: bool) -> Problem:
+        if not known:
+            return Problem("standard.root", f"the record is not a Case Exchange record (root element "
+                                            f"{etree.QName(tree).localname})")
+        return Problem("standard.version", f"version '{tree.get('version')}' of the standard is not accepted "
+                                           f"(accepted: {', '.join(sorted(self.versions))}.x)")
 
 
 class Rules:

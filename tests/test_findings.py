@@ -157,3 +157,9 @@ def test_the_chinese_text_of_a_notice_carries_no_checker_english() -> None:
         notice = etree.fromstring(out.notice or b"")
         texts = [w.findtext("SM") or "" for w in notice.iter("WT")]
         assert texts and not [t for t in texts if _CHECKER_WORDS.search(t)], texts
+
+
+def test_the_notice_of_a_record_in_a_version_not_accepted_carries_the_case_number() -> None:
+    out = check_file(_police_file(), load_pack("police"), sender="POLICE", source="x.xml", versions=("2",))
+    assert [p.rule for p in out.problems] == ["standard.version"]
+    assert etree.fromstring(out.notice or b"").findtext("TYAJBH") == "A1401052026030001"
