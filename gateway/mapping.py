@@ -53,18 +53,22 @@ class Problem:
     message_zh: str = ""  # the same message in Chinese, for the officer reading the defect notice
     standard_location: str = ""  # where in the record's standard form, when the finding is about it
     standard_line: int | None = None
+    hint_zh: str = ""  # what to do, when the rule says (rules.yaml `hint`)
+    hint_en: str = ""
 
     def explain(self) -> str:
         where = f" (line {self.line})" if self.line else ""
         loc = f" at {self.location}" if self.location else ""
         std = (f" [standard: {self.standard_location}]"
                if self.standard_location and self.standard_location != self.location else "")
-        return f"[{self.rule}] {self.message}{loc}{where}{std}"
+        hint = f"; what to do: {self.hint_en}" if self.hint_en else ""
+        return f"[{self.rule}] {self.message}{loc}{where}{std}{hint}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
                 "location": self.location, "message_zh": self.message_zh,
-                "standard_location": self.standard_location, "standard_line": self.standard_line}
+                "standard_location": self.standard_location, "standard_line": self.standard_line,
+                "hint_zh": self.hint_zh, "hint_en": self.hint_en}
 
 
 MAX_LISTED = 100  # findings of one schema check listed per record

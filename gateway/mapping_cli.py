@@ -317,6 +317,8 @@ def validate(
         if p.message_zh:
             console.print(f"        {p.message_zh}", markup=False)
         console.print(f"        {p.message}", markup=False)
+        if p.hint_zh or p.hint_en:
+            console.print(f"        处理建议 / what to do: {p.hint_zh} / {p.hint_en}", markup=False)
         if p.standard_location and p.standard_location != p.location:
             line = f", line {p.standard_line}" if p.standard_line else ""
             console.print(f"        标准 / standard: {p.standard_location}{line}", markup=False)

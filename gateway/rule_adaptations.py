@@ -73,7 +73,8 @@ class Adaptation:
         }
         if self.change == "add":
             out.update(context=self.rule.context, test=self.rule.test,
-                       message={"zh": self.rule.zh, "en": self.rule.en})
+                       message={"zh": self.rule.zh, "en": self.rule.en},
+                       **({"hint": {"zh": self.rule.hint_zh, "en": self.rule.hint_en}} if self.rule.hint_en else {}))
         return out
 
 

@@ -202,6 +202,8 @@ class Rule:
     test: str
     zh: str
     en: str
+    hint_zh: str = ""  # what to do about a failure, for the officer ("" : the message says it)
+    hint_en: str = ""
 
     @property
     def codes(self) -> str:
@@ -221,11 +223,14 @@ class Rule:
             line=node.sourceline,
             location=xpath_of(node),
             message_zh=self.zh.replace("{value}", value).replace("{nearest}", near),
+            hint_zh=self.hint_zh.replace("{value}", value),
+            hint_en=self.hint_en.replace("{value}", value),
         )
 
 
 def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str = "/c:CaseRecord") -> Rule:
-    """One rule from its fields (id, severity, context, test, message zh/en), checked as it is loaded:
+    """One rule from its fields (id, severity, context, test, message zh/en, optional hint zh/en: what
+    to do), checked as it is loaded:
     a mistake is a ConfigError that begins with `where`."""
     severity = str(spec.get("severity", "block"))
     if severity not in ("block", "warn"):
@@ -233,6 +238,9 @@ def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str
     msg = spec.get("message") or {}
     if not msg.get("zh") or not msg.get("en"):
         raise ConfigError(f"{where}: the message needs both zh and en")
+    hint = spec.get("hint") or {}
+    if hint and (not isinstance(hint, dict) or not hint.get("zh") or not hint.get("en")):
+        raise ConfigError(f"{where}: the hint needs both zh and en")
     context = str(spec.get("context") or default_context)
     test = str(spec["test"]) if "test" in spec else ""
     for expr in (context, test):  # compiled alone first, so an error names its rule
@@ -240,7 +248,8 @@ def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str
             etree.XPath(expand(expr), namespaces=PREFIXES, extensions=EXTENSIONS)
         except (etree.XPathSyntaxError, ConfigError) as e:
             raise ConfigError(f"{where}: XPath error in '{expr}': {e}") from None
-    return Rule(str(spec.get("id", "")), group, severity, context, test, str(msg["zh"]), str(msg["en"]))
+    return Rule(str(spec.get("id", "")), group, severity, context, test, str(msg["zh"]), str(msg["en"]),
+                str(hint.get("zh", "")), str(hint.get("en", "")))
 
 
 XSL = "http://www.w3.org/1999/XSL/Transform"

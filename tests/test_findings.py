@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import typer
 from lxml import etree
+from typer.testing import CliRunner
 
 from gateway import xmlsafe
+from gateway.config import parse_config
+from gateway.errors import ConfigError
 from gateway.mapping import load_pack
+from gateway.mapping_cli import validate
 from gateway.packcheck import check_file
-from gateway.rules import RuleSet, make_rule
+from gateway.rules import RuleSet, make_rule, standard_rules
 from gateway.schemamessages import plain
 from gateway.sourcetrace import SOURCE_NS
+
+from .support.api import keyed_config
 
 SAMPLE = "01-request-arrest-approval.xml"
 
@@ -163,3 +171,53 @@ def test_the_notice_of_a_record_in_a_version_not_accepted_carries_the_case_numbe
     out = check_file(_police_file(), load_pack("police"), sender="POLICE", source="x.xml", versions=("2",))
     assert [p.rule for p in out.problems] == ["standard.version"]
     assert etree.fromstring(out.notice or b"").findtext("TYAJBH") == "A1401052026030001"
+
+
+def test_a_rules_hint_travels_on_the_finding_and_into_the_notice() -> None:
+    pack = load_pack("police")
+    out = check_file((pack.samples / "invalid" / "evidence-and-id-defects.xml").read_bytes(), pack,
+                     sender="POLICE", source="x.xml")
+    video = next(p for p in out.problems if p.rule == "EV-DD-05")
+    assert (video.hint_zh, video.hint_en) == ("附现场执法视频", "attach the on-scene enforcement video")
+    assert video.as_dict()["hint_zh"] == "附现场执法视频"
+    notice = etree.fromstring(out.notice or b"")
+    [wt] = [w for w in notice.iter("WT") if w.findtext("GZBH") == "EV-DD-05"]
+    assert (wt.findtext("SM") or "").endswith("。处理建议：附现场执法视频")
+    assert (wt.findtext("SMEN") or "").endswith(". What to do: attach the on-scene enforcement video")
+
+
+def test_validate_prints_every_finding_with_its_field_line_and_hint(tmp_path: Path) -> None:
+    f = tmp_path / "bad.xml"
+    f.write_bytes(_police_file(BAD_DATE, BAD_ID))
+    app = typer.Typer()
+    app.command()(validate)
+    result = CliRunner().invoke(app, [str(f), "--agency", "POLICE"])
+    assert result.exit_code == 1, result.output
+    out = re.sub(r"\s", "", result.output)  # the console wraps lines at its width
+    for text in ("[standard.schema] at /AJXX/SJ[1]/SJRQ, line 25", "[ID-01] at /AJXX/RY/SFZH, line 13",
+                 "Date 的值“2026-02-31”不是有效的日期",
+                 "处理建议 / what to do: 核对居民身份证，重新录入18位公民身份号码 / check the number against",
+                 "标准 / standard: /c:CaseRecord/c:Persons/c:Person/c:ResidentId"):
+        assert re.sub(r"\s", "", text) in out, text
+
+
+def test_every_shipped_evidence_rule_says_what_to_do_in_both_languages() -> None:
+    rules = standard_rules("1").rules
+    evidence = [r for r in rules if r.id.startswith(("EV-", "ACC-"))]
+    assert evidence and all(r.hint_zh and r.hint_en for r in evidence), [r.id for r in evidence if not r.hint_en]
+
+
+def test_a_hint_needs_both_languages() -> None:
+    with pytest.raises(ConfigError, match="rule X: the hint needs both zh and en"):
+        make_rule({"id": "X", "test": "true()", "message": {"zh": "a", "en": "b"}, "hint": {"zh": "只有中文"}},
+                  "g", "rule X")
+
+
+def test_a_deployments_own_rule_may_carry_a_hint(tmp_path: Path) -> None:
+    data = keyed_config(tmp_path / "data")
+    data["rules"] = {"add": [{"id": "LOCAL-1", "test": "c:SentAt", "reason": "r",
+                              "message": {"zh": "缺发送时间", "en": "no send time"},
+                              "hint": {"zh": "填写发送时间", "en": "fill in the send time"}}]}
+    [added] = parse_config(data).rule_adaptations()
+    assert (added.rule.hint_zh, added.rule.hint_en) == ("填写发送时间", "fill in the send time")
+    assert added.as_dict()["hint"] == {"zh": "填写发送时间", "en": "fill in the send time"}
