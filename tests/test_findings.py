@@ -15,12 +15,14 @@ from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.mapping import load_pack
 from gateway.mapping_cli import validate
+from gateway.model import MessageStatus
 from gateway.packcheck import check_file
 from gateway.rules import RuleSet, make_rule, standard_rules
 from gateway.schemamessages import plain
 from gateway.sourcetrace import SOURCE_NS
 
 from .support.api import keyed_config
+from .test_exchange_flow import _gateway, _received
 
 SAMPLE = "01-request-arrest-approval.xml"
 
@@ -221,3 +223,20 @@ def test_a_deployments_own_rule_may_carry_a_hint(tmp_path: Path) -> None:
     [added] = parse_config(data).rule_adaptations()
     assert (added.rule.hint_zh, added.rule.hint_en) == ("填写发送时间", "fill in the send time")
     assert added.as_dict()["hint"] == {"zh": "填写发送时间", "en": "fill in the send time"}
+
+
+async def test_a_live_gateway_answers_every_problem_at_once_in_the_police_systems_terms(tmp_path: Path) -> None:
+    gw, outs = await _gateway(tmp_path)
+    try:
+        r = await gw.inbound["police-in"].submit(_police_file(BAD_DATE, BAD_ID))  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.REJECTED
+        await _received(outs["POLICE"])
+        notice = etree.fromstring(outs["POLICE"].received[0].body)
+        assert notice.findtext("TYAJBH") == "A1401052026030001"
+        assert [(w.findtext("GZBH"), w.findtext("WZ"), w.findtext("HH")) for w in notice.iter("WT")] == [
+            ("standard.schema", "/AJXX/SJ[1]/SJRQ", "25"), ("ID-01", "/AJXX/RY/SFZH", "13")]
+        stored = await gw.store.get_message(r.message_id)
+        assert stored is not None and stored.case_number == "A1401052026030001"
+        assert [p["rule"] for p in stored.summary["problems"]] == ["standard.schema", "ID-01"]
+    finally:
+        await gw.stop()
