@@ -17,18 +17,18 @@ from dataclasses import replace
 from lxml import etree
 
 from gateway.mapping import Problem
-from gateway.sourcetrace import Source
+from gateway.sourcetrace import Sources
 from gateway.standard import NS
 
 _N = {"c": NS}
 
 
 def in_agency_terms(problems: list[Problem], standard: etree._Element | None,
-                    trace: Callable[[], dict[str, Source] | None]) -> list[Problem]:
+                    trace: Callable[[], Sources | None]) -> list[Problem]:
     """`problems` located in the agency's file where they are about the standard record `standard`.
 
-    `trace` gives the sources of the standard record's elements (None: the file is the standard
-    record itself); it is called only if some finding is about the standard record.
+    `trace` gives the sources of the standard record's elements (None: none known, e.g. the file
+    is the standard record itself); it is called only if some finding is about the standard record.
     """
     about = [p.location.startswith("/c:") and not p.standard_location for p in problems]
     if standard is None or not any(about):
@@ -49,11 +49,11 @@ def in_agency_terms(problems: list[Problem], standard: etree._Element | None,
     return out
 
 
-def _located(p: Problem, standard: etree._Element, sources: dict[str, Source] | None) -> tuple[Problem, bool]:
+def _located(p: Problem, standard: etree._Element, sources: Sources | None) -> tuple[Problem, bool]:
     """The finding at its source in the file, and whether that is the element's own source (not
     an enclosing element's)."""
     std = replace(p, standard_location=p.location, standard_line=p.line)
-    if sources is None:  # no mapping: the standard path is the file's own
+    if sources is None:  # none known: the standard path is the best there is
         return std, False
     try:
         found = standard.getroottree().xpath(p.location, namespaces=_N)

@@ -111,7 +111,8 @@ class MappingPack:
         self.codes = self._codes(root / spec.codes)
         self.legacy_schema = self._schema(spec.legacy_schema)
         self.inbound, self._inbound_exact = self._xslt(spec.inbound)
-        self._traced: etree.XSLT | None | bool = False  # built on the first record with findings
+        # built on the first record with findings (None: the rewrite does not compile)
+        self._traced: tuple[etree.XSLT, etree.XSLT] | None | bool = False
         self.outbound, self._outbound_exact = self._xslt(spec.outbound)
 
     def _file(self, rel: str) -> Path:
@@ -227,28 +228,35 @@ class MappingPack:
             raise InputRejected(f"the {self.name} mapping produced no record", rule="mapping.inbound")
         return root
 
-    def trace(self, legacy: etree._Element) -> dict[str, sourcetrace.Source] | None:
+    def trace(self, legacy: etree._Element) -> sourcetrace.Sources | None:
         """Where each element the inbound mapping writes for `legacy` came from in it (keyed by the
-        element's path in the standard record); None: no mapping, the file is the standard record.
+        element's path in the standard record); None: no sources known (no mapping, so the file is
+        the standard record; or a mapping the rewrite cannot trace), findings keep their standard paths.
 
-        Run only for a record with findings; a mapping the rewrite cannot trace gives no sources,
-        and its findings keep their standard paths.
+        Run only for a record with findings.
         """
         if self.spec.inbound is None:
             return None
         if self._traced is False:
-            try:
-                sheet = sourcetrace.traced(etree.parse(str(self._file(self.spec.inbound)), _parser()))
-                self._traced = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
-            except (etree.XSLTParseError, etree.XMLSyntaxError):
-                self._traced = None
-        if not isinstance(self._traced, etree.XSLT):
-            return {}
+            self._traced = self._traced_sheets(self.spec.inbound)
+        if not isinstance(self._traced, tuple):
+            return None
         try:
-            out = self._traced(legacy).getroot()
+            out = self._apply(*self._traced, legacy).getroot()
         except (etree.XSLTApplyError, InputRejected, codetables.Remap):
-            return {}
-        return sourcetrace.read(out, legacy) if out is not None else {}
+            return None
+        return sourcetrace.Sources(out, legacy) if out is not None else None
+
+    def _traced_sheets(self, rel: str) -> tuple[etree.XSLT, etree.XSLT] | None:
+        """The inbound stylesheet rewritten to mark sources: with the code tables written in, and as written."""
+        try:
+            sheet = sourcetrace.traced(etree.parse(str(self._file(rel)), _parser()))
+            exact = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
+            if not codetables.inline(sheet, MAP_NS, self.codes):
+                return exact, exact
+            return etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions()), exact
+        except (etree.XSLTParseError, etree.XMLSyntaxError):
+            return None
 
     def from_standard(self, tree: etree._Element) -> bytes:
         if self.outbound is None:

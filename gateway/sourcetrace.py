@@ -154,25 +154,35 @@ def first_path(expr: str) -> str | None:
 _NOT_PATHS = {"and", "or", "div", "mod", "*", "-"}
 
 
-def read(marked: etree._Element, legacy: etree._Element) -> dict[str, Source]:
-    """The marks of a traced mapping's output: output element path -> the legacy node it came from."""
-    out: dict[str, Source] = {}
-    tree, file = marked.getroottree(), legacy.getroottree()
-    for el in marked.iter():
-        mark = el.get(_MARK) if isinstance(el.tag, str) else None
+class Sources:
+    """The marks of a traced mapping's output: output element path -> the legacy node it came from.
+
+    A mark is resolved only when a finding asks for it: a record has a few findings and many elements.
+    """
+
+    def __init__(self, marked: etree._Element, legacy: etree._Element) -> None:
+        tree = marked.getroottree()
+        self._marks = {tree.getpath(el): mark for el in marked.iter()
+                       if isinstance(el.tag, str) and (mark := el.get(_MARK))}
+        self._file = legacy.getroottree()
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+    def get(self, path: str) -> Source | None:
+        mark = self._marks.get(path)
         if not mark:
-            continue
+            return None
         read = not mark.startswith("~")
         element, _, attribute = mark.lstrip("~").partition("/@")
         try:
-            found = file.xpath(element)
+            found = self._file.xpath(element)
         except etree.XPathError:
-            continue
-        if isinstance(found, list) and found and isinstance(found[0], etree._Element):
-            node = found[0]
-            where = readable(node) + (f"/@{attribute}" if attribute else "")
-            out[tree.getpath(el)] = Source(where, node.sourceline, read)
-    return out
+            return None
+        if not (isinstance(found, list) and found and isinstance(found[0], etree._Element)):
+            return None
+        node = found[0]
+        return Source(readable(node) + (f"/@{attribute}" if attribute else ""), node.sourceline, read)
 
 
 def readable(node: etree._Element) -> str:
