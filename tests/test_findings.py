@@ -240,3 +240,25 @@ async def test_a_live_gateway_answers_every_problem_at_once_in_the_police_system
         assert [p["rule"] for p in stored.summary["problems"]] == ["standard.schema", "ID-01"]
     finally:
         await gw.stop()
+
+
+async def test_a_warned_record_is_located_for_the_sender_but_stored_and_delivered_without_marks(
+        tmp_path: Path) -> None:
+    gw, outs = await _gateway(tmp_path)
+    try:
+        body = (load_pack("police").samples / "valid" / "02-transfer-for-prosecution.xml").read_bytes()
+        body = re.sub(rb"\s*<AJBH DW=\"POLICE\">.*?</AJBH>", b"", body, flags=re.S)  # ACC-PR-14 warns
+        r = await gw.inbound["police-in"].submit(body)  # type: ignore[attr-defined]
+        assert r.status == MessageStatus.ACCEPTED
+        await _received(outs["PROC"])
+        stored = await gw.store.get_message(r.message_id)
+        assert stored is not None
+        [warning] = stored.summary["problems"]
+        assert (warning["rule"], warning["location"], warning["standard_location"]) == (
+            "ACC-PR-14", "/AJXX", "/c:CaseRecord")
+        standard = await gw.store.get_blob(stored.canonical_hash)
+        assert standard and b"<Location>/c:CaseRecord</Location>" in standard  # the receiver's terms
+        for data in (standard, outs["PROC"].received[0].body):
+            assert SOURCE_NS.encode() not in data and b"gws" not in data
+    finally:
+        await gw.stop()
