@@ -113,6 +113,7 @@ class MappingPack:
         self.inbound, self._inbound_exact = self._xslt(spec.inbound)
         # built on the first record with findings (None: the rewrite does not compile)
         self._traced: tuple[etree.XSLT, etree.XSLT] | None | bool = False
+        self._lenient: etree.XSLT | None = None  # built on the first record the mapping refuses
         self.outbound, self._outbound_exact = self._xslt(spec.outbound)
 
     def _file(self, rel: str) -> Path:
@@ -144,11 +145,15 @@ class MappingPack:
         found = self.codes[table][direction].get(value)
         if found is None:
             side = ("the " + self.name + " system's", "the standard's")[direction]
-            raise InputRejected(f"{side} code '{value}' has no translation in code table {table} "
-                                f"({self.root.name}/codes/{table}.csv)", rule="mapping.code")
+            side_zh = ("本单位系统的", "标准的")[direction]
+            where = f"{self.root.name}/codes/{table}.csv"
+            raise InputRejected(f"{side} code '{value}' has no translation in code table {table} ({where})",
+                                rule="mapping.code",
+                                message_zh=f"{side_zh}代码“{value}”在代码对照表 {table}（{where}）中没有对应代码，"
+                                           "请核对代码，或请系统管理员补充代码对照表")
         return found
 
-    def _extensions(self) -> dict[tuple[str, str], Any]:
+    def _extensions(self, lenient: bool = False) -> dict[tuple[str, str], Any]:
         def arg(v: Any) -> str:
             if isinstance(v, list):
                 v = v[0] if v else ""
@@ -162,9 +167,17 @@ class MappingPack:
                 raise codetables.Remap()
             return False
 
+        def lookup(table: Any, value: Any, direction: int) -> str:
+            try:
+                return self._lookup(arg(table), arg(value), direction)
+            except InputRejected:
+                if lenient:  # kept as written: only the envelope of such a record is read
+                    return arg(value)
+                raise
+
         return {
-            (MAP_NS, "to-standard"): lambda _c, t, v: self._lookup(arg(t), arg(v), 0),
-            (MAP_NS, "to-legacy"): lambda _c, t, v: self._lookup(arg(t), arg(v), 1),
+            (MAP_NS, "to-standard"): lambda _c, t, v: lookup(t, v, 0),
+            (MAP_NS, "to-legacy"): lambda _c, t, v: lookup(t, v, 1),
             (MAP_NS, "untranslated"): untranslated,
         }
 
@@ -256,6 +269,20 @@ class MappingPack:
                 return exact, exact
             return etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions()), exact
         except (etree.XSLTParseError, etree.XMLSyntaxError):
+            return None
+
+    def envelope_despite_codes(self, tree: etree._Element) -> etree._Element | None:
+        """The standard record the inbound mapping writes when every code it cannot translate is
+        kept as written, or None: read only for the case number of a record the mapping refused,
+        so its defect notice names the case."""
+        if self.spec.inbound is None:
+            return None
+        try:
+            if self._lenient is None:
+                sheet = etree.parse(str(self._file(self.spec.inbound)), _parser())
+                self._lenient = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions(lenient=True))
+            return self._lenient(tree).getroot()
+        except (etree.XSLTParseError, etree.XMLSyntaxError, etree.XSLTApplyError, InputRejected):
             return None
 
     def from_standard(self, tree: etree._Element) -> bytes:

@@ -135,7 +135,8 @@ class MapToStandard:
         try:
             ctx.canonical = ctx.pack.to_standard(ctx.legacy)
         except InputRejected as e:
-            ctx.block(Problem(e.rule, e.message))
+            ctx.envelope = _case_only(ctx.pack.envelope_despite_codes(ctx.legacy))
+            ctx.block(Problem(e.rule, e.message, message_zh=e.message_zh))
         mapped = ctx.canonical is not ctx.legacy
         ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
         ctx.lines_pending = mapped  # findings' lines must point into the kept standard record
@@ -146,6 +147,14 @@ def _schema_finding(e: etree._LogEntry, tree: etree._Element) -> Problem:
     zh, en = schemamessages.plain(e.message)
     return Problem("standard.schema", en, line=e.line, location=readable_path(tree, e.path),
                    message_zh=f"记录不符合案件交换标准：{zh}")
+
+
+def _case_only(record: etree._Element | None) -> standard.Envelope | None:
+    """The case number of a record the mapping refused (its other fields may hold untranslated codes)."""
+    if record is None or record.tag != f"{{{standard.NS}}}CaseRecord":
+        return None
+    env = standard.envelope(record)
+    return standard.Envelope(env.version, env.case_number, "", "", env.sender, ()) if env.case_number else None
 
 
 class ValidateStandard:

@@ -262,3 +262,14 @@ async def test_a_warned_record_is_located_for_the_sender_but_stored_and_delivere
             assert SOURCE_NS.encode() not in data and b"gws" not in data
     finally:
         await gw.stop()
+
+
+def test_a_record_the_mapping_refuses_for_an_unknown_code_still_names_its_case() -> None:
+    pack = load_pack("police")
+    out = check_file((pack.samples / "invalid" / "unknown-offence-code.xml").read_bytes(), pack,
+                     sender="POLICE", source="x.xml")
+    [p] = out.problems
+    assert p.rule == "mapping.code" and "“999999”" in p.message_zh and "offences" in p.message_zh
+    notice = etree.fromstring(out.notice or b"")
+    assert notice.findtext("TYAJBH") == "A1401052026030001"
+    assert notice.findtext("WT/SM") == p.message_zh
