@@ -165,6 +165,8 @@ class LocalRule(RuleSelector):
                                                       "(prefixes c and cx, $record, $here as in rules.yaml)")
     test: str = Field(description="XPath 1.0 that must be true for every node the context selects")
     message: RuleMessage = Field(description="what a failure says")
+    hint: RuleMessage | None = Field(None, description="what to do about a failure, in Chinese and English "
+                                                       "(shown with the finding by validate and in notices)")
 
 
 class RuleAdaptations(_Strict):

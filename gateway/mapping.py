@@ -28,7 +28,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway import codetables, xmlencoding, xsltcheck
+from gateway import codetables, schemamessages, sourcetrace, xmlencoding, xsltcheck
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -48,18 +48,27 @@ class Problem:
     rule: str
     message: str
     severity: str = "block"  # block: not forwarded; warn: forwarded with the warning visible
-    line: int | None = None
-    location: str = ""
+    line: int | None = None  # in the agency's own file where known (else in the standard form)
+    location: str = ""  # the agency's own element or attribute where known, else the standard path
     message_zh: str = ""  # the same message in Chinese, for the officer reading the defect notice
+    standard_location: str = ""  # where in the record's standard form, when the finding is about it
+    standard_line: int | None = None
+    hint_zh: str = ""  # what to do, when the rule says (rules.yaml `hint`)
+    hint_en: str = ""
 
     def explain(self) -> str:
         where = f" (line {self.line})" if self.line else ""
         loc = f" at {self.location}" if self.location else ""
-        return f"[{self.rule}] {self.message}{loc}{where}"
+        std = (f" [standard: {self.standard_location}]"
+               if self.standard_location and self.standard_location != self.location else "")
+        hint = f"; what to do: {self.hint_en}" if self.hint_en else ""
+        return f"[{self.rule}] {self.message}{loc}{where}{std}{hint}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "message": self.message, "line": self.line,
-                "location": self.location, "message_zh": self.message_zh}
+                "location": self.location, "message_zh": self.message_zh,
+                "standard_location": self.standard_location, "standard_line": self.standard_line,
+                "hint_zh": self.hint_zh, "hint_en": self.hint_en}
 
 
 MAX_LISTED = 100  # findings of one schema check listed per record
@@ -80,6 +89,16 @@ def first_findings(log: etree._ListErrorLog, problem: Callable[[etree._LogEntry]
     return listed
 
 
+def _in_file(tree: etree._Element, path: str | None) -> str:
+    """libxml2's path of a node (/*/*[3] where the file uses namespaces) in the file's own names."""
+    try:
+        found = tree.getroottree().xpath(path) if path else None
+    except etree.XPathError:
+        return path or ""
+    node = found[0] if isinstance(found, list) and found and isinstance(found[0], etree._Element) else None
+    return sourcetrace.readable(node) if node is not None else path or ""
+
+
 class MappingPack:
     def __init__(self, root: Path, spec: PackSpec) -> None:
         self.root = root
@@ -94,6 +113,9 @@ class MappingPack:
         # what the agency's system reads (records from others, defect notices): its own XSD if it has one
         self.receive_schema = self._schema(spec.receive_schema) if spec.receive_schema else self.legacy_schema
         self.inbound, self._inbound_exact = self._xslt(spec.inbound)
+        # built on the first record with findings (None: the rewrite does not compile)
+        self._traced: tuple[etree.XSLT, etree.XSLT] | None | bool = False
+        self._lenient: etree.XSLT | None = None  # built on the first record the mapping refuses
         self.outbound, self._outbound_exact = self._xslt(spec.outbound, outbound=True)
 
     def _file(self, rel: str) -> Path:
@@ -125,11 +147,15 @@ class MappingPack:
         found = self.codes[table][direction].get(value)
         if found is None:
             side = ("the " + self.name + " system's", "the standard's")[direction]
-            raise InputRejected(f"{side} code '{value}' has no translation in code table {table} "
-                                f"({self.root.name}/codes/{table}.csv)", rule="mapping.code")
+            side_zh = ("本单位系统的", "标准的")[direction]
+            where = f"{self.root.name}/codes/{table}.csv"
+            raise InputRejected(f"{side} code '{value}' has no translation in code table {table} ({where})",
+                                rule="mapping.code",
+                                message_zh=f"{side_zh}代码“{value}”在代码对照表 {table}（{where}）中没有对应代码，"
+                                           "请核对代码，或请系统管理员补充代码对照表")
         return found
 
-    def _extensions(self) -> dict[tuple[str, str], Any]:
+    def _extensions(self, lenient: bool = False) -> dict[tuple[str, str], Any]:
         def arg(v: Any) -> str:
             if isinstance(v, list):
                 v = v[0] if v else ""
@@ -143,9 +169,17 @@ class MappingPack:
                 raise codetables.Remap()
             return False
 
+        def lookup(table: Any, value: Any, direction: int) -> str:
+            try:
+                return self._lookup(arg(table), arg(value), direction)
+            except InputRejected:
+                if lenient:  # kept as written: only the envelope of such a record is read
+                    return arg(value)
+                raise
+
         return {
-            (MAP_NS, "to-standard"): lambda _c, t, v: self._lookup(arg(t), arg(v), 0),
-            (MAP_NS, "to-legacy"): lambda _c, t, v: self._lookup(arg(t), arg(v), 1),
+            (MAP_NS, "to-standard"): lambda _c, t, v: lookup(t, v, 0),
+            (MAP_NS, "to-legacy"): lambda _c, t, v: lookup(t, v, 1),
             (MAP_NS, "untranslated"): untranslated,
         }
 
@@ -200,9 +234,14 @@ class MappingPack:
     def _check(self, schema: etree.XMLSchema | None, tree: etree._Element) -> list[Problem]:
         if schema is None or schema.validate(tree):
             return []
-        return first_findings(schema.error_log, lambda e: Problem(
-            "legacy.schema", f"the file does not follow the {self.name} format: {e.message}",
-            line=e.line or None, location=e.path or ""))
+
+        def problem(e: etree._LogEntry) -> Problem:
+            zh, en = schemamessages.plain(e.message)
+            return Problem("legacy.schema", f"the file does not follow the {self.name} format: {en}",
+                           line=e.line or None, location=_in_file(tree, e.path),
+                           message_zh=f"文件不符合本单位接口格式规范：{zh}")
+
+        return first_findings(schema.error_log, problem)
 
     def to_standard(self, tree: etree._Element) -> etree._Element:
         if self.inbound is None:
@@ -216,6 +255,50 @@ class MappingPack:
         if root is None:
             raise InputRejected(f"the {self.name} mapping produced no record", rule="mapping.inbound")
         return root
+
+    def trace(self, legacy: etree._Element) -> sourcetrace.Sources | None:
+        """Where each element the inbound mapping writes for `legacy` came from in it (keyed by the
+        element's path in the standard record); None: no sources known (no mapping, so the file is
+        the standard record; or a mapping the rewrite cannot trace), findings keep their standard paths.
+
+        Run only for a record with findings.
+        """
+        if self.spec.inbound is None:
+            return None
+        if self._traced is False:
+            self._traced = self._traced_sheets(self.spec.inbound)
+        if not isinstance(self._traced, tuple):
+            return None
+        try:
+            out = self._apply(*self._traced, legacy).getroot()
+        except (etree.XSLTApplyError, InputRejected, codetables.Remap):
+            return None
+        return sourcetrace.Sources(out, legacy) if out is not None else None
+
+    def _traced_sheets(self, rel: str) -> tuple[etree.XSLT, etree.XSLT] | None:
+        """The inbound stylesheet rewritten to mark sources: with the code tables written in, and as written."""
+        try:
+            sheet = sourcetrace.traced(etree.parse(str(self._file(rel)), _parser()))
+            exact = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions())
+            if not codetables.inline(sheet, MAP_NS, self.codes):
+                return exact, exact
+            return etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions()), exact
+        except (etree.XSLTParseError, etree.XMLSyntaxError):
+            return None
+
+    def envelope_despite_codes(self, tree: etree._Element) -> etree._Element | None:
+        """The standard record the inbound mapping writes when every code it cannot translate is
+        kept as written, or None: read only for the case number of a record the mapping refused,
+        so its defect notice names the case."""
+        if self.spec.inbound is None:
+            return None
+        try:
+            if self._lenient is None:
+                sheet = etree.parse(str(self._file(self.spec.inbound)), _parser())
+                self._lenient = etree.XSLT(sheet, access_control=_ACCESS, extensions=self._extensions(lenient=True))
+            return self._lenient(tree).getroot()
+        except (etree.XSLTParseError, etree.XMLSyntaxError, etree.XSLTApplyError, InputRejected):
+            return None
 
     def from_standard(self, tree: etree._Element) -> bytes:
         if self.outbound is None:

@@ -320,10 +320,11 @@ def validate(
         bool, typer.Option(help="print the record in the standard form, with line numbers")
     ] = False,
 ) -> None:
-    """Explain every problem in one file: encoding, legacy schema, mapping, standard schema, rules.
+    """Explain every problem in one file at once: encoding, legacy schema, mapping, standard schema, rules.
 
-    Findings located at /c:... are in the record's standard form (what the gateway stores); their
-    line numbers count in that form, shown by --show-standard. Other lines are the file's own.
+    Each finding names the file's own element or attribute and line it came from, with the
+    record's standard form (what the gateway stores; --show-standard prints it with line numbers)
+    as secondary detail. A finding whose source the mapping does not show stays at /c:... there.
     """
     try:
         pack = _pack_for_agency(agency, config, packs_dir, pack_name)
@@ -345,9 +346,14 @@ def validate(
         colour = "red" if p.severity == "block" else "yellow"
         where = (f" at {p.location}" if p.location else "") + (f", line {p.line}" if p.line else "")
         console.print(f"  [{colour}]{p.severity:5}[/{colour}] {escape(f'[{p.rule}]')}{escape(where)}")
-        console.print(f"        {p.message}", markup=False)
         if p.message_zh:
             console.print(f"        {p.message_zh}", markup=False)
+        console.print(f"        {p.message}", markup=False)
+        if p.hint_zh or p.hint_en:
+            console.print(f"        处理建议 / what to do: {p.hint_zh} / {p.hint_en}", markup=False)
+        if p.standard_location and p.standard_location != p.location:
+            line = f", line {p.standard_line}" if p.standard_line else ""
+            console.print(f"        标准 / standard: {p.standard_location}{line}", markup=False)
     if show_standard and out.standard is not None:
         text = etree.tostring(out.standard, encoding="unicode", pretty_print=True)
         for n, line in enumerate(text.splitlines(), 1):

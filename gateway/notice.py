@@ -39,8 +39,10 @@ def defect_element(parent: etree._Element, name: str, p: Problem) -> etree._Elem
     d = etree.SubElement(parent, f"{{{NS}}}{name}")
     _sub(d, "Rule", p.rule)
     _sub(d, "Severity", p.severity)
-    _sub(d, "MessageZh", message_zh(p))
-    _sub(d, "MessageEn", p.message)
+    # a hint travels inside the messages, so every pack's notice format shows it as it is
+    zh, en = message_zh(p), p.message
+    _sub(d, "MessageZh", f"{zh.rstrip('。')}。处理建议：{p.hint_zh}" if p.hint_zh else zh)
+    _sub(d, "MessageEn", f"{en.rstrip('.')}. What to do: {p.hint_en}" if p.hint_en else en)
     if p.location:
         _sub(d, "Location", p.location)
     if p.line:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import heap, notice, standard, xmllimits, xmlsafe
+from gateway import findings, heap, notice, schemamessages, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
@@ -88,9 +88,21 @@ class Context:
         self.events.append(AuditEvent(action, self.record.sender, self.message_id, case, payload_hash, detail))
 
     def block(self, *problems: Problem) -> None:
+        """Add these findings and stop if any finding so far blocks (deferred ones included)."""
         self.problems.extend(problems)
-        if any(p.severity == "block" for p in problems):
+        if any(p.severity == "block" for p in self.problems):
             raise Rejected()
+
+    def in_agency_terms(self) -> None:
+        """The findings so far located in the sender's own file (see gateway/findings.py)."""
+        legacy = self.legacy
+        self.problems = findings.in_agency_terms(
+            self.problems, self.canonical, lambda: self.pack.trace(legacy) if legacy is not None else None)
+
+    def defer(self, *problems: Problem) -> None:
+        """Add findings that refuse the record but let the later checks run, so the sender
+        hears of every problem at once; the next `block` (at the latest after the rules) stops."""
+        self.problems.extend(problems)
 
 
 class Step(Protocol):
@@ -119,15 +131,30 @@ class MapToStandard:
 
     def __call__(self, ctx: Context) -> None:
         assert ctx.legacy is not None
-        ctx.block(*ctx.pack.check_legacy(ctx.legacy))
+        ctx.defer(*ctx.pack.check_legacy(ctx.legacy))  # the mapping may still read what the rest says
         try:
             ctx.canonical = ctx.pack.to_standard(ctx.legacy)
         except InputRejected as e:
-            ctx.block(Problem(e.rule, e.message))
+            ctx.envelope = _case_only(ctx.pack.envelope_despite_codes(ctx.legacy))
+            ctx.block(Problem(e.rule, e.message, message_zh=e.message_zh))
         mapped = ctx.canonical is not ctx.legacy
         ctx.canonical_bytes = etree.tostring(ctx.canonical, encoding="UTF-8", pretty_print=mapped)
         ctx.lines_pending = mapped  # findings' lines must point into the kept standard record
         ctx.log("mapped", ctx.canonical_hash(), pack=ctx.pack.name)
+
+
+def _schema_finding(e: etree._LogEntry, tree: etree._Element) -> Problem:
+    zh, en = schemamessages.plain(e.message)
+    return Problem("standard.schema", en, line=e.line, location=readable_path(tree, e.path),
+                   message_zh=f"记录不符合案件交换标准：{zh}")
+
+
+def _case_only(record: etree._Element | None) -> standard.Envelope | None:
+    """The case number of a record the mapping refused (its other fields may hold untranslated codes)."""
+    if record is None or record.tag != f"{{{standard.NS}}}CaseRecord":
+        return None
+    env = standard.envelope(record)
+    return standard.Envelope(env.version, env.case_number, "", "", env.sender, ()) if env.case_number else None
 
 
 class ValidateStandard:
@@ -140,26 +167,38 @@ class ValidateStandard:
         tree = ctx.canonical
         assert tree is not None
         root = etree.QName(tree)
-        if root.namespace != standard.NS or root.localname != "CaseRecord":
-            ctx.block(Problem("standard.root", f"the record is not a Case Exchange record (root element "
-                                               f"{root.localname})"))
+        known = root.namespace == standard.NS and root.localname == "CaseRecord"
+        if known:
+            ctx.envelope = standard.envelope(tree)  # read even from an invalid record: its notice names the case
         major = standard.major_version(tree)
-        if major not in self.versions:
-            ctx.block(Problem("standard.version", f"version '{tree.get('version')}' of the standard is not accepted "
-                                                  f"(accepted: {', '.join(sorted(self.versions))}.x)"))
+        if not known or major not in self.versions:
+            # what the mapping made of a file its own schema refuses: those findings say why
+            refused = any(p.severity == "block" for p in ctx.problems)
+            ctx.block(*[] if refused else [self._not_judged(tree, known)])
+        assert ctx.envelope is not None
         xsd = standard.schema(major)
         if not xsd.validate(tree):
             if ctx.lines_pending:  # validity does not depend on indentation; the lines do
                 tree = ctx.canonical_with_lines()
                 xsd.validate(tree)
-            ctx.block(*first_findings(xsd.error_log, lambda e: Problem(
-                "standard.schema", e.message, line=e.line, location=readable_path(tree, e.path))))
-        ctx.envelope = standard.envelope(tree)
+            # the rules still run on what the mapping produced, so every problem is listed at once
+            ctx.defer(*first_findings(xsd.error_log, lambda e: _schema_finding(e, tree)))
         if ctx.envelope.sender != ctx.record.sender:
-            ctx.block(Problem("standard.sender", f"the record says it is from {ctx.envelope.sender}, but it arrived "
-                                                 f"on a channel of {ctx.record.sender}"))
+            said = ctx.envelope.sender
+            ctx.defer(Problem("standard.sender", f"the record says it is from {said or 'no one'}, but it arrived "
+                                                 f"on a channel of {ctx.record.sender}",
+                              message_zh=f"记录所填发送单位为“{said}”，但经 {ctx.record.sender} 的通道送达，"
+                                         "请核对发送单位"))
         ctx.log("validated", ctx.canonical_hash(),
                 warnings=[p.as_dict() for p in ctx.problems if p.severity == "warn"])
+
+
+    def _not_judged(self, tree: etree._Element, known: bool) -> Problem:
+        if not known:
+            return Problem("standard.root", f"the record is not a Case Exchange record (root element "
+                                            f"{etree.QName(tree).localname})")
+        return Problem("standard.version", f"version '{tree.get('version')}' of the standard is not accepted "
+                                           f"(accepted: {', '.join(sorted(self.versions))}.x)")
 
 
 class Rules:
@@ -200,7 +239,9 @@ class Rules:
             ctx.log("unknown-code-admitted", ctx.canonical_hash(), channel=ctx.record.channel,
                     setting="unknown_codes: warn", rules=[p.rule for p in admitted],
                     findings=[p.as_dict() for p in admitted])
-        ctx.block(*problems)
+        ctx.problems.extend(problems)
+        ctx.in_agency_terms()  # after the warnings travel on: the receiver reads them in standard terms
+        ctx.block()
 
 
 class Route:
@@ -242,6 +283,7 @@ def judge(ctx: Context, steps: Sequence[Step]) -> bool:
     try:
         for step in steps:
             step(ctx)
+        ctx.block()  # a deferred finding refuses the record even if no later step stopped it
     except Rejected:
         return True
     except GatewayError as e:

@@ -189,9 +189,10 @@ def render(major: str = "1") -> str:
         "",
     ]
     out += _table(
-        ["id", "severity", "group", "applies to", "message (中文)", "message (English)"],
+        ["id", "severity", "group", "applies to", "message (中文)", "message (English)", "处理建议 / what to do"],
         [
-            [f"`{r.id}`", r.severity, r.group, f"`{r.context}`", r.zh, r.en]
+            [f"`{r.id}`", r.severity, r.group, f"`{r.context}`", r.zh, r.en,
+             f"{r.hint_zh} / {r.hint_en}" if r.hint_en else ""]
             for r in standard_rules(major).rules
         ],
     )

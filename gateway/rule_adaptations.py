@@ -73,7 +73,8 @@ class Adaptation:
         }
         if self.change == "add":
             out.update(context=self.rule.context, test=self.rule.test,
-                       message={"zh": self.rule.zh, "en": self.rule.en})
+                       message={"zh": self.rule.zh, "en": self.rule.en},
+                       **({"hint": {"zh": self.rule.hint_zh, "en": self.rule.hint_en}} if self.rule.hint_en else {}))
         return out
 
 
@@ -135,7 +136,7 @@ def trial(rule: Rule, major: str) -> str | None:
         rules = RuleSet([rule], "the configuration")
         for example in sorted(examples.iterdir(), key=lambda f: f.name):
             if example.name.endswith(".xml"):
-                rules.check(etree.fromstring(example.read_bytes()))
+                rules.check(etree.fromstring(example.read_bytes()), strict=True)
     except (etree.Error, ConfigError) as e:
         return str(e).strip() or type(e).__name__
     return None

@@ -202,6 +202,8 @@ class Rule:
     test: str
     zh: str
     en: str
+    hint_zh: str = ""  # what to do about a failure, for the officer ("" : the message says it)
+    hint_en: str = ""
 
     @property
     def codes(self) -> str:
@@ -221,11 +223,14 @@ class Rule:
             line=node.sourceline,
             location=xpath_of(node),
             message_zh=self.zh.replace("{value}", value).replace("{nearest}", near),
+            hint_zh=self.hint_zh.replace("{value}", value),
+            hint_en=self.hint_en.replace("{value}", value),
         )
 
 
 def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str = "/c:CaseRecord") -> Rule:
-    """One rule from its fields (id, severity, context, test, message zh/en), checked as it is loaded:
+    """One rule from its fields (id, severity, context, test, message zh/en, optional hint zh/en: what
+    to do), checked as it is loaded:
     a mistake is a ConfigError that begins with `where`."""
     severity = str(spec.get("severity", "block"))
     if severity not in ("block", "warn"):
@@ -233,6 +238,9 @@ def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str
     msg = spec.get("message") or {}
     if not msg.get("zh") or not msg.get("en"):
         raise ConfigError(f"{where}: the message needs both zh and en")
+    hint = spec.get("hint") or {}
+    if hint and (not isinstance(hint, dict) or not hint.get("zh") or not hint.get("en")):
+        raise ConfigError(f"{where}: the hint needs both zh and en")
     context = str(spec.get("context") or default_context)
     test = str(spec["test"]) if "test" in spec else ""
     for expr in (context, test):  # compiled alone first, so an error names its rule
@@ -240,7 +248,8 @@ def make_rule(spec: dict[str, Any], group: str, where: str, default_context: str
             etree.XPath(expand(expr), namespaces=PREFIXES, extensions=EXTENSIONS)
         except (etree.XPathSyntaxError, ConfigError) as e:
             raise ConfigError(f"{where}: XPath error in '{expr}': {e}") from None
-    return Rule(str(spec.get("id", "")), group, severity, context, test, str(msg["zh"]), str(msg["en"]))
+    return Rule(str(spec.get("id", "")), group, severity, context, test, str(msg["zh"]), str(msg["en"]),
+                str(hint.get("zh", "")), str(hint.get("en", "")))
 
 
 XSL = "http://www.w3.org/1999/XSL/Transform"
@@ -603,11 +612,35 @@ class RuleSet:
         rules = [replace(r, severity=severities.get(r.id, r.severity)) for r in self.rules if r.id not in disabled]
         return RuleSet([*rules, *added], source)
 
-    def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> list[Problem]:
+    def check(self, root: etree._Element, attachments: tuple[Attachment, ...] = (), *,
+              strict: bool = False) -> list[Problem]:
+        """Every failure of the rules that apply. A rule that cannot be evaluated on this record
+        (the tree may fail the schema: the rules run on what the mapping produced) is a finding
+        of its own, with the rule's severity, never an exception (`strict`: the exception, for
+        trying a rule before it is put in force)."""
         mask = self.selection(root, attachments)
         if not mask:
             return []
-        plan = self._sheets(mask)
+        if strict:
+            return self._check(self._sheets(mask), root, attachments)
+        try:
+            return self._check(self._sheets(mask), root, attachments)
+        except Exception as e:  # noqa: BLE001 - one rule's error must not hide the others' findings
+            if len(self.rules) == 1:
+                return [self._not_evaluated(self.rules[0], root, e)]
+            return [p for i, rule in enumerate(self.rules) if self._bit[i] & mask
+                    for p in _alone(rule).check(root, attachments)]
+
+    @staticmethod
+    def _not_evaluated(rule: Rule, root: etree._Element, e: Exception) -> Problem:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return Problem(rule.id, f"rule {rule.id} could not be evaluated on this record ({why}); correct the "
+                                "other findings first, or ask the gateway's operators",
+                       severity=rule.severity, location=xpath_of(root),
+                       message_zh=f"规则 {rule.id} 无法对本记录进行检查（{why}），请先改正其他问题，"
+                                  "或联系交换网关运维人员")
+
+    def _check(self, plan: _Plan, root: etree._Element, attachments: tuple[Attachment, ...]) -> list[Problem]:
         today = _today(None)
         token = _attachments.set(attachments)
         try:
@@ -627,6 +660,12 @@ class RuleSet:
             if isinstance(found, list) and found and isinstance(found[0], etree._Element):
                 problems.append(self.rules[int(f.get("r", "0"))].problem(found[0]))
         return problems
+
+
+@lru_cache(maxsize=1024)
+def _alone(rule: Rule) -> RuleSet:
+    """One rule as a set of its own, to tell which rule of a set cannot be evaluated."""
+    return RuleSet([rule], f"rule {rule.id}")
 
 
 @cache

@@ -77,9 +77,9 @@ async def test_blocked_record_returns_to_the_police_as_a_defect_notice(tmp_path:
             doc.tag == "THTZ" and doc.findtext("YXXBH") == r.message_id and doc.findtext("FSXXBH") == "GA-7"
         )
         assert [(w.findtext("GZBH"), w.findtext("WZ")) for w in doc.iter("WT")] == [
-            ("ID-01", "/c:CaseRecord/c:Persons/c:Person/c:ResidentId"),
-            ("EV-DD-02", "/c:CaseRecord/c:Evidence/c:Item[1]"),
-            ("EV-DD-05", "/c:CaseRecord"),
+            ("ID-01", "/AJXX/RY/SFZH"),  # the police system's own fields, not the standard's
+            ("EV-DD-02", "/AJXX/ZJ[1]"),
+            ("EV-DD-05", "/AJXX"),
         ]
         assert all(w.findtext("HH") for w in doc.iter("WT"))
         assert "现场执法视频" in notice.body.decode("gb18030")

@@ -33,10 +33,12 @@ def test_invalid_sample_gives_exactly_its_defect_list() -> None:
     out = check_file(body, pack, sender="POLICE", source="x.xml")
     assert out.blocked
     assert out.defect_lines() == [
-        "ID-01 block /c:CaseRecord/c:Persons/c:Person/c:ResidentId",
-        "EV-DD-02 block /c:CaseRecord/c:Evidence/c:Item[1]",
-        "EV-DD-05 block /c:CaseRecord",
+        "ID-01 block /AJXX/RY/SFZH",
+        "EV-DD-02 block /AJXX/ZJ[1]",
+        "EV-DD-05 block /AJXX",
     ]
+    assert [p.standard_location for p in out.problems] == [
+        "/c:CaseRecord/c:Persons/c:Person/c:ResidentId", "/c:CaseRecord/c:Evidence/c:Item[1]", "/c:CaseRecord"]
     notice = etree.fromstring(out.notice or b"")
     assert notice.tag == "THTZ" and [w.findtext("GZBH") for w in notice.iter("WT")] == [
         "ID-01",

@@ -267,7 +267,7 @@ def test_received_output_the_legacy_schema_refuses_is_reported_with_file_and_lin
         out = _flat(res.output)
         assert res.exit_code == 1 and "FAIL received judgment.xml" in out, res.output
         assert "received/judgment.expected.xml, line 2: what the outbound mapping wrote for received/judgment.xml " \
-               "does not follow the tax legacy schema: Element 'Frm'" in out and "at /Record/Frm" in out
+               "does not follow the tax legacy schema: Frm is not expected here" in out and "at /Record/Frm" in out
 
     sample = pack / "samples" / "received" / "judgment.xml"
     sample.write_text(sample.read_text(encoding="utf-8").replace("<Stage>trial</Stage>", ""), encoding="utf-8")

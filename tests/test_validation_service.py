@@ -31,7 +31,7 @@ from gateway.validation import AgencyRate
 
 from .support.validation import KEYS, SOAP_PASSWORDS, PacksNode, packs, packs_config, packs_node, write_config
 
-Finding = tuple[str, str, str, int | None, str]  # severity, rule, location, line, message (en, then zh)
+Finding = tuple[str, str, str, int | None, str]  # severity, rule, location, line, the lines printed under it
 _HEAD = re.compile(r"^  (block|warn )\s\[([^\]]+)\](?: at (.*?))?(?:, line (\d+))?$")
 NPM_DIR = Path(os.environ.get("CASE_EXCHANGE_NPM", Path.home() / ".cache" / "case-exchange" / "npm"))
 
@@ -64,14 +64,28 @@ def _printed(text: str) -> list[Finding]:
     return found
 
 
+def _lines(zh: str, en: str, hint_zh: str, hint_en: str, location: str, standard: str,
+           standard_line: int | None) -> str:
+    """A finding's fields in the order `gateway validate` prints them under its head line."""
+    lines = [zh] if zh else []
+    lines.append(en)
+    if hint_zh or hint_en:
+        lines.append(f"处理建议 / what to do: {hint_zh} / {hint_en}")
+    if standard and standard != location:
+        lines.append(f"标准 / standard: {standard}" + (f", line {standard_line}" if standard_line else ""))
+    return "\n".join(lines)
+
+
 def _from_json(findings: list[dict[str, Any]]) -> list[Finding]:
     return [(f["severity"], f["rule"], f["location"] or "", f["line"],
-             f["message"] + (f"\n{f['message_zh']}" if f["message_zh"] else "")) for f in findings]
+             _lines(f["message_zh"], f["message"], f.get("hint_zh", ""), f.get("hint_en", ""), f["location"] or "",
+                    f.get("standard_location", ""), f.get("standard_line"))) for f in findings]
 
 
 def _from_soap(response: Any) -> list[Finding]:
     return [(f.Severity, f.Rule, f.Location or "", f.Line,
-             f.MessageEn + (f"\n{f.MessageZh}" if f.MessageZh else "")) for f in response.Findings.Finding]
+             _lines(f.MessageZh, f.MessageEn, f.HintZh or "", f.HintEn or "", f.Location or "",
+                    f.StandardLocation or "", f.StandardLine)) for f in response.Findings.Finding]
 
 
 def _cli(config: Path, agency: str, sample: Path, monkeypatch: pytest.MonkeyPatch) -> str:

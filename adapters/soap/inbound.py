@@ -88,7 +88,8 @@ def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None
 
 
 _FINDING_FIELDS = (("rule", "Rule"), ("severity", "Severity"), ("message_zh", "MessageZh"),
-                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"), ("hint", "Hint"))
+                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"), ("hint_zh", "HintZh"), ("hint_en", "HintEn"),
+                   ("standard_location", "StandardLocation"), ("standard_line", "StandardLine"))
 _REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
 
 
