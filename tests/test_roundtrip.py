@@ -55,6 +55,7 @@ class Profile:
     pack: str
     sent_at: bool = True
     full: bool = True  # events, evidence, dossier, titles, signatures, several persons
+    sentences: bool = False  # a sentence of the first person (standard 1.1)
 
 
 def codes(pack: MappingPack, table: str) -> st.SearchStrategy[str]:
@@ -116,6 +117,7 @@ def records(draw: Any, profile: Profile) -> str:
                 + "</Offence>"
             )
         out.append(f"<Offences>{body}</Offences>")
+    sentence_at = len(out)
     if full and (evs := draw(st.lists(codes(pack, "events"), max_size=3))):
         out.append(
             "<Events>"
@@ -135,13 +137,17 @@ def records(draw: Any, profile: Profile) -> str:
         if full
         else [t for t in ("judgment", "execution-notice") if draw(st.booleans())]
     )
+    judgment_number = None
     if doc_types:
         body = ""
         for t in doc_types:
+            number = draw(token)
+            if t == "judgment" and judgment_number is None:
+                judgment_number = number
             body += (
                 "<Document>"
                 + e("Type", t)
-                + e("Number", draw(token))
+                + e("Number", number)
                 + e("Date", draw(date))
                 + e("Issuer", draw(agency))
             )
@@ -187,7 +193,19 @@ def records(draw: Any, profile: Profile) -> str:
             )
             + "</Dossier>"
         )
-    return f'<CaseRecord xmlns="{NS}" version="1.0">' + "".join(out) + "</CaseRecord>"
+    version = "1.0"
+    if profile.sentences and persons and draw(st.booleans()):
+        version = "1.1"
+        suspended = opt(draw, st.sampled_from(["true", "false"]))
+        out.insert(sentence_at, "<Sentences><Sentence>" + e("PersonRef", persons[0])
+                   + e("Penalty", draw(codes(pack, "penalties")))
+                   + (e("TermMonths", m) if (m := opt(draw, st.integers(0, 300))) is not None else "")
+                   + (e("Suspended", suspended) if suspended else "")
+                   + (e("ProbationMonths", m) if (m := opt(draw, st.integers(0, 60))) is not None else "")
+                   + (e("Text", t) if (t := opt(draw, text)) else "")
+                   + (e("DocumentNumber", judgment_number) if judgment_number else "")
+                   + "</Sentence></Sentences>")
+    return f'<CaseRecord xmlns="{NS}" version="{version}">' + "".join(out) + "</CaseRecord>"
 
 
 def _round_trip(profile: Profile, xml: str) -> None:
@@ -223,6 +241,6 @@ def test_court_round_trip(xml: str) -> None:
 
 
 @_settings
-@given(records(Profile("justice", sent_at=False, full=False)))
+@given(records(Profile("justice", sent_at=False, full=False, sentences=True)))
 def test_justice_round_trip(xml: str) -> None:
     _round_trip(Profile("justice"), xml)
