@@ -29,6 +29,7 @@ from typing import Any
 from lxml import etree
 
 from gateway import codetables
+from gateway.batch import Splitter
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -93,6 +94,7 @@ class MappingPack:
         self.legacy_schema = self._schema(spec.legacy_schema)
         self.inbound, self._inbound_exact = self._xslt(spec.inbound)
         self.outbound, self._outbound_exact = self._xslt(spec.outbound)
+        self.batch: Splitter | None = Splitter.compile(spec.batch, self.name) if spec.batch else None
 
     def _file(self, rel: str) -> Path:
         p = (self.root / rel).resolve()

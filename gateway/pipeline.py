@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import heap, notice, standard, xmllimits, xmlsafe
+from gateway import batch, heap, notice, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected
@@ -274,6 +274,29 @@ class Pipeline:
             heap.release_soon(len(record.body))  # its trees are gone: their memory goes back
 
     async def _accept(self, record: InboundRecord) -> Receipt:
+        splitter = self.inbound_packs[record.channel].batch
+        if splitter is None:
+            return await self._accept_one(record)
+        return await self._accept_file(record, splitter)
+
+    async def _accept_file(self, record: InboundRecord, splitter: batch.Splitter) -> Receipt:
+        """A file of several records: each record is taken in alone (gateway/batch.py says why)."""
+        source = f"channel {record.channel}" + (f", file {record.file_name}" if record.file_name else "")
+        try:
+            root = xmlsafe.parse(record.body, source=source, max_bytes=self.max_bytes, limits=self.limits)
+        except InputRejected:  # not XML: refused as one record, with the parser's words
+            return await self._accept_one(record)
+        parts = splitter.split(root)
+        del root
+        if not parts:
+            return await self._accept_one(record, Problem(
+                "batch.no-record", "the file holds no record: nothing in it matches the pack's batch.record",
+                message_zh="文件中没有可识别的记录：没有与数据包 batch.record 相符的元素"))
+        receipts = [await self._accept_one(replace(record, body=part, sender_message_id=None))
+                    for part in parts]
+        return batch.file_receipt(sha256_hex(record.body), record.received_at, receipts)
+
+    async def _accept_one(self, record: InboundRecord, refused: Problem | None = None) -> Receipt:
         # A resend is recognised inside the store's one write (record_message), not by a read
         # before it: that saves a round trip per record and cannot race a concurrent resend.
         content_hash = sha256_hex(record.body)
@@ -284,6 +307,8 @@ class Pipeline:
                 **({"attachments": _attachments(record)} if record.attachments else {}))
         status = MessageStatus.ACCEPTED
         try:
+            if refused is not None:
+                ctx.block(refused)
             if len(record.body) > _INLINE_LIMIT:
                 await asyncio.to_thread(self._run_steps, ctx)
             else:
