@@ -1,0 +1,164 @@
+"""Files of several records (a pack's `batch:`): split, taken in and answered per record, over real HTTP.
+
+The pack is the prison format built for these tests (tests/fixtures/packs/prison): attribute-only
+elements, dates written 2026年3月5日, a day's proposals and receipts in one file, its own code lists;
+it is data only (XSLT, XSD, YAML, CSV).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from adapters.memory import MemoryOutbound
+from adapters.soap.inbound import receipt_element
+from gateway.api.app import create_app
+from gateway.batch import file_receipt
+from gateway.config import parse_config
+from gateway.errors import ConfigError
+from gateway.mapping import MappingPack, load_pack
+from gateway.model import MessageStatus, Receipt
+from gateway.packcheck import run_received, run_samples
+from gateway.runtime import Gateway
+from gateway.schemaload import load_schema
+
+from .support.ports import free_port
+from .support.receiver import Receiver
+from .support.serving import serving
+from .support.waiting import wait_for
+
+PACKS = Path(__file__).parent / "fixtures" / "packs"
+SAMPLES = PACKS / "prison" / "samples"
+DAY = (SAMPLES / "valid" / "day-batch.xml").read_bytes()
+BAD = (SAMPLES / "invalid" / "batch-with-one-bad-record.xml").read_bytes()
+SOAP_XSD = Path(__file__).parents[1] / "standards" / "soap" / "case-exchange-soap.xsd"
+
+
+@pytest.fixture(scope="module")
+def prison() -> MappingPack:
+    return load_pack("prison", (str(PACKS),))
+
+
+def test_the_prison_pack_passes_its_own_mapping_test(prison: MappingPack) -> None:
+    results = run_samples(prison)
+    assert [r.name for r in results] == [
+        "day-batch.xml record 1", "day-batch.xml record 2", "day-batch.xml record 3",
+        "batch-with-one-bad-record.xml record 1", "batch-with-one-bad-record.xml record 2"]
+    assert all(r.ok for r in results), [f for r in results for f in r.failures]
+    assert [r.outcome.blocked for r in results if r.outcome] == [False, False, False, True, False]
+    assert all(r.ok for r in run_received(prison))
+    assert not list((PACKS / "prison").rglob("*.py"))
+
+
+def test_each_record_carries_the_header_and_nothing_of_the_others(prison: MappingPack) -> None:
+    assert prison.batch is not None
+    parts = prison.batch.split(etree.fromstring(DAY))
+    assert len(parts) == 3
+    for part, name in zip(parts, ("李秀兰", "赵军", "王建国"), strict=True):
+        tree = etree.fromstring(part)
+        assert [el.tag for el in tree] == ["PCXX", "ZF"]
+        assert tree[0].get("RQ") == "2026年3月5日" and tree[1].get("XM") == name
+        assert prison.check_legacy(tree) == []
+    std = prison.to_standard(etree.fromstring(parts[0]))
+    ns = {"c": "urn:cn:justice:case-exchange:1"}
+    assert std.findtext("c:SentAt", namespaces=ns) == "2026-03-05"
+    assert std.findtext("c:Persons/c:Person/c:BirthDate", namespaces=ns) == "1978-01-15"
+    assert std.findtext("c:Sentences/c:Sentence/c:TermMonths", namespaces=ns) == "42"
+
+
+def test_a_batch_xpath_that_does_not_compile_is_a_config_error(tmp_path: Path) -> None:
+    pack = tmp_path / "broken"
+    pack.mkdir()
+    (pack / "pack.yaml").write_text("batch:\n  record: /JYJH/ZF[\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"batch\.record.*not a valid XPath"):
+        load_pack("broken", (str(tmp_path),))
+
+
+def test_the_files_receipt_lists_its_records_in_json_xml_and_soap() -> None:
+    ok = Receipt("m1", "h1", MessageStatus.ACCEPTED, "A1", destinations=("PROC",))
+    no = Receipt("m2", "h2", MessageStatus.REJECTED, "A2", reasons=("[ID-01] bad",))
+    both = file_receipt("hf", 1.0, [ok, no])
+    assert both.status == MessageStatus.REJECTED and both.reasons == ("record 2: [ID-01] bad",)
+    assert Receipt.from_dict(both.as_dict()) == both
+    ns = {"r": "urn:case-exchange:receipt:1"}
+    xml = etree.fromstring(both.to_xml())
+    assert xml.xpath("r:Records/r:Receipt/r:MessageId/text()", namespaces=ns) == ["m1", "m2"]
+    soap = receipt_element(both)
+    schema = load_schema(SOAP_XSD, root=SOAP_XSD.parent, label="soap schema")
+    assert schema.validate(soap), schema.error_log
+    assert len(soap.findall("{*}Records/{*}Receipt")) == 2
+    assert file_receipt("hf", 1.0, [ok, ok]).status == MessageStatus.ACCEPTED
+
+
+def _config(data_dir: Path, receiver_url: str) -> dict[str, Any]:
+    http_out = {"adapter": "http", "settings": {"url": receiver_url, "read_timeout": 2}}
+    return {
+        "gateway": {"node": "batches", "data_dir": str(data_dir), "store": {"durability": "normal"},
+                    "mapping_dirs": [str(PACKS)], "api": {"min_key_length": 1}},
+        "agencies": [
+            {"code": "PRISON", "name": "Prison", "role": "prison", "api_key": {"env": "PRISON_KEY"},
+             "inbound": [{"name": "prison-in", "adapter": "http", "mapping": "prison"}],
+             "outbound": {"name": "prison-out", "adapter": "memory", "mapping": "prison"}},
+            {"code": "PROC", "name": "Procuratorate", "role": "procuratorate",
+             "outbound": {"name": "proc-out", **http_out}},
+            {"code": "COURT", "name": "Court", "role": "court", "outbound": {"name": "court-out", **http_out}},
+        ],
+        "routes": [
+            {"stage": "execution", "action": "commutation-proposal", "to": ["PROC", "COURT"]},
+            {"stage": "execution", "action": "offender-received", "to": ["COURT"]},
+        ],
+    }
+
+
+async def test_a_live_gateway_routes_each_record_and_answers_the_bad_one_with_one_notice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISON_KEY", "prison-key-1")
+    key = {"X-API-Key": "prison-key-1"}
+    rcv = Receiver()
+    prison_out = MemoryOutbound()
+    gw = Gateway(parse_config(_config(tmp_path / "data", rcv.url)), outbound={"PRISON": prison_out})
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
+            httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/inbound/prison-in", content=DAY, headers={**key, "X-File-Name": "day.xml"})
+        assert r.status_code == 202, r.text
+        day = r.json()
+        records = day["records"]
+        assert [x["status"] for x in records] == ["accepted"] * 3
+        assert [x["case_number"] for x in records] == ["A1401052026030001", "A1401052025110007",
+                                                       "A1401052026010042"]
+        assert [x["destinations"] for x in records] == [["PROC", "COURT"], ["PROC", "COURT"], ["COURT"]]
+        ids = [x["message_id"] for x in records]
+        assert len(set(ids)) == 3 and day["message_id"] == ""
+
+        async def all_delivered() -> bool:
+            return sum(rcv.arrivals[m] for m in ids) == 5
+
+        await wait_for(all_delivered)
+        assert "赵军".encode() in rcv.bodies[ids[1]] and "李秀兰".encode() not in rcv.bodies[ids[1]]
+
+        again = await http.post("/inbound/prison-in", content=DAY, headers=key)
+        assert again.status_code == 200
+        assert [x["message_id"] for x in again.json()["records"]] == ids
+        assert all(x["duplicate"] for x in again.json()["records"])
+
+        r = await http.post("/inbound/prison-in", content=BAD, headers={**key, "Accept": "application/xml"})
+        assert r.status_code == 422
+        ns = {"r": "urn:case-exchange:receipt:1"}
+        answer = etree.fromstring(r.content)
+        status = answer.xpath("r:Records/r:Receipt/r:Status/text()", namespaces=ns)
+        assert status == ["rejected", "accepted"]
+        bad_id, good_id = answer.xpath("r:Records/r:Receipt/r:MessageId/text()", namespaces=ns)
+
+        async def noticed() -> bool:
+            return len(prison_out.received) == 1 and rcv.arrivals[good_id] == 2
+
+        await wait_for(noticed)
+        notice = etree.fromstring(prison_out.received[0].body)
+        assert notice.tag == "JYTH" and notice.get("YXX") == bad_id and notice.get("AH") == "A1401052026030002"
+        assert [w.get("GZ") for w in notice] == ["ID-01", "SEN-01", "DATE-03"]
+        assert all(" | " in (w.get("NR") or "") for w in notice)
+        assert (await gw.store.get_deliveries(bad_id))[0].destination == "PRISON"
