@@ -40,8 +40,8 @@ class Splitter:
 
     def split(self, root: etree._Element) -> list[bytes]:
         """Each record as a file of its own, UTF-8: the root's shell, the inherited parts, the record."""
-        inherited = [n for x in self.inherit for n in _elements(x(root))]
-        inherited.sort(key=_order(root))
+        position = {el: i for i, el in enumerate(root.iter())}
+        inherited = sorted({n for x in self.inherit for n in _elements(x(root))}, key=lambda el: position[el])
         parts = []
         for rec in _elements(self.record(root)):
             shell = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
@@ -56,11 +56,6 @@ class Splitter:
 
 def _elements(found: object) -> list[etree._Element]:
     return [n for n in found if isinstance(n, etree._Element)] if isinstance(found, list) else []
-
-
-def _order(root: etree._Element) -> object:
-    index = {el: i for i, el in enumerate(root.iter())}
-    return lambda el: index.get(el, 0)
 
 
 def file_receipt(content_hash: str, received_at: float, records: list[Receipt]) -> Receipt:

@@ -19,7 +19,7 @@ from lxml import etree
 from gateway import batch, heap, notice, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
-from gateway.errors import GatewayError, InputRejected
+from gateway.errors import GatewayError, InputRejected, PartlyTaken
 from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
@@ -292,8 +292,14 @@ class Pipeline:
             return await self._accept_one(record, Problem(
                 "batch.no-record", "the file holds no record: nothing in it matches the pack's batch.record",
                 message_zh="文件中没有可识别的记录：没有与数据包 batch.record 相符的元素"))
-        receipts = [await self._accept_one(replace(record, body=part, sender_message_id=None))
-                    for part in parts]
+        receipts: list[Receipt] = []
+        for part in parts:
+            try:
+                receipts.append(await self._accept_one(replace(record, body=part, sender_message_id=None)))
+            except Exception as e:
+                if not receipts:
+                    raise  # nothing was taken: the adapter says so as for any record
+                raise PartlyTaken(len(receipts), len(parts)) from e
         return batch.file_receipt(sha256_hex(record.body), record.received_at, receipts)
 
     async def _accept_one(self, record: InboundRecord, refused: Problem | None = None) -> Receipt:

@@ -162,3 +162,39 @@ async def test_a_live_gateway_routes_each_record_and_answers_the_bad_one_with_on
         assert [w.get("GZ") for w in notice] == ["ID-01", "SEN-01", "DATE-03"]
         assert all(" | " in (w.get("NR") or "") for w in notice)
         assert (await gw.store.get_deliveries(bad_id))[0].destination == "PRISON"
+
+
+class _StoreFailsOnce:
+    """The intake store, failing its `nth` write once (a database gone mid-file), then itself again."""
+
+    def __init__(self, store: Any, nth: int) -> None:
+        self.store, self.nth, self.calls = store, nth, 0
+
+    async def record_message(self, *args: Any) -> Receipt:
+        self.calls += 1
+        if self.calls == self.nth:
+            raise OSError("database connection lost")
+        return await self.store.record_message(*args)  # type: ignore[no-any-return]
+
+
+async def test_a_store_failure_mid_file_keeps_whole_records_and_the_resend_takes_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISON_KEY", "prison-key-1")
+    key = {"X-API-Key": "prison-key-1"}
+    rcv = Receiver()
+    gw = Gateway(parse_config(_config(tmp_path / "data", rcv.url)), outbound={"PRISON": MemoryOutbound()})
+    async with serving(rcv.app(), rcv.port), serving(create_app(gw), free_port()) as base, \
+            httpx.AsyncClient(base_url=base) as http:
+        assert gw.pipeline is not None
+        real = gw.pipeline.store
+        gw.pipeline.store = _StoreFailsOnce(real, 2)  # type: ignore[assignment]
+        r = await http.post("/inbound/prison-in", content=DAY, headers=key)
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert "record 2 of 3" in r.json()["error"] and "前 1 条已接收" in r.json()["error"]
+        again = await http.post("/inbound/prison-in", content=DAY, headers=key)
+        assert again.status_code == 202, again.text
+        records = again.json()["records"]
+        assert [x["duplicate"] for x in records] == [True, False, False]
+        assert [x["status"] for x in records] == ["accepted"] * 3
+        for x in records:
+            assert (await gw.store.get_message(x["message_id"])) is not None
