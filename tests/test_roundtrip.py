@@ -34,6 +34,11 @@ date = st.dates(
 ).map(lambda d: d.isoformat())
 
 
+USES_11 = ("c:Sentences or c:Events/c:Event/c:Time or c:Documents/c:Document/c:PersonRef"
+           " or c:Documents/c:Document/c:Outcome")
+times = st.times().map(lambda t: t.replace(microsecond=0).isoformat())
+
+
 def e(tag: str, value: Any, **attrs: str) -> str:
     a = "".join(f' {k}="{escape(v, {chr(34): "&quot;"})}"' for k, v in attrs.items())
     return f"<{tag}{a}>{escape(str(value))}</{tag}>"
@@ -56,6 +61,7 @@ class Profile:
     sent_at: bool = True
     full: bool = True  # events, evidence, dossier, titles, signatures, several persons
     sentences: bool = False  # a sentence of the first person (standard 1.1)
+    v11: bool = False  # the persons a document concerns, its outcome, an event's time (standard 1.1)
 
 
 def codes(pack: MappingPack, table: str) -> st.SearchStrategy[str]:
@@ -125,6 +131,7 @@ def records(draw: Any, profile: Profile) -> str:
                 "<Event>"
                 + e("Type", t)
                 + e("Date", draw(date))
+                + (e("Time", tm) if profile.v11 and (tm := opt(draw, times)) else "")
                 + (e("PersonRef", p) if (p := ref()) else "")
                 + (e("Note", n) if (n := opt(draw, text)) else "")
                 + "</Event>"
@@ -158,6 +165,9 @@ def records(draw: Any, profile: Profile) -> str:
                 if draw(st.booleans()):
                     sig = base64.b64encode(draw(st.binary(min_size=8, max_size=24))).decode()
                     body += e("Signature", sig, algorithm="SM2-SM3", keyId=draw(agency) + "-SEAL")
+            if profile.v11 and persons:
+                body += "".join(e("PersonRef", p) for p in draw(st.lists(st.sampled_from(persons), unique=True)))
+                body += e("Outcome", oc) if (oc := opt(draw, codes(pack, "outcomes"))) else ""
             body += "</Document>"
         out.append(f"<Documents>{body}</Documents>")
     if full and (kinds := draw(st.lists(codes(pack, "evidence"), max_size=3))):
@@ -193,9 +203,7 @@ def records(draw: Any, profile: Profile) -> str:
             )
             + "</Dossier>"
         )
-    version = "1.0"
     if profile.sentences and persons and draw(st.booleans()):
-        version = "1.1"
         suspended = opt(draw, st.sampled_from(["true", "false"]))
         out.insert(sentence_at, "<Sentences><Sentence>" + e("PersonRef", persons[0])
                    + e("Penalty", draw(codes(pack, "penalties")))
@@ -205,7 +213,10 @@ def records(draw: Any, profile: Profile) -> str:
                    + (e("Text", t) if (t := opt(draw, text)) else "")
                    + (e("DocumentNumber", judgment_number) if judgment_number else "")
                    + "</Sentence></Sentences>")
-    return f'<CaseRecord xmlns="{NS}" version="{version}">' + "".join(out) + "</CaseRecord>"
+    record = etree.fromstring(f'<CaseRecord xmlns="{NS}" version="1.0">' + "".join(out) + "</CaseRecord>")
+    if record.xpath(USES_11, namespaces={"c": NS}):  # a record using 1.1 parts says so (rule VER-01)
+        record.set("version", "1.1")
+    return etree.tostring(record, encoding="unicode")
 
 
 def _round_trip(profile: Profile, xml: str) -> None:
@@ -235,7 +246,7 @@ def test_procuratorate_round_trip(xml: str) -> None:
 
 
 @_settings
-@given(records(Profile("court")))
+@given(records(Profile("court", sentences=True, v11=True)))
 def test_court_round_trip(xml: str) -> None:
     _round_trip(Profile("court"), xml)
 
