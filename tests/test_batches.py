@@ -198,3 +198,32 @@ async def test_a_store_failure_mid_file_keeps_whole_records_and_the_resend_takes
         assert [x["status"] for x in records] == ["accepted"] * 3
         for x in records:
             assert (await gw.store.get_message(x["message_id"])) is not None
+
+
+async def test_the_soap_answer_to_a_batch_lists_each_records_receipt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    from adapters.soap.envelope import TNS
+    from gateway.sim.soap_agency import username_token
+
+    monkeypatch.setenv("PRISON_KEY", "prison-key-1")
+    monkeypatch.setenv("PRISON_SOAP_PW", "prison-soap-secret")
+    cfg = _config(tmp_path / "data", "http://127.0.0.1:9/unused")
+    cfg["agencies"][0]["inbound"] = [{"name": "prison-soap", "adapter": "soap", "mapping": "prison",
+                                      "settings": {"password": {"env": "PRISON_SOAP_PW"}}}]
+    gw = Gateway(parse_config(cfg), outbound={"PRISON": MemoryOutbound()})
+    envelope = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cx="{TNS}"><s:Header>'
+                f'{username_token("PRISON", "prison-soap-secret")}</s:Header><s:Body><cx:SubmitCaseRecord>'
+                f"<cx:Record>{base64.b64encode(BAD).decode()}</cx:Record></cx:SubmitCaseRecord></s:Body></s:Envelope>")
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/soap/prison-soap", content=envelope.encode(), headers={
+            "Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{TNS}/SubmitCaseRecord"'})
+    assert r.status_code == 200, r.text
+    [receipt] = etree.fromstring(r.content).iterfind(f".//{{{TNS}}}SubmitCaseRecordResponse/{{{TNS}}}Receipt")
+    schema = load_schema(SOAP_XSD, root=SOAP_XSD.parent, label="soap schema")
+    assert schema.validate(receipt), schema.error_log
+    records = receipt.findall(f"{{{TNS}}}Records/{{{TNS}}}Receipt")
+    assert [x.findtext(f"{{{TNS}}}Status") for x in records] == ["rejected", "accepted"], r.text
+    assert receipt.findtext(f"{{{TNS}}}Status") == "rejected" and receipt.findtext(f"{{{TNS}}}MessageId") == ""
+    assert all(x.findtext(f"{{{TNS}}}MessageId") for x in records)
