@@ -114,7 +114,8 @@ _PACK_HEAD = """\
 # Every key, with its default: docs/pack-reference.md (`gateway mapping docs`).
 """
 # examples for the keys the scaffold leaves commented out
-_PACK_EXAMPLES = {"legacy_catalog": "schema/catalog.xml"}
+_PACK_EXAMPLES: dict[str, object] = {"legacy_catalog": "schema/catalog.xml",
+                                     "batch": {"record": "/Export/Record", "inherit": ["/Export/Header"]}}
 
 
 def _pack_yaml(code: str, agency: str) -> str:
@@ -131,7 +132,8 @@ def _pack_yaml(code: str, agency: str) -> str:
         if key in values:
             out.append(yaml.safe_dump({key: values[key]}, allow_unicode=True).rstrip())
         else:
-            out.append("# " + yaml.safe_dump({key: _PACK_EXAMPLES.get(key, f.default)}, allow_unicode=True).rstrip())
+            example = yaml.safe_dump({key: _PACK_EXAMPLES.get(key, f.default)}, allow_unicode=True, sort_keys=False)
+            out += ["# " + line for line in example.rstrip().splitlines()]
     return "\n".join(out) + "\n"
 
 

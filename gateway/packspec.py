@@ -26,7 +26,7 @@ class BatchSpec(BaseModel):
         "match becomes a file of its own: the root element (with its attributes), the `inherit` parts, then "
         "the record. Each is mapped, checked, routed and answered alone, with its own message id and receipt")
     inherit: list[str] = Field(
-        default_factory=list, description="XPaths of the header parts every record carries along (e.g. "
+        default_factory=list, description="XPaths of the header elements every record carries along (e.g. "
         "`/TRANSFERS/HEADER`), copied in document order before the record")
     namespaces: dict[str, str] = Field(
         default_factory=dict, description="prefix -> namespace URI for the prefixes the XPaths use")
