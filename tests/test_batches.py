@@ -227,3 +227,27 @@ async def test_the_soap_answer_to_a_batch_lists_each_records_receipt(
     assert [x.findtext(f"{{{TNS}}}Status") for x in records] == ["rejected", "accepted"], r.text
     assert receipt.findtext(f"{{{TNS}}}Status") == "rejected" and receipt.findtext(f"{{{TNS}}}MessageId") == ""
     assert all(x.findtext(f"{{{TNS}}}MessageId") for x in records)
+
+
+async def test_a_dropped_batch_goes_to_error_with_each_records_fate_and_its_good_record_is_forwarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISON_KEY", "prison-key-1")
+    src, court = tmp_path / "prison-drop", MemoryOutbound()
+    src.mkdir()
+    cfg = _config(tmp_path / "data", "http://127.0.0.1:9/unused")
+    cfg["agencies"][0]["inbound"] = [{"name": "prison-drop", "adapter": "folder", "mapping": "prison",
+                                      "settings": {"path": str(src), "poll_interval": 0.1}}]
+    gw = Gateway(parse_config(cfg), outbound={"PRISON": MemoryOutbound(), "COURT": court,
+                                              "PROC": MemoryOutbound()})
+    (src / "day.xml").write_bytes(BAD)
+    await gw.start()
+    try:
+        await wait_for(lambda: (src / "error" / "day.xml.error.txt").is_file(), what="the file moved to error/")
+        why = (src / "error" / "day.xml.error.txt").read_text(encoding="utf-8").splitlines()
+        assert why[0].startswith("record 1, message ") and why[0].endswith(": rejected")
+        assert [w.split("]")[0] for w in why[1:4]] == ["[ID-01", "[SEN-01", "[DATE-03"]
+        assert why[4].startswith("record 2, message ") and why[4].endswith(": accepted")
+        await wait_for(lambda: len(court.received) == 1, what="the good record at the court")
+        assert b"A1401052026030003" in court.received[0].body
+    finally:
+        await gw.stop()
