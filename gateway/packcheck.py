@@ -133,7 +133,7 @@ def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult
     expected.mkdir(exist_ok=True) if update else None
     results = []
     for path, valid in _samples(pack):
-        parts = _records(pack, path)
+        parts = split_records(pack, path.read_bytes(), str(path))
         blocked = []
         for n, body in enumerate(parts, 1):
             stem, name = (f"{path.stem}.{n}", f"{path.name} record {n}") if len(parts) > 1 else (path.stem, path.name)
@@ -145,13 +145,13 @@ def run_samples(pack: MappingPack, *, update: bool = False) -> list[SampleResult
     return results
 
 
-def _records(pack: MappingPack, path: Path) -> list[bytes]:
-    """A sample as the gateway takes it in: split into its records when the pack has `batch:`."""
-    body = path.read_bytes()
+def split_records(pack: MappingPack, body: bytes, source: str) -> list[bytes]:
+    """A file as the gateway takes it in: split into its records when the pack has `batch:` (a file
+    that is not XML, or has no record, stays whole, to be refused with the reason)."""
     if pack.batch is None:
         return [body]
     try:
-        return pack.batch.split(xmlsafe.parse(body, source=str(path))) or [body]
+        return pack.batch.split(xmlsafe.parse(body, source=source)) or [body]
     except InputRejected:
         return [body]
 

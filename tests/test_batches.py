@@ -34,7 +34,8 @@ from .support.waiting import wait_for
 PACKS = Path(__file__).parent / "fixtures" / "packs"
 SAMPLES = PACKS / "prison" / "samples"
 DAY = (SAMPLES / "valid" / "day-batch.xml").read_bytes()
-BAD = (SAMPLES / "invalid" / "batch-with-one-bad-record.xml").read_bytes()
+BAD_NAME = "batch-with-one-bad-record.xml"
+BAD = (SAMPLES / "invalid" / BAD_NAME).read_bytes()
 SOAP_XSD = Path(__file__).parents[1] / "standards" / "soap" / "case-exchange-soap.xsd"
 
 
@@ -251,3 +252,19 @@ async def test_a_dropped_batch_goes_to_error_with_each_records_fate_and_its_good
         assert b"A1401052026030003" in court.received[0].body
     finally:
         await gw.stop()
+
+
+def test_validate_explains_each_record_of_a_batch() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from gateway.mapping_cli import validate
+
+    app = typer.Typer()
+    app.command()(validate)
+    r = CliRunner().invoke(app, [str(SAMPLES / "invalid" / BAD_NAME), "--agency", "PRISON", "--dir", str(PACKS)],
+                           env={"COLUMNS": "200"})
+    assert r.exit_code == 1, r.output
+    first, second = r.output.split("record 2 of 2")
+    assert "record 1 of 2" in first and "[ID-01]" in first and "[SEN-01]" in first and "BLOCKED" in first
+    assert "ACCEPTED" in second and "BLOCKED" not in second
