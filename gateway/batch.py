@@ -4,8 +4,9 @@ Why each record is its own message and its own store transaction (not one transa
 records of one file belong to different cases and go to different agencies, so one bad record
 must not hold back the others, and a node that stops half-way through a file has stored whole
 records only. A resend of the file is then safe: each record is split out to the same bytes,
-so the store recognises the ones it has (by the SHA-256 of the record's own bytes) and takes
-in the rest. The file's receipt is the list of its records' receipts.
+so the store recognises the ones it has (by the SHA-256 of the record's own bytes as split out,
+the inherited header parts included, which is also the hash its raw payload is stored under) and
+takes in the rest. The file's receipt is the list of its records' receipts.
 """
 
 from __future__ import annotations
