@@ -289,7 +289,7 @@ class DropInbound(InboundAdapter):
                 attachments=tuple(attachments),
             )
         )
-        await self.context.drops.mark(fingerprint, receipt.message_id)
+        await self.context.drops.mark(fingerprint, _marked(receipt))
         if receipt.status == MessageStatus.ACCEPTED:
             await asyncio.to_thread(self._move_away, fs, name, extra, self.archive_dir, None)
         else:
@@ -387,7 +387,19 @@ def _quietly(fn: Callable[[str], None], path: str) -> None:
         fn(path)
 
 
+def _marked(receipt: Receipt) -> str:
+    """The message a taken file is marked with: a batch's first refused record (else its first), so a
+    file found again after a crash goes where its receipt sent it."""
+    if not receipt.records:
+        return receipt.message_id
+    refused = [r for r in receipt.records if r.status != MessageStatus.ACCEPTED]
+    return (refused or list(receipt.records))[0].message_id
+
+
 def _reasons(receipt: Receipt) -> list[str]:
+    if receipt.records:  # a file of several records: each one's fate, the accepted ones forwarded already
+        return [line for i, r in enumerate(receipt.records, 1)
+                for line in (f"record {i}, message {r.message_id}: {r.status}", *r.reasons)]
     return [f"message {receipt.message_id}: {receipt.status}", *receipt.reasons]
 
 

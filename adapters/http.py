@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute
 from adapters import multipart
 from adapters.base import AdapterSpec, InboundAdapter, InboundContext, OutboundContext, push_route
 from adapters.http11 import KeepAliveTransport
-from gateway.errors import Busy, ConfigError
+from gateway.errors import Busy, ConfigError, PartlyTaken
 from gateway.files import FileStore
 from gateway.model import Attachment, DeliveryResult, InboundRecord, MessageStatus, OutboundMessage, Receipt
 from gateway.secrets import SecretRef, UrlWithoutSecrets
@@ -286,8 +286,9 @@ class HttpInbound(InboundAdapter):
                 log.exception("channel %s: the record could not be taken in", self.channel)
                 await self._log_refusal(request, f"the record could not be stored ({type(e).__name__})",
                                         "gateway.unavailable")
-                return _error(503, "the gateway could not store the record just now; nothing was accepted, "
-                                   "send it again", "gateway.unavailable", want_xml, retry_after=_RETRY_AFTER)
+                why = (f"{e.message_zh} / {e}" if isinstance(e, PartlyTaken) else
+                       "the gateway could not store the record just now; nothing was accepted, send it again")
+                return _error(503, why, "gateway.unavailable", want_xml, retry_after=_RETRY_AFTER)
             return _receipt_response(receipt, want_xml)
 
         return [push_route(self.path, endpoint, ["POST"], f"inbound-{self.channel}")]

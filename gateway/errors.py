@@ -47,3 +47,20 @@ class Busy(GatewayError):
         self.message_zh = message_zh
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class PartlyTaken(GatewayError):
+    """A file of several records stopped part-way (the store failed): its first `taken` records are
+    stored, each whole, and the rest are not. Sending the file again is safe: the stored ones are
+    recognised by their own bytes and not taken twice."""
+
+    rule = "gateway.unavailable"
+
+    def __init__(self, taken: int, total: int) -> None:
+        self.taken = taken
+        self.total = total
+        super().__init__(f"the gateway could not store record {taken + 1} of {total} of the file just now; records "
+                         f"1 to {taken} were taken, the others were not; send the file again: the records taken "
+                         "are recognised and not taken twice")
+        self.message_zh = (f"网关暂时无法保存文件中的第 {taken + 1} 条记录（共 {total} 条）；"
+                           f"前 {taken} 条已接收，其余未接收。请重新发送该文件，已接收的记录会被识别，不会重复接收")

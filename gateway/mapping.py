@@ -29,6 +29,7 @@ from typing import Any
 from lxml import etree
 
 from gateway import codetables, schemamessages, sourcetrace, xmlencoding, xsltcheck
+from gateway.batch import Splitter
 from gateway.errors import ConfigError, InputRejected
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import load_schema
@@ -117,6 +118,7 @@ class MappingPack:
         self._traced: tuple[etree.XSLT, etree.XSLT] | None | bool = False
         self._lenient: etree.XSLT | None = None  # built on the first record the mapping refuses
         self.outbound, self._outbound_exact = self._xslt(spec.outbound, outbound=True)
+        self.batch: Splitter | None = Splitter.compile(spec.batch, self.name) if spec.batch else None
 
     def _file(self, rel: str) -> Path:
         p = (self.root / rel).resolve()

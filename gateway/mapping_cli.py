@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from gateway.errors import GatewayError
 from gateway.mapping import MappingPack, PackNotFound, load_pack, pack_for_agency
-from gateway.packcheck import check_file, run_received, run_samples
+from gateway.packcheck import check_file, run_received, run_samples, split_records
 from gateway.packspec import PackSpec, load_spec
 from gateway.schemaload import SchemaNotCompiling
 
@@ -117,7 +117,8 @@ _PACK_HEAD = """\
 # Every key, with its default: docs/pack-reference.md (`gateway mapping docs`).
 """
 # examples for the keys the scaffold leaves commented out
-_PACK_EXAMPLES = {"legacy_catalog": "schema/catalog.xml", "receive_schema": "legacy-receive.xsd"}
+_PACK_EXAMPLES: dict[str, object] = {"legacy_catalog": "schema/catalog.xml", "receive_schema": "legacy-receive.xsd",
+                                     "batch": {"record": "/Export/Record", "inherit": ["/Export/Header"]}}
 
 
 def _pack_yaml(code: str, agency: str) -> str:
@@ -134,7 +135,8 @@ def _pack_yaml(code: str, agency: str) -> str:
         if key in values:
             out.append(yaml.safe_dump({key: values[key]}, allow_unicode=True).rstrip())
         else:
-            out.append("# " + yaml.safe_dump({key: _PACK_EXAMPLES.get(key, f.default)}, allow_unicode=True).rstrip())
+            example = yaml.safe_dump({key: _PACK_EXAMPLES.get(key, f.default)}, allow_unicode=True, sort_keys=False)
+            out += ["# " + line for line in example.rstrip().splitlines()]
     return "\n".join(out) + "\n"
 
 
@@ -340,8 +342,17 @@ def validate(
                       "cannot be loaded[/red]")
         console.print(f"  {e}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    out = check_file(file.read_bytes(), pack, sender=agency, source=str(file))
-    console.print(f"{file} (agency {agency}, pack {pack.name})")
+    parts = split_records(pack, file.read_bytes(), str(file))
+    blocked = [_explain(body, pack, agency, f"{file}" + (f" record {n} of {len(parts)}" if len(parts) > 1 else ""),
+                        show_standard) for n, body in enumerate(parts, 1)]
+    if any(blocked):
+        raise typer.Exit(1)
+
+
+def _explain(body: bytes, pack: MappingPack, agency: str, what: str, show_standard: bool) -> bool:
+    """Print one record's findings and verdict; True when the gateway would not forward it."""
+    out = check_file(body, pack, sender=agency, source=what)
+    console.print(f"{what} (agency {agency}, pack {pack.name})")
     for p in out.problems:
         colour = "red" if p.severity == "block" else "yellow"
         where = (f" at {p.location}" if p.location else "") + (f", line {p.line}" if p.line else "")
@@ -362,10 +373,11 @@ def validate(
         console.print(
             "[red]BLOCKED[/red]: the gateway would not forward this file; the sender gets a defect notice"
         )
-        raise typer.Exit(1)
+        return True
     console.print(
         "[green]ACCEPTED[/green]" + (" with warnings the receiver will see" if out.problems else "")
     )
+    return False
 
 
 @mapping_app.command("docs")

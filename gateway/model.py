@@ -150,8 +150,10 @@ class Receipt:
     duplicate: bool = False
     received_at: float = 0.0
     destinations: tuple[str, ...] = ()
+    records: tuple[Receipt, ...] = ()  # a file of several records (a pack's `batch:`): each one's receipt
 
     def as_dict(self) -> dict[str, object]:
+        more: dict[str, object] = {"records": [r.as_dict() for r in self.records]} if self.records else {}
         return {
             "message_id": self.message_id,
             "content_hash": self.content_hash,
@@ -161,6 +163,7 @@ class Receipt:
             "duplicate": self.duplicate,
             "received_at": self.received_at,
             "destinations": list(self.destinations),
+            **more,
         }
 
     def to_xml(self) -> bytes:
@@ -177,6 +180,10 @@ class Receipt:
         reasons = etree.SubElement(root, "Reasons")
         for r in self.reasons:
             etree.SubElement(reasons, "Reason").text = r
+        if self.records:
+            records = etree.SubElement(root, "Records")
+            for rec in self.records:
+                records.append(etree.fromstring(rec.to_xml()))
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
     @classmethod
@@ -190,6 +197,7 @@ class Receipt:
             duplicate=bool(d.get("duplicate", False)),
             received_at=float(d.get("received_at") or 0.0),
             destinations=tuple(str(x) for x in d.get("destinations") or []),
+            records=tuple(cls.from_dict(r) for r in d.get("records") or []),
         )
 
 

@@ -7,7 +7,7 @@ with a fresh rendering, so the keys listed are the keys the gateway accepts.
 from __future__ import annotations
 
 from gateway.docs import model_section
-from gateway.packspec import PackSpec
+from gateway.packspec import BatchSpec, PackSpec
 
 HEADER = """# Mapping pack reference
 
@@ -49,5 +49,5 @@ libxml2 refuses: [connect-an-agency.md](connect-an-agency.md#when-a-vendor-schem
 
 
 def render() -> str:
-    parts = [HEADER, model_section(PackSpec, "`pack.yaml`"), CODES, SCHEMA]
+    parts = [HEADER, model_section(PackSpec, "`pack.yaml`"), model_section(BatchSpec, level=3), CODES, SCHEMA]
     return "\n".join(parts).rstrip() + "\n"

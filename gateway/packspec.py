@@ -17,6 +17,22 @@ from gateway import xmlencoding
 from gateway.errors import ConfigError
 
 
+class BatchSpec(BaseModel):
+    """How one file of this format splits into records, each taken in on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: str = Field(
+        description="XPath 1.0 selecting each record element of a file, e.g. `/TRANSFERS/PRISONER`; every "
+        "match becomes a file of its own: the root element (with its attributes), the `inherit` parts, then "
+        "the record. Each is mapped, checked, routed and answered alone, with its own message id and receipt")
+    inherit: list[str] = Field(
+        default_factory=list, description="XPaths of the header elements every record carries along (e.g. "
+        "`/TRANSFERS/HEADER`), copied in document order before the record")
+    namespaces: dict[str, str] = Field(
+        default_factory=dict, description="prefix -> namespace URI for the prefixes the XPaths use")
+
+
 class PackSpec(BaseModel):
     """One legacy system's format and how it maps to the Case Exchange standard.
 
@@ -63,6 +79,11 @@ class PackSpec(BaseModel):
         "it out when the legacy system reads the standard")
     codes: str = Field("codes", description="folder of code tables, one `TABLE.csv` per list with the columns "
                        "`legacy,standard`")
+    batch: BatchSpec | None = Field(
+        None, description="the files hold several records: how to split them (`record:`, `inherit:`, "
+        "`namespaces:`). A file's receipt lists each record's receipt; each record is accepted or refused "
+        "alone and stored in its own transaction, and a resend is recognised per record by the SHA-256 of "
+        "the record's own bytes. Leave it out when a file holds one record")
     samples: str = Field("samples", description="folder of sample files: `valid/` must pass, `invalid/` must be "
                          "refused, `expected/` holds what `gateway mapping test --update` wrote; `received/` holds "
                          "standard records the agency receives, each `NAME.xml` beside `NAME.expected.xml`, the exact "

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import findings, heap, notice, schemamessages, standard, xmllimits, xmlsafe
+from gateway import batch, findings, heap, notice, schemamessages, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
-from gateway.errors import GatewayError, InputRejected
+from gateway.errors import GatewayError, InputRejected, PartlyTaken
 from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
@@ -342,6 +342,35 @@ class Pipeline:
             heap.release_soon(len(record.body))  # its trees are gone: their memory goes back
 
     async def _accept(self, record: InboundRecord) -> Receipt:
+        splitter = self.inbound_packs[record.channel].batch
+        if splitter is None:
+            return await self._accept_one(record)
+        return await self._accept_file(record, splitter)
+
+    async def _accept_file(self, record: InboundRecord, splitter: batch.Splitter) -> Receipt:
+        """A file of several records: each record is taken in alone (gateway/batch.py says why)."""
+        source = f"channel {record.channel}" + (f", file {record.file_name}" if record.file_name else "")
+        try:
+            root = xmlsafe.parse(record.body, source=source, max_bytes=self.max_bytes, limits=self.limits)
+        except InputRejected:  # not XML: refused as one record, with the parser's words
+            return await self._accept_one(record)
+        parts = splitter.split(root)
+        del root
+        if not parts:
+            return await self._accept_one(record, Problem(
+                "batch.no-record", "the file holds no record: nothing in it matches the pack's batch.record",
+                message_zh="文件中没有可识别的记录：没有与数据包 batch.record 相符的元素"))
+        receipts: list[Receipt] = []
+        for part in parts:
+            try:
+                receipts.append(await self._accept_one(replace(record, body=part, sender_message_id=None)))
+            except Exception as e:
+                if not receipts:
+                    raise  # nothing was taken: the adapter says so as for any record
+                raise PartlyTaken(len(receipts), len(parts)) from e
+        return batch.file_receipt(sha256_hex(record.body), record.received_at, receipts)
+
+    async def _accept_one(self, record: InboundRecord, refused: Problem | None = None) -> Receipt:
         # A resend is recognised inside the store's one write (record_message), not by a read
         # before it: that saves a round trip per record and cannot race a concurrent resend.
         content_hash = sha256_hex(record.body)
@@ -350,7 +379,11 @@ class Pipeline:
         ctx.log("received", content_hash, channel=record.channel, size=len(record.body),
                 file=record.file_name, operation=record.operation, sender_message_id=record.sender_message_id,
                 **({"attachments": _attachments(record)} if record.attachments else {}))
-        blocked = await judge_soon(ctx, self.steps)
+        if refused is not None:  # refused before any step could look at it (a batch file with no record)
+            ctx.problems.append(refused)
+            blocked = True
+        else:
+            blocked = await judge_soon(ctx, self.steps)
         return await self._commit(ctx, MessageStatus.REJECTED if blocked else MessageStatus.ACCEPTED)
 
     async def _commit(self, ctx: Context, status: MessageStatus) -> Receipt:

@@ -171,6 +171,8 @@ def _facet_values(xsd: etree._Element, type_name: str) -> list[str]:
     simple = {t.get("name"): t for t in xsd.findall(f"{XS}simpleType")}
     values: list[str] = []
     while type_name in simple:
+        if simple[type_name].find(f"{XS}union") is not None:  # a union of built-in types has no facets
+            break
         r = simple[type_name].find(f"{XS}restriction")
         assert r is not None
         values += [str(f.get("value")) for f in r if isinstance(f.tag, str) and f.get("value") is not None]

@@ -2,7 +2,9 @@
 
 Records are generated from the standard's own structure, restricted per pack to what its legacy
 format can hold (the justice bureau's format holds one offender, the judgment and the execution
-notice only; the police format has no sending time). Codes come from each pack's code tables.
+notice only; the police format has no sending time). Standard 1.1 parts go where a format holds them:
+sentences (court, justice), the persons a document concerns and its outcome (court, procuratorate),
+an event's time (court). Codes come from each pack's code tables.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ date = st.dates(
 ).map(lambda d: d.isoformat())
 
 
+USES_11 = ("c:Sentences or c:Events/c:Event/c:Time or c:Documents/c:Document/c:PersonRef"
+           " or c:Documents/c:Document/c:Outcome")
+times = st.times().map(lambda t: t.replace(microsecond=0).isoformat())
+
+
 def e(tag: str, value: Any, **attrs: str) -> str:
     a = "".join(f' {k}="{escape(v, {chr(34): "&quot;"})}"' for k, v in attrs.items())
     return f"<{tag}{a}>{escape(str(value))}</{tag}>"
@@ -55,6 +62,9 @@ class Profile:
     pack: str
     sent_at: bool = True
     full: bool = True  # events, evidence, dossier, titles, signatures, several persons
+    sentences: bool = False  # a sentence of the first person (standard 1.1)
+    doc_links: bool = False  # the persons a document concerns and its outcome (standard 1.1)
+    event_time: bool = False  # an event's time of day (standard 1.1)
 
 
 def codes(pack: MappingPack, table: str) -> st.SearchStrategy[str]:
@@ -116,6 +126,7 @@ def records(draw: Any, profile: Profile) -> str:
                 + "</Offence>"
             )
         out.append(f"<Offences>{body}</Offences>")
+    sentence_at = len(out)
     if full and (evs := draw(st.lists(codes(pack, "events"), max_size=3))):
         out.append(
             "<Events>"
@@ -123,6 +134,7 @@ def records(draw: Any, profile: Profile) -> str:
                 "<Event>"
                 + e("Type", t)
                 + e("Date", draw(date))
+                + (e("Time", tm) if profile.event_time and (tm := opt(draw, times)) else "")
                 + (e("PersonRef", p) if (p := ref()) else "")
                 + (e("Note", n) if (n := opt(draw, text)) else "")
                 + "</Event>"
@@ -135,13 +147,17 @@ def records(draw: Any, profile: Profile) -> str:
         if full
         else [t for t in ("judgment", "execution-notice") if draw(st.booleans())]
     )
+    judgment_number = None
     if doc_types:
         body = ""
         for t in doc_types:
+            number = draw(token)
+            if t == "judgment" and judgment_number is None:
+                judgment_number = number
             body += (
                 "<Document>"
                 + e("Type", t)
-                + e("Number", draw(token))
+                + e("Number", number)
                 + e("Date", draw(date))
                 + e("Issuer", draw(agency))
             )
@@ -152,6 +168,9 @@ def records(draw: Any, profile: Profile) -> str:
                 if draw(st.booleans()):
                     sig = base64.b64encode(draw(st.binary(min_size=8, max_size=24))).decode()
                     body += e("Signature", sig, algorithm="SM2-SM3", keyId=draw(agency) + "-SEAL")
+            if profile.doc_links and persons:
+                body += "".join(e("PersonRef", p) for p in draw(st.lists(st.sampled_from(persons), unique=True)))
+                body += e("Outcome", oc) if (oc := opt(draw, codes(pack, "outcomes"))) else ""
             body += "</Document>"
         out.append(f"<Documents>{body}</Documents>")
     if full and (kinds := draw(st.lists(codes(pack, "evidence"), max_size=3))):
@@ -187,7 +206,20 @@ def records(draw: Any, profile: Profile) -> str:
             )
             + "</Dossier>"
         )
-    return f'<CaseRecord xmlns="{NS}" version="1.0">' + "".join(out) + "</CaseRecord>"
+    if profile.sentences and persons and draw(st.booleans()):
+        suspended = opt(draw, st.sampled_from(["true", "false"]))
+        out.insert(sentence_at, "<Sentences><Sentence>" + e("PersonRef", persons[0])
+                   + e("Penalty", draw(codes(pack, "penalties")))
+                   + (e("TermMonths", m) if (m := opt(draw, st.integers(0, 300))) is not None else "")
+                   + (e("Suspended", suspended) if suspended else "")
+                   + (e("ProbationMonths", m) if (m := opt(draw, st.integers(0, 60))) is not None else "")
+                   + (e("Text", t) if (t := opt(draw, text)) else "")
+                   + (e("DocumentNumber", judgment_number) if judgment_number else "")
+                   + "</Sentence></Sentences>")
+    record = etree.fromstring(f'<CaseRecord xmlns="{NS}" version="1.0">' + "".join(out) + "</CaseRecord>")
+    if record.xpath(USES_11, namespaces={"c": NS}):  # a record using 1.1 parts says so (rule VER-01)
+        record.set("version", "1.1")
+    return etree.tostring(record, encoding="unicode")
 
 
 def _round_trip(profile: Profile, xml: str) -> None:
@@ -211,18 +243,18 @@ def test_police_round_trip(xml: str) -> None:
 
 
 @_settings
-@given(records(Profile("procuratorate")))
+@given(records(Profile("procuratorate", doc_links=True)))
 def test_procuratorate_round_trip(xml: str) -> None:
     _round_trip(Profile("procuratorate"), xml)
 
 
 @_settings
-@given(records(Profile("court")))
+@given(records(Profile("court", sentences=True, doc_links=True, event_time=True)))
 def test_court_round_trip(xml: str) -> None:
     _round_trip(Profile("court"), xml)
 
 
 @_settings
-@given(records(Profile("justice", sent_at=False, full=False)))
+@given(records(Profile("justice", sent_at=False, full=False, sentences=True)))
 def test_justice_round_trip(xml: str) -> None:
     _round_trip(Profile("justice"), xml)

@@ -84,11 +84,16 @@ def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None
             etree.SubElement(de, _t("Agency")).text = dv.destination
             etree.SubElement(de, _t("State")).text = dv.state
             etree.SubElement(de, _t("Reason")).text = dv.reason
+    if r.records:  # a file of several records: each one's own receipt
+        recs = etree.SubElement(el, _t("Records"))
+        for rec in r.records:
+            recs.append(receipt_element(rec))
     return el
 
 
 _FINDING_FIELDS = (("rule", "Rule"), ("severity", "Severity"), ("message_zh", "MessageZh"),
-                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"), ("hint_zh", "HintZh"), ("hint_en", "HintEn"),
+                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"),
+                   ("hint_zh", "HintZh"), ("hint_en", "HintEn"),
                    ("standard_location", "StandardLocation"), ("standard_line", "StandardLine"))
 _REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
 

@@ -5,7 +5,10 @@
     exclude-result-prefixes="m">
   <xsl:template match="/CourtMessage">
     <xsl:variable name="h" select="Header"/>
-    <CaseRecord version="1.0">
+    <CaseRecord>
+      <xsl:attribute name="version"><xsl:choose>
+        <xsl:when test="Body/Sentences or Body/Instruments/Instrument/PartyRef or Body/Instruments/Instrument/Disposition or Body/Chronology/Entry/At">1.1</xsl:when>
+        <xsl:otherwise>1.0</xsl:otherwise></xsl:choose></xsl:attribute>
       <CaseNumber><xsl:value-of select="$h/Case/Identification/UnifiedCaseNo"/></CaseNumber>
       <Stage><xsl:value-of select="m:to-standard('stages', $h/Case/Procedure/StageCode)"/></Stage>
       <Action><xsl:value-of select="m:to-standard('actions', $h/Case/Procedure/ActionCode)"/></Action>
@@ -30,8 +33,18 @@
       <xsl:if test="PartyRef"><PersonRef><xsl:value-of select="PartyRef"/></PersonRef></xsl:if>
       <xsl:if test="Particulars"><Description><xsl:value-of select="Particulars"/></Description></xsl:if></Offence>
   </xsl:for-each></Offences></xsl:template>
+  <xsl:template match="Sentences"><Sentences><xsl:for-each select="Sentence">
+    <Sentence><PersonRef><xsl:value-of select="PartyRef"/></PersonRef>
+      <Penalty><xsl:value-of select="m:to-standard('penalties', Penalty/Code)"/></Penalty>
+      <xsl:if test="TermMonths"><TermMonths><xsl:value-of select="TermMonths"/></TermMonths></xsl:if>
+      <xsl:if test="Suspended"><Suspended><xsl:value-of select="Suspended"/></Suspended></xsl:if>
+      <xsl:if test="ProbationMonths"><ProbationMonths><xsl:value-of select="ProbationMonths"/></ProbationMonths></xsl:if>
+      <xsl:if test="Wording"><Text><xsl:value-of select="Wording"/></Text></xsl:if>
+      <xsl:if test="InstrumentNo"><DocumentNumber><xsl:value-of select="InstrumentNo"/></DocumentNumber></xsl:if></Sentence>
+  </xsl:for-each></Sentences></xsl:template>
   <xsl:template match="Chronology"><Events><xsl:for-each select="Entry">
     <Event><Type><xsl:value-of select="m:to-standard('events', Kind/Code)"/></Type><Date><xsl:value-of select="On"/></Date>
+      <xsl:if test="At"><Time><xsl:value-of select="At"/></Time></xsl:if>
       <xsl:if test="PartyRef"><PersonRef><xsl:value-of select="PartyRef"/></PersonRef></xsl:if>
       <xsl:if test="Remark"><Note><xsl:value-of select="Remark"/></Note></xsl:if></Event>
   </xsl:for-each></Events></xsl:template>
@@ -41,7 +54,9 @@
       <Issuer><xsl:value-of select="Reference/IssuedBy"/></Issuer>
       <xsl:if test="Title"><Title><xsl:value-of select="Title"/></Title></xsl:if>
       <xsl:if test="FileRef"><FileRef><xsl:value-of select="FileRef"/></FileRef></xsl:if>
-      <xsl:if test="Seal"><Signature algorithm="{Seal/@algorithm}" keyId="{Seal/@keyId}"><xsl:value-of select="Seal"/></Signature></xsl:if></Document>
+      <xsl:if test="Seal"><Signature algorithm="{Seal/@algorithm}" keyId="{Seal/@keyId}"><xsl:value-of select="Seal"/></Signature></xsl:if>
+      <xsl:for-each select="PartyRef"><PersonRef><xsl:value-of select="."/></PersonRef></xsl:for-each>
+      <xsl:if test="Disposition"><Outcome><xsl:value-of select="m:to-standard('outcomes', Disposition/Code)"/></Outcome></xsl:if></Document>
   </xsl:for-each></Documents></xsl:template>
   <xsl:template match="Exhibits"><Evidence><xsl:for-each select="Exhibit">
     <Item><Kind><xsl:value-of select="m:to-standard('evidence', Kind/Code)"/></Kind>

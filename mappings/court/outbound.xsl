@@ -50,8 +50,18 @@
             <xsl:if test="c:PersonRef"><PartyRef><xsl:value-of select="c:PersonRef"/></PartyRef></xsl:if>
             <xsl:if test="c:Description"><Particulars><xsl:value-of select="c:Description"/></Particulars></xsl:if></Charge>
         </xsl:for-each></Charges></xsl:if>
+        <xsl:if test="c:Sentences"><Sentences><xsl:for-each select="c:Sentences/c:Sentence">
+          <Sentence><PartyRef><xsl:value-of select="c:PersonRef"/></PartyRef>
+            <Penalty><Code><xsl:value-of select="m:to-legacy('penalties', c:Penalty)"/></Code></Penalty>
+            <xsl:if test="c:TermMonths"><TermMonths><xsl:value-of select="c:TermMonths"/></TermMonths></xsl:if>
+            <xsl:if test="c:Suspended"><Suspended><xsl:value-of select="c:Suspended"/></Suspended></xsl:if>
+            <xsl:if test="c:ProbationMonths"><ProbationMonths><xsl:value-of select="c:ProbationMonths"/></ProbationMonths></xsl:if>
+            <xsl:if test="c:Text"><Wording><xsl:value-of select="c:Text"/></Wording></xsl:if>
+            <xsl:if test="c:DocumentNumber"><InstrumentNo><xsl:value-of select="c:DocumentNumber"/></InstrumentNo></xsl:if></Sentence>
+        </xsl:for-each></Sentences></xsl:if>
         <xsl:if test="c:Events"><Chronology><xsl:for-each select="c:Events/c:Event">
           <Entry><Kind><Code><xsl:value-of select="m:to-legacy('events', c:Type)"/></Code></Kind><On><xsl:value-of select="c:Date"/></On>
+            <xsl:if test="c:Time"><At><xsl:value-of select="c:Time"/></At></xsl:if>
             <xsl:if test="c:PersonRef"><PartyRef><xsl:value-of select="c:PersonRef"/></PartyRef></xsl:if>
             <xsl:if test="c:Note"><Remark><xsl:value-of select="c:Note"/></Remark></xsl:if></Entry>
         </xsl:for-each></Chronology></xsl:if>
@@ -61,7 +71,9 @@
               <IssuedBy><xsl:value-of select="c:Issuer"/></IssuedBy></Reference>
             <xsl:if test="c:Title"><Title><xsl:value-of select="c:Title"/></Title></xsl:if>
             <xsl:if test="c:FileRef"><FileRef><xsl:value-of select="c:FileRef"/></FileRef></xsl:if>
-            <xsl:if test="c:Signature"><Seal algorithm="{c:Signature/@algorithm}" keyId="{c:Signature/@keyId}"><xsl:value-of select="c:Signature"/></Seal></xsl:if></Instrument>
+            <xsl:if test="c:Signature"><Seal algorithm="{c:Signature/@algorithm}" keyId="{c:Signature/@keyId}"><xsl:value-of select="c:Signature"/></Seal></xsl:if>
+            <xsl:for-each select="c:PersonRef"><PartyRef><xsl:value-of select="."/></PartyRef></xsl:for-each>
+            <xsl:if test="c:Outcome"><Disposition><Code><xsl:value-of select="m:to-legacy('outcomes', c:Outcome)"/></Code></Disposition></xsl:if></Instrument>
         </xsl:for-each></Instruments></xsl:if>
         <xsl:if test="c:Evidence"><Exhibits><xsl:for-each select="c:Evidence/c:Item">
           <Exhibit><Kind><Code><xsl:value-of select="m:to-legacy('evidence', c:Kind)"/></Code></Kind>

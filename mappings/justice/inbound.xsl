@@ -9,7 +9,8 @@
       <Date><xsl:value-of select="@RQ"/></Date><Issuer><xsl:value-of select="@DW"/></Issuer></Document>
   </xsl:template>
   <xsl:template match="/SQJZ">
-    <CaseRecord version="1.0">
+    <CaseRecord>
+      <xsl:attribute name="version"><xsl:choose><xsl:when test="XF and DX">1.1</xsl:when><xsl:otherwise>1.0</xsl:otherwise></xsl:choose></xsl:attribute>
       <CaseNumber><xsl:value-of select="AH"/></CaseNumber>
       <Stage>execution</Stage>
       <Action><xsl:value-of select="m:to-standard('actions', @LX)"/></Action>
@@ -23,6 +24,14 @@
         <xsl:if test="ZZ"><Address><xsl:value-of select="ZZ"/></Address></xsl:if></Person></Persons></xsl:for-each>
       <xsl:if test="ZM"><Offences><xsl:for-each select="ZM"><Offence><Code><xsl:value-of select="m:to-standard('offences', .)"/></Code>
         <xsl:if test="../DX"><PersonRef>p1</PersonRef></xsl:if></Offence></xsl:for-each></Offences></xsl:if>
+      <xsl:for-each select="XF[../DX]"><Sentences><Sentence><PersonRef>p1</PersonRef>
+        <Penalty><xsl:value-of select="m:to-standard('penalties', @ZX)"/></Penalty>
+        <xsl:if test="@XQ"><TermMonths><xsl:value-of select="@XQ"/></TermMonths></xsl:if>
+        <xsl:if test="@HX"><Suspended><xsl:value-of select="@HX"/></Suspended></xsl:if>
+        <xsl:if test="@KYQ"><ProbationMonths><xsl:value-of select="@KYQ"/></ProbationMonths></xsl:if>
+        <xsl:if test="normalize-space(.)"><Text><xsl:value-of select="."/></Text></xsl:if>
+        <xsl:if test="../PJ"><DocumentNumber><xsl:value-of select="../PJ/@WH"/></DocumentNumber></xsl:if>
+      </Sentence></Sentences></xsl:for-each>
       <xsl:if test="PJ or TZ"><Documents>
         <xsl:apply-templates select="PJ"><xsl:with-param name="type">judgment</xsl:with-param></xsl:apply-templates>
         <xsl:apply-templates select="TZ"><xsl:with-param name="type">execution-notice</xsl:with-param></xsl:apply-templates>

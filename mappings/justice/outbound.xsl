@@ -29,6 +29,11 @@
         <xsl:if test="c:Gender"><XB><xsl:value-of select="m:to-legacy('genders', c:Gender)"/></XB></xsl:if>
         <xsl:if test="c:Address"><ZZ><xsl:value-of select="c:Address"/></ZZ></xsl:if></DX></xsl:for-each>
       <xsl:for-each select="c:Offences/c:Offence[not(c:PersonRef) or c:PersonRef = $p/@id]"><ZM><xsl:value-of select="m:to-legacy('offences', c:Code)"/></ZM></xsl:for-each>
+      <xsl:for-each select="c:Sentences/c:Sentence[c:PersonRef = $p/@id][1]"><XF ZX="{m:to-legacy('penalties', c:Penalty)}">
+        <xsl:if test="c:TermMonths"><xsl:attribute name="XQ"><xsl:value-of select="c:TermMonths"/></xsl:attribute></xsl:if>
+        <xsl:if test="c:Suspended"><xsl:attribute name="HX"><xsl:value-of select="c:Suspended"/></xsl:attribute></xsl:if>
+        <xsl:if test="c:ProbationMonths"><xsl:attribute name="KYQ"><xsl:value-of select="c:ProbationMonths"/></xsl:attribute></xsl:if>
+        <xsl:value-of select="c:Text"/></XF></xsl:for-each>
       <xsl:for-each select="c:Documents/c:Document[c:Type='judgment'][1]"><PJ><xsl:apply-templates select="." mode="ws"/></PJ></xsl:for-each>
       <xsl:for-each select="c:Documents/c:Document[c:Type='execution-notice'][1]"><TZ><xsl:apply-templates select="." mode="ws"/></TZ></xsl:for-each>
       <xsl:for-each select="c:Warnings/c:Warning"><TS><xsl:apply-templates select="." mode="finding"/></TS></xsl:for-each>

@@ -7,7 +7,10 @@
   <xsl:template match="/soapenv:Envelope">
     <xsl:variable name="r" select="soapenv:Header/jc:Routing"/>
     <xsl:for-each select="soapenv:Body/jc:CaseMessage">
-    <CaseRecord version="1.0">
+    <CaseRecord>
+      <xsl:attribute name="version"><xsl:choose>
+        <xsl:when test="jc:Instruments/jc:Instrument[jc:Concerns or @result]">1.1</xsl:when>
+        <xsl:otherwise>1.0</xsl:otherwise></xsl:choose></xsl:attribute>
       <CaseNumber><xsl:value-of select="jc:UnifiedNo"/></CaseNumber>
       <Stage><xsl:value-of select="m:to-standard('stages', jc:Procedure/@stage)"/></Stage>
       <Action><xsl:value-of select="m:to-standard('actions', jc:Procedure/@business)"/></Action>
@@ -40,6 +43,8 @@
           <xsl:if test="jc:Title"><Title><xsl:value-of select="jc:Title"/></Title></xsl:if>
           <xsl:if test="jc:Attachment"><FileRef><xsl:value-of select="jc:Attachment"/></FileRef></xsl:if>
           <xsl:if test="jc:Seal"><Signature algorithm="{jc:Seal/@alg}" keyId="{jc:Seal/@key}"><xsl:value-of select="jc:Seal"/></Signature></xsl:if>
+          <xsl:for-each select="jc:Concerns"><PersonRef><xsl:value-of select="."/></PersonRef></xsl:for-each>
+          <xsl:if test="@result"><Outcome><xsl:value-of select="m:to-standard('outcomes', @result)"/></Outcome></xsl:if>
         </Document>
       </xsl:for-each></Documents></xsl:if>
       <xsl:if test="jc:Proofs"><Evidence><xsl:for-each select="jc:Proofs/jc:Proof">

@@ -36,9 +36,11 @@
         </xsl:for-each></jc:Events></xsl:if>
         <xsl:if test="c:Documents"><jc:Instruments><xsl:for-each select="c:Documents/c:Document">
           <jc:Instrument type="{m:to-legacy('doctypes', c:Type)}" no="{c:Number}" date="{c:Date}" issuer="{c:Issuer}">
+            <xsl:if test="c:Outcome"><xsl:attribute name="result"><xsl:value-of select="m:to-legacy('outcomes', c:Outcome)"/></xsl:attribute></xsl:if>
             <xsl:if test="c:Title"><jc:Title><xsl:value-of select="c:Title"/></jc:Title></xsl:if>
             <xsl:if test="c:FileRef"><jc:Attachment><xsl:value-of select="c:FileRef"/></jc:Attachment></xsl:if>
             <xsl:if test="c:Signature"><jc:Seal alg="{c:Signature/@algorithm}" key="{c:Signature/@keyId}"><xsl:value-of select="c:Signature"/></jc:Seal></xsl:if>
+            <xsl:for-each select="c:PersonRef"><jc:Concerns><xsl:value-of select="."/></jc:Concerns></xsl:for-each>
           </jc:Instrument>
         </xsl:for-each></jc:Instruments></xsl:if>
         <xsl:if test="c:Evidence"><jc:Proofs><xsl:for-each select="c:Evidence/c:Item">
