@@ -27,6 +27,7 @@ delivered bodies of the case, by hash; left out with include_payloads=False), `R
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import re
@@ -36,10 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from gateway.audit.signing import public_pem
-from gateway.audit.verify_bundle import key_fingerprint
+from gateway.audit.signing import Signer, public_pem
+from gateway.audit.verify_bundle import key_fingerprint, manifest_message
 from gateway.store.roles import ExchangeLog, Payloads
 from gateway.store.shared import iso_now
 
@@ -62,10 +61,12 @@ class Exported:
 
 
 async def export_case(
-    store: EvidenceSource, case_number: str, out_dir: str | Path, signer_public_key: Ed25519PublicKey,
+    store: EvidenceSource, case_number: str, out_dir: str | Path, signer: Signer,
     include_payloads: bool = True, *, progress: Callable[[int, int], None] | None = None,
 ) -> Exported:
-    """Write the bundle for one case; `progress(done, total)` counts window entries written."""
+    """Write the bundle for one case; `progress(done, total)` counts window entries written. The
+    manifest (windows, counts, key) is signed with the node's key, so no window can be dropped."""
+    signer_public_key = signer.public
     root = Path(out_dir) / f"case-{re.sub(r'[^A-Za-z0-9_.-]', '_', case_number)}"
     if root.exists():
         raise FileExistsError(f"{root} already exists; choose another output folder")
@@ -107,6 +108,7 @@ async def export_case(
         "payloads": "included" if include_payloads else "hashes only",
         **({"payloads_not_stored": dropped} if dropped else {}),
     }
+    manifest["signature"] = base64.b64encode(signer.private.sign(manifest_message(manifest))).decode()
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     (root / "README.md").write_text(_readme(manifest), encoding="utf-8")
     shutil.copyfile(VERIFIER, root / "verify_bundle.py")
