@@ -127,6 +127,7 @@ class Policy:
     seconds: float | None = None
     live: str | None = None
     witnessed: tuple[Mapping[str, Any], ...] = ()
+    grace: float = GRACE_SECONDS
 
 
 def _seconds(a: str, b: str) -> float:
@@ -410,7 +411,7 @@ class ChainChecker:
                 f"unsigned (the log's rule: a checkpoint at least every {pol.every} entries); checkpoints were "
                 "deleted, or the log was rewritten without them"))
         if run is not None and pol.seconds is not None and (
-                _seconds(run[2], str(e["time"])) > pol.seconds + GRACE_SECONDS):
+                _seconds(run[2], str(e["time"])) > pol.seconds + pol.grace):
             return Problem(seq, "unsigned-stretch", (
                 f"entries {run[0]} ({run[2]}) to {seq} ({e['time']}) carry no checkpoint: longer than "
                 f"{pol.seconds:g} seconds unsigned (the log's rule: a checkpoint at least every {pol.seconds:g} "
@@ -468,7 +469,7 @@ class ChainChecker:
                 "--live) or stopped uncleanly (its next start signs the tail)"))
         if pol.live is not None and run is not None and pol.seconds is not None:
             age = _seconds(run[2], pol.live)
-            if age > pol.seconds + GRACE_SECONDS:
+            if age > pol.seconds + pol.grace:
                 return Problem(run[0], "stale-tail", (
                     f"entries {run[0]} to {last} have been unsigned for {age:.0f} seconds, longer than "
                     f"{pol.seconds:g}: the node is not running, or not signing its log"))
