@@ -85,8 +85,8 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def gateway(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).parent / "gateway"), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run([str(Path(sys.executable).parent / "gateway"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
 async def _settle(db: Path) -> None:
