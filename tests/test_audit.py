@@ -172,7 +172,7 @@ def test_untouched_log_verifies_and_names_its_unsigned_tail(log: Log, db: Path) 
     v = verify(db, log.public)
     assert v.ok, v.summary()
     assert (v.entries, v.last_seq, v.checkpoints) == (log.head, log.head, len(log.checkpoints))
-    assert v.uncovered == (log.checkpoints[-1] + 1, log.head)
+    assert v.uncovered == (log.checkpoints[-1] + 2, log.head)  # after the checkpoint entry
     assert "not yet covered by a signed checkpoint" in v.summary()
 
 
@@ -263,7 +263,7 @@ def test_truncating_the_unsigned_tail_cannot_be_seen(log: Log, db: Path) -> None
     """The documented limit: entries after the newest checkpoint are unprotected."""
     attack(db, f"DELETE FROM audit_log WHERE seq>{log.head - 1}")
     v = verify(db, log.public)
-    assert v.ok and v.uncovered == (log.checkpoints[-1] + 1, log.head - 1)
+    assert v.ok and v.uncovered == (log.checkpoints[-1] + 2, log.head - 1)
 
 
 def test_forged_checkpoint_signature(log: Log, db: Path) -> None:

@@ -83,7 +83,7 @@ def checkpoint_message(seq: int, entry_hash: str, signed_at: str) -> bytes:
 
 CHECKPOINT = "checkpoint"  # the action of a checkpoint entry
 STOPPED = "node-stopped"  # a clean stop: the next entry must be the node's final checkpoint
-RESTORED = "node-restored"  # a node rebuilt from a backup: what a witness saw after the backup point was lost
+RESTORED = "node-restored"  # rebuilt from a backup (offline, closed like a stop): what came after it was lost
 GRACE_SECONDS = 10.0  # beyond the configured interval: the signing task's own period and commit latency
 
 
@@ -362,8 +362,9 @@ class ChainChecker:
         self._recent.append((seq, self.prev_hash))
         action = str(e["action"])
         self._actions = (self._actions[1], action)
-        if action == CHECKPOINT:
+        if action == CHECKPOINT:  # its signature was checked (_checkpoint_entry): all before it is proved
             self._stretch = None
+            v.covered_to = seq
         elif self._stretch is None:
             self._stretch = (seq, 1, str(e["time"]))
         else:
@@ -401,7 +402,7 @@ class ChainChecker:
         pol = self.policy
         if pol is None:
             return None
-        if self._actions[1] == STOPPED:
+        if self._actions[1] in (STOPPED, RESTORED):
             return Problem(seq - 1, "unclosed", (
                 f"entry {seq - 1} records a node's stop without its final checkpoint: entry {seq} follows it"))
         run = self._stretch
@@ -459,10 +460,10 @@ class ChainChecker:
         pol = self.policy
         assert pol is not None
         last = v.last_seq if v.last_seq is not None else 0
-        if self._actions[1] == STOPPED:
+        if self._actions[1] in (STOPPED, RESTORED):
             return Problem(last, "unclosed", f"entry {last} records a node's stop without its final checkpoint")
         run = self._stretch
-        if pol.live is None and v.entries and self._actions != (STOPPED, CHECKPOINT):
+        if pol.live is None and v.entries and self._actions not in ((STOPPED, CHECKPOINT), (RESTORED, CHECKPOINT)):
             return Problem(last, "unclosed", (
                 f"the log ends at entry {last} without a node's final checkpoint (a checkpoint right after "
                 "\"node-stopped\"): its last entries were cut off, or a node is still running (verify with "
