@@ -89,6 +89,12 @@ async def test_two_nodes_witness_and_rewrite_detected(tmp_path: Path, monkeypatc
             w["seq"] for w in _held(tmp_path / "node-b", ka.key_id)) >= _last_checkpoint(
             tmp_path / "node-a" / "gateway.db"), 20, "B holds A's newest checkpoint")
 
+        forged = {**_held(tmp_path / "node-b", ka.key_id)[0], "entry_hash": "0" * 64}
+        r = httpx.post(f"{b.url}/api/v1/witness", json=forged, headers={"X-API-Key": ENV["WITNESS_KEY"]})
+        assert r.status_code == 400 and "bad signature" in r.text, "a witness keeps only what the key signed"
+        r = httpx.post(f"{b.url}/api/v1/witness", json=forged, headers={"X-API-Key": ENV["POLICE_KEY"]})
+        assert r.status_code in (401, 403), "only keys of the witness role deposit checkpoints"
+
         b.kill()  # the witness is down: A goes on taking records in, and sends again later
         await _submit(a.url, 10, "B")
         await asyncio.sleep(1.5)

@@ -20,7 +20,8 @@ export` does before writing the bundle (and reports beside the bundle's verdict)
 after the newest checkpoint are exported in a last window and reported as not yet covered by a signed checkpoint.
 
 Layout of `case-NUMBER/` (and `case-NUMBER.zip` beside it): `entries.jsonl` (the windows),
-`checkpoints.json`, `public-key.pem`, `manifest.json`, `payloads/SHA256` (raw, standard and
+`checkpoints.json`, `public-key.pem`, `manifest.json` (signed by the node's key: its windows and
+counts are checked against what the bundle holds), `payloads/SHA256` (raw, standard and
 delivered bodies of the case, by hash; left out with include_payloads=False), `README.md` and
 `verify_bundle.py`, the standalone verifier.
 """
@@ -162,6 +163,8 @@ replaced. The verifier prints INTACT or TAMPERED, naming the first bad entry, an
   recomputed up to a signature. Entries of other cases appear in the windows only so that the
   chain can be followed; their payloads are not included.
 - `checkpoints.json`: Ed25519 signatures over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT".
+- `manifest.json`: the windows and every count, signed with the same key ("signature"); a window
+  dropped, or a count changed, fails the check.
 - `payloads/`: the case's payloads ({m['payloads']}), each named by its SHA-256, which the log records.
 - `public-key.pem`, `manifest.json`, this README, `verify_bundle.py`.
 
