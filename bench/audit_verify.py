@@ -69,9 +69,9 @@ async def main(n: int) -> None:
             peak = await peak_memory(verify_store(store, signer.public))
             print(f"verify: {n} entries in {dt:.2f} s = {n / dt:,.0f} entries/s, peak memory {peak:.1f} MB")
             t = time.perf_counter()
-            out = await export_case(store, "C2026-0007", Path(tmp) / "out", signer.public)
+            out = await export_case(store, "C2026-0007", Path(tmp) / "out", signer)
             dt = time.perf_counter() - t
-            peak = await peak_memory(export_case(store, "C2026-0007", Path(tmp) / "again", signer.public))
+            peak = await peak_memory(export_case(store, "C2026-0007", Path(tmp) / "again", signer))
             print(f"export: {out.case_entries} case entries, {out.entries} window entries, "
                   f"{len(out.windows)} windows in {dt:.2f} s ({out.entries / dt:,.0f} entries/s), "
                   f"peak memory {peak:.1f} MB, zip {out.archive.stat().st_size / 1e6:.1f} MB")

@@ -189,11 +189,23 @@ class Principal(_Strict):
     key: SecretRef = Field(description="the API key, by reference")
 
 
+class WitnessSettings(_Strict):
+    """Where each signed checkpoint is also sent, so a rewrite of the log with the node's own key shows."""
+
+    url: str | None = Field(None, description="a peer gateway's witness endpoint, e.g. "
+                                              "https://peer:8443/api/v1/witness")
+    api_key: SecretRef | None = Field(None, description="this node's key on the peer (witness role), by reference")
+    file: str | None = Field(None, description="an append-only file on storage apart from the data folder")
+    retry_seconds: float = Field(5.0, gt=0, description="wait before sending again after the witness failed")
+
+
 class Access(_Strict):
     """REST API keys beyond the agencies' own."""
 
     operators: list[Principal] = Field(default_factory=list, description="watch queues, replay, discard")
     auditors: list[Principal] = Field(default_factory=list, description="read the exchange log and queues")
+    witnesses: list[Principal] = Field(default_factory=list, description="peer nodes that deposit their log's "
+                                                                         "checkpoints here (POST /api/v1/witness)")
 
 
 class StoreSettings(_Strict):
@@ -289,7 +301,17 @@ class GatewaySettings(_Strict):
     api: ApiSettings = Field(default_factory=ApiSettings)
     refusals: RefusalSettings = Field(default_factory=RefusalSettings)
     signing_key: str | None = Field(None, description="Ed25519 PEM file; default DATA_DIR/signing-key.pem")
-    checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
+    checkpoint_every: int = Field(
+        500, ge=1, description="a checkpoint of the log at least every N entries (of the log, whichever node or "
+        "process wrote them); `gateway audit verify` fails a longer unsigned run")
+    checkpoint_seconds: float = Field(
+        60.0, gt=0, description="a checkpoint at least every T seconds while the log has unsigned entries; "
+        "`gateway audit verify` fails a longer unsigned stretch (10 seconds' grace)")
+    audit_key_fingerprint: str | None = Field(
+        None, description="fingerprint of the log's signing key, published when the node was set up: `gateway "
+        "audit verify` checks every checkpoint against it, never against a key found in the data")
+    witness: WitnessSettings = Field(default_factory=WitnessSettings,
+                                     description="copies of every checkpoint kept outside this node's storage")
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
     max_xml_elements: int = Field(

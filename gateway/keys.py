@@ -35,6 +35,7 @@ def key_refs(config: GatewayConfig) -> list[tuple[Holder, SecretRef]]:
     refs = [(Holder("agency", a.code, a.code), a.api_key) for a in config.agencies if a.api_key]
     refs += [(Holder("operator", p.name), p.key) for p in config.access.operators]
     refs += [(Holder("auditor", p.name), p.key) for p in config.access.auditors]
+    refs += [(Holder("witness", p.name), p.key) for p in config.access.witnesses]
     return refs
 
 

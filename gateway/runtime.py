@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,9 @@ from adapters.base import InboundAdapter, OutboundAdapter
 from gateway import heap
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
-from gateway.audit.signing import Signer
+from gateway.audit.signing import Sealer, Signer
+from gateway.audit.verify_bundle import STOPPED
+from gateway.audit.witness import Witnessing
 from gateway.config import GatewayConfig
 from gateway.conformance import Conformance, Gate
 from gateway.contexts import Contexts
@@ -52,6 +57,11 @@ from gateway.validation import AgencyRate, Validation
 from gateway.verdict import Verdict
 
 log = logging.getLogger("gateway")
+
+
+def _age(iso: str) -> float:
+    """Seconds since an entry's time."""
+    return time.time() - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
@@ -91,6 +101,7 @@ class Gateway:
         self.validation: Validation | None = None
         self.conformance = Conformance(config, self.store.append_audit, self.store.audit_entries)
         self.signer: Signer | None = None
+        self.witnessing: Witnessing | None = None
         self.metrics = Metrics()
         self.queries = Queries(self.store)
         limits = config.gateway.refusals
@@ -186,7 +197,9 @@ class Gateway:
         data = Path(self.config.gateway.data_dir)
         self._private_data(data)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
+        self.store.sealer = Sealer(self.signer, self.config.gateway.checkpoint_every, self.node, iso_now)
         await self.store.open()
+        await self.store.seal_log([])  # whatever an unclean stop left unsigned is signed before anything new
         self.build()
         await self.conformance.load(required_only=True)
         assert self.dispatcher is not None
@@ -194,6 +207,10 @@ class Gateway:
         for adapter in self.inbound.values():
             self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
+        w = self.config.gateway.witness
+        if w.url or w.file:
+            self.witnessing = Witnessing(self.store, w, self.node, data, self.signer.key_id)
+            self._tasks.append(asyncio.create_task(self.witnessing.run(), name="witness"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
         self._tasks.append(asyncio.create_task(self.conformance.load_the_rest(), name="conformance"))
         if self.config.gateway.retention.payload_days is not None:
@@ -262,36 +279,46 @@ class Gateway:
                 await o.aclose()
         with contextlib.suppress(Exception):
             await self.refusals.flush()
-            await self.store.append_audit([AuditEvent("node-stopped", self.node, detail={"node": self.node})])
-            await self.checkpoint()
+            # the stop and the node's final checkpoint in one transaction: no other node's entry between them
+            await self.store.seal_log([AuditEvent(STOPPED, self.node, detail={"node": self.node})])
+        if self.witnessing is not None:
+            await self.witnessing.flush()  # the final checkpoint too, if the witness answers at once
         await self.store.close()
         log.info("gateway node %s stopped", self.node)
 
     # -- exchange-log checkpoints -------------------------------------------------------
     async def checkpoint(self) -> dict[str, Any] | None:
-        """Sign the log's current head; returns the checkpoint, or None if nothing new to sign."""
-        assert self.signer is not None
-        seq, head = await self.store.audit_head()
-        cps = await self.store.checkpoints()
-        if seq == 0 or (cps and cps[-1].seq >= seq):
-            return None
-        signed_at = iso_now()
-        sig = self.signer.sign(seq, head, signed_at)
-        await self.store.add_checkpoint(seq, head, signed_at, sig, self.signer.key_id)
-        return {"seq": seq, "entry_hash": head, "signed_at": signed_at, "signature": sig}
+        """Sign the log's current head now (a checkpoint entry); None if the head is signed already."""
+        entries = await self.store.seal_log([])
+        if self.witnessing is not None:
+            self.witnessing.wake()
+        return json.loads(entries[-1].detail) if entries else None
 
     async def _checkpoints(self) -> None:
-        every = self.config.gateway.checkpoint_every
-        last = 0
+        """A checkpoint once the log's oldest unsigned entry is `checkpoint_seconds` old. The count rule
+        (every N entries) is kept by the store's writer itself, in the transaction that appends them."""
+        seconds = self.config.gateway.checkpoint_seconds
+        seen = -1
         while True:
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(min(2.0, seconds / 4))
             try:
+                if self.witnessing is not None:
+                    self.witnessing.wake()
                 seq, _ = await self.store.audit_head()
-                if seq - last >= every:
+                if seq == seen:
+                    continue
+                first = await self.store.audit_entries(after_seq=await self._signed_to(), limit=1)
+                if not first:
+                    seen = seq
+                elif _age(first[0].time) >= seconds:
                     await self.checkpoint()
-                    last = seq
             except Exception:
                 log.exception("signing a checkpoint failed; will try again")
+
+    async def _signed_to(self) -> int:
+        """The log's newest checkpoint entry (whichever node wrote it)."""
+        cp = await self.store.last_checkpoint()
+        return cp.seq + 1 if cp is not None else 0
 
     # -- retention ------------------------------------------------------------------------------
     async def retention(self, actor: str = "retention", days: float | None = None) -> RetentionReport | None:

@@ -153,6 +153,8 @@ async def test_role_rights(api: Running) -> None:
         ("GET", "/api/v1/dead-letters"): {"PROC": 403, "OPERATOR": 200, "AUDITOR": 200},
         ("GET", "/api/v1/audit"): {"COURT": 403, "OPERATOR": 200, "AUDITOR": 200},
         ("GET", "/api/v1/audit/checkpoints"): {"POLICE": 403, "AUDITOR": 200},
+        ("POST", "/api/v1/witness"): {"POLICE": 403, "OPERATOR": 403, "AUDITOR": 403},  # the witness role only
+        ("GET", "/api/v1/witness/0123456789abcdef"): {"POLICE": 403, "OPERATOR": 403, "AUDITOR": 200},
         ("POST", "/api/v1/deliveries/x/replay"): {"POLICE": 403, "AUDITOR": 403, "OPERATOR": 404},
         ("POST", "/api/v1/deliveries/x/discard"): {"PROC": 403, "AUDITOR": 403, "OPERATOR": 404},
     }

@@ -34,7 +34,7 @@ from gateway.audit.cli import audit_app
 from gateway.audit.export import export_case
 from gateway.audit.signing import Signer, public_pem
 from gateway.audit.verify import Verdict, verify_file, verify_store
-from gateway.audit.verify_bundle import checkpoint_message, entry_hash_of, signature_ok
+from gateway.audit.verify_bundle import checkpoint_message, entry_hash_of, manifest_message, signature_ok
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 from gateway.store.sqlite import SQLiteStore
@@ -51,6 +51,7 @@ COLUMNS = ("seq", *TEXT_FIELDS)
 @dataclass(frozen=True)
 class Log:
     data: Path  # data directory: gateway.db and signing-key.pem
+    signer: Signer
     public: Ed25519PublicKey
     checkpoints: list[int]
     head: int
@@ -91,8 +92,8 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Log:
     with sqlite3.connect(data / "gateway.db") as c:
         cps = [r[0] for r in c.execute("SELECT seq FROM checkpoints ORDER BY seq")]
         head = c.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
-    public = Signer.load_or_create(data / "signing-key.pem").public
-    return Log(data, public, cps, head)
+    signer = Signer.load_or_create(data / "signing-key.pem")
+    return Log(data, signer, signer.public, cps, head)
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ def test_untouched_log_verifies_and_names_its_unsigned_tail(log: Log, db: Path) 
     v = verify(db, log.public)
     assert v.ok, v.summary()
     assert (v.entries, v.last_seq, v.checkpoints) == (log.head, log.head, len(log.checkpoints))
-    assert v.uncovered == (log.checkpoints[-1] + 1, log.head)
+    assert v.uncovered == (log.checkpoints[-1] + 2, log.head)  # after the checkpoint entry
     assert "not yet covered by a signed checkpoint" in v.summary()
 
 
@@ -262,7 +263,7 @@ def test_truncating_the_unsigned_tail_cannot_be_seen(log: Log, db: Path) -> None
     """The documented limit: entries after the newest checkpoint are unprotected."""
     attack(db, f"DELETE FROM audit_log WHERE seq>{log.head - 1}")
     v = verify(db, log.public)
-    assert v.ok and v.uncovered == (log.checkpoints[-1] + 1, log.head - 1)
+    assert v.ok and v.uncovered == (log.checkpoints[-1] + 2, log.head - 1)
 
 
 def test_forged_checkpoint_signature(log: Log, db: Path) -> None:
@@ -320,13 +321,13 @@ def test_file_of_entries(log: Log, db: Path) -> None:
 
 
 # -- export bundles ------------------------------------------------------------------------------
-def _export(db: Path, public: Ed25519PublicKey, out: Path, case: str = CASES[1], payloads: bool = True,
+def _export(db: Path, signer: Signer, out: Path, case: str = CASES[1], payloads: bool = True,
             ) -> Path:
     async def run() -> Path:
         store = SQLiteStore(db)
         await store.open()
         try:
-            return (await export_case(store, case, out, public, payloads)).directory
+            return (await export_case(store, case, out, signer, payloads)).directory
         finally:
             await store.close()
 
@@ -341,7 +342,7 @@ def run_verifier(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def bundle(log: Log, db: Path, tmp_path: Path) -> Iterator[Path]:
-    out = _export(db, log.public, tmp_path / "out")
+    out = _export(db, log.signer, tmp_path / "out")
     auditor = tmp_path / "auditor"
     with zipfile.ZipFile(out.with_suffix(".zip")) as z:
         z.extractall(auditor)
@@ -374,10 +375,10 @@ def test_bundle_verifies_offline(log: Log, db: Path, bundle: Path) -> None:
 
 
 def test_bundle_reports_entries_no_checkpoint_covers_yet(log: Log, db: Path, tmp_path: Path) -> None:
-    out = _export(db, log.public, tmp_path / "out", case=CASES[0], payloads=False)
+    out = _export(db, log.signer, tmp_path / "out", case=CASES[0], payloads=False)
     r = run_verifier(out)
     assert r.returncode == 0, r.stdout
-    tail = ", ".join(str(s) for s in range(log.checkpoints[-1] + 1, log.head + 1))
+    tail = ", ".join(str(s) for s in range(log.checkpoints[-1] + 2, log.head + 1))  # after the checkpoint entry
     assert f"not yet covered by a signed checkpoint: case entries {tail}" in r.stdout
     assert not any((out / "payloads").iterdir())
 
@@ -394,7 +395,7 @@ def _edit_line(path: Path, index: int, **changes: object) -> int:
 def test_bundle_entry_altered(bundle: Path) -> None:
     seq = _edit_line(bundle / "entries.jsonl", 3, actor="someone-else")
     r = run_verifier(bundle)
-    assert r.returncode == 1 and f"TAMPERED: entry {seq} was altered" in r.stdout, r.stdout
+    assert r.returncode == 1 and f"TAMPERED (chain): entry {seq} was altered" in r.stdout, r.stdout
 
 
 def test_bundle_entry_removed(bundle: Path) -> None:
@@ -402,7 +403,7 @@ def test_bundle_entry_removed(bundle: Path) -> None:
     seq = json.loads(lines[3])["seq"]
     (bundle / "entries.jsonl").write_text("\n".join(lines[:3] + lines[4:]) + "\n")
     r = run_verifier(bundle)
-    assert r.returncode == 1 and f"TAMPERED: entry {seq} is missing" in r.stdout, r.stdout
+    assert r.returncode == 1 and f"TAMPERED (chain): entry {seq} is missing" in r.stdout, r.stdout
 
 
 def test_bundle_line_that_is_no_entry(bundle: Path) -> None:
@@ -445,11 +446,15 @@ def test_bundle_resigned_with_another_key_fails_against_the_published_key(log: L
         cp["signature"] = other.sign(cp["seq"], cp["entry_hash"], cp["signed_at"])
     (bundle / "checkpoints.json").write_text(json.dumps(cps))
     (bundle / "public-key.pem").write_bytes(public_pem(other.public))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["key_id"] = other.key_id
+    manifest["signature"] = base64.b64encode(other.private.sign(manifest_message(manifest))).decode()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
     assert run_verifier(bundle).returncode == 0
     published = bundle.parent / "published.pem"
     published.write_bytes(public_pem(log.public))
     r = run_verifier(bundle, "--public-key", str(published))
-    assert r.returncode == 1 and "forged or altered" in r.stdout, r.stdout
+    assert r.returncode == 1 and f"TAMPERED (manifest): the manifest names key {other.key_id}" in r.stdout, r.stdout
 
 
 # -- the commands ------------------------------------------------------------------------------------
@@ -463,17 +468,26 @@ def test_cli_verify_and_export(log: Log, db: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     cfg = str(_config(db))
     r = runner.invoke(audit_app, ["verify", "--config", cfg])
+    assert r.exit_code == 2 and "--key-fingerprint" in r.output, "the key is never taken from the data"
+    pin = ["--key-fingerprint", log.signer.key_id]
+    r = runner.invoke(audit_app, ["verify", "--config", cfg, *pin])
+    assert r.exit_code == 1 and "TAMPERED (interval)" in r.output, "the fixture's tail follows the final checkpoint"
+    pin.append("--live")  # as for a running node: its young unsigned tail is allowed
+    r = runner.invoke(audit_app, ["verify", "--config", cfg, *pin])
     assert r.exit_code == 0 and "INTACT" in r.output, r.output
-    r = runner.invoke(audit_app, ["export", "--case", CASES[2], str(tmp_path / "out"), "--config", cfg])
+    r = runner.invoke(audit_app, ["export", "--case", CASES[2], str(tmp_path / "out"), "--config", cfg, *pin])
     assert r.exit_code == 0 and f"entries of case {CASES[2]} are unaltered" in r.output, r.output
     assert (tmp_path / "out" / f"case-{CASES[2]}.zip").exists()
-    r = runner.invoke(audit_app, ["export", "--case", "NO-SUCH-CASE", str(tmp_path / "out"), "--config", cfg])
+    r = runner.invoke(audit_app, ["export", "--case", "NO-SUCH-CASE", str(tmp_path / "out"), "--config", cfg, *pin])
     assert r.exit_code == 2 and "no entries for case NO-SUCH-CASE" in r.output
-    assert (row(db, 20)["action"], row(db, 20)["case_number"]) == ("received", CASES[0])
-    attack(db, "DELETE FROM audit_log WHERE seq=20")
-    r = runner.invoke(audit_app, ["verify", "--config", cfg])
-    assert r.exit_code == 1 and "entry 20 is missing" in r.output, r.output
-    # entry 20 opened a window of case 1: the bundle cannot see it gone, the whole-log check can
-    r = runner.invoke(audit_app, ["export", "--case", CASES[0], str(tmp_path / "after"), "--config", cfg])
-    assert r.exit_code == 1 and "whole log: TAMPERED: entry 20 is missing" in r.output, r.output
+    with sqlite3.connect(db) as c:  # the first entry of case 1 after a checkpoint opens a window
+        cps = [r[0] for r in c.execute("SELECT seq FROM checkpoints ORDER BY seq")]
+        seq = c.execute("SELECT min(seq) FROM audit_log WHERE case_number=? AND seq>?", (CASES[0], cps[0] + 1)
+                        ).fetchone()[0]
+    attack(db, f"DELETE FROM audit_log WHERE seq={seq}")
+    r = runner.invoke(audit_app, ["verify", "--config", cfg, *pin])
+    assert r.exit_code == 1 and f"entry {seq} is missing" in r.output, r.output
+    # that entry opened a window of case 1: the bundle cannot see it gone, the whole-log check can
+    r = runner.invoke(audit_app, ["export", "--case", CASES[0], str(tmp_path / "after"), "--config", cfg, *pin])
+    assert r.exit_code == 1 and f"whole log: TAMPERED (chain): entry {seq} is missing" in r.output, r.output
     assert f"entries of case {CASES[0]} are unaltered" in r.output

@@ -254,4 +254,4 @@ def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
     assert p.returncode == 0, errs
     assert "gateway stopped" in out and "Traceback" not in errs
     log = sqlite3.connect(tmp_path / "data" / "gateway.db").execute("SELECT action FROM audit_log").fetchall()
-    assert [a for (a,) in log][-1] == "node-stopped"
+    assert [a for (a,) in log][-2:] == ["node-stopped", "checkpoint"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.audit.signing import Signer
 from gateway.sim.sshd import ensure_sshd
 from gateway.store.sqlite import SQLiteStore
 
@@ -75,7 +76,9 @@ def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path
     assert "PROC -> POLICE" in out and "return-supplementary-investigation (file read)" in out
     late = float(out.split("slowest police drop -> procuratorate: ")[1].split()[0])
     assert late < 10, "a police drop waited too long before reaching the procuratorate"
-    verify = subprocess.run([*DEMO[:-1], "audit", "verify", "--config", str(data / "demo.yaml")],
+    pin = Signer.load_or_create(data / "signing-key.pem").key_id  # the fingerprint the operator publishes
+    verify = subprocess.run([*DEMO[:-1], "audit", "verify", "--config", str(data / "demo.yaml"),
+                             "--key-fingerprint", pin],
                             capture_output=True, text=True, timeout=60, env=ENV)
     assert verify.returncode == 0 and "INTACT" in verify.stdout, verify.stdout + verify.stderr
     config = (data / "demo.yaml").read_text()

@@ -328,7 +328,7 @@ async def test_node_drops_payloads_and_files_and_keeps_history(node: Gateway, tm
     from gateway.audit.verify import verify_store
 
     assert (await verify_store(node.store, node.signer.public)).ok  # type: ignore[union-attr]
-    exported = await export_case(node.store, "C-RET-1", tmp_path / "bundle", node.signer.public)  # type: ignore[union-attr]
+    exported = await export_case(node.store, "C-RET-1", tmp_path / "bundle", node.signer)  # type: ignore[arg-type]
     manifest = json.loads((exported.directory / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["payloads_not_stored"] >= 2
     from gateway.audit.verify_bundle import verify_bundle

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from gateway.audit.export import Exported, export_case
+from gateway.audit.signing import Signer
 from gateway.audit.verify import verify_store
-from gateway.audit.verify_bundle import BundleError, Verdict, key_fingerprint, load_public_key, verify_bundle
+from gateway.audit.verify_bundle import BundleError, Policy, Verdict, key_fingerprint, load_public_key, verify_bundle
+from gateway.audit.witness import WitnessError, read_witness
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
 from gateway.store import make_store
+from gateway.store.shared import iso_now
 
 audit_app = typer.Typer(help="Prove the exchange log was never altered; export evidence for one case.",
                         no_args_is_help=True)
@@ -29,52 +31,96 @@ console = Console()
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the gateway's YAML configuration")]
 KeyOpt = Annotated[Path | None, typer.Option(
-    "--public-key", help="the gateway's public key (PEM); default: derived from the configured signing key")]
+    "--public-key", help="the gateway's public key (PEM), obtained apart from the data being checked")]
+FingerprintOpt = Annotated[str | None, typer.Option(
+    "--key-fingerprint", help="the signing key's fingerprint, as published; default: gateway.audit_key_fingerprint")]
 
 
-def _public_key(config: GatewayConfig, pem: Path | None) -> Ed25519PublicKey:
+def _expected_key(config: GatewayConfig, pem: Path | None,
+                  fingerprint: str | None) -> tuple[Ed25519PublicKey | None, str]:
+    """The key checkpoints must be signed with: from the command line or the configuration, never from
+    the data folder (whoever rewrites the log can put a key of their own there)."""
     if pem is not None:
-        return load_public_key(pem.read_bytes())
+        public = load_public_key(pem.read_bytes())
+        fp = key_fingerprint(public)
+        if fingerprint and fingerprint != fp:
+            raise GatewayError(f"--public-key 的指纹为 {fp}，与 --key-fingerprint {fingerprint} 不符 / "
+                               f"the key in {pem} has fingerprint {fp}, not {fingerprint}")
+        return public, fp
+    fp = fingerprint or config.gateway.audit_key_fingerprint or ""
+    if not fp:
+        raise GatewayError("需要预期的签名密钥：请给出 --public-key 或 --key-fingerprint，或在配置中设置 "
+                           "gateway.audit_key_fingerprint / the expected signing key is needed: pass --public-key "
+                           "or --key-fingerprint, or set gateway.audit_key_fingerprint (a key found in the data "
+                           "folder is never trusted)")
+    return None, fp
+
+
+def _node_signer(config: GatewayConfig, pin: str) -> Signer:
+    """The node's own key (to sign an export's manifest), which must be the pinned one."""
     path = Path(config.gateway.signing_key or config.data_dir / "signing-key.pem")
     if not path.exists():
-        raise GatewayError(f"no signing key at {path}: pass --public-key with the gateway's public key")
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise GatewayError(f"{path} does not hold an Ed25519 private key")
-    return key.public_key()
+        raise GatewayError(f"{path}: 没有签名密钥 / no signing key there")
+    signer = Signer.load_or_create(path)
+    if signer.key_id != pin:
+        raise GatewayError(f"{path}: 签名密钥 {signer.key_id} 不是预期的密钥 {pin} / the signing key there is "
+                           f"{signer.key_id}, not the expected key {pin}")
+    return signer
 
 
-def _setup(config_path: Path, pem: Path | None) -> tuple[GatewayConfig, Ed25519PublicKey]:
+def _setup(config_path: Path, pem: Path | None,
+           fingerprint: str | None = None) -> tuple[GatewayConfig, Ed25519PublicKey | None, str]:
     try:
         config = load_config(config_path)
         s = config.gateway.store
         db = Path(s.path or config.data_dir / "gateway.db")
         if s.backend == "sqlite" and not db.exists():  # opening would create an empty log that "verifies"
             raise GatewayError(f"there is no gateway database at {db}")
-        return config, _public_key(config, pem)
+        return config, *_expected_key(config, pem, fingerprint)
     except (GatewayError, OSError, ValueError) as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
 
 
+def _policy(config: GatewayConfig, live: bool, witness: str | None, pin: str) -> Policy:
+    witnessed: list[dict[str, Any]] = []
+    if witness:
+        api_key = config.gateway.witness.api_key.resolve() if config.gateway.witness.api_key else None
+        try:
+            witnessed = read_witness(witness, pin, api_key)
+        except WitnessError as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+    g = config.gateway
+    return Policy(every=g.checkpoint_every, seconds=g.checkpoint_seconds, live=iso_now() if live else None,
+                  witnessed=tuple(witnessed))
+
+
 @audit_app.command()
-def verify(config: ConfigOpt, public_key: KeyOpt = None) -> None:
-    """Re-check the whole log: exit 0 when intact, 1 when tampered (naming the first bad entry)."""
-    cfg, public = _setup(config, public_key)
+def verify(
+    config: ConfigOpt, public_key: KeyOpt = None, key_fingerprint: FingerprintOpt = None,
+    live: Annotated[bool, typer.Option("--live", help="the node is running: allow its young unsigned tail")] = False,
+    witness: Annotated[str | None, typer.Option(
+        "--witness", help="a witness's URL (…/api/v1/witness) or file: its checkpoints must match the log")] = None,
+) -> None:
+    """Re-check the whole log: exit 0 when intact, 1 when tampered (naming the first bad entry and the check)."""
+    cfg, public, pin = _setup(config, public_key, key_fingerprint)
+    policy = _policy(cfg, live, witness, pin)
 
     async def run() -> Verdict:
         store = make_store(cfg)
         await store.open()
         try:
             with console.status("checking the exchange log...") as status:
-                return await verify_store(store, public,
+                return await verify_store(store, public, pin=pin, policy=policy,
                                           progress=lambda n: status.update(f"{n} entries read"))
         finally:
             await store.close()
 
     verdict = asyncio.run(run())
     ok = verdict.ok
-    console.print(Panel(verdict.summary(), title=f"exchange log, key {key_fingerprint(public)}",
+    extra = f", witness {len(policy.witnessed)} checkpoint(s)" if witness else ""
+    console.print(Panel(verdict.summary(), title=f"exchange log, key {pin}{extra}",
                         border_style="green" if ok else "red"))
     raise typer.Exit(0 if ok else 1)
 
@@ -85,12 +131,21 @@ def export(
     out: Annotated[Path, typer.Argument(help="folder to write the bundle (and its .zip) into")],
     config: ConfigOpt,
     public_key: KeyOpt = None,
+    key_fingerprint: FingerprintOpt = None,
+    live: Annotated[bool, typer.Option("--live", help="the node is running: allow its young unsigned tail")] = False,
     payloads: Annotated[bool, typer.Option(help="include payload bodies, not only their hashes")] = True,
     check_log: Annotated[bool, typer.Option(help="re-check the whole log first (a bundle alone cannot show "
                                                  "a case entry deleted between its windows)")] = True,
 ) -> None:
     """Write a self-contained evidence bundle for one case, then verify it as an auditor would."""
-    cfg, public = _setup(config, public_key)
+    cfg, _, pin = _setup(config, public_key, key_fingerprint)
+    try:
+        signer = _node_signer(cfg, pin)
+    except GatewayError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    public = signer.public
+    policy = _policy(cfg, live, None, pin)
 
     async def run() -> tuple[Verdict | None, Exported]:
         store = make_store(cfg)
@@ -99,13 +154,13 @@ def export(
             log_verdict = None
             if check_log:
                 with console.status("checking the exchange log...") as status:
-                    log_verdict = await verify_store(store, public,
+                    log_verdict = await verify_store(store, public, pin=pin, policy=policy,
                                                      progress=lambda n: status.update(f"{n} entries read"))
             with Progress(TextColumn("exporting case " + case), BarColumn(), MofNCompleteColumn(),
                           console=console) as bar:
                 task = bar.add_task("entries", total=None)
                 return log_verdict, await export_case(
-                    store, case, out, public, payloads,
+                    store, case, out, signer, payloads,
                     progress=lambda done, n: bar.update(task, completed=done, total=n))
         finally:
             await store.close()

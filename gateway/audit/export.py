@@ -20,13 +20,15 @@ export` does before writing the bundle (and reports beside the bundle's verdict)
 after the newest checkpoint are exported in a last window and reported as not yet covered by a signed checkpoint.
 
 Layout of `case-NUMBER/` (and `case-NUMBER.zip` beside it): `entries.jsonl` (the windows),
-`checkpoints.json`, `public-key.pem`, `manifest.json`, `payloads/SHA256` (raw, standard and
+`checkpoints.json`, `public-key.pem`, `manifest.json` (signed by the node's key: its windows and
+counts are checked against what the bundle holds), `payloads/SHA256` (raw, standard and
 delivered bodies of the case, by hash; left out with include_payloads=False), `README.md` and
 `verify_bundle.py`, the standalone verifier.
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import re
@@ -36,10 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from gateway.audit.signing import public_pem
-from gateway.audit.verify_bundle import key_fingerprint
+from gateway.audit.signing import Signer, public_pem
+from gateway.audit.verify_bundle import key_fingerprint, manifest_message
 from gateway.store.roles import ExchangeLog, Payloads
 from gateway.store.shared import iso_now
 
@@ -62,10 +62,12 @@ class Exported:
 
 
 async def export_case(
-    store: EvidenceSource, case_number: str, out_dir: str | Path, signer_public_key: Ed25519PublicKey,
+    store: EvidenceSource, case_number: str, out_dir: str | Path, signer: Signer,
     include_payloads: bool = True, *, progress: Callable[[int, int], None] | None = None,
 ) -> Exported:
-    """Write the bundle for one case; `progress(done, total)` counts window entries written."""
+    """Write the bundle for one case; `progress(done, total)` counts window entries written. The
+    manifest (windows, counts, key) is signed with the node's key, so no window can be dropped."""
+    signer_public_key = signer.public
     root = Path(out_dir) / f"case-{re.sub(r'[^A-Za-z0-9_.-]', '_', case_number)}"
     if root.exists():
         raise FileExistsError(f"{root} already exists; choose another output folder")
@@ -107,6 +109,7 @@ async def export_case(
         "payloads": "included" if include_payloads else "hashes only",
         **({"payloads_not_stored": dropped} if dropped else {}),
     }
+    manifest["signature"] = base64.b64encode(signer.private.sign(manifest_message(manifest))).decode()
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     (root / "README.md").write_text(_readme(manifest), encoding="utf-8")
     shutil.copyfile(VERIFIER, root / "verify_bundle.py")
@@ -160,6 +163,8 @@ replaced. The verifier prints INTACT or TAMPERED, naming the first bad entry, an
   recomputed up to a signature. Entries of other cases appear in the windows only so that the
   chain can be followed; their payloads are not included.
 - `checkpoints.json`: Ed25519 signatures over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT".
+- `manifest.json`: the windows and every count, signed with the same key ("signature"); a window
+  dropped, or a count changed, fails the check.
 - `payloads/`: the case's payloads ({m['payloads']}), each named by its SHA-256, which the log records.
 - `public-key.pem`, `manifest.json`, this README, `verify_bundle.py`.
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from gateway.audit.verify_bundle import checkpoint_message, key_fingerprint
+from gateway.audit.chain import AuditEvent
+from gateway.audit.verify_bundle import CHECKPOINT, checkpoint_message, key_fingerprint, raw_public
 from gateway.private_files import private_dir
 
 
@@ -46,3 +48,20 @@ class Signer:
 
     def sign(self, seq: int, entry_hash: str, signed_at: str) -> str:
         return base64.b64encode(self.private.sign(checkpoint_message(seq, entry_hash, signed_at))).decode()
+
+
+class Sealer:
+    """Makes the checkpoint entry that signs the log's head: the writer appends it in the same
+    transaction as the entries it covers, once `every` entries of the log are unsigned (the log's
+    count, whichever process wrote them), so a crash can never leave more than that unsigned."""
+
+    def __init__(self, signer: Signer, every: int, node: str, now: Callable[[], str]) -> None:
+        self.signer, self.every, self.node, self.now = signer, every, node, now
+        self.raw = raw_public(signer.public)
+
+    def event(self, seq: int, entry_hash: str) -> AuditEvent:
+        signed_at = self.now()
+        return AuditEvent(CHECKPOINT, self.node, detail={
+            "seq": seq, "entry_hash": entry_hash, "signed_at": signed_at,
+            "signature": self.signer.sign(seq, entry_hash, signed_at), "key_id": self.signer.key_id,
+            "public_key": self.raw})

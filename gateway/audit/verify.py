@@ -10,14 +10,23 @@ hash of the one before; each entry's hash matches its content; time never goes b
 every checkpoint's Ed25519 signature verifies with the gateway's public key and the entry at
 its place has the signed hash; the log reaches the newest checkpoint.
 
-What a hash chain cannot prove, said plainly:
-- Entries after the newest signed checkpoint can be removed or rewritten (with their hashes
-  recomputed) without trace. They are reported as "not yet covered by a signed checkpoint";
-  sign often (`checkpoint_every`) and keep copies of checkpoints outside the gateway.
-- Whoever holds the private signing key can rewrite the whole log and sign it anew. The key
-  must live where the database's administrators cannot read it; an auditor who kept an older
-  checkpoint (or a bundle) can still catch such a rewrite by comparing it.
-- Deleting the newest checkpoints themselves only turns covered entries into uncovered ones.
+Checkpoints are entries of the chain (deleting one breaks it), signed with a key pinned from
+outside the data (`--public-key`, `--key-fingerprint` or `gateway.audit_key_fingerprint`). With a
+`Policy` (what `gateway audit verify` uses): a run of more than `checkpoint_every` unsigned
+entries, or an unsigned stretch longer than `checkpoint_seconds` (+10 s grace), fails; so does a
+"node-stopped" without its final checkpoint, and a log that does not end with one.
+
+The live tail, thought through: a running node always has a few entries it has not signed yet
+(at most `checkpoint_every`, for at most `checkpoint_seconds`). Verifying a running node
+(`--live`, and the node's own GET /api/v1/audit/verify) accepts such a tail when it is younger
+than the interval; a tail older than that means the node is down or not signing. Without
+`--live` (a stopped node, or an auditor's copy) the log must end with a node's final
+checkpoint. What this cannot see, said plainly:
+- On a running node, the young unsigned tail can be cut or rewritten without trace; and on any
+  log, everything after an earlier clean stop can be cut, leaving a log that ends correctly
+  closed. Only a witness holding a later checkpoint (`--witness`) shows either.
+- Whoever holds the private signing key can rewrite the log and sign it anew; the key pin does
+  not help, a witness does (it holds the checkpoints signed before the rewrite).
 - The chain proves what was logged, not that everything that happened was logged.
 """
 
@@ -29,21 +38,21 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit.verify_bundle import GENESIS, ChainChecker, Problem, Verdict, check, read_jsonl
+from gateway.audit.verify_bundle import GENESIS, ChainChecker, Policy, Problem, Verdict, check, read_jsonl
 from gateway.store.roles import ExchangeLog
 
 PAGE = 1000
 LOWEST = -(2**62)  # start below 1 so that an entry renumbered to 0 or less is still seen
 
-__all__ = ["Problem", "Verdict", "verify_file", "verify_store"]
+__all__ = ["Policy", "Problem", "Verdict", "verify_file", "verify_store"]
 
 
 async def verify_store(
-    store: ExchangeLog, public: Ed25519PublicKey, *, page: int = PAGE,
-    progress: Callable[[int], None] | None = None,
+    store: ExchangeLog, public: Ed25519PublicKey | None, *, page: int = PAGE,
+    progress: Callable[[int], None] | None = None, pin: str | None = None, policy: Policy | None = None,
 ) -> Verdict:
     """Walk the whole log in seq order, page by page; `progress(entries_read)` after each page."""
-    checker = ChainChecker([c.as_json() for c in await store.checkpoints()], public)
+    checker = ChainChecker([c.as_json() for c in await store.checkpoints()], public, pin=pin, policy=policy)
     after, seen = LOWEST, 0
     while checker.wants_more:
         rows = await store.audit_entries(after_seq=after, limit=page)

@@ -11,8 +11,13 @@ Rules: an entry's details are stored as canonical JSON (sorted keys, no spaces, 
 its hash is SHA-256 over the JSON array [seq, time, node, actor, action, message id, case
 number, payload hash, details, previous hash]; each entry names the hash of the one before;
 sequence numbers run without gaps; time never goes backwards; a checkpoint is an Ed25519
-signature over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT". The first broken rule is named in
-plain words, with the entry it concerns.
+signature over "case-exchange-checkpoint:SEQ:HASH:SIGNED_AT", and is itself an entry of the chain
+(action "checkpoint", right after the entry it signs, its details holding the signature, the key id
+and the raw public key), so deleting one breaks the chain. The key is pinned from outside the data
+(a public key or its fingerprint); a checkpoint signed by another key fails. With a `Policy`, the
+log must also carry a checkpoint at least every N entries and T seconds, end with a node's final
+checkpoint (or, for a running node, a young short tail), and agree with a witness's checkpoints.
+The first broken rule is named in plain words, with the entry it concerns and the check that found it.
 
 Exit status: 0 when the bundle is intact, 1 when anything was altered or cannot be proved.
 """
@@ -27,6 +32,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +81,61 @@ def checkpoint_message(seq: int, entry_hash: str, signed_at: str) -> bytes:
     return f"case-exchange-checkpoint:{seq}:{entry_hash}:{signed_at}".encode()
 
 
+CHECKPOINT = "checkpoint"  # the action of a checkpoint entry
+STOPPED = "node-stopped"  # a clean stop: the next entry must be the node's final checkpoint
+RESTORED = "node-restored"  # rebuilt from a backup (offline, closed like a stop): what came after it was lost
+GRACE_SECONDS = 10.0  # beyond the configured interval: the signing task's own period and commit latency
+
+
+def raw_public(public: Ed25519PublicKey) -> str:
+    return base64.b64encode(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+
+
+def public_from_raw(text: str) -> Ed25519PublicKey | None:
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text))
+    except (ValueError, TypeError):
+        return None
+
+
+def manifest_message(manifest: Mapping[str, Any]) -> bytes:
+    """What signs an export bundle's manifest: its canonical JSON, without the signature itself."""
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return b"case-exchange-manifest:" + json.dumps(body, ensure_ascii=False, sort_keys=True,
+                                                   separators=(",", ":")).encode()
+
+
+def witness_message(node: str, seq: int, entry_hash: str, received_at: str) -> bytes:
+    """What a witness signs when it takes a node's checkpoint in: its acknowledgement."""
+    return f"case-exchange-witness:{node}:{seq}:{entry_hash}:{received_at}".encode()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rules beyond the chain itself, from the gateway's configuration or the auditor's command line.
+
+    `every`/`seconds`: a checkpoint at least every N entries and T seconds of the log (T allows
+    GRACE_SECONDS more). `live`: the time the log is read at, for a running node: its tail may be
+    unsigned if it is at most `every` entries and younger than T + grace; otherwise (None) the log
+    must end with a node's final checkpoint right after its "node-stopped". `witnessed`: checkpoints
+    (seq, entry_hash, signed_at) a witness holds; each must match the log, and the log must reach the
+    newest, except those a signed "node-restored" entry declares lost (later than its backup point,
+    signed before the restore).
+    """
+
+    every: int | None = None
+    seconds: float | None = None
+    live: str | None = None
+    witnessed: tuple[Mapping[str, Any], ...] = ()
+    grace: float = GRACE_SECONDS
+
+
+def _seconds(a: str, b: str) -> float:
+    """Seconds from time text a to b (ISO 8601, as the log writes them)."""
+    return (datetime.fromisoformat(b.replace("Z", "+00:00")) - datetime.fromisoformat(a.replace("Z", "+00:00"))
+            ).total_seconds()
+
+
 def signature_ok(public: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
     message = checkpoint_message(cp["seq"], cp["entry_hash"], cp["signed_at"])
     try:
@@ -87,9 +148,20 @@ def signature_ok(public: Ed25519PublicKey, cp: Mapping[str, Any]) -> bool:
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    # altered, missing, inserted, out-of-order, duplicate, moved, back-dated, rewritten, forged, truncated
+    # altered, missing, inserted, out-of-order, duplicate, moved, back-dated, rewritten, forged, truncated,
+    # other-key, unsigned-stretch, unclosed, stale-tail, witness-rewritten, witness-truncated, manifest
     kind: str
     message: str
+
+    @property
+    def check(self) -> str:
+        """Which check found it: chain, signature, key pin, interval, manifest or witness."""
+        return _CHECKS.get(self.kind, "chain")
+
+
+_CHECKS = {"rewritten": "signature", "forged": "signature", "truncated": "signature", "other-key": "key pin",
+           "unsigned-stretch": "interval", "unclosed": "interval", "stale-tail": "interval",
+           "witness-rewritten": "witness", "witness-truncated": "witness", "manifest": "manifest"}
 
 
 @dataclass
@@ -101,6 +173,7 @@ class Verdict:
     checkpoints: int = 0  # signed checkpoints whose entry was found with the signed hash
     covered_to: int | None = None  # highest entry proved by a signed checkpoint
     problem: Problem | None = None
+    notes: list[str] = field(default_factory=list)  # what an intact log still tells (a declared restore)
 
     @property
     def ok(self) -> bool:
@@ -118,7 +191,7 @@ class Verdict:
 
     def summary(self) -> str:
         if self.problem is not None:
-            return f"TAMPERED: {self.problem.message}"
+            return f"TAMPERED ({self.problem.check}): {self.problem.message}"
         if self.entries == 0:
             return "INTACT: the log is empty"
         text = (f"INTACT: entries {self.first_seq} to {self.last_seq} ({self.entries}) are unaltered, "
@@ -126,7 +199,7 @@ class Verdict:
         if self.uncovered:
             a, b = self.uncovered
             text += f"; entries {a} to {b} are not yet covered by a signed checkpoint"
-        return text
+        return "; ".join([text, *self.notes])
 
 
 Hunt = Callable[[Entry], "tuple[Problem | None, Hunt | None]"]
@@ -141,9 +214,22 @@ class ChainChecker:
     sequence number was changed or two entries swapped, which names the damage better.
     """
 
-    def __init__(self, checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey, *,
-                 first_seq: int = 1, prev_hash: str | None = GENESIS) -> None:
+    def __init__(self, checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey | None, *,
+                 first_seq: int = 1, prev_hash: str | None = GENESIS, pin: str | None = None,
+                 policy: Policy | None = None) -> None:
+        """`public` is the expected key; or None with `pin`, its fingerprint (the key is then taken from
+        the first checkpoint entry whose key has that fingerprint)."""
+        if public is None and pin is None:
+            raise ValueError("the expected key or its fingerprint is needed")
         self.public = public
+        self.pin = key_fingerprint(public) if public is not None else str(pin)
+        self.policy = policy
+        self._unsigned: list[Mapping[str, Any]] = []  # stored checkpoints met before the key was known
+        self._stretch: tuple[int, int, str] | None = None  # unsigned run: (first seq, count, first time)
+        self._actions: tuple[str, str] = ("", "")  # the last two entries' actions
+        self._witnessed = {int(w["seq"]): w for w in (policy.witnessed if policy else ())}
+        self._witness_differs: list[Mapping[str, Any]] = []
+        self._restores: list[tuple[int, str, int]] = []  # (backup seq, time, seq of the restore entry)
         self.cps = {int(cp["seq"]): cp for cp in checkpoints}
         self.nxt = first_seq
         self.prev_hash = prev_hash  # None: the first entry's link is not checked (a window of the log)
@@ -189,13 +275,17 @@ class ChainChecker:
             later = sorted(s for s in self.cps if s > last)
             if later:
                 cp = self.cps[later[0]]
-                if not signature_ok(self.public, cp):
+                if not self._sig_ok(cp):
                     v.problem = self._forged(cp)
                 else:
                     v.problem = Problem(last + 1, "truncated", (
                         f"the log was cut short: it ends at entry {last}, but the checkpoint signed at "
                         f"{cp['signed_at']} covers entries up to {cp['seq']} "
                         f"(entries {last + 1} to {cp['seq']} are missing)"))
+        if v.problem is None:
+            v.problem = self._unproved()
+        if v.problem is None and self.policy is not None:
+            v.problem = self._end_rules(v)
         return v
 
     # -- rules ------------------------------------------------------------------------------
@@ -245,9 +335,13 @@ class ChainChecker:
             return self._fail(seq, "back-dated", (
                 f"entry {seq} is back-dated: its time {e['time']} is earlier than entry {last}'s "
                 f"time {self.prev_time}"))
+        found = self._rules(e)
+        if found is not None:
+            self.verdict.problem = found
+            return None
         cp = self.cps.get(seq)
         if cp is not None:
-            if not signature_ok(self.public, cp):
+            if not self._sig_ok(cp):
                 return self._fail(seq, "forged", self._forged(cp).message)
             if cp["entry_hash"] != e["entry_hash"]:
                 self._held = ("rewritten", e)
@@ -266,11 +360,147 @@ class ChainChecker:
             v.covered_to = seq
         self.nxt, self.prev_hash, self.prev_time = seq + 1, str(e["entry_hash"]), str(e["time"])
         self._recent.append((seq, self.prev_hash))
+        action = str(e["action"])
+        self._actions = (self._actions[1], action)
+        if action == CHECKPOINT:  # its signature was checked (_checkpoint_entry): all before it is proved
+            self._stretch = None
+            v.covered_to = seq
+        elif self._stretch is None:
+            self._stretch = (seq, 1, str(e["time"]))
+        else:
+            self._stretch = (self._stretch[0], self._stretch[1] + 1, self._stretch[2])
+        if action == RESTORED:
+            backup = json.loads(str(e["detail"])).get("backup_seq")
+            if isinstance(backup, int):
+                self._restores.append((backup, str(e["time"]), seq))
+        w = self._witnessed.get(seq)
+        if w is not None and w["entry_hash"] != e["entry_hash"]:
+            self._witness_differs.append(w)
+
+    # -- checkpoint entries, the key pin, the intervals and the witness ---------------------------------
+    def _sig_ok(self, cp: Mapping[str, Any]) -> bool:
+        """A stored checkpoint's signature; held until a checkpoint entry shows the pinned key."""
+        if self.public is None:
+            self._unsigned.append(cp)
+            return True
+        return signature_ok(self.public, cp)
+
+    def _unproved(self) -> Problem | None:
+        if self._unsigned and self.public is None:
+            cp = self._unsigned[0]
+            return Problem(int(cp["seq"]), "forged", (
+                f"the checkpoint of entry {cp['seq']} cannot be proved: no checkpoint in the log carries the "
+                f"expected key {self.pin}"))
+        return None
+
+    def _rules(self, e: Entry) -> Problem | None:
+        """Rules an entry must meet beyond its link and hash: a checkpoint entry's signature and key, the
+        longest unsigned run, and a node's final checkpoint right after its stop."""
+        seq = int(e["seq"])
+        if e["action"] == CHECKPOINT:
+            return self._checkpoint_entry(e)
+        pol = self.policy
+        if pol is None:
+            return None
+        if self._actions[1] in (STOPPED, RESTORED):
+            return Problem(seq - 1, "unclosed", (
+                f"entry {seq - 1} records a node's stop without its final checkpoint: entry {seq} follows it"))
+        run = self._stretch
+        if run is not None and pol.every is not None and run[1] + 1 > pol.every:
+            return Problem(seq, "unsigned-stretch", (
+                f"entries {run[0]} to {seq} carry no checkpoint: more than {pol.every} entries in a row are "
+                f"unsigned (the log's rule: a checkpoint at least every {pol.every} entries); checkpoints were "
+                "deleted, or the log was rewritten without them"))
+        if run is not None and pol.seconds is not None and (
+                _seconds(run[2], str(e["time"])) > pol.seconds + pol.grace):
+            return Problem(seq, "unsigned-stretch", (
+                f"entries {run[0]} ({run[2]}) to {seq} ({e['time']}) carry no checkpoint: longer than "
+                f"{pol.seconds:g} seconds unsigned (the log's rule: a checkpoint at least every {pol.seconds:g} "
+                "seconds)"))
+        return None
+
+    def _checkpoint_entry(self, e: Entry) -> Problem | None:
+        seq = int(e["seq"])
+        try:
+            d = json.loads(str(e["detail"]))
+            cp = {"seq": int(d["seq"]), "entry_hash": str(d["entry_hash"]), "signed_at": str(d["signed_at"]),
+                  "signature": str(d["signature"])}
+            key_id, raw = str(d["key_id"]), str(d.get("public_key", ""))
+        except (ValueError, KeyError, TypeError):
+            return Problem(seq, "forged", f"entry {seq} is a checkpoint whose details cannot be read")
+        key = self.public
+        if key is None:
+            found = public_from_raw(raw)
+            if found is not None and key_fingerprint(found) == self.pin:
+                key = found
+            elif found is not None:
+                key_id = key_fingerprint(found)
+        if key_id != self.pin:
+            return Problem(seq, "other-key", (
+                f"the checkpoint in entry {seq} (signed at {cp['signed_at']}) is signed by key {key_id}, but the "
+                f"expected key is {self.pin}: the log was signed anew with another key"))
+        if key is None:
+            return Problem(seq, "forged", f"the checkpoint in entry {seq} does not carry the expected key {self.pin}")
+        if cp["seq"] != seq - 1 or cp["entry_hash"] != e["prev_hash"]:
+            return Problem(seq, "forged", (
+                f"the checkpoint in entry {seq} does not sign the entry before it (it names entry {cp['seq']})"))
+        if not signature_ok(key, cp):
+            return Problem(seq, "forged", (
+                f"the checkpoint in entry {seq} (signed at {cp['signed_at']}) has a signature that does not verify "
+                f"with the expected key {self.pin}: it was forged or altered"))
+        if self.public is None:
+            self.public = key
+            bad = next((c for c in self._unsigned if not signature_ok(key, c)), None)
+            self._unsigned.clear()
+            if bad is not None:
+                return self._forged(bad)
+        return None
+
+    def _end_rules(self, v: Verdict) -> Problem | None:
+        pol = self.policy
+        assert pol is not None
+        last = v.last_seq if v.last_seq is not None else 0
+        if self._actions[1] in (STOPPED, RESTORED):
+            return Problem(last, "unclosed", f"entry {last} records a node's stop without its final checkpoint")
+        run = self._stretch
+        if pol.live is None and v.entries and self._actions not in ((STOPPED, CHECKPOINT), (RESTORED, CHECKPOINT)):
+            return Problem(last, "unclosed", (
+                f"the log ends at entry {last} without a node's final checkpoint (a checkpoint right after "
+                "\"node-stopped\"): its last entries were cut off, or a node is still running (verify with "
+                "--live) or stopped uncleanly (its next start signs the tail)"))
+        if pol.live is not None and run is not None and pol.seconds is not None:
+            age = _seconds(run[2], pol.live)
+            if age > pol.seconds + pol.grace:
+                return Problem(run[0], "stale-tail", (
+                    f"entries {run[0]} to {last} have been unsigned for {age:.0f} seconds, longer than "
+                    f"{pol.seconds:g}: the node is not running, or not signing its log"))
+        lost = []
+        for w in [*self._witness_differs, *(w for s, w in sorted(self._witnessed.items()) if s > last)]:
+            if self._excused(w):
+                lost.append(int(w["seq"]))
+                continue
+            s = int(w["seq"])
+            if s > last:
+                return Problem(last + 1, "witness-truncated", (
+                    f"the witness holds a checkpoint of entry {s} signed at {w['signed_at']}, but the log ends at "
+                    f"entry {last}: entries {last + 1} to {s} were cut off"))
+            return Problem(s, "witness-rewritten", (
+                f"entry {s} differs from the checkpoint the witness holds (signed at {w['signed_at']}): the log "
+                f"was rewritten from entry {s} or earlier"))
+        if lost:
+            b, at, where = self._restores[-1]
+            v.notes.append(f"restored from a backup at entry {b} (entry {where}, {at}): the witness holds "
+                           f"checkpoints up to entry {max(lost)} signed before, whose entries after {b} were lost")
+        return None
+
+    def _excused(self, w: Mapping[str, Any]) -> bool:
+        """Lost in a disaster the log declares: after a restore's backup point, signed before the restore."""
+        return any(int(w["seq"]) > b and str(w["signed_at"]) < at for b, at, _ in self._restores)
 
     def _forged(self, cp: Mapping[str, Any]) -> Problem:
         return Problem(int(cp["seq"]), "forged", (
             f"the checkpoint of entry {cp['seq']} (signed at {cp['signed_at']}) has a signature that does "
-            "not verify with the gateway's public key: it was forged or altered"))
+            f"not verify with the expected key {self.pin}: it was forged or altered"))
 
     def _resolve(self, kind: str, e: Entry, n: Entry | None) -> None:
         """Name what is wrong with held entry `e`, now that the next entry `n` is known."""
@@ -355,9 +585,10 @@ def _renumbered(origin: int, seq: int) -> str:
     return f"entry {origin} was altered: its sequence number was changed to {seq}"
 
 
-def check(entries: Iterable[Entry], checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey, *,
-          first_seq: int = 1, prev_hash: str | None = GENESIS) -> Verdict:
-    checker = ChainChecker(checkpoints, public, first_seq=first_seq, prev_hash=prev_hash)
+def check(entries: Iterable[Entry], checkpoints: Iterable[Mapping[str, Any]], public: Ed25519PublicKey | None, *,
+          first_seq: int = 1, prev_hash: str | None = GENESIS, pin: str | None = None,
+          policy: Policy | None = None) -> Verdict:
+    checker = ChainChecker(checkpoints, public, first_seq=first_seq, prev_hash=prev_hash, pin=pin, policy=policy)
     for e in entries:
         checker.feed(e)
         if not checker.wants_more:
@@ -405,7 +636,7 @@ class BundleReport:
     def lines(self) -> list[str]:
         v = self.verdict
         if v.problem is not None:
-            return [f"TAMPERED: {v.problem.message}"]
+            return [f"TAMPERED ({v.problem.check}): {v.problem.message}"]
         out = [f"INTACT: {self.case_entries} entries of case {self.case_number} are unaltered, within "
                f"{v.entries} log entries checked, {v.checkpoints} signed checkpoint(s) match "
                f"(key {self.key_id})",
@@ -428,8 +659,13 @@ def verify_bundle(root: Path, public: Ed25519PublicKey | None = None) -> BundleR
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise BundleError(f"the bundle in {root} cannot be read: {err}") from None
     report = BundleReport(case, key_fingerprint(public), Verdict())
+    signed = _manifest_problem(manifest, public)
+    if signed is not None:
+        report.verdict.problem = signed
+        return report
     walk = _Windows(windows, checkpoints, public)
     payload_problem: Problem | None = None
+    hashes: set[str] = set()
     for e in read_jsonl(root / "entries.jsonl"):
         if not walk.feed(e):
             break
@@ -438,10 +674,40 @@ def verify_bundle(root: Path, public: Ed25519PublicKey | None = None) -> BundleR
             if not walk.covered:
                 report.uncovered.append(int(e["seq"]))
             payload_problem = payload_problem or _check_payload(root, e, report)
+            if e["payload_hash"]:
+                hashes.add(str(e["payload_hash"]))
     report.verdict = walk.end()
     if report.verdict.problem is None:
         report.verdict.problem = payload_problem
+    if report.verdict.problem is None:
+        absent = sum(1 for h in hashes if not (root / "payloads" / h).exists())
+        report.verdict.problem = _counts(manifest, report, absent)
     return report
+
+
+def _manifest_problem(manifest: Mapping[str, Any], public: Ed25519PublicKey) -> Problem | None:
+    """The manifest must be signed with the expected key: no window, count or line can be dropped."""
+    kid = key_fingerprint(public)
+    if manifest.get("key_id") != kid:
+        return Problem(0, "manifest", f"the manifest names key {manifest.get('key_id')}, but the expected key is {kid}")
+    try:
+        public.verify(base64.b64decode(str(manifest["signature"])), manifest_message(manifest))
+    except (KeyError, InvalidSignature, ValueError, TypeError):
+        return Problem(0, "manifest", (f"the manifest's signature does not verify with key {kid}: the manifest was "
+                                       "altered (a window, a count or a line dropped), or is not signed"))
+    return None
+
+
+def _counts(manifest: Mapping[str, Any], report: BundleReport, absent: int) -> Problem | None:
+    """Every count the signed manifest states must be what the bundle holds."""
+    v = report.verdict
+    found = {"case_entries": report.case_entries, "entries": v.entries}
+    if manifest.get("payloads") == "included":
+        found["payloads_not_stored"] = absent
+    for k, n in found.items():
+        if int(manifest.get(k, 0)) != n:
+            return Problem(0, "manifest", f"the signed manifest states {k}: {manifest.get(k, 0)}, the bundle holds {n}")
+    return None
 
 
 class _Windows:

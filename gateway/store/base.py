@@ -12,7 +12,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from gateway.store.roles import StaleLease, Store
+from gateway.store.roles import SealerLike, StaleLease, Store
 from gateway.store.rows import Finish, Lease, NewDelivery, NewMessage, Pruned
 
 __all__ = ["Finish", "Lease", "NewDelivery", "NewMessage", "Pruned", "StaleLease", "Store", "StoreBase"]
@@ -22,6 +22,7 @@ class StoreBase(ABC):
     """Wake-ups, the `locked` context and the defaults a backend may keep."""
 
     node: str
+    sealer: SealerLike | None = None  # set before open: the log then signs itself (gateway.audit.signing)
 
     def __init__(self) -> None:
         self._work = asyncio.Event()

@@ -132,10 +132,22 @@ class Operations(Protocol):
         ...
 
 
+class SealerLike(Protocol):
+    """Signs the head as a checkpoint entry (gateway.audit.signing.Sealer)."""
+
+    every: int
+
+    def event(self, seq: int, entry_hash: str) -> AuditEvent: ...
+
+
 class ExchangeLog(Protocol):
     """The hash-chained log: one chain however many nodes append, and its signed checkpoints."""
 
     async def append_audit(self, events: list[AuditEvent]) -> list[AuditEntry]: ...
+
+    async def seal_log(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        """Append events, then (with a sealer set) a checkpoint entry over the head in the same transaction."""
+        ...
 
     async def audit_entries(
         self, *, case_number: str | None = None, message_id: str | None = None, agency: str | None = None,
@@ -149,6 +161,8 @@ class ExchangeLog(Protocol):
     async def add_checkpoint(self, seq: int, entry_hash: str, signed_at: str, signature: str, key_id: str) -> None: ...
 
     async def checkpoints(self) -> list[Checkpoint]: ...
+
+    async def last_checkpoint(self) -> Checkpoint | None: ...
 
 
 class Retention(Protocol):
@@ -231,3 +245,4 @@ class Store(Schema, Payloads, Intake, DeliveryQueue, Operations, ExchangeLog, Re
     implementations own their threads and connections."""
 
     node: str
+    sealer: SealerLike | None  # set before open: the writer then appends checkpoint entries itself

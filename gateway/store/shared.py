@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.audit.chain import AuditEntry, AuditEvent, seal
+from gateway.audit.verify_bundle import CHECKPOINT
 from gateway.model import Attachment, DeliveryState, Receipt, new_id, sha256_hex
+from gateway.store.roles import SealerLike
 from gateway.store.rows import Finish, Lease, NewDelivery, NewMessage
 
 Head = tuple[int, str, str]  # the exchange log's newest entry: (seq, entry_hash, time)
@@ -31,16 +33,41 @@ def iso_now(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1_000_000):06d}Z"
 
 
-def chain(events: list[AuditEvent], head: Head, node: str) -> tuple[list[AuditEntry], Head]:
+def chain(events: list[AuditEvent], head: Head, node: str, sealer: SealerLike | None = None,
+          sealed_to: int = 0, force: bool = False) -> tuple[list[AuditEntry], Head]:
     """Seal events onto the log's head, in order: their entries and the new head. Time never goes
-    backwards along the chain, even if this node's clock is behind the node that wrote the head."""
+    backwards along the chain, even if this node's clock is behind the node that wrote the head.
+
+    With a sealer, a checkpoint entry follows as soon as `every` entries after the last checkpoint
+    (entry `sealed_to`) are unsigned, and at the end when `force` (and the head is not one already).
+    """
     out = []
     for ev in events:
         seq, prev, prev_time = head
         entry = seal(ev, seq=seq + 1, time=max(iso_now(), prev_time), node=node, prev_hash=prev)
         head = (entry.seq, entry.entry_hash, entry.time)
         out.append(entry)
+        if sealer is not None and head[0] - sealed_to >= sealer.every:
+            out.append(seal(sealer.event(head[0], head[1]), seq=head[0] + 1, time=max(iso_now(), head[2]),
+                            node=node, prev_hash=head[1]))
+            head = (out[-1].seq, out[-1].entry_hash, out[-1].time)
+            sealed_to = head[0]
+    if sealer is not None and force and head[0] > sealed_to and head[0] > 0:
+        cp = seal(sealer.event(head[0], head[1]), seq=head[0] + 1, time=max(iso_now(), head[2]), node=node,
+                  prev_hash=head[1])
+        out.append(cp)
+        head = (cp.seq, cp.entry_hash, cp.time)
     return out, head
+
+
+def checkpoint_rows(entries: list[AuditEntry]) -> list[tuple[object, ...]]:
+    """The checkpoints table's rows (seq, entry_hash, signed_at, signature, key_id) of checkpoint entries."""
+    rows: list[tuple[object, ...]] = []
+    for e in entries:
+        if e.action == CHECKPOINT:
+            d = json.loads(e.detail)
+            rows.append((d["seq"], d["entry_hash"], d["signed_at"], d["signature"], d["key_id"]))
+    return rows
 
 
 def audit_values(e: AuditEntry) -> tuple[object, ...]:

@@ -77,6 +77,7 @@ class Statements:
     # -- exchange log, keys, drop marks
     insert_entries: str = f"INSERT INTO audit_log ({_ENTRY}) VALUES ({', '.join('?' * 11)})"
     checkpoints: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq"
+    last_checkpoint: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq DESC LIMIT 1"
     find_api_key: str = f"SELECT {columns(ApiKeyRow)} FROM api_keys WHERE key_hash = ?"
     file_seen: str = "SELECT message_id FROM ingested_files WHERE channel = ? AND fingerprint = ?"
 

@@ -74,6 +74,7 @@ class PostgresEngine(StoreBase):
         )
         await self._pool.open(wait=True, timeout=30)
         self._writer = WriteLoop(self.dsn, self.node, self.batch, self.notify_work)
+        self._writer.sealer = self.sealer
         self._listener = asyncio.create_task(self._listen(), name="store-listener")
 
     async def close(self) -> None:

@@ -13,6 +13,9 @@ class PostgresLog(PostgresEngine):
     async def append_audit(self, events: list[AuditEvent]) -> list[AuditEntry]:
         return await self._write(lambda tx: tx.audit(events))
 
+    async def seal_log(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        return await self._write(lambda tx: tx.audit(events, seal=True))
+
     async def audit_entries(
         self, *, case_number: str | None = None, message_id: str | None = None, agency: str | None = None,
         since: str | None = None, until: str | None = None, after_seq: int = 0, limit: int = 1000,
@@ -31,6 +34,10 @@ class PostgresLog(PostgresEngine):
                                   (seq, entry_hash, signed_at, signature, key_id))
 
         await self._write(op)
+
+    async def last_checkpoint(self) -> Checkpoint | None:
+        row = await self._row(Q.last_checkpoint)
+        return Checkpoint.from_db(row) if row else None
 
     async def checkpoints(self) -> list[Checkpoint]:
         return [Checkpoint.from_db(r) for r in await self._rows(Q.checkpoints)]

@@ -19,7 +19,8 @@ import psycopg
 from psycopg import AsyncConnection
 
 from gateway.audit.chain import AuditEntry, AuditEvent
-from gateway.store.shared import Head, audit_values, chain
+from gateway.audit.verify_bundle import CHECKPOINT
+from gateway.store.shared import Head, SealerLike, audit_values, chain, checkpoint_rows
 from gateway.store.sql import POSTGRES as Q
 
 T = TypeVar("T")
@@ -32,17 +33,27 @@ _RETRIES = 5  # a deadlock or serialization failure (never expected, see above) 
 class Tx:
     """What a write operation sees: the connection, this node's name and the log's head."""
 
-    def __init__(self, conn: AsyncConnection[Any], node: str, head: Head) -> None:
+    def __init__(self, conn: AsyncConnection[Any], node: str, head: Head, sealer: SealerLike | None = None) -> None:
         self.conn = conn
         self.node = node
         self.head = head
+        self.sealer = sealer
+        self.sealed_to: int | None = None  # the newest checkpoint entry, read once per group when signing
         self.notify = False  # set by an operation after which other nodes' dispatchers should look
 
-    async def audit(self, events: list[AuditEvent]) -> list[AuditEntry]:
-        out, self.head = chain(events, self.head, self.node)
+    async def audit(self, events: list[AuditEvent], *, seal: bool = False) -> list[AuditEntry]:
+        """Append events; with `seal`, a checkpoint entry over them (and whatever was unsigned) follows."""
+        if self.sealer is not None and self.sealed_to is None:  # the log's newest checkpoint, under the head lock
+            self.sealed_to = int((await self.one("SELECT coalesce(max(seq) + 1, 0) FROM checkpoints"))[0])
+        out, self.head = chain(events, self.head, self.node, self.sealer, self.sealed_to or 0, seal)
         if out:
             async with self.conn.cursor() as cur:
                 await cur.executemany(Q.insert_entries, [audit_values(e) for e in out])
+                signed = checkpoint_rows(out)
+                if signed:
+                    await cur.executemany("INSERT INTO checkpoints VALUES (%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                                          signed)
+                    self.sealed_to = max(e.seq for e in out if e.action == CHECKPOINT)
         return out
 
     async def one(self, sql: str, args: Any = None) -> Any:
@@ -69,6 +80,7 @@ class WriteLoop:
         self.node = node
         self.batch = batch
         self.notify = notify
+        self.sealer: SealerLike | None = None
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="store-writer")
 
@@ -145,7 +157,7 @@ class WriteLoop:
                 await conn.execute("SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
             ).fetchone()
             assert row is not None, "audit_head row missing; run 'gateway db upgrade'"
-            tx = Tx(conn, self.node, (row[0], row[1], row[2]))
+            tx = Tx(conn, self.node, (row[0], row[1], row[2]), self.sealer)
             first = tx.head
             for i, (fn, _) in enumerate(batch):
                 tx.notify = False

@@ -62,6 +62,7 @@ class SQLiteEngine(StoreBase):
             await self.upgrade()  # a new file: zero setup
         migrations.check(await self.schema_version(), self.path, "sqlite")
         self._writer = Writer(self.node, functools.partial(connect, self.path, self.durability))
+        self._writer.sealer = self.sealer
         self._writer.start()
         await asyncio.to_thread(self._writer.ready.wait)
         if self._writer.error:

@@ -14,6 +14,9 @@ class SQLiteLog(SQLiteEngine):
     async def append_audit(self, events: list[AuditEvent]) -> list[AuditEntry]:
         return await self._write(lambda tx: tx.audit(events))
 
+    async def seal_log(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        return await self._write(lambda tx: tx.audit(events, seal=True))
+
     async def audit_entries(
         self, *, case_number: str | None = None, message_id: str | None = None, agency: str | None = None,
         since: str | None = None, until: str | None = None, after_seq: int = 0, limit: int = 1000,
@@ -31,6 +34,13 @@ class SQLiteLog(SQLiteEngine):
     async def add_checkpoint(self, seq: int, entry_hash: str, signed_at: str, signature: str, key_id: str) -> None:
         await self._write(lambda tx: tx.conn.execute(
             "INSERT OR IGNORE INTO checkpoints VALUES (?,?,?,?,?)", (seq, entry_hash, signed_at, signature, key_id)))
+
+    async def last_checkpoint(self) -> Checkpoint | None:
+        def q(c: sqlite3.Connection) -> Checkpoint | None:
+            row = c.execute(Q.last_checkpoint).fetchone()
+            return Checkpoint.from_db(row) if row else None
+
+        return await self._read(q)
 
     async def checkpoints(self) -> list[Checkpoint]:
         return await self._read(lambda c: [Checkpoint.from_db(r) for r in c.execute(Q.checkpoints).fetchall()])

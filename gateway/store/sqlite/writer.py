@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gateway.audit.chain import GENESIS, AuditEntry, AuditEvent
-from gateway.store.shared import Head, audit_values, chain
+from gateway.audit.verify_bundle import CHECKPOINT
+from gateway.store.shared import Head, SealerLike, audit_values, chain, checkpoint_rows
 from gateway.store.sql import SQLITE as Q
 
 T = TypeVar("T")
@@ -34,9 +35,14 @@ class Tx:
         self.conn = writer.conn
         self.node = writer.node
 
-    def audit(self, events: list[AuditEvent]) -> list[AuditEntry]:
-        entries, head = chain(events, self.w.head, self.node)
+    def audit(self, events: list[AuditEvent], *, seal: bool = False) -> list[AuditEntry]:
+        """Append events; with `seal`, a checkpoint entry over them (and whatever was unsigned) follows."""
+        entries, head = chain(events, self.w.head, self.node, self.w.sealer, self.w.sealed_to, seal)
         self.conn.executemany(Q.insert_entries, [audit_values(e) for e in entries])
+        signed = checkpoint_rows(entries)
+        if signed:
+            self.conn.executemany("INSERT OR IGNORE INTO checkpoints VALUES (?,?,?,?,?)", signed)
+            self.w.sealed_to = max(e.seq for e in entries if e.action == CHECKPOINT)
         self.w.head = head
         return entries
 
@@ -52,6 +58,8 @@ class Writer(threading.Thread):
         self.error: BaseException | None = None
         self.conn: sqlite3.Connection
         self.head: Head = (0, GENESIS, "")
+        self.sealer: SealerLike | None = None
+        self.sealed_to = 0  # the newest checkpoint entry
 
     def submit(self, fn: Op[T]) -> asyncio.Future[T]:
         """Queue an operation for the next group; the future gets its result once committed."""
@@ -63,6 +71,7 @@ class Writer(threading.Thread):
     def _load_head(self) -> None:
         row = self.conn.execute("SELECT seq, entry_hash, time FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         self.head = (row[0], row[1], row[2]) if row else (0, GENESIS, "")
+        self.sealed_to = self.conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM checkpoints").fetchone()[0]
 
     def run(self) -> None:
         try:
@@ -110,7 +119,7 @@ class Writer(threading.Thread):
             return
         lost: BaseException | None = None  # why the whole group is undone
         for fn, fut, loop in batch:
-            saved = self.head
+            saved = self.head, self.sealed_to
             self.conn.execute("SAVEPOINT op")
             try:
                 r = fn(tx)
@@ -122,7 +131,7 @@ class Writer(threading.Thread):
                     break
                 self.conn.execute("ROLLBACK TO op")
                 self.conn.execute("RELEASE op")
-                self.head = saved
+                self.head, self.sealed_to = saved
                 results.append((fut, loop, None, e))
         if lost is None:
             try:
