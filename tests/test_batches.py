@@ -45,6 +45,9 @@ def prison() -> MappingPack:
 
 
 def test_the_prison_pack_passes_its_own_mapping_test(prison: MappingPack) -> None:
+    # the Windows-era system writes UTF-16 little-endian with a byte order mark, and so reads it back
+    assert DAY.startswith(b"\xff\xfe<\x00") and BAD.startswith(b"\xff\xfe<\x00")
+    assert prison.spec.encoding == "UTF-16"
     results = run_samples(prison)
     assert [r.name for r in results] == [
         "day-batch.xml record 1", "day-batch.xml record 2", "day-batch.xml record 3",
@@ -162,6 +165,9 @@ async def test_a_live_gateway_routes_each_record_and_answers_the_bad_one_with_on
         assert notice.tag == "JYTH" and notice.get("YXX") == bad_id and notice.get("AH") == "A1401052026030002"
         assert [w.get("GZ") for w in notice] == ["ID-01", "SEN-01", "DATE-03"]
         assert all(" | " in (w.get("NR") or "") for w in notice)
+        # in the prison system's own terms: its element and attribute, never the standard's path
+        assert [w.get("WZ") for w in notice] == ["/JYJH/ZF/@SFZH", "/JYJH/ZF", "/JYJH/ZF"]
+        assert all(w.get("HH") for w in notice)
         assert (await gw.store.get_deliveries(bad_id))[0].destination == "PRISON"
 
 
