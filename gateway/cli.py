@@ -429,6 +429,7 @@ def demo(
 def _add_subcommands() -> None:
     """Sub-apps each owned by their module: the exchange log's, the database's, the mapping tooling's."""
     from gateway.audit.cli import audit_app
+    from gateway.case_cli import case
     from gateway.mapping_cli import mapping_app, validate
     from gateway.store.cli import db_app
 
@@ -437,6 +438,7 @@ def _add_subcommands() -> None:
     app.add_typer(db_app, name="db", help="apply or show the store's schema migrations")
     app.add_typer(keys_app, name="keys", help="make API keys")
     app.command("validate")(validate)
+    app.command("case")(case)
 
 
 _add_subcommands()

@@ -9,6 +9,7 @@ import time
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
 from gateway.store.rows import NewDelivery, NewMessage
+from gateway.store.sqlite.cases import add_case_entry
 from gateway.store.shared import (
     as_duplicate,
     delivery_values,
@@ -85,6 +86,7 @@ class SQLiteIntake(SQLiteEngine):
                               "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1, unused_since = NULL", (h,))
             c.execute(Q.insert_message, message_values(m, receipt, tx.node))
             c.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
+            add_case_entry(c, m)
             tx.audit(events)
             return receipt
 
