@@ -9,7 +9,8 @@ from urllib.parse import quote
 import typer
 from rich.text import Text
 
-from gateway.cli import Api, ConfigOpt, KeyOpt, UrlOpt, _when, add_row, out, table
+from gateway import cli
+from gateway.cli import Api, ConfigOpt, KeyOpt, UrlOpt, _when, add_row, table
 
 
 def _named(code: str, names: dict[str, str] | None) -> str:
@@ -45,5 +46,5 @@ def case(number: Annotated[str, typer.Argument(help="the unified case number")],
         add_row(t, i, _when(e["received_at"]), _named(e["stage"], e["stage_name"]),
                 _named(e["action"], e["action_name"]), f"{e['sender']} → {', '.join(e['receivers']) or '-'}",
                 delivered, answered, docs, dossier, _status(e))
-    out.print(t)
-    out.print(Text(f"{len(r['records'])} 条记录 records"))
+    cli.out.print(t)
+    cli.out.print(Text(f"{len(r['records'])} 条记录 records"))
