@@ -5,6 +5,8 @@ a restart."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,12 @@ from adapters.memory import MemoryOutbound
 from gateway.config import parse_config
 from gateway.model import MessageStatus
 from gateway.runtime import Gateway
+from gateway.store import migrations
 from gateway.timeline import described
 
 from .support.config import base_config
 from .support.records import dossier_record, record
-from .support.stores import store_settings
+from .support.stores import MakeStore, store_settings
 from .support.waiting import wait_for
 
 CASE = "TL-2026-0001"
@@ -100,3 +103,56 @@ async def test_a_case_through_several_hand_overs(tmp_path: Path, backend: str, r
         assert await again.store.case_timeline("TL-NEVER-SEEN") == []
     finally:
         await again.stop()
+
+
+async def test_upgrade_builds_the_timeline_of_records_stored_before(backend: str, make_store: MakeStore) -> None:
+    """A database of version 3: the migration puts its records on their cases' timelines, with
+    delivered and answered times and a blocked record's rules, on both backends."""
+    store = make_store("old")
+    block = {"rule": "ID-01", "severity": "block", "message": "x", "line": 2, "location": "", "message_zh": ""}
+    scan = {"name": "s.pdf", "sha256": "ef" * 32, "size": 2048, "media_type": "application/pdf"}
+    rows = [  # (id, sender, action, status, received_at, summary, destination, delivered_at)
+        ("m1", "POLICE", "request-arrest-approval", "accepted", 10.0, {"attachments": [scan]}, "PROC", 11.0),
+        ("m2", "POLICE", "request-arrest-approval", "rejected", 12.0, {"problems": [block]}, "POLICE", 12.5),
+        ("m3", "PROC", "approve-arrest", "accepted", 20.0, {}, "POLICE", None),
+    ]
+    statements: list[tuple[str, tuple[object, ...]]] = []
+    for mid, sender, action, status, at, summary, dest, delivered in rows:
+        statements += [
+            ("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+             (mid, sender, "ch", None, "h" + mid, "", "OLD-1", "arrest-review", action, status, "[]", at, None,
+              None, json.dumps(summary), "{}", "old")),
+            ("INSERT INTO deliveries (id, message_id, destination, case_number, body_hash, content_type, state, "
+             "reason, created_at, updated_at, next_attempt_at, delivered_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+             (mid + "-d", mid, dest, "OLD-1", "h" + mid, "application/xml",
+              "delivered" if delivered else "queued", "", at, at, at, delivered)),
+        ]
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(store.dsn, autocommit=True) as pg:  # type: ignore[attr-defined]
+            for m in migrations.migrations("postgres")[:3]:
+                pg.execute(m.sql.encode())
+            pg.execute("INSERT INTO meta VALUES ('schema_version', '3') ON CONFLICT (key) DO UPDATE SET value = '3'")
+            for sql, args in statements:
+                pg.execute(sql.replace("?", "%s"), args)  # type: ignore[call-overload]
+    else:
+        conn = sqlite3.connect(store.path, isolation_level=None)  # type: ignore[attr-defined]
+        for m in migrations.migrations("sqlite")[:3]:
+            conn.executescript(m.sql)
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '3')")
+        for sql, args in statements:
+            conn.execute(sql, args)
+        conn.close()
+    assert 4 in await store.upgrade()
+    await store.open()
+    try:
+        request_, blocked, approval = await store.case_timeline("OLD-1")
+    finally:
+        await store.close()
+    assert (request_.message_id, request_.receivers, request_.delivered) == ("m1", ("PROC",), {"PROC": 11.0})
+    assert (request_.answered_by, request_.answered_at) == ("m3", 20.0)
+    assert (request_.files, request_.file_bytes, request_.documents) == (1, 2048, ())
+    assert blocked.status == MessageStatus.REJECTED and blocked.rules == ("ID-01",) and blocked.receivers == ()
+    assert blocked.answered_by is None, "a defect notice's delivery is no receiver's"
+    assert approval.delivered == {"POLICE": None} and approval.answered_by is None
