@@ -76,8 +76,8 @@ async def test_the_cli_prints_a_case_zh_first(api: Running, wide: None) -> None:
     await wait_for(lambda: _settled(api, 1))
     r = await asyncio.to_thread(_invoke, "case", "CLI-CASE-1", "--url", api.url, key=KEYS["OPERATOR"])
     assert r.exit_code == 0, r.output
-    for text in ("案件时间线 case timeline CLI-CASE-1", "审查起诉 prosecution review", "移送审查起诉 transfer for prosecution",
-                 "POLICE → PROC", "已接收 accepted", "1 条记录 records"):
+    for text in ("案件时间线 case timeline CLI-CASE-1", "审查起诉 prosecution review",
+                 "移送审查起诉 transfer for prosecution", "POLICE → PROC", "已接收 accepted", "1 条记录 records"):
         assert text in r.stdout, (text, r.stdout)
     missing = await asyncio.to_thread(_invoke, "case", "CLI-CASE-1", "--url", api.url, key=KEYS["COURT"])
     assert missing.exit_code == 1 and "HTTP 404" in missing.stderr and "Traceback" not in missing.output

@@ -9,7 +9,6 @@ import time
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
 from gateway.store.rows import NewDelivery, NewMessage
-from gateway.store.sqlite.cases import add_case_entry
 from gateway.store.shared import (
     as_duplicate,
     delivery_values,
@@ -19,6 +18,7 @@ from gateway.store.shared import (
     new_receipt,
 )
 from gateway.store.sql import SQLITE as Q
+from gateway.store.sqlite.cases import add_case_entry
 from gateway.store.sqlite.connection import SQLiteEngine
 from gateway.store.sqlite.writer import Tx
 
