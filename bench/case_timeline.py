@@ -101,7 +101,7 @@ def generated(records: int, per_case: int) -> tuple[list[tuple[Any, ...]], list[
             answer = ids[i + 1] if i + 1 < per_case else None
             entries.append((mid, case, t, sender, stage, action, "accepted", json.dumps([receiver]), "[]", docs, 3,
                             3_000_000, answer, t + 1.0 if answer else None))
-            receivers.append((mid, receiver, case, t + 0.2))
+            receivers.append((mid, receiver, t + 0.2))
     return messages, entries, receivers, cases
 
 
@@ -112,7 +112,7 @@ async def fill_sqlite(path: Path, rows: tuple[list[Any], list[Any], list[Any]]) 
     with conn:
         conn.executemany(f"INSERT INTO messages ({_MESSAGE}) VALUES ({', '.join('?' * 14)})", rows[0])
         conn.executemany(f"INSERT INTO case_timeline ({_ENTRY}) VALUES ({', '.join('?' * 14)})", rows[1])
-        conn.executemany("INSERT INTO case_receivers VALUES (?, ?, ?, ?)", rows[2])
+        conn.executemany("INSERT INTO case_receivers VALUES (?, ?, ?)", rows[2])
     conn.execute("ANALYZE")
     conn.close()
 
@@ -123,7 +123,7 @@ async def fill_postgres(dsn: str, rows: tuple[list[Any], list[Any], list[Any]]) 
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         async with conn.cursor() as cur:
             for table, cols, data in (("messages", _MESSAGE, rows[0]), ("case_timeline", _ENTRY, rows[1]),
-                                      ("case_receivers", "message_id, receiver, case_number, delivered_at",
+                                      ("case_receivers", "message_id, receiver, delivered_at",
                                        rows[2])):
                 async with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                     for r in data:

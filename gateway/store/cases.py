@@ -22,7 +22,7 @@ def answer_values(m: NewMessage) -> tuple[object, ...] | None:
     """The arguments of `answer_case` for a new record; None when it answers nothing (blocked)."""
     if m.timeline is None or not m.case_number or m.status != MessageStatus.ACCEPTED:
         return None
-    return (m.message_id, m.received_at, m.case_number, m.case_number, m.sender)
+    return (m.message_id, m.received_at, m.case_number, m.sender)
 
 
 def entry_values(m: NewMessage) -> tuple[object, ...] | None:
@@ -41,7 +41,7 @@ def receiver_values(m: NewMessage) -> list[tuple[object, ...]]:
     t = m.timeline
     if t is None or not m.case_number or m.status != MessageStatus.ACCEPTED:
         return []
-    return [(m.message_id, r, m.case_number) for r in dict.fromkeys(t.receivers)]
+    return [(m.message_id, r) for r in dict.fromkeys(t.receivers)]
 
 
 def assemble(entries: Iterable[Sequence[Any]], receivers: Iterable[Sequence[Any]]) -> list[CaseEntryRow]:

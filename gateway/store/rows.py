@@ -235,7 +235,6 @@ class CaseEntryRow(_Row):
     """One record on a case's timeline; `delivered` maps each receiver of an accepted record to the
     time its delivery was confirmed (None: not yet)."""
 
-    seq: int
     message_id: str
     case_number: str
     received_at: float
@@ -255,9 +254,9 @@ class CaseEntryRow(_Row):
     @classmethod
     def from_db(cls, r: Sequence[Any]) -> CaseEntryRow:
         """From the columns `sql.CASE_ENTRY_COLUMNS` lists; receivers, rules and documents are JSON."""
-        return cls(r[0], r[1], r[2], r[3], r[4], r[5], r[6], MessageStatus(r[7]), tuple(json.loads(r[8])),
-                   tuple(json.loads(r[9])), tuple((str(t), str(n)) for t, n in json.loads(r[10])), r[11], r[12],
-                   r[13], r[14])
+        return cls(r[0], r[1], r[2], r[3], r[4], r[5], MessageStatus(r[6]), tuple(json.loads(r[7])),
+                   tuple(json.loads(r[8])), tuple((str(t), str(n)) for t, n in json.loads(r[9])), r[10], r[11],
+                   r[12], r[13])
 
     def as_json(self) -> dict[str, Any]:
         return {**super().as_json(), "status": str(self.status), "receivers": list(self.receivers),
