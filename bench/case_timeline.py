@@ -5,12 +5,18 @@
    into a temporary folder) and on this tree, taking turns for `--rounds` rounds so load from
    elsewhere on the machine falls on both alike. Printed: the gateway's CPU per record and the
    sustained rate of each run, and the added microseconds per record (median of the rounds).
-2. At read time: a store holding `--records` records in cases of `--per-case` records, written
+2. At the store, the timeline's own part of that cost, without the noise of three processes: the
+   same records committed through `Store.record_message` (5 log entries each, as intake writes)
+   and delivered through `lease`/`finish`, in alternating batches with and without their timeline
+   entry, on SQLite (synchronous=FULL) and PostgreSQL; the process's CPU time per record. And
+   the pipeline's part: taking the entry from a standard record (`timeline.entry`).
+3. At read time: a store holding `--records` records in cases of `--per-case` records, written
    directly into its tables; the time to read one case's timeline (`Store.case_timeline`), on
    SQLite and, when a server answers, on PostgreSQL.
 
     python bench/case_timeline.py [--baseline REF] [--rounds N] [--pipeline-records N]
-                                  [--records N] [--per-case N] [--reads N] [--skip-pipeline] [--skip-read]
+                                  [--batches N] [--per-batch N] [--records N] [--per-case N] [--reads N]
+                                  [--skip-pipeline] [--skip-store] [--skip-read]
 """
 
 from __future__ import annotations
@@ -73,7 +79,91 @@ def commit_cost(baseline: str, rounds: int, records: int) -> None:
               f"({(statistics.median(ratios) - 1) * 100:+.1f}% of the per-record cost)", flush=True)
 
 
-# -- 2. the read time -----------------------------------------------------------------------------------
+# -- 2. the store's part of the cost ---------------------------------------------------------------------
+async def store_cost(make: Any, name: str, batches: int, per_batch: int) -> None:
+    from gateway.audit.chain import AuditEvent
+    from gateway.model import DeliveryState, MessageStatus, new_id, sha256_hex
+    from gateway.store.rows import Finish, NewCaseEntry, NewDelivery, NewMessage
+
+    store: Store = make()
+    await store.open()
+    entry = NewCaseEntry(("PROC",), (), (("prosecution-recommendation", "晋公诉字〔2026〕0042号"),), 3, 3_000_000)
+    spent: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        for b in range(batches * 2):
+            with_entry = b % 2 == 1
+            case_base = f"S{b:04d}-"
+            t0 = time.process_time()
+
+            async def one(i: int, case_base: str = case_base, with_entry: bool = with_entry) -> None:
+                raw = f"<r>{new_id()}</r>".encode()
+                h = sha256_hex(raw)
+                case = case_base + str(i % 50)
+                m = NewMessage(new_id(), "POLICE" if i % 2 else "PROC", "ch", None, h, h, case,
+                               "prosecution-review", "transfer-for-prosecution", MessageStatus.ACCEPTED, (),
+                               time.time(), timeline=entry if with_entry else None)
+                events = [AuditEvent(a, "POLICE", m.message_id, case, h) for a in
+                          ("received", "mapped", "validated", "routed", "queued")]
+                await store.record_message(m, raw, {}, [NewDelivery("PROC", h)], events)
+
+            for start in range(0, per_batch, 64):  # 64 at a time, as concurrent senders commit in groups
+                await asyncio.gather(*(one(i) for i in range(start, min(start + 64, per_batch))))
+            while leases := await store.lease("PROC", 100, 30):
+                for lease in leases:
+                    await store.finish(lease, Finish(DeliveryState.DELIVERED, "ok"))
+            spent[with_entry].append((time.process_time() - t0) / per_batch * 1e6)
+    finally:
+        await store.close()
+    plain, kept = statistics.median(spent[False]), statistics.median(spent[True])
+    print(f"  {name}: {plain:.0f} µs CPU per record committed and delivered without its timeline entry, {kept:.0f} "
+          f"µs with it (median of {batches} batches of {per_batch} each): added {kept - plain:+.0f} µs "
+          f"({(kept / plain - 1) * 100:+.1f}%)", flush=True)
+
+
+def entry_cost() -> None:
+    import timeit
+
+    from lxml import etree
+
+    from gateway import timeline
+    from gateway.sim.records import CaseStep, to_xml
+
+    tree = etree.fromstring(to_xml(CaseStep("C-1", "prosecution-review", "transfer-for-prosecution", "POLICE")))
+    n = 20_000
+    took = min(timeit.repeat(lambda: timeline.entry(tree, ("PROC",), ()), number=n, repeat=5)) / n * 1e6
+    print(f"  pipeline: taking the entry from a standard record (4 documents, 1 dossier file): {took:.1f} µs",
+          flush=True)
+
+
+async def store_costs(batches: int, per_batch: int) -> None:
+    from gateway.store.postgres import PostgresStore
+    from gateway.store.sqlite import SQLiteStore
+
+    print("== the timeline's part at commit, measured at the store (records 64 at a time) ==", flush=True)
+    entry_cost()
+    with tempfile.TemporaryDirectory(prefix="bench-timeline-") as tmp:
+        await store_cost(lambda: SQLiteStore(Path(tmp) / "gw.db", node="bench", durability="full"),
+                         "SQLite (synchronous=FULL)", batches, per_batch)
+    url = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(url, autocommit=True, connect_timeout=3) as c:
+            c.execute(f"CREATE SCHEMA {schema}")
+    except Exception as e:
+        print(f"  PostgreSQL: not measured (no server at {url}: {type(e).__name__})")
+        return
+    try:
+        dsn = f"{url}?options=-csearch_path%3D{schema}"
+        await store_cost(lambda: PostgresStore(dsn, node="bench"), "PostgreSQL (this process's CPU only)", batches,
+                         per_batch)
+    finally:
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# -- 3. the read time -----------------------------------------------------------------------------------
 _MESSAGE = ("id, sender, channel, content_hash, canonical_hash, case_number, stage, action, status, reasons, "
             "received_at, summary, receipt, node")
 _ENTRY = ("message_id, case_number, received_at, sender, stage, action, status, receivers, rules, documents, files, "
@@ -213,8 +303,13 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=500)
     ap.add_argument("--skip-pipeline", action="store_true")
     ap.add_argument("--skip-read", action="store_true")
+    ap.add_argument("--skip-store", action="store_true")
+    ap.add_argument("--batches", type=int, default=5, help="store part: batches with and without the entry, each")
+    ap.add_argument("--per-batch", type=int, default=1000)
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    if not a.skip_store:
+        asyncio.run(store_costs(a.batches, a.per_batch))
     if not a.skip_read:
         asyncio.run(read_time(a.records, a.per_case, a.reads))
     if not a.skip_pipeline:
