@@ -39,7 +39,7 @@ def case(number: Annotated[str, typer.Argument(help="the unified case number")],
     for i, e in enumerate(r["records"], 1):
         delivered = "\n".join(f"{x} {_when(at)}" for x, at in e["delivered"].items()) or "-"
         answered = f"{_when(e['answered_at'])}\n{e['answered_by']}" if e["answered_by"] else "-"
-        docs = "\n".join(f"{d['type']} {d['number']}" for d in e["documents"]) or "-"
+        docs = "\n".join(f"{_named(d['type'], d['name'])} {d['number']}" for d in e["documents"]) or "-"
         dossier = f"{e['files']} 个文件 files, {_size(e['file_bytes'])}" if e["files"] else "-"
         add_row(t, i, _when(e["received_at"]), _named(e["stage"], e["stage_name"]),
                 _named(e["action"], e["action_name"]), f"{e['sender']} → {', '.join(e['receivers']) or '-'}",

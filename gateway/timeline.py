@@ -62,5 +62,7 @@ def is_return(action: str) -> bool:
 def described(row: CaseEntryRow) -> dict[str, Any]:
     """A timeline row as the API answers it: with the stage's and action's names, and marked when
     it was blocked or sends the case back."""
-    return {**row.as_json(), "stage_name": names("stages", row.stage), "action_name": names("actions", row.action),
-            "blocked": str(row.status) == "rejected", "returned": is_return(row.action)}
+    shown = row.as_json()
+    return {**shown, "stage_name": names("stages", row.stage), "action_name": names("actions", row.action),
+            "blocked": str(row.status) == "rejected", "returned": is_return(row.action),
+            "documents": [{**d, "name": names("document-types", d["type"])} for d in shown["documents"]]}

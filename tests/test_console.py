@@ -236,7 +236,7 @@ async def test_a_case_timeline_is_searched_and_read_in_the_browser(api: Running,
     transfer, indicted, judged, refused = seen["rows"]
     assert transfer[2] == "审查起诉 prosecution review" and transfer[3] == "移送审查起诉 transfer for prosecution"
     assert transfer[4] == "POLICE → PROC" and transfer[5].startswith("PROC: ") and "pending" not in transfer[5]
-    assert "<img id='injected' src='x'>" in transfer[7], "a document number is shown as the text it is"
+    assert "起诉意见书 recommendation for prosecution <img id='injected' src='x'>" in transfer[7], "shown as text"
     assert seen["injected"] == 0, "markup in a record must never become page elements"
     assert transfer[6] != "-" and indicted[6] != "-", "each answered by its receiver's next record"
     assert indicted[3] == "提起公诉 indictment" and indicted[4] == "PROC → COURT"

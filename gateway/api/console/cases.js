@@ -30,7 +30,7 @@ function caseRow(r, i) {
       ev.preventDefault();
       openMessage(r.answered_by);
     }}, r.answered_by.slice(0, 12) + "…"))] : "-"),
-    h("td", {}, r.documents.map((d) => h("div", {}, `${d.type} ${d.number}`))),
+    h("td", {}, r.documents.map((d) => h("div", {}, caseName(d.type, d.name), " ", d.number))),
     h("td", {class: "num"}, r.files ? `${r.files} · ${caseSize(r.file_bytes)}` : "-"),
     h("td", {class: "status"}, caseStatus(r)),
     h("td", {}, h("a", {href: "#", onclick: (ev) => { ev.preventDefault(); openMessage(r.message_id); }},
