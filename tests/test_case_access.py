@@ -51,7 +51,8 @@ async def test_agencies_see_only_the_cases_they_took_part_in(api: Running) -> No
     proc = (await _case(api, "PROC", "ACC-2")).json()["records"][0]
     assert proc["receivers"] == ["PROC"] and list(proc["delivered"]) == ["PROC"] and proc["delivered"]["PROC"]
     assert proc["action_name"] == {"zh": "判决", "en": "judgment"}
-    assert proc["documents"][2] == {"type": "judgment", "number": "N-2", "name": {"zh": "刑事判决书", "en": "criminal judgment"}}
+    judgment = {"type": "judgment", "number": "N-2", "name": {"zh": "刑事判决书", "en": "criminal judgment"}}
+    assert proc["documents"][2] == judgment
     full = (await _case(api, "OPERATOR", "ACC-2")).json()["records"][0]
     assert set(full["delivered"]) == {"PROC", "POLICE"}
 
