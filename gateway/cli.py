@@ -430,6 +430,7 @@ def _add_subcommands() -> None:
     """Sub-apps each owned by their module: the exchange log's, the database's, the mapping tooling's."""
     from gateway.audit.cli import audit_app
     from gateway.backup_cli import backup_command, restore_command
+    from gateway.case_cli import case
     from gateway.conformance_cli import conformance
     from gateway.mapping_cli import mapping_app, validate
     from gateway.store.cli import db_app
@@ -442,6 +443,7 @@ def _add_subcommands() -> None:
     app.command("backup")(backup_command)
     app.command("restore")(restore_command)
     app.command("conformance")(conformance)
+    app.command("case")(case)
 
 
 _add_subcommands()

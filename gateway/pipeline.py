@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from gateway import batch, findings, heap, notice, schemamessages, standard, xmllimits, xmlsafe
+from gateway import batch, findings, heap, notice, schemamessages, standard, timeline, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected, PartlyTaken
@@ -423,6 +423,8 @@ class Pipeline:
             operation=ctx.record.operation,
             summary={"problems": [p.as_dict() for p in ctx.problems],
                      **({"attachments": _attachments(ctx.record)} if ctx.record.attachments else {})},
+            timeline=timeline.entry(ctx.canonical, ctx.destinations if status == MessageStatus.ACCEPTED
+                                    else env.receivers, ctx.problems) if env else None,
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
 

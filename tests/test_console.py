@@ -23,7 +23,7 @@ from .support.api import KEYS, Running, log
 from .support.records import record
 from .support.waiting import wait_for
 
-JS = asset("console.js").decode()
+JS = asset("console.js").decode() + asset("cases.js").decode()
 
 
 async def test_the_page_and_its_files_are_served_with_a_strict_policy(api: Running) -> None:  # noqa: F811
@@ -188,3 +188,58 @@ async def test_recent_log_entries_are_the_newest_ones(api: Running) -> None:  # 
     assert [e["seq"] for e in r["entries"]] == [head - 2, head - 1, head]
     whole = (await api.call("AUDITOR", "GET", "/api/v1/audit", params={"limit": 3})).json()
     assert whole["entries"][0]["seq"] == 1
+
+
+def _someone_reads_a_case(driver: Any, url: str, key: str, number: str) -> dict[str, Any]:
+    """Sign in, open the case view, search a case number, read the timeline's rows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{url}/console")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    driver.find_element(By.CSS_SELECTOR, "nav button[data-view='case']").click()
+    driver.find_element(By.ID, "c-number").send_keys(number)
+    driver.find_element(By.CSS_SELECTOR, "#case-form button").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#case tbody tr")) == 4)
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#case tbody tr")]
+    heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#case thead th")]
+    classes = [tr.get_attribute("class") for tr in driver.find_elements(By.CSS_SELECTOR, "#case tbody tr")]
+    injected = len(driver.find_elements(By.ID, "injected"))
+    driver.find_element(By.ID, "c-number").clear()
+    driver.find_element(By.ID, "c-number").send_keys("NO-SUCH-CASE")
+    driver.find_element(By.CSS_SELECTOR, "#case-form button").click()
+    wait.until(lambda d: "no case NO-SUCH-CASE" in d.find_element(By.ID, "case").text)
+    return {"rows": rows, "heads": heads, "classes": classes, "injected": injected}
+
+
+async def test_a_case_timeline_is_searched_and_read_in_the_browser(api: Running, browser: Any) -> None:  # noqa: F811
+    case = "CON-CASE-1"
+    doc = b"<Number>N-0</Number>"
+    marked = record(case=case).replace(doc, b"<Number>&lt;img id='injected' src='x'&gt;</Number>")
+    assert (await api.submit("POLICE", marked)).status_code == 202
+    indictment = record(case=case, stage="trial", action="indictment", sender="PROC")
+    assert (await api.submit("PROC", indictment)).status_code == 202
+    await wait_for(lambda: _delivered(api, "COURT", 1))
+    judgment = record(case=case, stage="trial", action="judgment", sender="COURT")
+    assert (await api.submit("COURT", judgment)).status_code == 202
+    blocked = record(case=case, extra="again").replace(b"11010519491231002X", b"110105194912310021")
+    assert (await api.submit("POLICE", blocked)).status_code == 422
+    await wait_for(lambda: _delivered(api, "POLICE", 2))  # the judgment and the defect notice
+    await wait_for(lambda: _delivered(api, "PROC", 2))
+    seen = await asyncio.to_thread(_someone_reads_a_case, browser, api.url, KEYS["AUDITOR"], case)
+    assert seen["heads"][:4] == ["#", "收到 received", "阶段 stage", "动作 action"]
+    transfer, indicted, judged, refused = seen["rows"]
+    assert transfer[2] == "审查起诉 prosecution review" and transfer[3] == "移送审查起诉 transfer for prosecution"
+    assert transfer[4] == "POLICE → PROC" and transfer[5].startswith("PROC: ") and "pending" not in transfer[5]
+    assert "起诉意见书 recommendation for prosecution <img id='injected' src='x'>" in transfer[7], "shown as text"
+    assert seen["injected"] == 0, "markup in a record must never become page elements"
+    assert transfer[6] != "-" and indicted[6] != "-", "each answered by its receiver's next record"
+    assert indicted[3] == "提起公诉 indictment" and indicted[4] == "PROC → COURT"
+    assert judged[4] == "COURT → PROC, POLICE" and judged[9] == "已接收 accepted" and judged[6] == "-"
+    assert refused[9].startswith("已拦截 blocked") and "ID-01" in refused[9]
+    assert seen["classes"] == ["", "", "", "blocked"]

@@ -134,6 +134,15 @@ async def test_kill_nine_ten_times_loses_nothing(tmp_path: Path) -> None:
     stored = dict(db_rows(db, "SELECT message_id, receipt FROM deliveries"))
     assert all(bytes(stored[m]) == rcv.keys[f"{m}:PROC"] for m in mids), "a receipt differs from the first"
 
+    # the case timeline was written in the same transactions: one row per message, none without one,
+    # and each delivery's confirmation on its receiver's row
+    orphans = db_rows(db, "SELECT COUNT(*) FROM messages m LEFT JOIN case_timeline t ON t.message_id = m.id "
+                          "WHERE t.message_id IS NULL UNION ALL SELECT COUNT(*) FROM case_timeline t "
+                          "LEFT JOIN messages m ON m.id = t.message_id WHERE m.id IS NULL")
+    assert orphans == [(0,), (0,)], f"messages without a timeline row, timeline rows without a message: {orphans}"
+    assert db_rows(db, "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM case_timeline")[0] == (RECORDS, RECORDS)
+    assert db_rows(db, "SELECT COUNT(*), COUNT(delivered_at) FROM case_receivers")[0] == (RECORDS, RECORDS)
+
     entries = [AuditEntry(*r) for r in db_rows(db, "SELECT * FROM audit_log ORDER BY seq")]
     verify_chain(entries)
     starts = sum(1 for e in entries if e.action == "node-started")

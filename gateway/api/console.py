@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 ASSETS = {  # file -> media type; nothing else in the folder is served
     "index.html": "text/html; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "cases.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
 }
 

@@ -52,3 +52,18 @@ def history_for_agency(agency: str, m: dict[str, Any], steps: list[dict[str, Any
     neutral = {d: [{k: a.get(k) for k in ("attempt", "started_at", "ended_at", "outcome")} for a in rows]
                for d, rows in attempts.items() if d in ids}
     return {"message": shown, "steps": kept, "attempts": neutral}
+
+
+def case_for_agency(agency: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A case's timeline as `agency` may see it: the records it sent, and the accepted records it
+    received (a blocked record reached no one), each with only the receivers and delivered times its
+    messages would show. Empty when it took part in none: the case is then unknown to it."""
+    shown = []
+    for r in records:
+        sender, receivers = str(r["sender"]), [str(x) for x in r["receivers"]]
+        if agency != sender and (r["blocked"] or agency not in receivers):
+            continue
+        seen = visible_destinations(agency, sender, receivers)
+        shown.append({**r, "receivers": [x for x in receivers if x in seen],
+                      "delivered": {x: t for x, t in r["delivered"].items() if x in seen}})
+    return shown

@@ -19,6 +19,7 @@ from gateway.model import Receipt
 from gateway.store.rows import (
     ApiKeyRow,
     AttemptRow,
+    CaseEntryRow,
     Checkpoint,
     DeliveryRow,
     Finish,
@@ -239,8 +240,16 @@ class DropMarks(Protocol):
     async def mark_file(self, channel: str, fingerprint: str, message_id: str) -> None: ...
 
 
+class CaseTimeline(Protocol):
+    """Each case's records in order, kept as they are stored and delivered (never rebuilt per read)."""
+
+    async def case_timeline(self, case_number: str) -> list[CaseEntryRow]:
+        """The records of one case, oldest first; empty for a case the gateway never saw."""
+        ...
+
+
 class Store(Schema, Payloads, Intake, DeliveryQueue, Operations, ExchangeLog, Retention, Keys, Locks, Nonces,
-            DropMarks, Protocol):
+            DropMarks, CaseTimeline, Protocol):
     """Durable state of the gateway, what the runtime builds. All I/O methods are coroutines;
     implementations own their threads and connections."""
 

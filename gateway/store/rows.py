@@ -27,6 +27,17 @@ class NewDelivery:
 
 
 @dataclass(frozen=True)
+class NewCaseEntry:
+    """What a record adds to its case's timeline beyond the message itself."""
+
+    receivers: tuple[str, ...]  # the destinations; of a blocked record, the receivers it named
+    rules: tuple[str, ...] = ()  # ids of the rules that blocked it
+    documents: tuple[tuple[str, str], ...] = ()  # (type, number) of each legal document it carries
+    files: int = 0  # dossier files it lists, and their total size in bytes
+    file_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class NewMessage:
     message_id: str
     sender: str
@@ -43,6 +54,7 @@ class NewMessage:
     file_name: str | None = None
     operation: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    timeline: NewCaseEntry | None = None  # None: the record is on no case's timeline (no case number read)
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,40 @@ class ApiKeyRow(_Row):
     role: str
     name: str
     agency: str | None
+
+
+@dataclass(frozen=True)
+class CaseEntryRow(_Row):
+    """One record on a case's timeline; `delivered` maps each receiver of an accepted record to the
+    time its delivery was confirmed (None: not yet)."""
+
+    message_id: str
+    case_number: str
+    received_at: float
+    sender: str
+    stage: str
+    action: str
+    status: MessageStatus
+    receivers: tuple[str, ...]
+    rules: tuple[str, ...]
+    documents: tuple[tuple[str, str], ...]
+    files: int
+    file_bytes: int
+    answered_by: str | None
+    answered_at: float | None
+    delivered: dict[str, float | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_db(cls, r: Sequence[Any]) -> CaseEntryRow:
+        """From the columns `sql.CASE_ENTRY_COLUMNS` lists; receivers, rules and documents are JSON."""
+        return cls(r[0], r[1], r[2], r[3], r[4], r[5], MessageStatus(r[6]), tuple(json.loads(r[7])),
+                   tuple(json.loads(r[8])), tuple((str(t), str(n)) for t, n in json.loads(r[9])), r[10], r[11],
+                   r[12], r[13])
+
+    def as_json(self) -> dict[str, Any]:
+        return {**super().as_json(), "status": str(self.status), "receivers": list(self.receivers),
+                "rules": list(self.rules), "documents": [{"type": t, "number": n} for t, n in self.documents],
+                "delivered": dict(self.delivered)}
 
 
 def columns(row: type[_Row]) -> str:

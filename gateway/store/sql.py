@@ -20,6 +20,9 @@ _NEW_MESSAGE = ("id, sender, channel, sender_message_id, content_hash, canonical
                 "status, reasons, received_at, file_name, operation, summary, receipt, node")
 _NEW_DELIVERY = ("id, message_id, destination, case_number, body_hash, content_type, file_name, state, reason, "
                  "attempts, created_at, updated_at, next_attempt_at")
+CASE_ENTRY_COLUMNS = ("message_id, case_number, received_at, sender, stage, action, status, receivers, rules, "
+                      "documents, files, file_bytes, answered_by, answered_at")  # rows.CaseEntryRow
+_NEW_CASE_ENTRY = CASE_ENTRY_COLUMNS.removesuffix(", answered_by, answered_at")
 _ENTRY = "seq, time, node, actor, action, message_id, case_number, payload_hash, detail, prev_hash, entry_hash"
 
 
@@ -74,6 +77,19 @@ class Statements:
     file_unref: str = ("UPDATE files SET refs = refs - 1, unused_since = CASE WHEN refs <= 1 THEN ? END "
                        "WHERE sha256 = ? RETURNING refs")
     file_removals: str = "SELECT sha256 FROM files WHERE refs <= 0 ORDER BY unused_since LIMIT ?"
+    # -- the case timeline (written with the record and its delivery, read by case number)
+    insert_case_entry: str = f"INSERT INTO case_timeline ({_NEW_CASE_ENTRY}) VALUES ({', '.join('?' * 12)})"
+    insert_case_receiver: str = "INSERT INTO case_receivers (message_id, receiver) VALUES (?, ?)"
+    # a record from a receiver of earlier records of its case answers those not answered yet
+    answer_case: str = ("UPDATE case_timeline SET answered_by = ?, answered_at = ? WHERE case_number = ? "
+                        "AND answered_by IS NULL AND status = 'accepted' AND EXISTS (SELECT 1 FROM case_receivers r "
+                        "WHERE r.message_id = case_timeline.message_id AND r.receiver = ?)")
+    case_delivered: str = ("UPDATE case_receivers SET delivered_at = ? WHERE message_id = ? AND receiver = ? "
+                           "AND delivered_at IS NULL")
+    case_entries: str = (f"SELECT {CASE_ENTRY_COLUMNS} FROM case_timeline WHERE case_number = ? "
+                         "ORDER BY received_at, message_id")
+    case_receivers: str = ("SELECT r.message_id, r.receiver, r.delivered_at FROM case_timeline t "
+                           "JOIN case_receivers r ON r.message_id = t.message_id WHERE t.case_number = ?")
     # -- exchange log, keys, drop marks
     insert_entries: str = f"INSERT INTO audit_log ({_ENTRY}) VALUES ({', '.join('?' * 11)})"
     checkpoints: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq"

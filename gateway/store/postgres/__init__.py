@@ -7,6 +7,7 @@ module adds one role's statements, lined up one to one with the SQLite package.
 
 from __future__ import annotations
 
+from gateway.store.postgres.cases import PostgresCases
 from gateway.store.postgres.delivery import PostgresDelivery
 from gateway.store.postgres.intake import PostgresIntake
 from gateway.store.postgres.keys import PostgresKeys
@@ -18,7 +19,7 @@ from gateway.store.postgres.retention import PostgresRetention
 
 
 class PostgresStore(PostgresIntake, PostgresDelivery, PostgresOperations, PostgresLog, PostgresRetention,
-                    PostgresKeys, PostgresLocks, PostgresMarks):
+                    PostgresKeys, PostgresLocks, PostgresMarks, PostgresCases):
     """Every role of `gateway.store.roles.Store` on one PostgreSQL database shared by the nodes."""
 
 

@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
+from gateway.store.postgres.cases import add_case_entry
 from gateway.store.postgres.connection import PostgresEngine
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
@@ -98,6 +99,7 @@ class PostgresIntake(PostgresEngine):
                 async with c.cursor() as cur:
                     await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
                 tx.notify = True
+            await add_case_entry(tx, m)
             await tx.audit(events)
             return receipt
 

@@ -8,6 +8,7 @@ one to one with the PostgreSQL package.
 from __future__ import annotations
 
 from gateway.store.shared import iso_now
+from gateway.store.sqlite.cases import SQLiteCases
 from gateway.store.sqlite.delivery import SQLiteDelivery
 from gateway.store.sqlite.intake import SQLiteIntake
 from gateway.store.sqlite.keys import SQLiteKeys
@@ -19,7 +20,7 @@ from gateway.store.sqlite.retention import SQLiteRetention
 
 
 class SQLiteStore(SQLiteIntake, SQLiteDelivery, SQLiteOperations, SQLiteLog, SQLiteRetention, SQLiteKeys,
-                  SQLiteLocks, SQLiteMarks):
+                  SQLiteLocks, SQLiteMarks, SQLiteCases):
     """Every role of `gateway.store.roles.Store` on one SQLite file."""
 
 

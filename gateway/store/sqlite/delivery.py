@@ -62,6 +62,8 @@ class SQLiteDelivery(SQLiteEngine):
             c.execute(Q.end_attempt, (str(state), finish_reason(state, result, lease), now,
                                       result.next_attempt_at or now, now if state == DeliveryState.DELIVERED else None,
                                       result.receipt or None, lease.delivery_id))
+            if state == DeliveryState.DELIVERED:
+                c.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
             if state == DeliveryState.DEAD:
                 c.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             tx.audit([finish_event(tx.node, lease, result)])

@@ -18,6 +18,7 @@ from gateway.store.shared import (
     new_receipt,
 )
 from gateway.store.sql import SQLITE as Q
+from gateway.store.sqlite.cases import add_case_entry
 from gateway.store.sqlite.connection import SQLiteEngine
 from gateway.store.sqlite.writer import Tx
 
@@ -85,6 +86,7 @@ class SQLiteIntake(SQLiteEngine):
                               "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1, unused_since = NULL", (h,))
             c.execute(Q.insert_message, message_values(m, receipt, tx.node))
             c.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
+            add_case_entry(c, m)
             tx.audit(events)
             return receipt
 
