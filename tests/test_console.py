@@ -17,7 +17,7 @@ import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -420,7 +420,7 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
         assert png.startswith(b"\x89PNG") and len(png) > 50_000
 
 
-def _log_in_chinese(driver: Any, url: str, key: str, case: str) -> dict[str, str]:
+def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, since: str) -> dict[str, str]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -446,6 +446,15 @@ def _log_in_chinese(driver: Any, url: str, key: str, case: str) -> dict[str, str
                 "findings": rejected.find_element(By.CSS_SELECTOR, ".readable").text}
 
     shanghai = search()
+    # until and since are typed as Shanghai's wall clock: a minute before the first entry finds none
+    driver.find_element(By.ID, "l-until").send_keys(before)
+    driver.find_element(By.CSS_SELECTOR, "#log-form button[type='submit']").click()
+    wait.until(lambda d: "没有匹配的条目" in d.find_element(By.ID, "log").text)
+    driver.find_element(By.ID, "l-until").clear()
+    driver.find_element(By.ID, "l-since").send_keys(since)
+    driver.find_element(By.CSS_SELECTOR, "#log-form button[type='submit']").click()
+    wait.until(lambda d: "已退回" in d.find_element(By.ID, "log").text)
+    driver.find_element(By.ID, "l-since").clear()
     zone = driver.find_element(By.ID, "zone")
     zone.clear()
     zone.send_keys("Asia/Urumqi\n")
@@ -465,12 +474,15 @@ async def test_the_log_reads_in_chinese_in_the_chosen_time_zone(api: Running, br
     entries = await log(api, case="ZH-1")
     problems = next(json.loads(e["detail"])["problems"] for e in entries if e["action"] == "rejected")
     assert problems and all(p["message_zh"] for p in problems)
-    seen = await asyncio.to_thread(_log_in_chinese, browser, api.url, KEYS["AUDITOR"], "ZH-1")
+    first = datetime.fromisoformat(entries[0]["time"].replace("Z", "+00:00"))
+    local = first.astimezone(ZoneInfo("Asia/Shanghai"))
+    seen = await asyncio.to_thread(_log_in_chinese, browser, api.url, KEYS["AUDITOR"], "ZH-1",
+                                   (local - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S"),
+                                   local.strftime("%Y-%m-%d %H:%M:%S"))
     assert seen["sh_head"].startswith("序号 时间（Asia/Shanghai）") and seen["sh_time"].endswith(" GMT+8")
     assert re.fullmatch(r"经通道 police-in 收到 [\d,]+ 字节", seen["sh_received"]), seen["sh_received"]
     for p in problems:  # each finding in the reader's language, with its rule
         assert p["rule"] in seen["sh_findings"] and p["message_zh"] in seen["sh_findings"]
     assert p["message"] not in seen["sh_findings"]
     assert "时间（Asia/Urumqi）" in seen["ur_head"] and seen["ur_time"].endswith(" GMT+6")
-    first = datetime.fromisoformat(entries[0]["time"].replace("Z", "+00:00"))
     assert seen["ur_time"] == first.astimezone(ZoneInfo("Asia/Urumqi")).strftime("%Y-%m-%d %H:%M:%S GMT+6")

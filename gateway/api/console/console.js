@@ -384,8 +384,11 @@ let logAfter = 0;
 async function loadLog(more, recent) {
   const q = new URLSearchParams({limit: "200"});
   if (recent) q.set("recent", "true");
-  for (const [param, id] of [["case", "l-case"], ["agency", "l-agency"], ["since", "l-since"], ["until", "l-until"]]) {
+  for (const [param, id] of [["case", "l-case"], ["agency", "l-agency"]]) {
     if ($(id).value.trim()) q.set(param, $(id).value.trim());
+  }
+  for (const [param, id] of [["since", "l-since"], ["until", "l-until"]]) { // typed in the chosen zone
+    if ($(id).value.trim()) q.set(param, utcOfLocal($(id).value));
   }
   if (more) q.set("after_seq", String(logAfter));
   const r = await api(`/api/v1/audit?${q}`);

@@ -75,6 +75,25 @@ function dayOf(date, offset) {
     .format(d);
 }
 
+// milliseconds the chosen zone's clock is ahead of UTC at the instant `ms`
+function zoneOffset(ms) {
+  const p = {};
+  const fmt = new Intl.DateTimeFormat("en-US", {timeZone: I18N.zone, hourCycle: "h23", year: "numeric",
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"});
+  for (const x of fmt.formatToParts(new Date(ms))) p[x.type] = x.value;
+  return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(ms / 1000) * 1000;
+}
+
+// a time typed as the chosen zone's wall clock ("2026-01-31 08:00") as the log's UTC form
+// ("2026-01-31T00:00:00"); anything else is passed on as typed
+function utcOfLocal(text) {
+  const m = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d))?)?$/.exec(text.trim());
+  if (!m) return text.trim();
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0));
+  const at = wall - zoneOffset(wall - zoneOffset(wall)); // twice: the offset may change between the two
+  return new Date(at).toISOString().slice(0, 19);
+}
+
 function number(n, digits) {
   if (n === null || n === undefined) return t("stats.nodata");
   return Number(n).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US",
