@@ -446,6 +446,9 @@ def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, sin
                 "findings": rejected.find_element(By.CSS_SELECTOR, ".readable").text}
 
     shanghai = search()
+    driver.find_element(By.ID, "verify").click()
+    wait.until(lambda d: d.find_element(By.ID, "verdict").text.startswith(("完整", "已被篡改")))
+    shanghai["verdict"] = driver.find_element(By.ID, "verdict").text
     # until and since are typed as Shanghai's wall clock: a minute before the first entry finds none
     driver.find_element(By.ID, "l-until").send_keys(before)
     driver.find_element(By.CSS_SELECTOR, "#log-form button[type='submit']").click()
@@ -484,5 +487,7 @@ async def test_the_log_reads_in_chinese_in_the_chosen_time_zone(api: Running, br
     for p in problems:  # each finding in the reader's language, with its rule
         assert p["rule"] in seen["sh_findings"] and p["message_zh"] in seen["sh_findings"]
     assert p["message"] not in seen["sh_findings"]
+    intact = re.compile(r"完整（INTACT）：第 1 至 \d+ 条（共 \d+ 条）未被改动，\d+ 个签名检查点相符.*")
+    assert intact.fullmatch(seen["sh_verdict"]), seen["sh_verdict"]
     assert "时间（Asia/Urumqi）" in seen["ur_head"] and seen["ur_time"].endswith(" GMT+6")
     assert seen["ur_time"] == first.astimezone(ZoneInfo("Asia/Urumqi")).strftime("%Y-%m-%d %H:%M:%S GMT+6")

@@ -13,10 +13,16 @@ FILES = {p.name: p.read_text(encoding="utf-8") for p in CONSOLE.iterdir() if p.s
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # Chinese characters and full-width punctuation
 
 
+PREFIXES = {k.split(".")[0] for k in CATALOGUE}
+
+
 def used_keys(text: str) -> set[str]:
-    """Keys in t("key") / t(`key`) calls and data-i18n* attributes; a template key must be `family.${x}`."""
+    """Keys in t("key") / t(`key`) calls and data-i18n* attributes, and quoted strings shaped like a key
+    of the catalogue's families (`t(ok ? "a.b" : "a.c")`, lists of keys); a template key must be
+    `family.${x}`."""
     keys = set(re.findall(r"\bt\(\s*[\"'`]([^\"'`$]+)[\"'`]", text))
     keys |= set(re.findall(r"data-i18n(?:-title|-placeholder)?=\"([^\"]+)\"", text))
+    keys |= {k for k in re.findall(r"\"([a-z-]+\.[\w.-]+)\"", text) if k.split(".")[0] in PREFIXES}
     return keys
 
 
@@ -73,3 +79,10 @@ def test_the_page_has_no_text_outside_the_catalogue() -> None:
         tag, attrs, text = m.groups()
         if text.strip() and "data-i18n" not in attrs and text.strip() not in ("中文", "English"):
             raise AssertionError(f"index.html: <{tag}> says {text.strip()!r} without a data-i18n key")
+
+
+def test_the_catalogue_holds_no_words_nothing_asks_for() -> None:
+    used = set().union(*(used_keys(text) for text in FILES.values()))
+    fams = set().union(*(families(text) for text in FILES.values()))
+    unused = sorted(k for k in CATALOGUE if k not in used and k.split(".")[0] not in fams)
+    assert not unused, f"messages.json has keys no console file uses: {unused}"

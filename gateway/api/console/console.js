@@ -421,7 +421,13 @@ async function verifyLog() {
   el.textContent = t("log.verifying");
   const v = await api("/api/v1/audit/verify");
   el.className = v.ok ? "ok" : "bad";
-  el.textContent = v.summary;
+  el.title = v.summary; // the gateway's own words
+  if (!v.ok) el.textContent = t("verify.tampered", {problem: v.problem ? v.problem.message : v.summary});
+  else if (!v.entries) el.textContent = t("verify.empty");
+  else {
+    el.textContent = t("verify.intact", {a: v.first_seq, b: v.last_seq, n: v.entries, c: v.checkpoints})
+      + (v.uncovered ? t("verify.uncovered", {a: v.uncovered[0], b: v.uncovered[1]}) : "");
+  }
 }
 
 async function loadAdaptations() {
@@ -470,7 +476,11 @@ async function runConformance(agency) {
 // -- wiring --------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", async () => {
-  try { await I18N.ready; } catch (e) { $("signin-error").textContent = `${e.message} (messages.json)`; }
+  try {
+    await I18N.ready;
+  } catch (e) { // without the catalogue there are no words to say it in but these
+    $("signin-error").textContent = `无法加载控制台文字 / Could not load the console's words: ${e.message}`;
+  }
   $("lang").addEventListener("change", () => setLanguage($("lang").value));
   $("zone").addEventListener("change", () => {
     if (!setZone($("zone").value.trim())) say(t("zone.bad", {zone: $("zone").value}), true);
