@@ -318,6 +318,7 @@ def _screenshot(driver: Any, path: Path) -> None:
 
 
 def _statistics_in_both_languages(driver: Any, url: str, key: str, shots: Path) -> dict[str, Any]:
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -335,6 +336,12 @@ def _statistics_in_both_languages(driver: Any, url: str, key: str, shots: Path) 
                           "document.addEventListener('securitypolicyviolation', (e) => "
                           "window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
     _show_stats(driver, url)
+    driver.execute_script("echarts.getInstanceByDom(document.getElementById('chart-records'))"
+                          ".on('showtip', () => { window.tipShown = true; });")
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "chart-records")).perform()
+    ActionChains(driver).move_by_offset(10, 5).perform()  # a tooltip: drawn on the canvas, not written as HTML
+    wait.until(lambda d: d.execute_script("return window.tipShown === true"))
+    tooltip_html = driver.execute_script("return document.getElementById('chart-records').innerText")
     zh = _figures(driver)
     _screenshot(driver, shots / "console-stats-zh.png")
     Select(driver.find_element(By.ID, "lang")).select_by_value("en")
@@ -349,7 +356,7 @@ def _statistics_in_both_languages(driver: Any, url: str, key: str, shots: Path) 
     _show_stats(driver, url)
     en = _figures(driver)
     _screenshot(driver, shots / "console-stats-en.png")
-    return {"signin": signin, "zh": zh, "switched": switched, "en": en}
+    return {"signin": signin, "zh": zh, "switched": switched, "en": en, "tooltip_html": tooltip_html}
 
 
 def _number(text: str) -> float:
@@ -413,6 +420,7 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
         assert page["totals"] == zh["totals"] and page["rules"] == zh["rules"]
         assert "no activity" in page["ranks"]["PSB-YQ"]["flag"]
     assert dict(en["records"]) == {a["agency"]: v for a, v in zip(stats["agencies"], by_day.values(), strict=True)}
+    assert seen["tooltip_html"].strip() == "", "the tooltip is no HTML element holding the agencies' names"
     # ECharts ran under the console's policy without one refusal
     assert zh["csp"] == [] and en["csp"] == []
     for lang in ("zh", "en"):
