@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from gateway.api.console import ASSETS, asset
-from gateway.model import DeliveryResult, OutboundMessage
+from gateway.model import Attachment, DeliveryResult, MessageStatus, OutboundMessage
 
 from .support import stats_double
 from .support.api import KEYS, Running, log, serve
@@ -428,7 +428,8 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
         assert png.startswith(b"\x89PNG") and len(png) > 50_000
 
 
-def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, since: str) -> dict[str, str]:
+def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, since: str,
+                    shot: Path) -> dict[str, str]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -454,6 +455,8 @@ def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, sin
                 "findings": rejected.find_element(By.CSS_SELECTOR, ".readable").text}
 
     shanghai = search()
+    driver.find_element(By.CSS_SELECTOR, "#log tbody td.detail details summary").click()  # one raw JSON open
+    driver.save_screenshot(str(shot))
     driver.find_element(By.ID, "verify").click()
     wait.until(lambda d: d.find_element(By.ID, "verdict").text.startswith(("完整", "已被篡改")))
     shanghai["verdict"] = driver.find_element(By.ID, "verdict").text
@@ -477,11 +480,16 @@ def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, sin
     return {**{f"sh_{k}": v for k, v in shanghai.items()}, **{f"ur_{k}": v for k, v in urumqi.items()}}
 
 
-async def test_the_log_reads_in_chinese_in_the_chosen_time_zone(api: Running, browser: Any) -> None:  # noqa: F811
+async def test_the_log_reads_in_chinese_in_the_chosen_time_zone(
+        api: Running, browser: Any, tmp_path: Path) -> None:  # noqa: F811
     example = ROOT / "standards/case-exchange/v1/examples/01-request-arrest-approval.xml"
     body = example.read_bytes().replace(b"14010519850312203X", b"140105198503122031")  # a wrong check digit
     body = re.sub(rb"<CaseNumber>[^<]*</CaseNumber>", b"<CaseNumber>ZH-1</CaseNumber>", body)
-    assert (await api.submit("POLICE", body)).json()["status"] == "rejected"
+    scan = "讯问笔录".encode() * 300  # listed by the record with another hash: DOS-01 blocks it too
+    receipt = await api.gateway.inbound["police-in"].submit(  # type: ignore[attr-defined]
+        body, file_name="提请批准逮捕书.xml",
+        attachments=(Attachment("讯问笔录.pdf", hashlib.sha256(scan).hexdigest(), len(scan), "application/pdf"),))
+    assert receipt.status == MessageStatus.REJECTED
     entries = await log(api, case="ZH-1")
     problems = next(json.loads(e["detail"])["problems"] for e in entries if e["action"] == "rejected")
     assert problems and all(p["message_zh"] for p in problems)
@@ -489,9 +497,13 @@ async def test_the_log_reads_in_chinese_in_the_chosen_time_zone(api: Running, br
     local = first.astimezone(ZoneInfo("Asia/Shanghai"))
     seen = await asyncio.to_thread(_log_in_chinese, browser, api.url, KEYS["AUDITOR"], "ZH-1",
                                    (local - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S"),
-                                   local.strftime("%Y-%m-%d %H:%M:%S"))
+                                   local.strftime("%Y-%m-%d %H:%M:%S"),
+                                   Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path) / "console-log-zh.png")
     assert seen["sh_head"].startswith("序号 时间（Asia/Shanghai）") and seen["sh_time"].endswith(" GMT+8")
-    assert re.fullmatch(r"经通道 police-in 收到 [\d,]+ 字节", seen["sh_received"]), seen["sh_received"]
+    assert re.fullmatch(r"经通道 police-in 收到 [\d,]+ 字节，文件 提请批准逮捕书.xml\n"
+                        r"文件\s+类型\s+字节\s+SHA-256\n讯问笔录.pdf\s+application/pdf\s+3,600\s+\w{16}…",
+                        seen["sh_received"]), seen["sh_received"]
+    assert {"ID-01", "DOS-01"} <= {p["rule"] for p in problems}
     for p in problems:  # each finding in the reader's language, with its rule
         assert p["rule"] in seen["sh_findings"] and p["message_zh"] in seen["sh_findings"]
     assert p["message"] not in seen["sh_findings"]
