@@ -148,6 +148,8 @@ def _operator_runs_conformance(driver: Any, url: str, key: str) -> dict[str, str
 
     wait = WebDriverWait(driver, 30)
     driver.get(f"{url}/console")
+    driver.execute_script("localStorage.clear(); sessionStorage.clear();")  # the console's default: Chinese
+    driver.get(f"{url}/console")
     driver.find_element(By.ID, "key").send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
     wait.until(ec.visibility_of_element_located((By.ID, "queues")))
@@ -170,10 +172,10 @@ async def test_the_console_shows_not_conformant_and_runs_it(tmp_path: Path, brow
         assert (await _call(node, "POST", "/api/v1/conformance/COURT")).json()["passed"] is False
         route.router = routes
         seen = await asyncio.to_thread(_operator_runs_conformance, browser, node.url, KEYS["OPERATOR"])
-        assert "未通过一致性测试 / not conformant" in seen["before"] and "refused until a run passes" in seen["before"]
+        assert "未通过一致性测试 / not conformant" in seen["before"] and "拒收，直到测试通过" in seen["before"]
         assert seen["status"] == "COURT: 通过 / conformant", seen
         court = load_pack("court")
         for sample in (court.samples / "valid").glob("*.xml"):
             assert sample.name in seen["report"]
-        assert "通过 / conformant" in seen["after"] and "open" in seen["after"]
+        assert "通过 / conformant" in seen["after"] and "开放" in seen["after"]
         assert await _delivered(node) == 0

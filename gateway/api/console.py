@@ -15,10 +15,17 @@ from fastapi.responses import RedirectResponse, Response
 
 ASSETS = {  # file -> media type; nothing else in the folder is served
     "index.html": "text/html; charset=utf-8",
+    "i18n.js": "text/javascript; charset=utf-8",
+    "messages.json": "application/json",  # every word of the console, in Chinese and English
     "console.js": "text/javascript; charset=utf-8",
     "cases.js": "text/javascript; charset=utf-8",
+    "stats.js": "text/javascript; charset=utf-8",
+    "echarts.min.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
 }
+# Apache ECharts ships with the package (with its license) and is served from the node itself:
+# agency networks are closed, and a CDN would be another origin the policy refuses anyway.
+PATHS = {"echarts.min.js": "vendor/echarts/echarts.min.js"}
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -32,11 +39,11 @@ HEADERS = {
 
 
 def asset(name: str) -> bytes:
-    return (resources.files("gateway.api") / "console" / name).read_bytes()
+    return (resources.files("gateway.api") / "console" / PATHS.get(name, name)).read_bytes()
 
 
 def mount(app: FastAPI) -> None:
-    """Add GET /console and its two assets to `app` (kept out of the OpenAPI schema)."""
+    """Add GET /console and its files to `app` (kept out of the OpenAPI schema)."""
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -6,12 +6,13 @@ The `api` fixture (tests/conftest.py) runs one per test; API, CLI, console and m
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from adapters.memory import MemoryOutbound
 from gateway.api.app import create_app
@@ -57,8 +58,9 @@ def keyed_config(data_dir: Path, **gateway: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path) -> AsyncIterator[Running]:
-    """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port."""
+async def serve(data_dir: Path, extend: Callable[[FastAPI], None] | None = None) -> AsyncIterator[Running]:
+    """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port;
+    `extend` adds routes to its app first (a test double of an API not built yet)."""
     data = keyed_config(data_dir, max_message_bytes=256 * 1024)
     data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
     fail_proc: set[str] = set()
@@ -72,7 +74,10 @@ async def serve(data_dir: Path) -> AsyncIterator[Running]:
 
     outs = {"POLICE": MemoryOutbound(), "PROC": MemoryOutbound(proc_handler), "COURT": MemoryOutbound()}
     gw = Gateway(parse_config(data), outbound=outs)  # type: ignore[arg-type]
-    async with serving(create_app(gw)) as url:
+    app = create_app(gw)
+    if extend is not None:
+        extend(app.api)
+    async with serving(app) as url:
         yield Running(url, gw, outs, fail_proc)
 
 
