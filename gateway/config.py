@@ -27,6 +27,7 @@ from pydantic import (
 
 import adapters
 from gateway.errors import ConfigError
+from gateway.evidence.settings import EvidenceSettings
 from gateway.secrets import SecretRef
 from gateway.xmllimits import LIBXML2_DEPTH, LIBXML2_TEXT, XmlLimits
 
@@ -272,6 +273,8 @@ class GatewaySettings(_Strict):
     refusals: RefusalSettings = Field(default_factory=RefusalSettings)
     signing_key: str | None = Field(None, description="Ed25519 PEM file; default DATA_DIR/signing-key.pem")
     checkpoint_every: int = Field(500, ge=1, description="sign a checkpoint of the log every N entries")
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings,
+                                       description="signed evidence of submission and of delivery")
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
     max_xml_elements: int = Field(

@@ -150,6 +150,7 @@ class Receipt:
     duplicate: bool = False
     received_at: float = 0.0
     destinations: tuple[str, ...] = ()
+    evidence: str = ""  # SHA-256 of the signed evidence of submission ("" where none was issued)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -161,6 +162,9 @@ class Receipt:
             "duplicate": self.duplicate,
             "received_at": self.received_at,
             "destinations": list(self.destinations),
+            **({"evidence_sha256": self.evidence,
+                "evidence_href": f"/api/v1/messages/{self.message_id}/evidence/{self.evidence}"}
+               if self.evidence else {}),
         }
 
     def to_xml(self) -> bytes:
@@ -177,6 +181,9 @@ class Receipt:
         reasons = etree.SubElement(root, "Reasons")
         for r in self.reasons:
             etree.SubElement(reasons, "Reason").text = r
+        if self.evidence:
+            etree.SubElement(root, "Evidence", sha256=self.evidence,
+                             href=f"/api/v1/messages/{self.message_id}/evidence/{self.evidence}")
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
     @classmethod
@@ -190,6 +197,7 @@ class Receipt:
             duplicate=bool(d.get("duplicate", False)),
             received_at=float(d.get("received_at") or 0.0),
             destinations=tuple(str(x) for x in d.get("destinations") or []),
+            evidence=str(d.get("evidence_sha256") or ""),
         )
 
 
@@ -203,8 +211,20 @@ class DeliveryView:
 
 
 @dataclass(frozen=True)
+class EvidenceDoc:
+    """A signed evidence document the gateway issued about a record (submission or delivery)."""
+
+    kind: str
+    sha256: str
+    issued_at: str
+    destination: str = ""
+    document: bytes = b""
+
+
+@dataclass(frozen=True)
 class SentRecord:
-    """A record an agency sent: its receipt and where each delivery stands."""
+    """A record an agency sent: its receipt, where each delivery stands, and the signed evidence."""
 
     receipt: Receipt
     deliveries: tuple[DeliveryView, ...] = ()
+    evidence: tuple[EvidenceDoc, ...] = ()

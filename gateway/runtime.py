@@ -24,11 +24,14 @@ from gateway.audit.signing import Signer
 from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
+from gateway.evidence.issue import Issuer
+from gateway.evidence.service import EvidenceService
+from gateway.evidence.signer import EvidenceSigner
 from gateway.files import FileStore
 from gateway.keys import resolved_keys
 from gateway.mapping import MappingPack, load_pack
 from gateway.metrics import Metrics
-from gateway.model import InboundRecord, Receipt
+from gateway.model import DeliveryResult, InboundRecord, Receipt
 from gateway.pipeline import (
     MapForDestinations,
     MapToStandard,
@@ -46,6 +49,7 @@ from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.store import make_store
 from gateway.store.base import Store
+from gateway.store.rows import Finish, Lease
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
 
 log = logging.getLogger("gateway")
@@ -86,6 +90,7 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.signer: Signer | None = None
+        self.evidence: EvidenceService | None = None  # signed evidence of submission and delivery
         self.metrics = Metrics()
         self.queries = Queries(self.store)
         limits = config.gateway.refusals
@@ -153,7 +158,21 @@ class Gateway:
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
             notice_pack=self._notice_pack, limits=limits, admission=admission)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
-                                     on_attempt=self.metrics.attempt_ended)
+                                     on_attempt=self.metrics.attempt_ended, on_delivered=self._delivered)
+
+    async def _delivered(self, lease: Lease, finish: Finish, result: DeliveryResult) -> None:
+        if self.evidence is not None:
+            await self.evidence.delivered(lease, finish, result)
+
+    def _evidence_signer(self, data: Path) -> None:
+        """The node's evidence key (made on first start), handed to the pipeline and the dispatcher."""
+        ev = self.config.gateway.evidence
+        if not ev.enabled:
+            return
+        signer = EvidenceSigner.load_or_create(ev.key or data / "evidence-key.pem", self.node)
+        self.evidence = EvidenceService(Issuer(signer, self.node), self.store)
+        assert self.pipeline is not None
+        self.pipeline.evidence = self.evidence.issuer
 
     async def intake(self, record: InboundRecord) -> Receipt:
         """The pipeline's entry, handed to every inbound adapter; raises Busy for a pushed record when
@@ -173,6 +192,7 @@ class Gateway:
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
         await self.store.open()
         self.build()
+        self._evidence_signer(data)
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():

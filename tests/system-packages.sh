@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The system packages the tests use, installed in this one place (`make test` runs it first):
 # OpenSSH's sshd for the SFTP tests, Chromium and its driver for the console tests, wrk for the
-# benchmarks, a CJK font so that screenshots show Chinese text as users see it.
+# benchmarks, a CJK font so that screenshots show Chinese text as users see it, xmlsec1 (an XML-DSig
+# implementation independent of the gateway's) to check the signed evidence the gateway issues.
 # Nothing is installed when everything is already there; without root it says what is missing.
 set -euo pipefail
-PACKAGES=(openssh-server chromium chromium-driver wrk fonts-noto-cjk)
+PACKAGES=(openssh-server chromium chromium-driver wrk fonts-noto-cjk xmlsec1)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

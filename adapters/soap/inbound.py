@@ -7,6 +7,7 @@ server framework would bring its own parser and HTTP stack past the gateway's sa
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
 import copy
 import hashlib
@@ -29,7 +30,7 @@ from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.errors import Busy
-from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
+from gateway.model import Attachment, DeliveryView, EvidenceDoc, InboundRecord, Receipt
 
 if TYPE_CHECKING:
     from adapters.soap import InboundSettings
@@ -55,7 +56,8 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None) -> etree._Element:
+def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None,
+                    evidence: Sequence[EvidenceDoc] = ()) -> etree._Element:
     el = etree.Element(_t("Receipt"), nsmap={None: TNS})
     for tag, value in (
         ("MessageId", r.message_id),
@@ -79,6 +81,13 @@ def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None
             etree.SubElement(de, _t("Agency")).text = dv.destination
             etree.SubElement(de, _t("State")).text = dv.state
             etree.SubElement(de, _t("Reason")).text = dv.reason
+    for ev in evidence:  # the signed documents as issued, base64: their bytes are what the signature covers
+        e = etree.SubElement(el, _t("Evidence"), kind=ev.kind, sha256=ev.sha256, issuedAt=ev.issued_at)
+        if ev.destination:
+            e.set("destination", ev.destination)
+        e.text = base64.b64encode(ev.document).decode("ascii")
+    if evidence == () and r.evidence:
+        etree.SubElement(el, _t("Evidence"), kind="submission", sha256=r.evidence)
     return el
 
 
@@ -370,7 +379,7 @@ class SoapInbound(InboundAdapter):
         records, after = await self.context.sent_records(self.sender, after, limit, only_rejected=only_rejected)
         resp = etree.Element(_t(name), nsmap={None: TNS})
         for r in records:
-            resp.append(receipt_element(r.receipt, r.deliveries))
+            resp.append(receipt_element(r.receipt, r.deliveries, r.evidence))
         etree.SubElement(resp, _t("Next")).text = str(after)
         return resp
 

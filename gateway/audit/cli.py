@@ -44,6 +44,13 @@ def _public_key(config: GatewayConfig, pem: Path | None) -> Ed25519PublicKey:
     return key.public_key()
 
 
+def _evidence_cert(config: GatewayConfig) -> bytes | None:
+    """The node's evidence certificate, put in the bundle beside the evidence it checks."""
+    key = config.gateway.evidence.key
+    path = Path(key).with_name("evidence-cert.pem") if key else config.data_dir / "evidence-cert.pem"
+    return path.read_bytes() if path.exists() else None
+
+
 def _setup(config_path: Path, pem: Path | None) -> tuple[GatewayConfig, Ed25519PublicKey]:
     try:
         config = load_config(config_path)
@@ -106,7 +113,8 @@ def export(
                 task = bar.add_task("entries", total=None)
                 return log_verdict, await export_case(
                     store, case, out, public, payloads,
-                    progress=lambda done, n: bar.update(task, completed=done, total=n))
+                    progress=lambda done, n: bar.update(task, completed=done, total=n),
+                    evidence_cert=_evidence_cert(cfg))
         finally:
             await store.close()
 

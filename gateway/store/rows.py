@@ -43,6 +43,7 @@ class NewMessage:
     file_name: str | None = None
     operation: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    evidence_hash: str = ""  # the signed evidence of submission, among the payloads; named in the receipt
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
         reasons=m.reasons,
         received_at=m.received_at,
         destinations=tuple(d.destination for d in deliveries),
+        evidence=m.evidence_hash,
     )
 
 
