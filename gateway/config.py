@@ -28,6 +28,7 @@ from pydantic import (
 import adapters
 from gateway.errors import ConfigError
 from gateway.evidence.settings import EvidenceSettings
+from gateway.seals.settings import SealSettings
 from gateway.secrets import SecretRef
 from gateway.xmllimits import LIBXML2_DEPTH, LIBXML2_TEXT, XmlLimits
 
@@ -313,6 +314,8 @@ class GatewayConfig(_Strict):
     access: Access = Field(default_factory=Access, description="operator and auditor API keys")
     rules: RuleAdaptations = Field(default_factory=RuleAdaptations,
                                    description="this deployment's adaptations of the standard's rules")
+    seals: SealSettings = Field(default_factory=SealSettings,
+                                description="the electronic seals on legal documents: trust store and checks")
     source: str | None = Field(None, exclude=True)
 
     @field_validator("rules")

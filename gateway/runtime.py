@@ -47,6 +47,7 @@ from gateway.refusals import Refusals
 from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
+from gateway.seals.check import seal_steps
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.rows import Finish, Lease
@@ -151,6 +152,7 @@ class Gateway:
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
             Rules(cfg.rule_adaptations(), cfg.gateway.standard_versions, cfg.unknown_codes_warned()),
+            *seal_steps(cfg.seals, FileStore.for_data_dir(cfg.gateway.data_dir)),
             Route(router),
             MapForDestinations(self.outbound_pack),
         ]
