@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,14 +42,14 @@ class Destination:
 
 class Dispatcher:
     def __init__(self, store: DispatchStore, destinations: list[Destination], lease_seconds: float,
-                 on_attempt: Callable[[str, DeliveryState, float, float], None] | None = None,
-                 on_delivered: Callable[[Lease, Finish, DeliveryResult], Awaitable[None]] | None = None) -> None:
+                 on_attempt: Callable[[str, DeliveryState, float, float], None] | None = None) -> None:
         self.store = store
         self.destinations = {d.code: d for d in destinations}
         self.lease_seconds = lease_seconds
         # (destination, what the delivery became, seconds of the attempt, seconds since queued): metrics
         self.on_attempt = on_attempt
-        self.on_delivered = on_delivered  # issues the evidence of delivery, once the delivery is recorded
+        # adds the signed evidence of a delivery to its Finish, so both are written at once (None: no evidence)
+        self.evidence: Callable[[Lease, Finish], Finish] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
@@ -132,6 +132,8 @@ class Dispatcher:
             free_slot()
             self.store.notify_work()
             finish = dest.redelivery.decide(lease, result, started)
+            if self.evidence is not None and finish.state == DeliveryState.DELIVERED:
+                finish = self.evidence(lease, finish)
             try:
                 await self.store.finish(lease, finish)
             except StaleLease:
@@ -141,8 +143,6 @@ class Dispatcher:
                 if self.on_attempt is not None:
                     now = time.time()
                     self.on_attempt(dest.code, finish.state, now - started, now - lease.created_at)
-                if self.on_delivered is not None and finish.state == DeliveryState.DELIVERED:
-                    await self.on_delivered(lease, finish, result)
         except Exception:
             log.exception("recording delivery %s failed; the lease will expire and it will be retried",
                           lease.delivery_id)

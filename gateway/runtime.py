@@ -25,13 +25,13 @@ from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
 from gateway.evidence.issue import Issuer
-from gateway.evidence.service import EvidenceService
+from gateway.evidence.service import with_delivery_evidence
 from gateway.evidence.signer import EvidenceSigner
 from gateway.files import FileStore
 from gateway.keys import resolved_keys
 from gateway.mapping import MappingPack, load_pack
 from gateway.metrics import Metrics
-from gateway.model import DeliveryResult, InboundRecord, Receipt
+from gateway.model import InboundRecord, Receipt
 from gateway.pipeline import (
     MapForDestinations,
     MapToStandard,
@@ -50,7 +50,6 @@ from gateway.routing import Router
 from gateway.seals.check import seal_steps
 from gateway.store import make_store
 from gateway.store.base import Store
-from gateway.store.rows import Finish, Lease
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
 
 log = logging.getLogger("gateway")
@@ -91,7 +90,7 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.signer: Signer | None = None
-        self.evidence: EvidenceService | None = None  # signed evidence of submission and delivery
+        self.evidence: Issuer | None = None  # signs the evidence of submission and of delivery
         self.metrics = Metrics()
         self.queries = Queries(self.store)
         limits = config.gateway.refusals
@@ -160,21 +159,18 @@ class Gateway:
             self.store, steps, inbound_packs, cfg.gateway.max_message_bytes,  # type: ignore[arg-type]
             notice_pack=self._notice_pack, limits=limits, admission=admission)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
-                                     on_attempt=self.metrics.attempt_ended, on_delivered=self._delivered)
-
-    async def _delivered(self, lease: Lease, finish: Finish, result: DeliveryResult) -> None:
-        if self.evidence is not None:
-            await self.evidence.delivered(lease, finish, result)
+                                     on_attempt=self.metrics.attempt_ended)
 
     def _evidence_signer(self, data: Path) -> None:
         """The node's evidence key (made on first start), handed to the pipeline and the dispatcher."""
         ev = self.config.gateway.evidence
         if not ev.enabled:
             return
-        signer = EvidenceSigner.load_or_create(ev.key or data / "evidence-key.pem", self.node)
-        self.evidence = EvidenceService(Issuer(signer, self.node), self.store)
-        assert self.pipeline is not None
-        self.pipeline.evidence = self.evidence.issuer
+        issuer = Issuer(EvidenceSigner.load_or_create(ev.key or data / "evidence-key.pem", self.node), self.node)
+        self.evidence = issuer
+        assert self.pipeline is not None and self.dispatcher is not None
+        self.pipeline.evidence = issuer
+        self.dispatcher.evidence = lambda lease, finish: with_delivery_evidence(issuer, lease, finish)
 
     async def intake(self, record: InboundRecord) -> Receipt:
         """The pipeline's entry, handed to every inbound adapter; raises Busy for a pushed record when

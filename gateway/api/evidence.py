@@ -27,8 +27,6 @@ async def _readable(gw: Gateway, request: Request, message_id: str, p: Principal
         await refuse(request, p.name, f"evidence of message {message_id}, which agency {p.agency} did not send")
         raise HTTPException(403, f"the evidence of message {message_id} is its sender's; agency {p.agency} did "
                                  "not send it")
-    if gw.evidence is not None:
-        await gw.evidence.complete(message_id)  # delivery evidence a stop left out is issued now
 
 
 @router.get("/api/v1/messages/{message_id}/evidence", summary="the signed evidence issued about a message: "
@@ -59,4 +57,4 @@ async def evidence_document(request: Request, gw: GatewayDep, message_id: str, s
 async def certificate(gw: GatewayDep, p: AnyKey) -> Response:
     if gw.evidence is None:
         raise HTTPException(404, "this node issues no signed evidence (gateway.evidence.enabled is false)")
-    return Response(gw.evidence.issuer.signer.cert_pem(), media_type="application/x-pem-file")
+    return Response(gw.evidence.signer.cert_pem(), media_type="application/x-pem-file")

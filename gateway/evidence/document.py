@@ -40,7 +40,6 @@ class Submission:
 class Delivery:
     message_id: str
     case_number: str
-    sender: str
     destination: str
     delivery_id: str
     body_hash: str  # the record as the destination received it
@@ -85,7 +84,6 @@ def delivery(d: Delivery, node: str, issued_at: str) -> etree._Element:
     root = _head(DELIVERY, node, issued_at)
     _add(root, "MessageId", d.message_id)
     _add(root, "CaseNumber", d.case_number)
-    _add(root, "Sender", d.sender)
     _add(root, "Destination", d.destination)
     _add(root, "DeliveryId", d.delivery_id)
     _add(root, "BodyHash", d.body_hash, algorithm="sha256")

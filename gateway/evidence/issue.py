@@ -2,15 +2,13 @@
 audit event (the chain's own hash rule covers it), the document kept as a payload by that hash.
 
 Submission evidence is written in the record's own store transaction (the pipeline adds it to the
-message's payloads and log entries), so a receipt never exists without it. Delivery evidence follows
-the delivery's end; if the node stops in between, `missing_deliveries` finds what to issue again.
+message's payloads and log entries), delivery evidence in the transaction that records the delivery
+(the dispatcher adds it to the attempt's Finish): neither fact is ever stored without its evidence.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.evidence import document
@@ -51,21 +49,3 @@ class Issuer:
 def evidence_entries(entries: list[AuditEntry]) -> list[AuditEntry]:
     """A message's log entries that issued evidence, in order."""
     return [e for e in entries if e.action in KIND_OF]
-
-
-def missing_deliveries(entries: list[AuditEntry]) -> list[AuditEntry]:
-    """`delivered` entries of a message with no delivery evidence logged for their delivery."""
-    issued = {_detail(e).get("delivery") for e in entries if e.action == ACTIONS[document.DELIVERY]}
-    return [e for e in entries if e.action == "delivered" and _detail(e).get("delivery") not in issued]
-
-
-def delivery_from_entry(e: AuditEntry, sender: str) -> Delivery:
-    """The delivery evidence a `delivered` log entry stands for (issued again after an unclean stop)."""
-    d = _detail(e)
-    return Delivery(e.message_id, e.case_number, sender, str(d.get("destination", "")), str(d.get("delivery", "")),
-                    e.payload_hash, e.time, int(d.get("attempt", 0)), str(d.get("receipt_sha256", "")))
-
-
-def _detail(e: AuditEntry) -> dict[str, Any]:
-    d = json.loads(e.detail or "{}")
-    return d if isinstance(d, dict) else {}

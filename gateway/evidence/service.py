@@ -1,20 +1,18 @@
-"""Evidence at the node: delivery evidence after each confirmed delivery, and the documents a
-message has, read back by their log entries (REST, SOAP GetReceipts, audit export)."""
+"""Evidence at the node: the delivery evidence each confirmed delivery's Finish carries into the store,
+and the documents a message has, read back by their log entries (REST, SOAP GetReceipts)."""
 
 from __future__ import annotations
 
 import json
-import logging
+from dataclasses import replace
 from typing import Protocol
 
 from gateway.evidence.document import Delivery
-from gateway.evidence.issue import KIND_OF, Issuer, delivery_from_entry, evidence_entries, missing_deliveries
-from gateway.model import DeliveryResult, EvidenceDoc, sha256_hex
+from gateway.evidence.issue import KIND_OF, Issuer, evidence_entries
+from gateway.model import EvidenceDoc, sha256_hex
 from gateway.store.roles import ExchangeLog, Payloads
 from gateway.store.rows import Finish, Lease, MessageRow
 from gateway.store.shared import iso_now
-
-log = logging.getLogger("gateway.evidence")
 
 
 class EvidenceStore(ExchangeLog, Payloads, Protocol):
@@ -32,35 +30,11 @@ async def documents(store: EvidenceStore, message_id: str, *, with_bodies: bool 
     return out
 
 
-class EvidenceService:
-    def __init__(self, issuer: Issuer, store: EvidenceStore) -> None:
-        self.issuer = issuer
-        self.store = store
-
-    async def delivered(self, lease: Lease, finish: Finish, result: DeliveryResult) -> None:
-        """Sign the evidence of one confirmed delivery, keep it and log its hash."""
-        try:
-            m = await self.store.get_message(lease.message_id)
-            sender = m.sender if m is not None else ""
-            answer = sha256_hex(result.receipt) if result.receipt else ""
-            issued = self.issuer.delivery(Delivery(
-                lease.message_id, lease.case_number, sender, lease.destination, lease.delivery_id, lease.body_hash,
-                iso_now(), lease.attempt, answer), iso_now())
-            await self.store.put_blob(issued.body)
-            await self.store.append_audit([issued.event])
-        except Exception:  # the delivery stands; its evidence is issued again when the message's is read
-            log.exception("evidence of delivery %s could not be issued now", lease.delivery_id)
-
-    async def complete(self, message_id: str) -> int:
-        """Issue the delivery evidence a stop between a delivery and its evidence left out; how many."""
-        entries = await self.store.audit_entries(message_id=message_id, limit=10_000)
-        missing = missing_deliveries(entries)
-        if not missing:
-            return 0
-        m = await self.store.get_message(message_id)
-        sender = m.sender if m is not None else ""
-        for e in missing:
-            issued = self.issuer.delivery(delivery_from_entry(e, sender), iso_now())
-            await self.store.put_blob(issued.body)
-            await self.store.append_audit([issued.event])
-        return len(missing)
+def with_delivery_evidence(issuer: Issuer, lease: Lease, finish: Finish) -> Finish:
+    """`finish` with the signed evidence of its delivery, which the store writes in the same transaction
+    as the delivery itself: a confirmed delivery never exists without its evidence."""
+    now = iso_now()
+    issued = issuer.delivery(Delivery(
+        lease.message_id, lease.case_number, lease.destination, lease.delivery_id, lease.body_hash, now,
+        lease.attempt, sha256_hex(finish.receipt) if finish.receipt else ""), now)
+    return replace(finish, evidence=issued.body, evidence_event=issued.event)

@@ -9,6 +9,7 @@ a check trusts that certificate, never the one a document carries.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import os
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class EvidenceSigner:
                                  digest_algorithm=DigestAlgorithm.SHA256,
                                  c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
         self._signer.namespaces = {None: NS, "ds": DSIG}  # type: ignore[dict-item]  # None: the default one
+        self._key_info = _key_info(cert)  # built once: signxml would convert the certificate on every signature
 
     @classmethod
     def load_or_create(cls, key_path: str | Path, node: str) -> EvidenceSigner:
@@ -91,11 +93,20 @@ class EvidenceSigner:
         return cls(key, cert)
 
     def sign(self, doc: etree._Element) -> bytes:
-        signed = self._signer.sign(doc, key=self.key, cert=[self.cert])
+        signed = self._signer.sign(doc, key=self.key, key_info=self._key_info)
         return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
 
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_info(cert: x509.Certificate) -> etree._Element:
+    """KeyInfo with the signer's certificate (X509Data), as signxml writes it."""
+    info = etree.Element(f"{{{DSIG}}}KeyInfo", nsmap={"ds": DSIG})
+    data = etree.SubElement(info, f"{{{DSIG}}}X509Data")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    etree.SubElement(data, f"{{{DSIG}}}X509Certificate").text = base64.b64encode(der).decode("ascii")
+    return info
 
 
 def _write(path: Path, cert: x509.Certificate) -> None:

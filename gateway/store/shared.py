@@ -118,6 +118,12 @@ def finish_event(node: str, lease: Lease, result: Finish) -> AuditEvent:
     )
 
 
+def finish_events(node: str, lease: Lease, result: Finish) -> list[AuditEvent]:
+    """The log entries of an attempt's end: the outcome, and the signed evidence of a delivery."""
+    ev = finish_event(node, lease, result)
+    return [ev, result.evidence_event] if result.evidence_event is not None else [ev]
+
+
 def held_payloads(
     content_hash: str, canonical_hash: str, body_hashes: Iterable[str], attachments: Iterable[dict[str, Any]]
 ) -> tuple[list[str], list[str]]:
