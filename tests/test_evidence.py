@@ -289,3 +289,18 @@ async def test_audit_bundle_holds_the_case_evidence_and_its_certificate(tmp_path
         for n in names:
             if n.endswith(".xml"):
                 assert _xmlsec(folder / n, folder / "evidence-cert.pem").returncode == 0
+
+
+async def test_a_receiver_sees_only_its_own_delivery_evidence_in_the_history(api: Running) -> None:
+    r = await api.submit("COURT", record(case="EV-JUDGMENT", stage="trial", action="judgment", sender="COURT"))
+    assert r.status_code == 202, r.text
+    mid = r.json()["message_id"]
+
+    async def both_evidenced() -> bool:
+        steps = (await api.call("OPERATOR", "GET", f"/api/v1/messages/{mid}/history")).json()["steps"]
+        return sum(s["action"] == "evidence-delivery" for s in steps) == 2
+
+    await wait_for(both_evidenced)
+    steps = (await api.call("PROC", "GET", f"/api/v1/messages/{mid}/history")).json()["steps"]
+    shown = [s["detail"] for s in steps if s["action"] == "evidence-delivery"]
+    assert len(shown) == 1 and "PROC" in shown[0] and "POLICE" not in shown[0]

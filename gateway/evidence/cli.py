@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gateway.errors import GatewayError
-from gateway.evidence.signer import EvidenceInvalid, embedded_cert, fingerprint, load_trusted, verify
+from gateway.evidence.signer import EvidenceInvalid, embedded_cert, load_trusted, verify
 
 evidence_app = typer.Typer(help="Check signed evidence of submission and delivery.", no_args_is_help=True)
 console = Console()
@@ -61,5 +61,3 @@ def verify_cmd(
     for k, val in v.facts.items():
         console.print(f"  {k}: {escape(val)}")
 
-
-__all__ = ["evidence_app", "fingerprint"]

@@ -11,12 +11,12 @@ from gateway.evidence.document import Delivery
 from gateway.evidence.issue import KIND_OF, Issuer, evidence_entries
 from gateway.model import EvidenceDoc, sha256_hex
 from gateway.store.roles import ExchangeLog, Payloads
-from gateway.store.rows import Finish, Lease, MessageRow
+from gateway.store.rows import Finish, Lease
 from gateway.store.shared import iso_now
 
 
 class EvidenceStore(ExchangeLog, Payloads, Protocol):
-    async def get_message(self, message_id: str) -> MessageRow | None: ...
+    """What reading a message's evidence needs: its log entries and the documents they name."""
 
 
 async def documents(store: EvidenceStore, message_id: str, *, with_bodies: bool = True) -> list[EvidenceDoc]:
