@@ -16,8 +16,13 @@ is; `httpx` lends out httpx.AsyncHTTPTransports of one kept connection each in i
 clients take turns (A B A B ...) for `--rounds` rounds, so load from elsewhere on the machine
 falls on all alike, and a summary gives each round's ratios.
 
+`--evidence off on` measures what signed evidence costs: the same node without and with it
+(`gateway.evidence.enabled`), taking turns the same way; the summary's CPU ratio is the gateway CPU
+per record with evidence (a signed submission document and a signed delivery document per record)
+against without.
+
     python bench/http_pipeline.py [--records N] [--latency-records N] [--durability full normal]
-                                  [--client http11 httpx httpx-pool] [--rounds N]
+                                  [--client http11 httpx httpx-pool] [--evidence off on] [--rounds N]
 """
 
 from __future__ import annotations
@@ -167,13 +172,14 @@ def _run(coro: object) -> None:
 
 # -- the orchestra ---------------------------------------------------------------------------------
 
-def config_yaml(data: Path, port: int, receiver_port: int, durability: str) -> str:
+def config_yaml(data: Path, port: int, receiver_port: int, durability: str, evidence: bool = True) -> str:
     return f"""
 gateway:
   node: bench
   data_dir: {data}
   store: {{durability: {durability}}}
   api: {{host: 127.0.0.1, port: {port}}}
+  evidence: {{enabled: {"true" if evidence else "false"}}}
 agencies:
   - code: POLICE
     name: City Police
@@ -241,14 +247,14 @@ def gateway_node(client: str, config: str) -> int:
 
 
 def run(durability: str, records: int, latency_records: int, work: Path, profile: str | None,
-        client: str = "http11") -> dict[str, float]:
+        client: str = "http11", evidence: bool = True) -> dict[str, float]:
     """One gateway node through both phases; returns the sustained phase's figures."""
     me = [sys.executable, __file__]
     env = {**os.environ, "BENCH_POLICE_KEY": BENCH_KEY}
     gw_port, rcv_port = free_port(), free_port()
     data = work / f"data-{durability}-{client}-{gw_port}"
     cfg = work / f"gateway-{durability}.yaml"
-    cfg.write_text(config_yaml(data, gw_port, rcv_port, durability), encoding="utf-8")
+    cfg.write_text(config_yaml(data, gw_port, rcv_port, durability, evidence), encoding="utf-8")
     arrivals_file = work / f"arrivals-{durability}.json"
     rcv = subprocess.Popen([*me, "receiver", str(rcv_port), str(arrivals_file)], env=env,
                            stdout=subprocess.DEVNULL)
@@ -295,7 +301,7 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     got = json.loads(arrivals_file.read_text())
     arrivals: dict[str, float] = got["arrivals"]
     print(f"\n== durability {durability} (SQLite synchronous={durability.upper()}), "
-          f"{RECORD_BYTES // 1024} KB records, client {client} ==")
+          f"{RECORD_BYTES // 1024} KB records, client {client}, signed evidence {'on' if evidence else 'off'} ==")
     figures: dict[str, float] = {}
     for name, res in results.items():
         sent = res["sent"]
@@ -366,16 +372,21 @@ def main() -> None:
     ap.add_argument("--profile", metavar="PREFIX", help="record the gateway with py-spy into PREFIX-*.svg")
     ap.add_argument("--client", nargs="+", default=["http11"], choices=["http11", "httpx", "httpx-pool"],
                     help="the HTTP adapter's way out; several take turns, round by round")
+    ap.add_argument("--evidence", nargs="+", default=["on"], choices=["on", "off"],
+                    help="signed evidence of submission and delivery; 'off on' compares, round by round")
     ap.add_argument("--rounds", type=int, default=1, help="times each client runs, alternating")
     args = ap.parse_args()
+    variants = [(c, e) for c in args.client for e in args.evidence]
+    labels = [c if len(args.evidence) == 1 else f"{c}/evidence-{e}" for c, e in variants]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
           f"{sys.version.split()[0]}; gateway, receiver and load generator are separate processes")
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for durability in args.durability:
-            rounds = [{c: run(durability, args.records, args.latency_records, Path(tmp), args.profile, c)
-                       for c in args.client} for _ in range(args.rounds)]
-            if len(args.client) > 1 and args.records:
-                summary(durability, args.client, rounds)
+            rounds = [{label: run(durability, args.records, args.latency_records, Path(tmp), args.profile, c,
+                                  e == "on") for label, (c, e) in zip(labels, variants, strict=True)}
+                      for _ in range(args.rounds)]
+            if len(labels) > 1 and args.records:
+                summary(durability, labels, rounds)
 
 
 def summary(durability: str, clients: list[str], rounds: list[dict[str, dict[str, float]]]) -> None:

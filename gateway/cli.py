@@ -432,10 +432,12 @@ def _add_subcommands() -> None:
     from gateway.backup_cli import backup_command, restore_command
     from gateway.case_cli import case
     from gateway.conformance_cli import conformance
+    from gateway.evidence.cli import evidence_app
     from gateway.mapping_cli import mapping_app, validate
     from gateway.store.cli import db_app
 
     app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
+    app.add_typer(evidence_app, name="evidence", help="check signed evidence of submission and delivery")
     app.add_typer(mapping_app, name="mapping", help="test and scaffold agency mapping packs")
     app.add_typer(db_app, name="db", help="apply or show the store's schema migrations")
     app.add_typer(keys_app, name="keys", help="make API keys")

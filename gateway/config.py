@@ -27,6 +27,8 @@ from pydantic import (
 
 import adapters
 from gateway.errors import ConfigError
+from gateway.evidence.settings import EvidenceSettings
+from gateway.seals.settings import SealSettings
 from gateway.secrets import SecretRef
 from gateway.xmllimits import LIBXML2_DEPTH, LIBXML2_TEXT, XmlLimits
 
@@ -312,6 +314,8 @@ class GatewaySettings(_Strict):
         "audit verify` checks every checkpoint against it, never against a key found in the data")
     witness: WitnessSettings = Field(default_factory=WitnessSettings,
                                      description="copies of every checkpoint kept outside this node's storage")
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings,
+                                       description="signed evidence of submission and of delivery")
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
     max_xml_elements: int = Field(
@@ -354,6 +358,8 @@ class GatewayConfig(_Strict):
     access: Access = Field(default_factory=Access, description="operator and auditor API keys")
     rules: RuleAdaptations = Field(default_factory=RuleAdaptations,
                                    description="this deployment's adaptations of the standard's rules")
+    seals: SealSettings = Field(default_factory=SealSettings,
+                                description="the electronic seals on legal documents: trust store and checks")
     source: str | None = Field(None, exclude=True)
 
     @field_validator("rules")

@@ -19,7 +19,7 @@ from adapters.base import OutboundAdapter
 from gateway.model import Attachment, DeliveryResult, DeliveryState, OutboundMessage, idempotency_key
 from gateway.retry import Redelivery
 from gateway.store.roles import DeliveryQueue, Payloads, StaleLease
-from gateway.store.rows import Lease, MessageRow
+from gateway.store.rows import Finish, Lease, MessageRow
 
 log = logging.getLogger("gateway.delivery")
 
@@ -48,6 +48,8 @@ class Dispatcher:
         self.lease_seconds = lease_seconds
         # (destination, what the delivery became, seconds of the attempt, seconds since queued): metrics
         self.on_attempt = on_attempt
+        # adds the signed evidence of a delivery to its Finish, so both are written at once (None: no evidence)
+        self.evidence: Callable[[Lease, Finish], Finish] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
@@ -130,6 +132,8 @@ class Dispatcher:
             free_slot()
             self.store.notify_work()
             finish = dest.redelivery.decide(lease, result, started)
+            if self.evidence is not None and finish.state == DeliveryState.DELIVERED:
+                finish = self.evidence(lease, finish)
             try:
                 await self.store.finish(lease, finish)
             except StaleLease:

@@ -18,6 +18,8 @@ from pydantic_core import PydanticUndefined
 
 import adapters
 from gateway import config
+from gateway.evidence.settings import EvidenceSettings
+from gateway.seals.settings import SealSettings, TrustEntry
 
 HEADER = """# Configuration reference
 
@@ -35,7 +37,7 @@ ROOT_MODELS: list[type[BaseModel]] = [
     config.Agency,
     config.InboundChannel, config.OutboundChannel, config.RetryPolicy, config.Route, config.Access,
     config.Principal, config.RuleAdaptations, config.DisabledRule, config.RuleSeverity, config.LocalRule,
-    config.RuleMessage,
+    config.RuleMessage, EvidenceSettings, SealSettings, TrustEntry,
 ]
 
 

@@ -151,6 +151,7 @@ class Receipt:
     received_at: float = 0.0
     destinations: tuple[str, ...] = ()
     records: tuple[Receipt, ...] = ()  # a file of several records (a pack's `batch:`): each one's receipt
+    evidence: str = ""  # SHA-256 of the signed evidence of submission ("" where none was issued)
 
     def as_dict(self) -> dict[str, object]:
         more: dict[str, object] = {"records": [r.as_dict() for r in self.records]} if self.records else {}
@@ -164,6 +165,9 @@ class Receipt:
             "received_at": self.received_at,
             "destinations": list(self.destinations),
             **more,
+            **({"evidence_sha256": self.evidence,
+                "evidence_href": f"/api/v1/messages/{self.message_id}/evidence/{self.evidence}"}
+               if self.evidence else {}),
         }
 
     def to_xml(self) -> bytes:
@@ -184,6 +188,9 @@ class Receipt:
             records = etree.SubElement(root, "Records")
             for rec in self.records:
                 records.append(etree.fromstring(rec.to_xml()))
+        if self.evidence:
+            etree.SubElement(root, "Evidence", sha256=self.evidence,
+                             href=f"/api/v1/messages/{self.message_id}/evidence/{self.evidence}")
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
     @classmethod
@@ -198,6 +205,7 @@ class Receipt:
             received_at=float(d.get("received_at") or 0.0),
             destinations=tuple(str(x) for x in d.get("destinations") or []),
             records=tuple(cls.from_dict(r) for r in d.get("records") or []),
+            evidence=str(d.get("evidence_sha256") or ""),
         )
 
 
@@ -211,8 +219,20 @@ class DeliveryView:
 
 
 @dataclass(frozen=True)
+class EvidenceDoc:
+    """A signed evidence document the gateway issued about a record (submission or delivery)."""
+
+    kind: str
+    sha256: str
+    issued_at: str
+    destination: str = ""
+    document: bytes = b""
+
+
+@dataclass(frozen=True)
 class SentRecord:
-    """A record an agency sent: its receipt and where each delivery stands."""
+    """A record an agency sent: its receipt, where each delivery stands, and the signed evidence."""
 
     receipt: Receipt
     deliveries: tuple[DeliveryView, ...] = ()
+    evidence: tuple[EvidenceDoc, ...] = ()

@@ -20,6 +20,8 @@ from gateway import batch, findings, heap, notice, schemamessages, standard, tim
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.errors import GatewayError, InputRejected, PartlyTaken
+from gateway.evidence.document import Submission
+from gateway.evidence.issue import Issuer
 from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
@@ -27,6 +29,7 @@ from gateway.rule_adaptations import Adaptation, AdaptedRules, admit_unknown_cod
 from gateway.rules import readable_path, standard_rules
 from gateway.store.roles import Intake
 from gateway.store.rows import NewDelivery, NewMessage
+from gateway.store.shared import iso_now as iso_time
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -316,6 +319,7 @@ class Pipeline:
         notice_pack: Callable[[str], MappingPack | None] | None = None,
         admission: Admission | None = None,
         limits: xmllimits.XmlLimits = xmllimits.DEFAULT,
+        evidence: Issuer | None = None,
     ) -> None:
         self.store = store
         self.steps = steps
@@ -324,6 +328,7 @@ class Pipeline:
         self.notice_pack = notice_pack  # the sender's outbound pack, for defect notices (None: no channel)
         self.admission = admission or Admission(records=1 << 30, budget=1 << 62)  # unbounded unless given
         self.limits = limits
+        self.evidence = evidence  # signs the evidence of submission each receipt names (None: no evidence)
 
 
     async def accept(self, record: InboundRecord) -> Receipt:
@@ -406,6 +411,7 @@ class Pipeline:
             self._defect_notice(ctx, blobs, deliveries)
         # what stopped the record first, then what only warned
         reasons = tuple(p.explain() for p in sorted(ctx.problems, key=lambda p: p.severity != "block"))
+        evidence = self._evidence(ctx, status, reasons, deliveries, blobs)
         message = NewMessage(
             message_id=ctx.message_id,
             sender=ctx.record.sender,
@@ -425,8 +431,23 @@ class Pipeline:
                      **({"attachments": _attachments(ctx.record)} if ctx.record.attachments else {})},
             timeline=timeline.entry(ctx.canonical, ctx.destinations if status == MessageStatus.ACCEPTED
                                     else env.receivers, ctx.problems) if env else None,
+            evidence_hash=evidence,
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
+
+    def _evidence(self, ctx: Context, status: MessageStatus, reasons: tuple[str, ...],
+                  deliveries: list[NewDelivery], blobs: dict[str, bytes]) -> str:
+        """Sign the evidence of submission, kept and logged in the record's own transaction; its hash."""
+        if self.evidence is None:
+            return ""
+        env = ctx.envelope
+        issued = self.evidence.submission(Submission(
+            ctx.message_id, ctx.content_hash, env.case_number if env else "", ctx.record.sender,
+            [d.destination for d in deliveries], iso_time(ctx.record.received_at), str(status), reasons,
+            ctx.record.sender_message_id), iso_time())
+        blobs[issued.sha256] = issued.body
+        ctx.events.append(issued.event)
+        return issued.sha256
 
     def _defect_notice(self, ctx: Context, blobs: dict[str, bytes], deliveries: list[NewDelivery]) -> None:
         """Answer a blocked record to its sender, in the sender's format, in the same transaction."""

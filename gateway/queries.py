@@ -3,6 +3,7 @@ GetNotices and the REST API's receipts page read the same records the same way."
 
 from __future__ import annotations
 
+from gateway.evidence.service import documents
 from gateway.model import DeliveryView, MessageStatus, Receipt, SentRecord, neutral_reason
 from gateway.store.base import Store
 
@@ -17,7 +18,7 @@ class Queries:
     async def sent_records(self, agency: str, after: int, limit: int, *, only_rejected: bool = False
                            ) -> tuple[list[SentRecord], int]:
         """The records `agency` sent, logged after sequence number `after` (a stable cursor), with
-        their receipts and each delivery's state; at most `limit` (capped at PAGE_MAX)."""
+        their receipts, each delivery's state and the signed evidence issued; at most `limit` (capped at PAGE_MAX)."""
         limit = max(1, min(limit, PAGE_MAX))
         found: list[SentRecord] = []
         while len(found) < limit:
@@ -35,7 +36,8 @@ class Queries:
                 deliveries = tuple(
                     DeliveryView(d.destination, str(d.state), neutral_reason(str(d.state)))
                     for d in await self.store.get_deliveries(receipt.message_id))
-                found.append(SentRecord(receipt, deliveries))
+                evidence = tuple(await documents(self.store, receipt.message_id)) if receipt.evidence else ()
+                found.append(SentRecord(receipt, deliveries, evidence))
                 if len(found) >= limit:
                     break
         return found, after

@@ -30,6 +30,9 @@ from gateway.config import GatewayConfig
 from gateway.conformance import Conformance, Gate
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
+from gateway.evidence.issue import Issuer
+from gateway.evidence.service import with_delivery_evidence
+from gateway.evidence.signer import EvidenceSigner
 from gateway.files import FileStore
 from gateway.keys import resolved_keys
 from gateway.mapping import MappingPack, load_pack
@@ -50,6 +53,7 @@ from gateway.refusals import Refusals
 from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
+from gateway.seals.check import seal_steps
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
@@ -102,6 +106,7 @@ class Gateway:
         self.conformance = Conformance(config, self.store.append_audit, self.store.audit_entries)
         self.signer: Signer | None = None
         self.witnessing: Witnessing | None = None
+        self.evidence: Issuer | None = None  # signs the evidence of submission and of delivery
         self.metrics = Metrics()
         self.queries = Queries(self.store)
         limits = config.gateway.refusals
@@ -164,6 +169,7 @@ class Gateway:
             MapToStandard(),
             ValidateStandard(cfg.gateway.standard_versions),
             Rules(cfg.rule_adaptations(), cfg.gateway.standard_versions, cfg.unknown_codes_warned()),
+            *seal_steps(cfg.seals, FileStore.for_data_dir(cfg.gateway.data_dir)),
             Route(router),
             MapForDestinations(self.outbound_pack),
         ]
@@ -175,6 +181,17 @@ class Gateway:
                                      tuple(cfg.gateway.standard_versions))
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
+
+    def _evidence_signer(self, data: Path) -> None:
+        """The node's evidence key (made on first start), handed to the pipeline and the dispatcher."""
+        ev = self.config.gateway.evidence
+        if not ev.enabled:
+            return
+        issuer = Issuer(EvidenceSigner.load_or_create(ev.key or data / "evidence-key.pem", self.node), self.node)
+        self.evidence = issuer
+        assert self.pipeline is not None and self.dispatcher is not None
+        self.pipeline.evidence = issuer
+        self.dispatcher.evidence = lambda lease, finish: with_delivery_evidence(issuer, lease, finish)
 
     async def intake(self, record: InboundRecord) -> Receipt:
         """The pipeline's entry, handed to every inbound adapter; raises Busy for a pushed record when
@@ -202,6 +219,7 @@ class Gateway:
         await self.store.seal_log([])  # whatever an unclean stop left unsigned is signed before anything new
         self.build()
         await self.conformance.load(required_only=True)
+        self._evidence_signer(data)
         assert self.dispatcher is not None
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The system packages the tests use, installed in this one place (`make test` runs it first):
 # OpenSSH's sshd for the SFTP tests, Chromium and its driver for the console tests, wrk for the
-# benchmarks, a CJK font so that screenshots show Chinese text as users see it; node's `soap` client.
+# benchmarks, a CJK font so that screenshots show Chinese text as users see it, xmlsec1 (an XML-DSig
+# implementation independent of the gateway's) to check the signed evidence the gateway issues; node's
+# `soap` client.
 # Nothing is installed when everything is already there; without root it says what is missing.
 set -euo pipefail
 # The npm `soap` package, a SOAP client that is not zeep, for the WSDL tests: kept in a cache folder
@@ -12,7 +14,7 @@ if command -v npm >/dev/null && [ ! -f "$NPM_DIR/node_modules/soap/package.json"
   mkdir -p "$NPM_DIR"
   npm install --prefix "$NPM_DIR" --no-audit --no-fund --silent soap@1 >/dev/null
 fi
-PACKAGES=(openssh-server chromium chromium-driver wrk fonts-noto-cjk)
+PACKAGES=(openssh-server chromium chromium-driver wrk fonts-noto-cjk xmlsec1)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

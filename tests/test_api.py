@@ -140,7 +140,8 @@ async def test_agency_reads_only_its_own_messages_with_full_history(api: Running
 
     h = (await api.call("POLICE", "GET", f"/api/v1/messages/{mid}/history")).json()
     steps = [s["action"] for s in h["steps"]]
-    assert steps == ["received", "mapped", "validated", "routed", "queued", "delivered"]
+    assert [s for s in steps if s != "evidence-delivery"] == [  # delivery evidence follows the delivery
+        "received", "mapped", "validated", "routed", "queued", "evidence-submission", "delivered"]
     assert all(s["time"] and s["actor"] for s in h["steps"])
     assert h["steps"][0]["actor"] == "POLICE"
     (attempts,) = h["attempts"].values()

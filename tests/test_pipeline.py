@@ -46,8 +46,16 @@ async def test_record_is_delivered_to_routed_agency(config: GatewayConfig) -> No
             return ds[0].state == "delivered"
 
         await wait_for(recorded)
-        actions = [e.action for e in await gw.store.audit_entries(message_id=receipt.message_id)]
-        assert actions == ["received", "mapped", "validated", "routed", "queued", "delivered"]
+
+        async def actions() -> list[str]:
+            return [e.action for e in await gw.store.audit_entries(message_id=receipt.message_id)]
+
+        async def evidenced() -> bool:
+            return (await actions())[-1:] == ["evidence-delivery"]
+
+        await wait_for(evidenced)  # signed evidence of submission and of delivery, each logged
+        assert await actions() == ["received", "mapped", "validated", "routed", "queued", "evidence-submission",
+                                   "delivered", "evidence-delivery"]
     finally:
         await gw.stop()
 

@@ -31,7 +31,7 @@ from adapters.soap import envelope, inline, mtom
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.errors import Busy
-from gateway.model import Attachment, DeliveryView, InboundRecord, Receipt
+from gateway.model import Attachment, DeliveryView, EvidenceDoc, InboundRecord, Receipt
 from gateway.verdict import RateLimited, Verdict
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None) -> etree._Element:
+def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None,
+                    evidence: Sequence[EvidenceDoc] = ()) -> etree._Element:
     el = etree.Element(_t("Receipt"), nsmap={None: TNS})
     for tag, value in (
         ("MessageId", r.message_id),
@@ -88,6 +89,13 @@ def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None
         recs = etree.SubElement(el, _t("Records"))
         for rec in r.records:
             recs.append(receipt_element(rec))
+    for ev in evidence:  # the signed documents as issued, base64: their bytes are what the signature covers
+        e = etree.SubElement(el, _t("Evidence"), kind=ev.kind, sha256=ev.sha256, issuedAt=ev.issued_at)
+        if ev.destination:
+            e.set("destination", ev.destination)
+        e.text = base64.b64encode(ev.document).decode("ascii")
+    if evidence == () and r.evidence:
+        etree.SubElement(el, _t("Evidence"), kind="submission", sha256=r.evidence)
     return el
 
 
@@ -435,7 +443,7 @@ class SoapInbound(InboundAdapter):
         records, after = await self.context.sent_records(self.sender, after, limit, only_rejected=only_rejected)
         resp = etree.Element(_t(name), nsmap={None: TNS})
         for r in records:
-            resp.append(receipt_element(r.receipt, r.deliveries))
+            resp.append(receipt_element(r.receipt, r.deliveries, r.evidence))
         etree.SubElement(resp, _t("Next")).text = str(after)
         return resp
 

@@ -12,7 +12,7 @@ from gateway.api import views
 from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, refuse
 from gateway.api.errors import RETRY_AFTER, answers
 from gateway.errors import Busy
-from gateway.model import InboundRecord, MessageStatus
+from gateway.model import EvidenceDoc, InboundRecord, MessageStatus
 from gateway.queries import PAGE_MAX
 from gateway.runtime import Gateway
 
@@ -105,5 +105,11 @@ async def receipts(
     rejected: Annotated[bool, Query(description="only records that were refused (defect notices)")] = False,
 ) -> dict[str, Any]:
     records, cursor = await gw.queries.sent_records(str(p.agency), after, limit, only_rejected=rejected)
-    return {"receipts": [{**r.receipt.as_dict(), "deliveries": [vars(d) for d in r.deliveries]} for r in records],
+    return {"receipts": [{**r.receipt.as_dict(), "deliveries": [vars(d) for d in r.deliveries],
+                          "evidence": [_evidence_ref(r.receipt.message_id, e) for e in r.evidence]} for r in records],
             "next": cursor}
+
+
+def _evidence_ref(message_id: str, e: EvidenceDoc) -> dict[str, Any]:
+    return {"kind": e.kind, "sha256": e.sha256, "issued_at": e.issued_at, "destination": e.destination or None,
+            "href": f"/api/v1/messages/{message_id}/evidence/{e.sha256}"}

@@ -21,6 +21,7 @@ from gateway.api import (
     cases,
     conformance,
     console,
+    evidence,
     operations,
     operators,
     rules,
@@ -82,7 +83,8 @@ def create_app(gw: Gateway, ready: asyncio.Event | None = None) -> PushFirst:
     app.state.verifying = asyncio.Lock()
     app.state.registering = asyncio.Lock()
     app.state.key_hashes = None
-    for module in (operations, agencies, operators, auditors, rules, validate, conformance, witness, cases):
+    for module in (operations, agencies, operators, auditors, rules, validate, conformance, witness, cases,
+                   evidence):
         app.include_router(module.router)
     console.mount(app)
     gw.build()

@@ -15,7 +15,8 @@ from typing import Any
 from gateway.model import neutral_reason
 
 _DELIVERY_FIELDS = ("id", "destination", "state", "attempts", "created_at", "updated_at", "delivered_at")
-_DELIVERY_STEPS = frozenset({"queued", "delivered", "delivery-failed", "dead-lettered", "replayed", "discarded"})
+_DELIVERY_STEPS = frozenset({"queued", "delivered", "delivery-failed", "dead-lettered", "replayed", "discarded",
+                             "evidence-delivery"})
 
 
 def visible_destinations(agency: str, sender: str, destinations: list[str]) -> set[str]:

@@ -68,6 +68,13 @@ def _node_signer(config: GatewayConfig, pin: str) -> Signer:
     return signer
 
 
+def _evidence_cert(config: GatewayConfig) -> bytes | None:
+    """The node's evidence certificate, put in the bundle beside the evidence it checks."""
+    key = config.gateway.evidence.key
+    path = Path(key).with_name("evidence-cert.pem") if key else config.data_dir / "evidence-cert.pem"
+    return path.read_bytes() if path.exists() else None
+
+
 def _setup(config_path: Path, pem: Path | None,
            fingerprint: str | None = None) -> tuple[GatewayConfig, Ed25519PublicKey | None, str]:
     try:
@@ -161,7 +168,8 @@ def export(
                 task = bar.add_task("entries", total=None)
                 return log_verdict, await export_case(
                     store, case, out, signer, payloads,
-                    progress=lambda done, n: bar.update(task, completed=done, total=n))
+                    progress=lambda done, n: bar.update(task, completed=done, total=n),
+                    evidence_cert=_evidence_cert(cfg))
         finally:
             await store.close()
 

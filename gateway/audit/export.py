@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from gateway.audit.chain import AuditEntry
 from gateway.audit.signing import Signer, public_pem
 from gateway.audit.verify_bundle import key_fingerprint, manifest_message
 from gateway.store.roles import ExchangeLog, Payloads
@@ -64,6 +65,7 @@ class Exported:
 async def export_case(
     store: EvidenceSource, case_number: str, out_dir: str | Path, signer: Signer,
     include_payloads: bool = True, *, progress: Callable[[int, int], None] | None = None,
+    evidence_cert: bytes | None = None,
 ) -> Exported:
     """Write the bundle for one case; `progress(done, total)` counts window entries written. The
     manifest (windows, counts, key) is signed with the node's key, so no window can be dropped."""
@@ -72,7 +74,7 @@ async def export_case(
     if root.exists():
         raise FileExistsError(f"{root} already exists; choose another output folder")
     cps = await store.checkpoints()
-    windows, case_entries, hashes = await _windows(store, case_number, [c.seq for c in cps])
+    windows, case_entries, hashes, evidence = await _windows(store, case_number, [c.seq for c in cps])
     if not windows:
         raise LookupError(f"the exchange log has no entries for case {case_number}")
     (root / "payloads").mkdir(parents=True)
@@ -100,6 +102,7 @@ async def export_case(
                 payloads += 1
             else:
                 dropped += 1  # dropped by the retention policy (its log entry says so): the hash stands
+    evidence_files = await _evidence(store, root, evidence, evidence_cert)
     used = [c.as_json() for c in cps if any(a <= c.seq <= b for a, b in windows)]
     (root / "checkpoints.json").write_text(json.dumps(used, indent=1), encoding="utf-8")
     (root / "public-key.pem").write_bytes(public_pem(signer_public_key))
@@ -108,6 +111,7 @@ async def export_case(
         "windows": [list(w) for w in windows], "case_entries": case_entries, "entries": written,
         "payloads": "included" if include_payloads else "hashes only",
         **({"payloads_not_stored": dropped} if dropped else {}),
+        **({"evidence": evidence_files} if evidence_files else {}),
     }
     manifest["signature"] = base64.b64encode(signer.private.sign(manifest_message(manifest))).decode()
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -117,18 +121,39 @@ async def export_case(
     return Exported(root, archive, case_entries, written, windows, payloads)
 
 
+async def _evidence(store: EvidenceSource, root: Path, entries: list[AuditEntry], cert: bytes | None) -> list[str]:
+    """The case's signed evidence documents, by message and kind, with the certificate that checks them
+    (`gateway evidence verify`, xmlsec1); each is also a payload, named by the hash its log entry holds."""
+    names: list[str] = []
+    for e in entries:
+        blob = await store.get_blob(e.payload_hash)
+        if blob is None:
+            continue
+        name = f"{e.message_id}-{e.action.removeprefix('evidence-')}-{e.payload_hash[:12]}.xml"
+        (root / "evidence").mkdir(exist_ok=True)
+        (root / "evidence" / name).write_bytes(blob)
+        names.append(name)
+    if names and cert:
+        (root / "evidence" / "evidence-cert.pem").write_bytes(cert)
+    return names
+
+
 async def _windows(
     store: ExchangeLog, case: str, cp_seqs: list[int],
-) -> tuple[list[tuple[int, int]], int, set[str]]:
-    """Group the case's entries by the first checkpoint at or after each; one window per group."""
+) -> tuple[list[tuple[int, int]], int, set[str], list[AuditEntry]]:
+    """Group the case's entries by the first checkpoint at or after each; one window per group. Also the
+    entries that issued signed evidence."""
     groups: list[tuple[int, int, int | None]] = []  # (first case entry, window end, checkpoint)
     count, hashes, after = 0, set(), 0
+    evidence: list[AuditEntry] = []
     while True:
         rows = await store.audit_entries(case_number=case, after_seq=after, limit=PAGE)
         if not rows:
             break
         for e in rows:
             count += 1
+            if e.action.startswith("evidence-"):
+                evidence.append(e)
             if e.payload_hash:
                 hashes.add(e.payload_hash)
             i = bisect.bisect_left(cp_seqs, e.seq)
@@ -139,7 +164,7 @@ async def _windows(
             else:
                 groups.append((e.seq, cover if cover is not None else e.seq, cover))
         after = rows[-1].seq
-    return [(a, b) for a, b, _ in groups], count, hashes
+    return [(a, b) for a, b, _ in groups], count, hashes, evidence
 
 
 def _readme(m: dict[str, object]) -> str:
@@ -166,6 +191,10 @@ replaced. The verifier prints INTACT or TAMPERED, naming the first bad entry, an
 - `manifest.json`: the windows and every count, signed with the same key ("signature"); a window
   dropped, or a count changed, fails the check.
 - `payloads/`: the case's payloads ({m['payloads']}), each named by its SHA-256, which the log records.
+- `evidence/`: the signed evidence of submission and delivery the gateway issued for the case (XML-DSig,
+  ECDSA P-256), with `evidence-cert.pem`, the certificate that signed them; check one with
+  `gateway evidence verify FILE --public-key evidence-cert.pem` or
+  `xmlsec1 --verify --trusted-pem evidence-cert.pem FILE` (take the certificate from the operator).
 - `public-key.pem`, `manifest.json`, this README, `verify_bundle.py`.
 
 ## What it proves, and what it cannot

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
+from gateway.audit.chain import AuditEvent
 from gateway.model import Attachment, DeliveryState, MessageStatus
 
 
@@ -55,6 +56,7 @@ class NewMessage:
     operation: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     timeline: NewCaseEntry | None = None  # None: the record is on no case's timeline (no case number read)
+    evidence_hash: str = ""  # the signed evidence of submission, among the payloads; named in the receipt
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Finish:
     next_attempt_at: float = 0.0
     receipt: bytes = b""
     started_at: float = 0.0
+    evidence: bytes = b""  # signed evidence of this delivery, kept as a payload in the same write
+    evidence_event: AuditEvent | None = None  # the log entry naming the evidence by its hash
 
 
 # -- what the queue and retention give back --------------------------------------------------------

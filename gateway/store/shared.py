@@ -85,6 +85,7 @@ def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
         reasons=m.reasons,
         received_at=m.received_at,
         destinations=tuple(d.destination for d in deliveries),
+        evidence=m.evidence_hash,
     )
 
 
@@ -142,6 +143,12 @@ def finish_event(node: str, lease: Lease, result: Finish) -> AuditEvent:
             **({"receipt_sha256": sha256_hex(result.receipt)} if result.receipt else {}),
         },
     )
+
+
+def finish_events(node: str, lease: Lease, result: Finish) -> list[AuditEvent]:
+    """The log entries of an attempt's end: the outcome, and the signed evidence of a delivery."""
+    ev = finish_event(node, lease, result)
+    return [ev, result.evidence_event] if result.evidence_event is not None else [ev]
 
 
 def held_payloads(

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from gateway.model import DeliveryState
+from gateway.model import DeliveryState, sha256_hex
 from gateway.store.postgres.connection import PostgresEngine
 from gateway.store.postgres.writer import Tx
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
-from gateway.store.shared import finish_event, finish_reason, held_reason, lease_attachments, lease_reason
+from gateway.store.shared import finish_events, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import POSTGRES as Q
 
 _LEASE = """
@@ -71,7 +71,10 @@ class PostgresDelivery(PostgresEngine):
                 await tx.conn.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
             if state == DeliveryState.DEAD:
                 await tx.conn.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
-            await tx.audit([finish_event(tx.node, lease, result)])
+            if result.evidence:
+                await tx.conn.execute("INSERT INTO blobs (sha256, size, data) VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
+                                      (sha256_hex(result.evidence), len(result.evidence), result.evidence))
+            await tx.audit(finish_events(tx.node, lease, result))
             tx.notify = state in (DeliveryState.DELIVERED, DeliveryState.DEAD)  # the case's next record may go
 
         await self._write(op)

@@ -6,10 +6,10 @@ import sqlite3
 import time
 import uuid
 
-from gateway.model import DeliveryState
+from gateway.model import DeliveryState, sha256_hex
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
-from gateway.store.shared import finish_event, finish_reason, held_reason, lease_attachments, lease_reason
+from gateway.store.shared import finish_events, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.connection import SQLiteEngine
 from gateway.store.sqlite.writer import Tx
@@ -66,7 +66,10 @@ class SQLiteDelivery(SQLiteEngine):
                 c.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
             if state == DeliveryState.DEAD:
                 c.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
-            tx.audit([finish_event(tx.node, lease, result)])
+            if result.evidence:
+                c.execute("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?,?,?)",
+                          (sha256_hex(result.evidence), len(result.evidence), result.evidence))
+            tx.audit(finish_events(tx.node, lease, result))
 
         await self._write(op)
         if result.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
