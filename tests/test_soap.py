@@ -472,7 +472,8 @@ async def test_dossier_files_go_inline_to_a_soap_service(tmp_path: Path, agency:
     """Files taken from a drop (in the file store) reach the spyne service byte-exact; without an
     attachment_field the delivery says they stayed behind; over the limit it is dead-lettered."""
     scan, photo = b"%PDF-1.4 scanned interrogation record", bytes(range(256)) * 40
-    async with serving(_config(tmp_path, _outbound(agency, attachment_field="Dossier/DossierFile", read_timeout=5.0))) as (gw, _base):
+    settings = _outbound(agency, attachment_field="Dossier/DossierFile", read_timeout=5.0)  # a dossier takes longer
+    async with serving(_config(tmp_path, settings)) as (gw, _base):
         files = FileStore.for_data_dir(gw.config.gateway.data_dir)
         atts = tuple(Attachment(name, *files.put_stream([data]), media)
                      for name, data, media in (("scan.pdf", scan, "application/pdf"),
