@@ -139,7 +139,9 @@ def main() -> None:
         os.replace(tmp, src / "BIG.xml")
         wait_until(lambda: bool(records_in(out)), 1800, "the 1 GB dossier to arrive", interval=0.01)
         end_to_end = time.monotonic() - started
-        got = out / "BIG.scan.pdf"
+        # the receiver's folder layout is the channel's attachment_name (default {message_id}/{name})
+        got = next(out.rglob("BIG.scan.pdf"), None)
+        assert got is not None, f"the dossier file was not delivered: {sorted(map(str, out.rglob('*')))}"
         assert got.stat().st_size == size, "the delivered dossier file has the wrong size"
 
         latencies = []
