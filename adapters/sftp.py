@@ -4,7 +4,7 @@ The rules of a file drop (completeness, archive, error sidecars, idempotency, at
 are in `adapters.filedrop`; this module supplies a pinned, authenticated connection and the
 `DropFS` over it. Host keys are pinned from a known_hosts file or an OpenSSH fingerprint and
 checked explicitly after the key exchange: an unknown or changed key is refused, never learned.
-Transfers pipeline their requests (reads in `readv` segments, writes without waiting for each
+Transfers pipeline their requests (a sliding window of reads, writes without waiting for each
 acknowledgement) over a modest SSH window, so memory stays flat whatever the file size.
 
     inbound:
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import hashlib
 import io
@@ -34,8 +35,10 @@ import socket
 import stat
 import threading
 from collections.abc import Iterator
+from typing import Protocol, cast
 
 import paramiko
+from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, CMD_WRITE, int64
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import AdapterSpec, InboundContext, OutboundContext
@@ -52,8 +55,14 @@ from gateway.secrets import SecretRef
 
 log = logging.getLogger("adapters.sftp")
 
-WINDOW = 2 * 1024 * 1024  # SSH window; paramiko shifts its whole unread buffer per read: keep it small
-SEGMENT = 4 * 1024 * 1024  # bytes of read requests in flight per download
+# SSH window: paramiko shifts its whole unread buffer per read, so it stays modest; large packets
+# and requests instead, since paramiko's cost is per packet and per request far more than per byte
+WINDOW = 4 * 1024 * 1024
+PACKET = 128 * 1024  # largest SSH packet the server may send us (OpenSSH allows up to 256 KiB)
+REQUEST = 128 * 1024  # bytes asked for by one SFTP read request (OpenSSH answers up to 255 KiB)
+DEPTH = WINDOW // REQUEST  # read requests in flight per download
+# AES-GCM first: paramiko does it in one call into OpenSSL per packet; CTR adds an HMAC pass in Python
+_AEAD = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 class Connection(BaseModel):
@@ -160,7 +169,7 @@ def _load_key(c: Connection) -> paramiko.PKey:
 def open_transport(c: Connection) -> paramiko.Transport:
     """Connect, check the host key against the pin, log in. Blocking."""
     sock = socket.create_connection((c.host, c.port), timeout=c.connect_timeout)
-    t = paramiko.Transport(sock, default_window_size=WINDOW, default_max_packet_size=32768)
+    t = paramiko.Transport(sock, default_window_size=WINDOW, default_max_packet_size=PACKET)
     try:
         _, keys = _pinned(c)
         opts = t.get_security_options()
@@ -168,6 +177,7 @@ def open_transport(c: Connection) -> paramiko.Transport:
             opts.key_types = [k for k in opts.key_types if k in keys] or list(opts.key_types)
         # encrypt-then-MAC first: one MAC over ciphertext, measurably faster in paramiko than MAC-then-encrypt
         opts.digests = sorted(opts.digests, key=lambda d: "-etm@" not in d)
+        opts.ciphers = sorted(opts.ciphers, key=lambda c: c not in _AEAD)
         t.start_client(timeout=c.connect_timeout)
         _check_host_key(c, t.get_remote_server_key())
         if c.private_key is not None:
@@ -182,42 +192,120 @@ def open_transport(c: Connection) -> paramiko.Transport:
         raise
 
 
-class SegmentedReader:
-    """Reads a remote file as pipelined segments: SEGMENT bytes of 32 KiB requests in flight at once.
+class _Wire(Protocol):
+    """The request and reply calls of paramiko's SFTPClient that its public API keeps to itself
+    (and its type stubs leave out): the windows below need requests without waiting for replies."""
 
-    paramiko's whole-file prefetch either floods memory (no limit) or stalls in a sleep loop (with a
-    limit); one `readv` per segment keeps the pipe full and memory bounded by one segment.
+    def _async_request(self, fileobj: object, t: int, *args: object) -> int: ...
+    def _read_response(self, waitfor: int | None = None) -> tuple[int | None, paramiko.Message | None]: ...
+    def _convert_status(self, msg: paramiko.Message) -> None: ...
+
+
+class _Replies:
+    """Where paramiko hands the replies to a download's read requests, keyed by request number (it
+    reads whichever reply comes next; one not claimed by a file object would be dropped)."""
+
+    def __init__(self) -> None:
+        self.got: dict[int, tuple[int, paramiko.Message]] = {}
+
+    def _async_response(self, t: int, msg: paramiko.Message, num: int) -> None:
+        self.got[num] = (t, msg)
+
+
+class WindowedReader:
+    """Reads a remote file with DEPTH read requests always in flight, each answered reply asking
+    for the next piece at once, as OpenSSH's sftp does.
+
+    paramiko's own prefetch either floods memory (no limit) or stalls in a sleep loop (with a
+    limit), and batches of `readv` drain the pipe at the end of every batch; here the pipe never
+    drains and memory is bounded by the window. A short read (a server may answer less than asked)
+    asks for the rest before going on, and smaller pieces from then on; a file that grew after it
+    was listed is read to its end.
     """
 
-    def __init__(self, f: paramiko.SFTPFile, size: int) -> None:
-        self._chunks = self._segments(f, size)
+    def __init__(self, sftp: paramiko.SFTPClient, f: paramiko.SFTPFile, size: int) -> None:
+        self._chunks = self._pieces(cast(_Wire, sftp), f, size)
 
     @staticmethod
-    def _segments(f: paramiko.SFTPFile, size: int) -> Iterator[bytes]:
-        step = paramiko.SFTPFile.MAX_REQUEST_SIZE
-        for start in range(0, size, SEGMENT):
-            end = min(start + SEGMENT, size)
-            yield from f.readv([(o, min(step, end - o)) for o in range(start, end, step)])
-        while tail := f.read(step):  # the file grew after it was listed (not in stable mode)
+    def _pieces(sftp: _Wire, f: paramiko.SFTPFile, size: int) -> Iterator[bytes]:
+        replies = _Replies()
+        pending: collections.deque[tuple[int, int, int]] = collections.deque()
+        asked, request = 0, REQUEST
+
+        def ask(offset: int, length: int) -> tuple[int, int, int]:
+            return sftp._async_request(replies, CMD_READ, f.handle, int64(offset), length), offset, length
+
+        def refill() -> None:
+            nonlocal asked
+            while asked < size and len(pending) < DEPTH:
+                n = min(request, size - asked)
+                pending.append(ask(asked, n))
+                asked += n
+
+        refill()
+        while pending:
+            num, offset, length = pending.popleft()
+            while num not in replies.got:
+                sftp._read_response()  # one reply, to whichever request it answers
+            t, msg = replies.got.pop(num)
+            if t == CMD_STATUS:
+                sftp._convert_status(msg)  # EOFError at the end of a file shorter than listed
+            elif t != CMD_DATA:
+                raise paramiko.SFTPError(f"expected data from the server, got message type {t}")
+            data = msg.get_string()
+            if 0 < len(data) < length:  # a server answering less: the rest first, smaller asks from now on
+                pending.appendleft(ask(offset + len(data), length - len(data)))
+                request = min(request, len(data))
+            refill()
+            yield data
+        f.seek(size)
+        while tail := f.read(REQUEST):  # the file grew after it was listed (not in stable mode)
             yield tail
 
     def read(self, n: int) -> bytes:
-        """The next piece (at most 32 KiB, whatever `n`), b"" at the end."""
-        return next(self._chunks, b"")
+        """The next piece (at most REQUEST bytes, whatever `n`), b"" at the end."""
+        try:
+            return next(self._chunks, b"")
+        except EOFError:  # the file ended before its listed size: what came is what there is
+            return b""
 
 
-class PipelinedWriter:
-    """Hands paramiko one 32 KiB request at a time: it re-slices (copies) what is left of a larger
-    write after every request, which costs more than the encryption on a 1 MiB write."""
+class WindowedWriter:
+    """Writes a remote file in REQUEST-sized write requests, DEPTH of them unacknowledged at most.
 
-    def __init__(self, f: paramiko.SFTPFile) -> None:
-        self._f = f
+    paramiko's own writes are 32 KiB requests whose acknowledgements are collected only now and
+    then, and it re-slices (copies) what is left of a larger write after every request; here each
+    piece is sliced once and the acknowledgements are read as the window moves, so a refusal (disk
+    full, permission) stops the transfer within DEPTH requests. `finish` reads the last ones.
+    """
+
+    def __init__(self, sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:
+        self._sftp, self._f = cast(_Wire, sftp), f
+        self._replies = _Replies()
+        self._pending: collections.deque[int] = collections.deque()
+        self._offset = 0
 
     def write(self, data: bytes) -> None:
-        step = paramiko.SFTPFile.MAX_REQUEST_SIZE
         view = memoryview(data)
-        for i in range(0, len(view), step):
-            self._f.write(bytes(view[i : i + step]))
+        for i in range(0, len(view), REQUEST):
+            piece = bytes(view[i : i + REQUEST])
+            self._pending.append(self._sftp._async_request(
+                self._replies, CMD_WRITE, self._f.handle, int64(self._offset), piece))
+            self._offset += len(piece)
+            while len(self._pending) > DEPTH:
+                self._settle(self._pending.popleft())
+
+    def finish(self) -> None:
+        while self._pending:
+            self._settle(self._pending.popleft())
+
+    def _settle(self, num: int) -> None:
+        while num not in self._replies.got:
+            self._sftp._read_response()
+        t, msg = self._replies.got.pop(num)
+        if t != CMD_STATUS:
+            raise paramiko.SFTPError(f"expected a status from the server, got message type {t}")
+        self._sftp._convert_status(msg)  # IOError naming the server's reason when it refused
 
 
 class SftpFS:
@@ -241,15 +329,16 @@ class SftpFS:
         return Entry(posixpath.basename(path), a.st_size or 0, float(a.st_mtime or 0))
 
     @contextlib.contextmanager
-    def open_read(self, path: str, size: int) -> Iterator[SegmentedReader]:
+    def open_read(self, path: str, size: int) -> Iterator[WindowedReader]:
         with self.sftp.open(path, "rb") as f:
-            yield SegmentedReader(f, size)
+            yield WindowedReader(self.sftp, f, size)
 
     @contextlib.contextmanager
-    def open_write(self, path: str) -> Iterator[PipelinedWriter]:
+    def open_write(self, path: str) -> Iterator[WindowedWriter]:
         with self.sftp.open(path, "wb", bufsize=0) as f:
-            f.set_pipelined(True)
-            yield PipelinedWriter(f)
+            w = WindowedWriter(self.sftp, f)
+            yield w
+            w.finish()
 
     def rename(self, src: str, dst: str) -> None:
         self.sftp.posix_rename(src, dst)

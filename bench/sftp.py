@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -61,6 +62,18 @@ def status(pid: int) -> dict[str, int]:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return out
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this script's finished children (and theirs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 class Sampler(threading.Thread):
@@ -105,10 +118,13 @@ def main() -> None:
         big = base / "big.bin"
         digest = write_random(big, size)
 
-        # OpenSSH's sftp client on the same server, same file
+        # OpenSSH's sftp client on the same server, same file (its CPU: sftp and the ssh under it)
+        c0 = children_cpu()
         t_get = server.sftp_batch(f"get {big} {base / 'got.bin'}\n")
+        c1 = children_cpu()
         (base / "got.bin").unlink()
         t_put = server.sftp_batch(f"put {big} {base / 'put.bin'}\n")
+        ssh_cpu = (c1 - c0, children_cpu() - c1)
         (base / "put.bin").unlink()
 
         cfg = drop_dict(
@@ -135,11 +151,13 @@ def main() -> None:
         os.replace(big, src / "BIG.scan.pdf")
         tmp = src / ".BIG.xml.part"
         tmp.write_bytes(dossier_record("C2026-9001", {"BIG.scan.pdf": (digest, size)}))
-        started = time.monotonic()
+        started, gw_cpu = time.monotonic(), cpu_of(proc.pid)
         os.replace(tmp, src / "BIG.xml")
         wait_until(lambda: bool(records_in(out)), 1800, "the 1 GB dossier to arrive", interval=0.01)
-        end_to_end = time.monotonic() - started
-        got = out / "BIG.scan.pdf"
+        end_to_end, gw_cpu = time.monotonic() - started, cpu_of(proc.pid) - gw_cpu
+        # the receiver's folder layout is the channel's attachment_name (default {message_id}/{name})
+        got = next(out.rglob("BIG.scan.pdf"), None)
+        assert got is not None, f"the dossier file was not delivered: {sorted(map(str, out.rglob('*')))}"
         assert got.stat().st_size == size, "the delivered dossier file has the wrong size"
 
         latencies = []
@@ -182,6 +200,12 @@ def main() -> None:
         print(
             f"police drop -> receiver      {end_to_end:8.1f} s end to end "
             f"({size / MB / end_to_end:.1f} MB/s, download + intake + upload)"
+        )
+        print(
+            f"client CPU                   gateway {gw_cpu:.1f} s for download + intake + upload; OpenSSH sftp "
+            f"{ssh_cpu[0]:.1f} s get + {ssh_cpu[1]:.1f} s put = {sum(ssh_cpu):.1f} s; ratio "
+            f"{sum(ssh_cpu) / gw_cpu:.2f} (CPU time does not count what neighbours take, so it compares "
+            f"across a busy machine where MB/s do not)"
         )
         print(
             f"gateway memory               idle {idle_rss / MB:.1f} MB, "
