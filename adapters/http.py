@@ -357,7 +357,10 @@ async def read_body(request: Request, files: FileStore, limit: int, max_dossier_
                           "not accepted", "xml.too-large", f"declared body of {declared} bytes, over {bound}")
     file_name = headers.get("x-file-name")
     if with_files:
-        reader = multipart.FormReader(content_type, files, limit, max_dossier_bytes)
+        try:
+            reader = multipart.FormReader(content_type, files, limit, max_dossier_bytes)
+        except multipart.FormError as e:  # a Content-Type that names no boundary: nothing to read it by
+            raise BodyRefused(e.status, f"{e}; nothing was accepted", e.rule, str(e)) from None
         try:
             async for chunk in request.stream():
                 await asyncio.to_thread(reader.feed, chunk)

@@ -23,15 +23,18 @@ from gateway.verdict import RateLimited
 
 router = APIRouter(tags=["agencies"])
 
+_BINARY = {"type": "string", "format": "binary"}
 _BODY = {"requestBody": {"required": True, "description": "the record as the agency would submit it: the record "
                          "itself, or multipart/form-data with part 'record' and parts 'file'", "content": {
-    media: {"schema": {"type": "string", "format": "binary"}}
-    for media in ("application/xml", "text/xml", "multipart/form-data")}}}
+    **{media: {"schema": _BINARY} for media in ("application/xml", "text/xml")},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["record"], "additionalProperties": False,
+                                       "properties": {
+        "record": _BINARY, "file": {"type": "array", "items": _BINARY}}}}}}}
 
 
 @router.post("/api/v1/validate", summary="check a record as submission would, without sending it: findings "
              "(rule, severity, message in Chinese and English, location) and where it would go; nothing is kept",
-             openapi_extra=_BODY, responses=answers(400, 401, 403, 413, 429, 503))
+             openapi_extra=_BODY, responses=answers(400, 401, 403, 413, 422, 429, 503))
 async def validate(request: Request, gw: GatewayDep, p: AgencyKey,
                    channel: Annotated[str | None, Query(description="the inbound channel whose pack reads the "
                                                                      "record; default the agency's first")] = None,
@@ -52,6 +55,8 @@ async def validate(request: Request, gw: GatewayDep, p: AgencyKey,
     try:
         with gw.pipeline.admission.slot(ch.name):  # taken before the body is read, as for a submission
             body = await read_body(request, files, gw.config.gateway.max_message_bytes, max_files, keep_files=False)
+            if not body.data:
+                raise HTTPException(422, "请求中没有记录 / there is no record in the request body")
             verdict = await gw.validate(InboundRecord(
                 channel=ch.name, sender=agency.code, body=body.data, file_name=body.file_name,
                 content_type=body.content_type, attachments=body.attachments, operation="validate"))
