@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 import adapters
+from gateway.clocksettings import ClockSettings
 from gateway.errors import ConfigError
 from gateway.secrets import SecretRef
 from gateway.xmllimits import LIBXML2_DEPTH, LIBXML2_TEXT, XmlLimits
@@ -310,6 +311,7 @@ class GatewayConfig(_Strict):
     access: Access = Field(default_factory=Access, description="operator and auditor API keys")
     rules: RuleAdaptations = Field(default_factory=RuleAdaptations,
                                    description="this deployment's adaptations of the standard's rules")
+    clocks: ClockSettings = Field(default_factory=ClockSettings, description="statutory time-limit clocks")
     source: str | None = Field(None, exclude=True)
 
     @field_validator("rules")

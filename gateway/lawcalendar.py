@@ -11,6 +11,7 @@ know yet. A date outside both is counted without moving, and the count says so i
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,10 +86,8 @@ class HolidayCalendar:
             out = []
             for i, v in enumerate(values):
                 if isinstance(v, str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         v = dt.date.fromisoformat(v)
-                    except ValueError:
-                        pass
                 if not isinstance(v, dt.date):
                     raise ConfigError(f"{path}: {key}[{i}]: expected a date YYYY-MM-DD, found {v!r} / "
                                       f"应当为日期（YYYY-MM-DD），实际为{v!r}")
@@ -131,9 +130,9 @@ def deadline(started_at: float, parts: Iterable[tuple[int | None, int | None]], 
         while True:
             rest = cal.rest_day(end)
             if rest is None:
-                warnings.append(f"{end.isoformat()} 不在已知的节假日历内，未按节假日顺延 / {end.isoformat()} is outside "
-                                "the known holiday calendar: the last day was not moved for holidays; extend the "
-                                "holiday file (clocks.holidays_file)")
+                warnings.append(f"{end.isoformat()} 不在已知的节假日历内，未按节假日顺延 / {end.isoformat()} "
+                                "is outside the known holiday calendar: the last day was not moved for "
+                                "holidays; extend the holiday file (clocks.holidays_file)")
                 break
             if not rest:
                 break

@@ -19,6 +19,7 @@ from lxml import etree
 from gateway import heap, notice, standard, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
+from gateway.clockkeeper import document_types
 from gateway.errors import GatewayError, InputRejected
 from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
@@ -337,6 +338,7 @@ class Pipeline:
             operation=ctx.record.operation,
             summary={"problems": [p.as_dict() for p in ctx.problems],
                      **({"attachments": _attachments(ctx.record)} if ctx.record.attachments else {})},
+            documents=document_types(ctx.canonical) if status == MessageStatus.ACCEPTED else (),
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
 

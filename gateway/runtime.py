@@ -21,6 +21,8 @@ from gateway import heap
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
+from gateway.clockscan import Scanner
+from gateway.clocktime import Clock
 from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
@@ -75,6 +77,7 @@ class Gateway:
         store: Store | None = None,
         outbound: dict[str, OutboundAdapter] | None = None,
         whole_process: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.node = config.gateway.node
@@ -93,6 +96,8 @@ class Gateway:
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
         self.whole_process = whole_process  # the process is this node: it may set process-wide things
+        self.clock = clock  # the time statutory clocks are kept by (tests and the demo run it faster)
+        self.clock_scanner: Scanner | None = None
 
     # -- assembly -------------------------------------------------------------------
     def pack(self, name: str) -> MappingPack:
@@ -171,6 +176,7 @@ class Gateway:
         data = Path(self.config.gateway.data_dir)
         self._private_data(data)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
+        self._clocks()  # a bad limits or holiday file stops the node before anything is opened
         await self.store.open()
         self.build()
         assert self.dispatcher is not None
@@ -179,6 +185,9 @@ class Gateway:
             self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
+        if self.clock_scanner is not None:
+            self._tasks.append(asyncio.create_task(
+                self.clock_scanner.run(self.config.clocks.scan_seconds), name="clocks"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         started = [AuditEvent("node-started", self.node, detail={"node": self.node})]
@@ -195,6 +204,17 @@ class Gateway:
             gc.freeze()
             heap.pin_mmap_threshold()  # large blocks in their own mappings, given back when freed
         log.info("gateway node %s started", self.node)
+
+    def _clocks(self) -> None:
+        """Statutory time-limit clocks: the store keeps them at commit, a scanner warns."""
+        from gateway import clockservice
+
+        clocks = clockservice.build(self.config, self.outbound_pack, self.clock)
+        if clocks is None:
+            return
+        self.store.clock_keeper = clocks.keeper
+        self.clock_scanner = clockservice.scanner(clocks, self.store, self.outbound_pack, self.node,
+                                                  self.metrics.registry)
 
     def _private_data(self, data: Path) -> None:
         """The data folder, and the SQLite file this node opens, readable by the node's user only.

@@ -44,7 +44,8 @@ class Length(_Strict):
         if len(given) != 1:
             raise ValueError("expected exactly one of days or months / 应当写明天数(days)或月数(months)之一")
         if given[0] <= 0:
-            raise ValueError(f"expected a length of at least 1, found {given[0]} / 期限长度应当至少为1，实际为{given[0]}")
+            raise ValueError(f"expected a length of at least 1, found {given[0]} / "
+                             f"期限长度应当至少为1，实际为{given[0]}")
         return self
 
     def text(self) -> tuple[str, str]:

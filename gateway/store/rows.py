@@ -43,6 +43,7 @@ class NewMessage:
     file_name: str | None = None
     operation: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    documents: tuple[str, ...] = ()  # legal document types the record carries (time-limit variants, extensions)
 
 
 @dataclass(frozen=True)

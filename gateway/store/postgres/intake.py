@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
-from gateway.store.postgres.connection import PostgresEngine
+from gateway.store.postgres.clocks import PostgresClocks
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
 from gateway.store.shared import (
@@ -49,7 +49,7 @@ async def _hold_files(c: AsyncConnection[Any], hashes: list[str]) -> None:
             )
 
 
-class PostgresIntake(PostgresEngine):
+class PostgresIntake(PostgresClocks):
     async def put_blob(self, data: bytes) -> str:
         h = sha256_hex(data)
         async with self._pooled() as conn:
@@ -99,6 +99,7 @@ class PostgresIntake(PostgresEngine):
                     await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
                 tx.notify = True
             await tx.audit(events)
+            await self._clocks_at_intake(tx, m, deliveries)
             return receipt
 
         return await self._write(op)

@@ -11,7 +11,7 @@ from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
 from gateway.store.shared import finish_event, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import SQLITE as Q
-from gateway.store.sqlite.connection import SQLiteEngine
+from gateway.store.sqlite.clocks import SQLiteClocks
 from gateway.store.sqlite.writer import Tx
 
 # due deliveries of one destination, at most one per case: the case's oldest open one
@@ -32,7 +32,7 @@ ORDER BY d.seq LIMIT ?
 """
 
 
-class SQLiteDelivery(SQLiteEngine):
+class SQLiteDelivery(SQLiteClocks):
     async def lease(self, destination: str, limit: int, lease_seconds: float) -> list[Lease]:
         def op(tx: Tx) -> list[Lease]:
             now = time.time()
@@ -65,6 +65,8 @@ class SQLiteDelivery(SQLiteEngine):
             if state == DeliveryState.DEAD:
                 c.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             tx.audit([finish_event(tx.node, lease, result)])
+            if state == DeliveryState.DELIVERED:
+                self._clocks_at_delivery(tx, lease.message_id, lease.destination)
 
         await self._write(op)
         if result.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):

@@ -18,11 +18,11 @@ from gateway.store.shared import (
     new_receipt,
 )
 from gateway.store.sql import SQLITE as Q
-from gateway.store.sqlite.connection import SQLiteEngine
+from gateway.store.sqlite.clocks import SQLiteClocks
 from gateway.store.sqlite.writer import Tx
 
 
-class SQLiteIntake(SQLiteEngine):
+class SQLiteIntake(SQLiteClocks):
     async def put_blob(self, data: bytes) -> str:
         h = sha256_hex(data)
 
@@ -86,6 +86,7 @@ class SQLiteIntake(SQLiteEngine):
             c.execute(Q.insert_message, message_values(m, receipt, tx.node))
             c.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
             tx.audit(events)
+            self._clocks_at_intake(tx, m, deliveries)
             return receipt
 
         result = await self._write(op)
