@@ -172,6 +172,9 @@ def check_config(config: Annotated[Path, typer.Argument(help="configuration file
             except GatewayError as e:
                 problems.append(f"{config}: channel {ch.name}: {e}")
     problems += [f"{config}: {p}" for p in key_problems_here(cfg)]
+    from gateway import clockservice
+
+    problems += [f"{config}: {p}" if not p.startswith(str(config)) else p for p in clockservice.problems(cfg)]
     agencies = table(f"Agencies in {config}", "code", "name", "role", "inbound channels", "outbound channel")
     for a in cfg.agencies:
         inbound = "\n".join(f"{c.name} ({c.adapter}, {c.mapping})" for c in a.inbound) or "-"

@@ -48,3 +48,20 @@ def build(cfg: GatewayConfig, pack_of: Callable[[str], MappingPack], clock: Cloc
 def scanner(clocks: Clocks, store: ClockStore, pack_of: Callable[[str], MappingPack], node: str,
             registry: CollectorRegistry | None) -> Scanner:
     return Scanner(store, clocks.keeper, clocks.keeper.clock, pack_of, node, registry)
+
+
+def problems(cfg: GatewayConfig) -> list[str]:
+    """The clocks' problems for `gateway check-config`: limits file, holidays, supervisors, notice templates."""
+    from gateway.errors import GatewayError
+    from gateway.mapping import load_pack
+
+    def pack_of(code: str) -> MappingPack:
+        out = cfg.agency(code).outbound
+        assert out is not None
+        return load_pack(out.mapping, tuple(cfg.gateway.mapping_dirs))
+
+    try:
+        build(cfg, pack_of)
+    except GatewayError as e:
+        return str(e).splitlines()
+    return []
