@@ -157,17 +157,19 @@ class ClockKeeper:
             t = self.timing(terms_key, started_at, (), started_at)
             warnings = t.pop("_warnings")
             updates.append(Update(cid, {"state": "running", "started_at": started_at, **t}))
-            terms = self.limits.terms(terms_key)
-            events.append(AuditEvent("clock-started", self.node, message_id, case, "", {
-                "clock": cid, "limit": terms_key, "name_zh": terms.name.zh, "name_en": terms.name.en,
-                "agency": agency, "period": period, "started": local_date(started_at).isoformat(),
-                "last_day": t["last_day"], **({"calendar_warnings": list(warnings)} if warnings else {})}))
+            if warnings:  # a start on time is in the clocks table; a last day the calendar cannot place is logged
+                terms = self.limits.terms(terms_key)
+                events.append(AuditEvent("clock-calendar-unknown", self.node, message_id, case, "", {
+                    "clock": cid, "limit": terms_key, "name_zh": terms.name.zh, "name_en": terms.name.en,
+                    "agency": agency, "period": period, "started": local_date(started_at).isoformat(),
+                    "last_day": t["last_day"], "warnings": list(warnings)}))
         return updates, events
 
     # -- answers and extensions ----------------------------------------------------------------------
     def stopped(self, rows: Sequence[Sequence[Any]], action: str, message_id: str, stopped_at: float
                 ) -> tuple[list[Update], list[AuditEvent]]:
-        """Clocks (id, terms, agency, case, due_at, last_day) this answer stopped: the late ones say by how much."""
+        """Clocks (id, terms, agency, case, due_at, last_day) this answer stopped: a late one is logged with
+        the days it is late."""
         updates, events = [], []
         for cid, terms_key, agency, case, due_at, last_day in rows:
             late = 0
@@ -176,11 +178,10 @@ class ClockKeeper:
             updates.append(Update(cid, {"late_days": late or None}))
             detail = {"clock": cid, "limit": terms_key, "agency": agency, "answer": action,
                       "answer_message": message_id, "last_day": last_day}
-            if late:
+            if late:  # an answer in time is in the clocks table; a late one is logged with its days
                 detail |= {"days_late": late, "note_zh": f"逾期{late}日作出答复",
                            "note_en": f"answered {late} day{'s' if late != 1 else ''} late"}
-            events.append(AuditEvent("clock-answered-late" if late else "clock-stopped", agency, message_id, case,
-                                     "", detail))
+                events.append(AuditEvent("clock-answered-late", agency, message_id, case, "", detail))
         return updates, events
 
     def extended(self, rows: Sequence[Sequence[Any]], action: str, documents: Sequence[str], message_id: str,
