@@ -74,7 +74,8 @@ class HolidayCalendar:
         except OSError as e:
             raise ConfigError(f"{path}: cannot read the holiday file: {e.strerror} / 无法读取节假日文件") from None
         except (yaml.YAMLError, ValueError) as e:  # a date such as 2030-13-01 fails in the YAML reader itself
-            raise ConfigError(f"{path}: not valid YAML or not a date / 节假日文件不是有效的YAML或日期有误: {e}") from None
+            raise ConfigError(f"{path}: not valid YAML or not a date / 节假日文件不是有效的YAML或日期有误: {e}"
+                              ) from None
         if not isinstance(data, dict) or set(data) - {"holidays", "workdays", "years"}:
             raise ConfigError(f"{path}: (top): expected the keys holidays, workdays and years / "
                               "应当只包含 holidays、workdays、years 三个键")

@@ -173,10 +173,10 @@ class Gateway:
         if self.whole_process:
             threading.excepthook = _log_thread_failure
         resolved_keys(self.config)  # a shared or short API key stops the node before anything is opened
+        self._clocks()  # so does a bad limits or holiday file, or a pack that cannot write a warning
         data = Path(self.config.gateway.data_dir)
         self._private_data(data)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
-        self._clocks()  # a bad limits or holiday file stops the node before anything is opened
         await self.store.open()
         self.build()
         assert self.dispatcher is not None

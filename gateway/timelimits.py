@@ -51,8 +51,8 @@ class Length(_Strict):
     def text(self) -> tuple[str, str]:
         """(Chinese, English) of the length, for notices and the log."""
         if self.days is not None:
-            return f"{self.days}日", f"{self.days} days"
-        return f"{self.months}个月", f"{self.months} months"
+            return f"{self.days}日", f"{self.days} day{'s' if self.days != 1 else ''}"
+        return f"{self.months}个月", f"{self.months} month{'s' if self.months != 1 else ''}"
 
 
 class Extension(_Strict):
