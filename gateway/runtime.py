@@ -22,7 +22,7 @@ from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Signer
 from gateway.clockscan import Scanner
-from gateway.clocktime import Clock
+from gateway.clocktime import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.contexts import Contexts
 from gateway.delivery import Destination, Dispatcher
@@ -204,6 +204,11 @@ class Gateway:
             gc.freeze()
             heap.pin_mmap_threshold()  # large blocks in their own mappings, given back when freed
         log.info("gateway node %s started", self.node)
+
+    def clock_now(self) -> float:
+        """The time the clocks are kept by (the wall clock unless a test or the demo runs another)."""
+        keeper = self.store.clock_keeper
+        return keeper.clock.now() if keeper is not None else (self.clock or SystemClock()).now()
 
     def _clocks(self) -> None:
         """Statutory time-limit clocks: the store keeps them at commit, a scanner warns."""

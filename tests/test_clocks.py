@@ -28,6 +28,7 @@ from gateway.lawcalendar import TZ
 from gateway.model import DeliveryResult, MessageStatus, Receipt
 from gateway.runtime import Gateway
 
+from .support.api import Running
 from .support.config import base_config
 from .support.records import record
 from .support.stores import store_settings
@@ -304,3 +305,30 @@ async def test_clock_waits_for_the_delivery(node: Node) -> None:
     await node.settled()
     [c] = await node.clocks(case)
     assert (c.state, c.started_at, day(c)) == ("running", START + 2 * DAY, "2026-03-11")
+
+
+# -- the read API and /metrics ------------------------------------------------------------------------------
+async def test_clocks_api_operators_see_all_agencies_their_own(api: Running) -> None:
+    for case in ("A2026-API-0001", "A2026-API-0002"):
+        assert (await api.submit("POLICE", record(case))).status_code == 202
+    for _ in range(300):
+        got = (await api.call("OPERATOR", "GET", "/api/v1/clocks", params={"state": "running"})).json()["clocks"]
+        if len(got) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert {c["case_number"] for c in got} == {"A2026-API-0001", "A2026-API-0002"}
+    assert all(c["agency"] == "PROC" and c["limit_id"] == "prosecution-review" and not c["overdue"] for c in got)
+    assert len((await api.call("AUDITOR", "GET", "/api/v1/clocks")).json()["clocks"]) == 2
+    assert len((await api.call("PROC", "GET", "/api/v1/clocks")).json()["clocks"]) == 2
+    # POLICE is responsible for none of them, and cannot ask for PROC's
+    assert (await api.call("POLICE", "GET", "/api/v1/clocks", params={"agency": "PROC"})).json()["clocks"] == []
+    assert (await api.call(None, "GET", "/api/v1/clocks")).status_code == 401
+    keeper = api.gateway.store.clock_keeper
+    assert keeper is not None and api.gateway.clock_scanner is not None
+    keeper.clock = api.gateway.clock_scanner.clock = FakeClock(got[0]["due_at"] + 3600)
+    overdue = (await api.call("OPERATOR", "GET", "/api/v1/clocks", params={"state": "overdue"})).json()["clocks"]
+    assert len(overdue) == 2 and all(c["overdue"] for c in overdue)
+    assert len(await api.gateway.clock_scanner.scan_once()) == 2
+    metrics = (await api.call("OPERATOR", "GET", "/metrics")).text
+    assert 'gateway_clocks{agency="PROC",limit="prosecution-review",state="overdue"} 2.0' in metrics
+    assert 'gateway_clocks{agency="PROC",limit="prosecution-review",state="approaching"} 0.0' in metrics
