@@ -64,7 +64,8 @@ def test_zero_or_negative_length(tmp_path: Path, length: dict[str, int]) -> None
 
 def test_stop_equal_to_start(tmp_path: Path) -> None:
     err = check(tmp_path, {}, changed(0, stops=["request-arrest-approval"]))
-    assert "limits.0: stops: request-arrest-approval also starts the clock" in err and "停止动作不能与起算动作相同" in err
+    assert "limits.0: stops: request-arrest-approval also starts the clock" in err
+    assert "停止动作不能与起算动作相同" in err
 
 
 def test_extension_without_bound(tmp_path: Path) -> None:
