@@ -22,6 +22,7 @@ from gateway.clockkeeper import ClockKeeper, ClockRow
 from gateway.clocknotice import RULES, warning_notice, warning_text
 from gateway.clocktime import Clock
 from gateway.mapping import MappingPack
+from gateway.model import new_id
 
 log = logging.getLogger("gateway.clocks")
 
@@ -67,20 +68,24 @@ class Scanner:
     async def scan_once(self) -> list[Issued]:
         """Issue every warning due now (up to the batch size); what this node issued."""
         now = self.clock.now()
-        issued: list[Issued] = []
+        pending = []
         for c in await self.store.clocks_due(now, self.settings.batch):
             assert c.due_at is not None
-            overdue = now >= c.due_at
+            overdue = now >= c.due_at  # past the end, the approaching warning is moot: only this one goes
             kind = "overdue" if overdue else "approaching"
             notices, recipients = self._notices(c, kind, now)
             zh, en = warning_text(c, kind, self.keeper.limits, now)
-            event = AuditEvent(f"clock-{kind}", self.node, c.message_id, c.case_number, "", {
+            # the warning is a message of its own (its id, this entry's), sent to each recipient
+            event = AuditEvent(f"clock-{kind}", self.node, new_id(), c.case_number, "", {
                 "clock": c.id, "limit": c.terms, "agency": c.agency, "rule": RULES[kind], "last_day": c.last_day,
-                "notified": list(recipients), "message_zh": zh, "message_en": en})
-            if await self.store.issue_clock_warning(c, kind, None if overdue else c.due_at, notices, event):
-                issued.append(Issued(c.id, kind, recipients))
+                "starting_message": c.message_id, "notified": list(recipients), "message_zh": zh,
+                "message_en": en})
+            pending.append((Issued(c.id, kind, recipients),
+                            self.store.issue_clock_warning(c, kind, None if overdue else c.due_at, notices, event)))
+        # all at once: the store's writer commits them in one group, not one transaction each
+        done = await asyncio.gather(*(claim for _, claim in pending))
         await self._gauges(now)
-        return issued
+        return [i for (i, _), ok in zip(pending, done, strict=True) if ok]
 
     async def _gauges(self, now: float) -> None:
         if self.gauge is None:

@@ -25,7 +25,7 @@ from gateway.clockkeeper import ClockRow
 from gateway.clocktime import FakeClock
 from gateway.config import parse_config
 from gateway.lawcalendar import TZ
-from gateway.model import DeliveryResult, MessageStatus, Receipt
+from gateway.model import DeliveryResult, MessageStatus, Receipt, new_id
 from gateway.runtime import Gateway
 
 from .support.api import Running
@@ -188,7 +188,7 @@ async def test_a_scan_after_a_restart_issues_nothing_twice(node: Node, tmp_path:
     [c] = await node.clocks(case)
     # another scanner holding the same due clock (a second node, or this one before it stored the claim)
     again = await scanner.store.issue_clock_warning(c, "overdue", None, [("PROC", b"<x/>", "x.xml")],
-                                                    AuditEvent("clock-overdue", "other-node", c.message_id, case))
+                                                    AuditEvent("clock-overdue", "other-node", new_id(), case))
     assert again is False
     assert len(node.notices("PROC")) == 1
 

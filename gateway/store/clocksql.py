@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from gateway.clockkeeper import CLOCK_COLUMNS, Update
+from gateway.audit.chain import AuditEvent
+from gateway.clockkeeper import CLOCK_COLUMNS, ClockRow, Update
+from gateway.model import MessageStatus, sha256_hex
+from gateway.store.rows import NewDelivery, NewMessage
+
+GATEWAY = "GATEWAY"  # the sender of what the gateway itself says: time-limit warnings
 
 COLUMNS = ", ".join((*CLOCK_COLUMNS, "stop_action"))
 _OPEN = "state IN ('pending','running')"
@@ -48,6 +53,22 @@ class ClockStatements:
 
 SQLITE = ClockStatements()
 POSTGRES = ClockStatements(**{f.name: getattr(SQLITE, f.name).replace("?", "%s") for f in fields(ClockStatements)})
+
+
+def warning_message(clock: ClockRow, kind: str, notices: list[tuple[str, bytes, str]], event: AuditEvent,
+                    now: float) -> tuple[NewMessage, list[NewDelivery], dict[str, bytes]]:
+    """A warning as a message the gateway itself sends (its id is the log event's): one delivery per
+    recipient, each with an Idempotency-Key of its own, never the starting record's. Its
+    sender_message_id (clock:kind) is unique for the sender GATEWAY: the database refuses a second."""
+    blobs = {sha256_hex(body): body for _, body, _ in notices}
+    deliveries = [NewDelivery(dest, sha256_hex(body), reason=f"time-limit {kind} notice", file_name=name)
+                  for dest, body, name in notices]
+    first = deliveries[0].body_hash if deliveries else sha256_hex(b"")
+    m = NewMessage(event.message_id or "", GATEWAY, "time-limits", f"{clock.id}:{kind}", first, "", clock.case_number,
+                   "", f"time-limit-{kind}", MessageStatus.ACCEPTED, (), now, None, None,
+                   {"clock": clock.id, "kind": kind, "limit": clock.terms, "starting_message": clock.message_id,
+                    "notified": [d.destination for d in deliveries]})
+    return m, deliveries, blobs
 
 
 def set_clock(u: Update, mark: str) -> tuple[str, tuple[Any, ...]]:

@@ -11,12 +11,13 @@ from psycopg import AsyncConnection
 
 from gateway.audit.chain import AuditEvent
 from gateway.clockkeeper import ClockKeeper, ClockRow, Update
-from gateway.model import MessageStatus, new_id, sha256_hex
+from gateway.model import MessageStatus
 from gateway.store.clocksql import POSTGRES as C
-from gateway.store.clocksql import in_list, listing, set_clock
+from gateway.store.clocksql import in_list, listing, set_clock, warning_message
 from gateway.store.postgres.connection import PostgresEngine
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
+from gateway.store.shared import delivery_values, message_values, new_receipt
 from gateway.store.sql import POSTGRES as Q
 
 
@@ -93,12 +94,13 @@ class PostgresClocks(PostgresEngine):
             if not await _all(c, C.claim + " RETURNING clock_id", (clock.id, kind, time.time(), tx.node)):
                 return False
             now = time.time()  # the delivery queue runs on the wall clock
-            for dest, body, file_name in notices:
-                h = sha256_hex(body)
+            m, deliveries, blobs = warning_message(clock, kind, notices, event, now)
+            for h, body in blobs.items():
                 await c.execute(C.blob, (h, len(body), body))
-                await c.execute(Q.insert_delivery, (new_id(), clock.message_id, dest, clock.case_number, h,
-                                                    "application/xml", file_name, f"time-limit {kind} notice",
-                                                    now, now, now))
+            await c.execute(Q.insert_message, message_values(m, new_receipt(m, deliveries), tx.node))
+            if deliveries:
+                async with c.cursor() as cur:
+                    await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, now))
             await c.execute(C.next_warning, (next_warn_at, clock.id))
             await tx.audit([event])
             tx.notify = bool(notices)

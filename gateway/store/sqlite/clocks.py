@@ -9,10 +9,11 @@ from typing import Any
 
 from gateway.audit.chain import AuditEvent
 from gateway.clockkeeper import ClockKeeper, ClockRow, Update
-from gateway.model import MessageStatus, new_id
+from gateway.model import MessageStatus
 from gateway.store.clocksql import SQLITE as C
-from gateway.store.clocksql import in_list, listing, set_clock
+from gateway.store.clocksql import in_list, listing, set_clock, warning_message
 from gateway.store.rows import NewDelivery, NewMessage
+from gateway.store.shared import delivery_values, message_values, new_receipt
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.connection import SQLiteEngine
 from gateway.store.sqlite.writer import Tx
@@ -78,8 +79,6 @@ class SQLiteClocks(SQLiteEngine):
                                   notices: list[tuple[str, bytes, str]], event: AuditEvent) -> bool:
         """Claim (clock, kind) and, only if this is the first claim, queue the notices (destination, body,
         file name) and log the warning; False when the warning was issued already or the clock stopped."""
-        from gateway.model import sha256_hex
-
         def op(tx: Tx) -> bool:
             c = tx.conn
             row = c.execute(C.still_running, (clock.id,)).fetchone()
@@ -88,12 +87,11 @@ class SQLiteClocks(SQLiteEngine):
             if not c.execute(C.claim, (clock.id, kind, time.time(), tx.node)).rowcount:
                 return False
             now = time.time()  # the delivery queue runs on the wall clock
-            for dest, body, file_name in notices:
-                h = sha256_hex(body)
+            m, deliveries, blobs = warning_message(clock, kind, notices, event, now)
+            for h, body in blobs.items():
                 c.execute(C.blob, (h, len(body), body))
-                c.execute(Q.insert_delivery, (new_id(), clock.message_id, dest, clock.case_number, h,
-                                              "application/xml", file_name, f"time-limit {kind} notice", now, now,
-                                              now))
+            c.execute(Q.insert_message, message_values(m, new_receipt(m, deliveries), tx.node))
+            c.executemany(Q.insert_delivery, delivery_values(m, deliveries, now))
             c.execute(C.next_warning, (next_warn_at, clock.id))
             tx.audit([event])
             return True
