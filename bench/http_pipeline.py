@@ -14,10 +14,12 @@ as possible from the gateway. For each durability (full, normal) it prints:
 is; `httpx` lends out httpx.AsyncHTTPTransports of one kept connection each in its place;
 `httpx-pool` shares one httpx.AsyncHTTPTransport of `max_connections` per destination. The
 clients take turns (A B A B ...) for `--rounds` rounds, so load from elsewhere on the machine
-falls on all alike, and a summary gives each round's ratios.
+falls on all alike, and a summary gives each round's ratios. `--clocks on off` does the same with
+the statutory time-limit clocks kept (each record starts a prosecution-review clock, in the
+intake and delivery writes) and switched off, for what keeping them costs per record.
 
     python bench/http_pipeline.py [--records N] [--latency-records N] [--durability full normal]
-                                  [--client http11 httpx httpx-pool] [--rounds N]
+                                  [--client http11 httpx httpx-pool] [--clocks on off] [--rounds N]
 """
 
 from __future__ import annotations
@@ -167,8 +169,8 @@ def _run(coro: object) -> None:
 
 # -- the orchestra ---------------------------------------------------------------------------------
 
-def config_yaml(data: Path, port: int, receiver_port: int, durability: str) -> str:
-    return f"""
+def config_yaml(data: Path, port: int, receiver_port: int, durability: str, clocks: bool = True) -> str:
+    return ("" if clocks else "clocks: {enabled: false}\n") + f"""
 gateway:
   node: bench
   data_dir: {data}
@@ -241,14 +243,14 @@ def gateway_node(client: str, config: str) -> int:
 
 
 def run(durability: str, records: int, latency_records: int, work: Path, profile: str | None,
-        client: str = "http11") -> dict[str, float]:
+        client: str = "http11", clocks: bool = True) -> dict[str, float]:
     """One gateway node through both phases; returns the sustained phase's figures."""
     me = [sys.executable, __file__]
     env = {**os.environ, "BENCH_POLICE_KEY": BENCH_KEY}
     gw_port, rcv_port = free_port(), free_port()
     data = work / f"data-{durability}-{client}-{gw_port}"
     cfg = work / f"gateway-{durability}.yaml"
-    cfg.write_text(config_yaml(data, gw_port, rcv_port, durability), encoding="utf-8")
+    cfg.write_text(config_yaml(data, gw_port, rcv_port, durability, clocks), encoding="utf-8")
     arrivals_file = work / f"arrivals-{durability}.json"
     rcv = subprocess.Popen([*me, "receiver", str(rcv_port), str(arrivals_file)], env=env,
                            stdout=subprocess.DEVNULL)
@@ -295,7 +297,7 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     got = json.loads(arrivals_file.read_text())
     arrivals: dict[str, float] = got["arrivals"]
     print(f"\n== durability {durability} (SQLite synchronous={durability.upper()}), "
-          f"{RECORD_BYTES // 1024} KB records, client {client} ==")
+          f"{RECORD_BYTES // 1024} KB records, client {client}, clocks {'on' if clocks else 'off'} ==")
     figures: dict[str, float] = {}
     for name, res in results.items():
         sent = res["sent"]
@@ -366,16 +368,20 @@ def main() -> None:
     ap.add_argument("--profile", metavar="PREFIX", help="record the gateway with py-spy into PREFIX-*.svg")
     ap.add_argument("--client", nargs="+", default=["http11"], choices=["http11", "httpx", "httpx-pool"],
                     help="the HTTP adapter's way out; several take turns, round by round")
+    ap.add_argument("--clocks", nargs="+", default=["on"], choices=["on", "off"],
+                    help="time-limit clocks kept or switched off; several take turns, round by round")
     ap.add_argument("--rounds", type=int, default=1, help="times each client runs, alternating")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
           f"{sys.version.split()[0]}; gateway, receiver and load generator are separate processes")
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for durability in args.durability:
-            rounds = [{c: run(durability, args.records, args.latency_records, Path(tmp), args.profile, c)
-                       for c in args.client} for _ in range(args.rounds)]
-            if len(args.client) > 1 and args.records:
-                summary(durability, args.client, rounds)
+            variants = [(c, k) for c in args.client for k in args.clocks]
+            label = {v: v[0] if len(args.clocks) == 1 else f"{v[0]}, clocks {v[1]}" for v in variants}
+            rounds = [{label[(c, k)]: run(durability, args.records, args.latency_records, Path(tmp), args.profile,
+                                          c, k == "on") for c, k in variants} for _ in range(args.rounds)]
+            if len(variants) > 1 and args.records:
+                summary(durability, [label[v] for v in variants], rounds)
 
 
 def summary(durability: str, clients: list[str], rounds: list[dict[str, dict[str, float]]]) -> None:
@@ -390,8 +396,9 @@ def summary(durability: str, clients: list[str], rounds: list[dict[str, dict[str
     for c in clients[1:]:
         rates = [r[c]["rate"] / r[first]["rate"] for r in rounds]
         cpus = [r[c]["cpu_ms"] / r[first]["cpu_ms"] for r in rounds]
+        added = [1000 * (r[c]["cpu_ms"] - r[first]["cpu_ms"]) for r in rounds]
         print(f"  {c} against {first}, median of {len(rounds)} rounds: x{statistics.median(rates):.2f} records/s, "
-              f"x{statistics.median(cpus):.2f} gateway CPU per record")
+              f"x{statistics.median(cpus):.2f} gateway CPU per record ({statistics.median(added):+.0f} µs)")
 
 
 if __name__ == "__main__":
