@@ -28,7 +28,7 @@ from gateway.lawcalendar import TZ
 from gateway.model import DeliveryResult, MessageStatus, Receipt, new_id
 from gateway.runtime import Gateway
 
-from .support.api import Running
+from .support.api import KEYS, Running
 from .support.config import base_config
 from .support.records import record
 from .support.stores import store_settings
@@ -332,3 +332,33 @@ async def test_clocks_api_operators_see_all_agencies_their_own(api: Running) -> 
     metrics = (await api.call("OPERATOR", "GET", "/metrics")).text
     assert 'gateway_clocks{agency="PROC",limit="prosecution-review",state="overdue"} 2.0' in metrics
     assert 'gateway_clocks{agency="PROC",limit="prosecution-review",state="approaching"} 0.0' in metrics
+
+
+def _read_clocks_view(driver: Any, url: str, key: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{url}/console")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{url}/console")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    driver.find_element(By.CSS_SELECTOR, "nav button[data-view='clocks']").click()
+    wait.until(lambda d: "A2026-CON-0001" in d.find_element(By.ID, "clocks").text)
+    return [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#clocks tbody tr")]
+
+
+async def test_the_console_lists_overdue_clocks(api: Running, browser: Any) -> None:
+    assert (await api.submit("POLICE", record("A2026-CON-0001"))).status_code == 202
+    for _ in range(300):
+        if await api.gateway.store.list_clocks(state="running", now=api.gateway.clock_now()):
+            break
+        await asyncio.sleep(0.02)
+    keeper = api.gateway.store.clock_keeper
+    assert keeper is not None
+    keeper.clock = FakeClock(api.gateway.clock_now() + 60 * DAY)
+    rows = await asyncio.to_thread(_read_clocks_view, browser, api.url, KEYS["OPERATOR"])
+    assert len(rows) == 1 and "prosecution-review" in rows[0] and "PROC" in rows[0] and "overdue 已超期" in rows[0]

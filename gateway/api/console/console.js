@@ -112,6 +112,7 @@ function show(view) {
   say("");
   if (view === "log" && $("follow").checked) guard(followLog)();
   if (view === "rules") guard(loadAdaptations)();
+  if (view === "clocks") guard(loadClocks)();
   if (view === "queues") {
     guard(loadQueues)();
     timer = setInterval(() => { if ($("auto").checked) guard(loadQueues)(); }, 3000);
@@ -337,6 +338,21 @@ async function loadAdaptations() {
     + "(unknown_codes: warn, a migration period)")));
 }
 
+async function loadClocks() {
+  const q = new URLSearchParams({limit: "500"});
+  for (const [param, id] of [["state", "c-state"], ["agency", "c-agency"], ["case", "c-case"]]) {
+    if ($(id).value.trim()) q.set(param, $(id).value.trim());
+  }
+  const r = await api(`/api/v1/clocks?${q}`);
+  const body = $("clocks").tBodies[0];
+  body.replaceChildren(...r.clocks.map((c) => h("tr", {class: c.overdue ? "bad" : (c.approaching ? "warn" : "")},
+    h("td", {}, c.case_number), h("td", {}, c.terms), h("td", {}, c.agency), h("td", {}, String(c.period)),
+    h("td", {}, c.overdue ? "overdue 已超期" : (c.approaching ? "approaching 临期" : c.state)),
+    h("td", {}, c.last_day || "(waiting for delivery)"), h("td", {}, c.late_days ? String(c.late_days) : ""),
+    h("td", {}, c.message_id))));
+  if (!r.clocks.length) body.append(h("tr", {}, h("td", {colspan: 8}, "No clocks match.")));
+}
+
 // -- wiring --------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -354,6 +370,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-form").addEventListener("submit", guard(() => loadLog(false)));
   $("log-more").addEventListener("click", guard(() => loadLog(true)));
   $("verify").addEventListener("click", guard(verifyLog));
+  $("clocks-form").addEventListener("submit", guard(loadClocks));
   $("follow").addEventListener("change", guard(followLog));
   if (sessionStorage.getItem(KEY)) guard(signIn)();
 });
