@@ -5,11 +5,16 @@ due a warning now) and times, median of `--repeat` runs:
 
   * find: the scanner's query for the clocks due (what every node runs every `scan_seconds`);
   * gauges: the overdue/approaching counts per agency and limit behind /metrics;
-  * issue: one whole scan that renders, claims and queues the due warnings (once; it changes them).
+  * issue: one whole scan that renders, claims and queues the due warnings (once; it changes them);
+  * commit: what keeping clocks adds to each record in the store, in process: `--records` transfers
+    for prosecution recorded (a clock waits for the delivery) and delivered (it starts), with the
+    clocks kept and switched off, taking turns for `--rounds` rounds; microseconds per record.
 
-Target: find under 1 s with 100,000 open clocks on this machine.
+Target: find under 1 s with 100,000 open clocks on this machine. The cost at commit over the whole
+node is measured by `bench/http_pipeline.py --clocks off on`.
 
-    .venv/bin/python bench/clocks.py [--clocks 100000] [--due 1000] [--backends sqlite postgres]
+    .venv/bin/python bench/clocks.py [--clocks 100000] [--due 1000] [--records 3000] [--rounds 3]
+                                     [--backends sqlite postgres]
 """
 
 from __future__ import annotations
@@ -122,16 +127,86 @@ async def bench(backend: str, n: int, due: int, repeat: int) -> None:
                     c.execute(f"DROP DATABASE {db} WITH (FORCE)")
 
 
+async def commit_cost(backend: str, records: int, rounds: int) -> None:
+    """Seconds per record of record_message + lease + finish(delivered), clocks off and on, alternating."""
+    from gateway.audit.chain import AuditEvent
+    from gateway.model import DeliveryState, MessageStatus, sha256_hex
+    from gateway.store.base import Finish, NewDelivery, NewMessage
+
+    clocks = setup(ClockSettings(), "<bench>", Path("."), {"PROC"})
+    figures: dict[str, list[float]] = {"off": [], "on": []}
+    for r in range(rounds):
+        for mode in ("off", "on"):
+            with tempfile.TemporaryDirectory(prefix="bench-commit-") as tmp:
+                store, db = await _store(backend, Path(tmp))
+                try:
+                    await store.open()
+                    if mode == "on":
+                        store.clock_keeper = ClockKeeper(clocks, {"PROC": "procuratorate", "POLICE": "police"},
+                                                         "bench")
+                    body = b"<CaseRecord>" + os.urandom(2048).hex().encode() + b"</CaseRecord>"
+                    t0 = time.perf_counter()
+                    for start in range(0, records, 250):
+                        batch = []
+                        for i in range(start, min(records, start + 250)):
+                            raw = body + f"{r}-{i}".encode()
+                            h = sha256_hex(raw)
+                            m = NewMessage(new_id(), "POLICE", "police-in", None, h, h, f"C2026-{i:06d}",
+                                           "prosecution-review", "transfer-for-prosecution", MessageStatus.ACCEPTED,
+                                           (), time.time())
+                            batch.append(store.record_message(m, raw, {}, [NewDelivery("PROC", h)], [
+                                AuditEvent("received", "POLICE", m.message_id, m.case_number, h)]))
+                        await asyncio.gather(*batch)
+                        while leases := await store.lease("PROC", 250, 60):
+                            await asyncio.gather(*(store.finish(x, Finish(DeliveryState.DELIVERED, "ok"))
+                                                   for x in leases))
+                    figures[mode].append((time.perf_counter() - t0) / records)
+                    if mode == "on":
+                        n = len(await store.list_clocks(state="running", now=time.time(), limit=records))
+                        assert n == records, n
+                finally:
+                    await store.close()
+                    await _drop(db)
+    off, on = statistics.median(figures["off"]), statistics.median(figures["on"])
+    print(f"{backend:>8}: record + deliver, {records:,} records x {rounds} rounds: clocks off {off * 1e6:.0f} µs, "
+          f"on {on * 1e6:.0f} µs per record: {(on - off) * 1e6:+.0f} µs ({(on / off - 1) * 100:+.1f}%); each round "
+          + ", ".join(f"{(b - a) * 1e6:+.0f}" for a, b in zip(figures["off"], figures["on"], strict=True)) + " µs",
+          flush=True)
+
+
+async def _store(backend: str, tmp: Path) -> tuple[Any, str]:
+    if backend == "sqlite":
+        from gateway.store.sqlite import SQLiteStore
+
+        return SQLiteStore(str(tmp / "gateway.db"), durability="normal"), ""
+    from gateway.store.postgres import PostgresStore
+
+    db = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG + "postgres", autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {db}")
+    return PostgresStore(PG + db), db
+
+
+async def _drop(db: str) -> None:
+    if db:
+        with psycopg.connect(PG + "postgres", autocommit=True) as c:
+            c.execute(f"DROP DATABASE {db} WITH (FORCE)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clocks", type=int, default=100_000)
     ap.add_argument("--due", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--records", type=int, default=3000, help="records of the commit-cost phase (0: skip it)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the commit-cost phase")
     ap.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     for backend in args.backends:
         asyncio.run(bench(backend, args.clocks, args.due, args.repeat))
+    for backend in args.backends if args.records else ():
+        asyncio.run(commit_cost(backend, args.records, args.rounds))
 
 
 if __name__ == "__main__":

@@ -76,11 +76,17 @@ def document_types(tree: etree._Element | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class NewClock:
+    """A clock a record starts on its delivery, its last day counted from the day it came in."""
+
     id: str
     limit_id: str
     terms: str
     agency: str
-    restarted: bool
+    basis_day: str
+    last_day: str
+    due_at: float
+    warn_at: float
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,56 +119,83 @@ class ClockKeeper:
         self.limits = setup.limits
         self.roles = dict(roles)
         self.node = node
+        # what each action does, looked up once per record instead of walking the limits
+        self._starts = {a: self.limits.started_by(a) for x in self.limits.limits for a in x.starts}
+        self._stops = {a: self.limits.stopped_by(a) for x in self.limits.limits for a in x.stops}
+        exts = [e for x in self.limits.limits for e in (*x.extensions, *(y for v in x.variants for y in v.extensions))]
+        self._ext_actions = frozenset(e.action for e in exts if e.action)
+        self._ext_documents = frozenset(e.document for e in exts if e.document)
+        self._deadlines: dict[tuple[str, dt.date, tuple[int, ...]], Deadline] = {}
 
     # -- at intake ---------------------------------------------------------------------------------
-    def plan(self, action: str, sender: str, destinations: Sequence[str], documents: Sequence[str]) -> RecordPlan:
+    def plan(self, action: str, sender: str, destinations: Sequence[str], documents: Sequence[str],
+             now: float) -> RecordPlan:
         docs = frozenset(documents)
         plan = RecordPlan()
-        for limit in self.limits.started_by(action):
+        for limit in self._starts.get(action, ()):
             variant = next((v for v in limit.variants if v.when.document in docs), None)
             terms = Terms(limit, variant)
             for dest in destinations:
                 if self.roles.get(dest) == limit.responsible:
-                    plan.starts.append(NewClock(new_id(), limit.id, terms.key, dest, False))
-        plan.stops = [limit.id for limit in self.limits.stopped_by(action)
+                    t = self.timing(terms.key, now, (), now)
+                    plan.starts.append(NewClock(new_id(), limit.id, terms.key, dest, local_date(now).isoformat(),
+                                                t["last_day"], t["due_at"], t["warn_at"], t["_warnings"]))
+        plan.stops = [limit.id for limit in self._stops.get(action, ())
                       if self.roles.get(sender) == limit.responsible]
-        plan.extends = bool(self.limits.extending(action, docs))
+        plan.extends = action in self._ext_actions or bool(docs & self._ext_documents)
         return plan
+
+    def bounded(self, limit_id: str) -> bool:
+        """Whether a new clock of this limit must count the case's earlier periods (at most max_periods)."""
+        return self.limits.get(limit_id).max_periods is not None
 
     def periods_allowed(self, limit_id: str, earlier: int) -> bool:
         """Whether one more period may start after `earlier` ones (at most max_periods)."""
         mp = self.limits.get(limit_id).max_periods
         return mp is None or earlier < mp
 
-    def restarts(self, limit_id: str, last_stop_action: str | None) -> bool:
-        return last_stop_action is not None and last_stop_action in self.limits.get(limit_id).restarts
 
     # -- deadlines -----------------------------------------------------------------------------------
-    def _deadline(self, terms: Terms, started_at: float, extended: Sequence[int]) -> Deadline:
-        parts = [(terms.length.days, terms.length.months)]
-        parts += [(terms.extensions[i].by.days, terms.extensions[i].by.months) for i in extended]
-        return deadline(started_at, parts, terms.limit.custody, self.setup.calendar)
+    def _deadline(self, terms_key: str, started_at: float, extended: Sequence[int]) -> Deadline:
+        # a last day depends on the day the period began, not the hour: counted once per day and terms
+        key = (terms_key, local_date(started_at), tuple(extended))
+        d = self._deadlines.get(key)
+        if d is None:
+            terms = self.limits.terms(terms_key)
+            parts = [(terms.length.days, terms.length.months)]
+            parts += [(terms.extensions[i].by.days, terms.extensions[i].by.months) for i in extended]
+            d = self._deadlines[key] = deadline(started_at, parts, terms.limit.custody, self.setup.calendar)
+            if len(self._deadlines) > 10_000:
+                self._deadlines.clear()
+        return d
 
     def timing(self, terms_key: str, started_at: float, extended: Sequence[int], now: float) -> dict[str, Any]:
         """last_day, due_at, warn_at and next_warn_at of a clock begun at `started_at`."""
-        d = self._deadline(self.limits.terms(terms_key), started_at, extended)
+        d = self._deadline(terms_key, started_at, extended)
         warn_at = self.setup.settings.approaching.warn_at(started_at, d.due_at)
         return {"last_day": d.last_day.isoformat(), "due_at": d.due_at, "warn_at": warn_at,
                 "next_warn_at": warn_at, "_warnings": d.warnings}
 
-    def started(self, rows: Sequence[Sequence[Any]], started_at: float) -> tuple[list[Update], list[AuditEvent]]:
-        """Clocks (id, terms, agency, message_id, case_number, period) whose starting record was delivered now."""
+    def calendar_unknown(self, clock_id: str, terms_key: str, agency: str, case: str, message_id: str,
+                         last_day: str, warnings: Sequence[str]) -> AuditEvent:
+        """A last day the holiday calendar cannot place is counted unmoved, and logged so, never silently."""
+        terms = self.limits.terms(terms_key)
+        return AuditEvent("clock-calendar-unknown", self.node, message_id, case, "", {
+            "clock": clock_id, "limit": terms_key, "name_zh": terms.name.zh, "name_en": terms.name.en,
+            "agency": agency, "last_day": last_day, "warnings": list(warnings)})
+
+    def armed(self, clocks: Sequence[ClockRow]) -> tuple[list[Update], list[AuditEvent]]:
+        """Running clocks delivered on another day than they came in: their last day counted again from
+        the day of delivery."""
         updates, events = [], []
-        for cid, terms_key, agency, message_id, case, period in rows:
-            t = self.timing(terms_key, started_at, (), started_at)
+        for c in clocks:
+            assert c.started_at is not None
+            t = self.timing(c.terms, c.started_at, json.loads(c.extended or "[]"), c.started_at)
             warnings = t.pop("_warnings")
-            updates.append(Update(cid, {"state": "running", "started_at": started_at, **t}))
-            if warnings:  # a start on time is in the clocks table; a last day the calendar cannot place is logged
-                terms = self.limits.terms(terms_key)
-                events.append(AuditEvent("clock-calendar-unknown", self.node, message_id, case, "", {
-                    "clock": cid, "limit": terms_key, "name_zh": terms.name.zh, "name_en": terms.name.en,
-                    "agency": agency, "period": period, "started": local_date(started_at).isoformat(),
-                    "last_day": t["last_day"], "warnings": list(warnings)}))
+            updates.append(Update(c.id, {**t, "basis_day": local_date(c.started_at).isoformat()}))
+            if warnings:
+                events.append(self.calendar_unknown(c.id, c.terms, c.agency, c.case_number, c.message_id,
+                                                    t["last_day"], warnings))
         return updates, events
 
     # -- answers and extensions ----------------------------------------------------------------------
@@ -182,6 +215,12 @@ class ClockKeeper:
                 detail |= {"days_late": late, "note_zh": f"逾期{late}日作出答复",
                            "note_en": f"answered {late} day{'s' if late != 1 else ''} late"}
                 events.append(AuditEvent("clock-answered-late", agency, message_id, case, "", detail))
+            if action in self.limits.terms(terms_key).limit.restarts:  # the resend starts a new period
+                events.append(AuditEvent("clock-returned", agency, message_id, case, "", {
+                    "clock": cid, "limit": terms_key, "agency": agency, "answer": action,
+                    "note_zh": "退回补充侦查，重新移送后重新计算期限",
+                    "note_en": "returned for supplementary investigation: a new period starts when the case is "
+                               "resent"}))
         return updates, events
 
     def extended(self, rows: Sequence[Sequence[Any]], action: str, documents: Sequence[str], message_id: str,
@@ -221,8 +260,3 @@ class ClockKeeper:
             "note_zh": f"该期限已计算{earlier}次，超过法定上限{mp}次，不再计时",
             "note_en": f"{earlier} periods already ran, the most the law allows is {mp}: no clock started"})
 
-    def restarted(self, clock: NewClock, case: str, message_id: str, period: int) -> AuditEvent:
-        return AuditEvent("clock-restarted", self.node, message_id, case, "", {
-            "clock": clock.id, "limit": clock.terms, "agency": clock.agency, "period": period,
-            "note_zh": "补充侦查后重新移送，重新计算期限", "note_en": "resent after a return: a new period starts "
-                                                        "on delivery"})

@@ -18,7 +18,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Gauge
 
 from gateway.audit.chain import AuditEvent
-from gateway.clockkeeper import ClockKeeper, ClockRow
+from gateway.clockkeeper import ClockKeeper, ClockRow, Update
 from gateway.clocknotice import RULES, warning_notice, warning_text
 from gateway.clocktime import Clock
 from gateway.mapping import MappingPack
@@ -34,6 +34,8 @@ class ClockStore(Protocol):
                                   notices: list[tuple[str, bytes, str]], event: AuditEvent) -> bool: ...
 
     async def clock_counts(self, now: float) -> list[tuple[str, str, int, int]]: ...
+
+    async def arm_clocks(self, updates: list[Update], events: list[AuditEvent]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,13 @@ class Scanner:
         """Issue every warning due now (up to the batch size); what this node issued."""
         now = self.clock.now()
         pending = []
-        for c in await self.store.clocks_due(now, self.settings.batch):
-            assert c.due_at is not None
+        due = await self.store.clocks_due(now, self.settings.batch)
+        if unarmed := [c for c in due if c.due_at is None]:  # delivered another day: count from that day
+            await self.store.arm_clocks(*self.keeper.armed(unarmed))
+            due = await self.store.clocks_due(now, self.settings.batch)
+        for c in due:
+            if c.due_at is None:
+                continue
             overdue = now >= c.due_at  # past the end, the approaching warning is moot: only this one goes
             kind = "overdue" if overdue else "approaching"
             notices, recipients = self._notices(c, kind, now)

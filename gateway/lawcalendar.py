@@ -63,6 +63,8 @@ class HolidayCalendar:
         self.holidays = frozenset(holidays)
         self.workdays = frozenset(workdays)
         self.years = frozenset(years) | {d.year for d in self.holidays} | {d.year for d in self.workdays}
+        self._known: dict[dt.date, bool | None] = {}  # the library checks its whole range on every call
+
 
     @classmethod
     def from_file(cls, path: Path | None) -> HolidayCalendar:
@@ -100,6 +102,11 @@ class HolidayCalendar:
         return cls(days["holidays"], days["workdays"], years)
 
     def rest_day(self, d: dt.date) -> bool | None:
+        if d not in self._known:
+            self._known[d] = self._rest_day(d)
+        return self._known[d]
+
+    def _rest_day(self, d: dt.date) -> bool | None:
         if d in self.holidays:
             return True
         if d in self.workdays:

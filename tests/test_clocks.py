@@ -239,7 +239,7 @@ async def test_return_for_supplementary_investigation_and_resend_restart_the_rev
     review1, supp1, review2 = await node.clocks(case)
     assert supp1.state == "stopped" and review2.period == 2 and review2.state == "running"
     assert day(review2) == "2026-05-06"  # a new month from Wednesday 1 April: 1 May is Labour Day (to 5 May)
-    assert [a for a, _ in await node.log(case)] == ["clock-restarted"]
+    assert [a for a, _ in await node.log(case)] == ["clock-returned"]  # the return says a new period will run
     # a second return is allowed, a third is not (supplementary investigation at most twice)
     await node.send("PROC", record(case, action="return-supplementary-investigation", sender="PROC", extra="2"))
     await node.send("POLICE", record(case, extra="resent 2"))
@@ -299,12 +299,15 @@ async def test_clock_waits_for_the_delivery(node: Node) -> None:
     assert r.status == MessageStatus.ACCEPTED
     await asyncio.sleep(0.2)
     [c] = await node.clocks(case)
-    assert (c.state, c.started_at, c.due_at) == ("pending", None, None)
+    assert (c.state, c.started_at, day(c)) == ("pending", None, "2026-03-09")  # as if delivered today
     node.clock.advance(2 * DAY)
     node.outs["PROC"].handler = None
     await node.settled()
     [c] = await node.clocks(case)
-    assert (c.state, c.started_at, day(c)) == ("running", START + 2 * DAY, "2026-03-11")
+    assert (c.state, c.started_at, c.due_at) == ("running", START + 2 * DAY, None)  # delivered two days later:
+    assert await node.scan() == []  # the next scan counts its last day again, from the day of delivery
+    [c] = await node.clocks(case)
+    assert (c.state, day(c)) == ("running", "2026-03-11")
 
 
 # -- the read API and /metrics ------------------------------------------------------------------------------

@@ -22,19 +22,27 @@ _OPEN = "state IN ('pending','running')"
 
 @dataclass(frozen=True)
 class ClockStatements:
+    # a clock waiting for its delivery, its last day counted from the day the record came in; its period
+    # is the case's next one of that limit
     insert: str = ("INSERT INTO clocks (id, case_number, limit_id, terms, agency, message_id, period, state, "
-                   "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)")
-    # the clocks waiting for this delivery: they run from now
-    start: str = ("UPDATE clocks SET state = 'running', started_at = ? WHERE message_id = ? AND agency = ? "
-                  "AND state = 'pending' RETURNING id, terms, agency, message_id, case_number, period")
+                   "created_at, basis_day, last_day, due_at, warn_at, next_warn_at) "
+                   "SELECT ?, ?, ?, ?, ?, ?, 1 + (SELECT count(*) FROM clocks WHERE case_number = ? AND limit_id = ?), "
+                   "'pending', ?, ?, ?, ?, ?, ?")
+    # the clocks waiting for this delivery run from now, with no read: delivered the day they were counted
+    # from, their last day stands; delivered on another day, the scanner counts it again at once
+    start: str = ("UPDATE clocks SET state = 'running', started_at = ?, "
+                  "last_day = CASE WHEN basis_day = ? THEN last_day END, "
+                  "due_at = CASE WHEN basis_day = ? THEN due_at END, "
+                  "warn_at = CASE WHEN basis_day = ? THEN warn_at END, "
+                  "next_warn_at = CASE WHEN basis_day = ? THEN next_warn_at ELSE ? END "
+                  "WHERE message_id = ? AND agency = ? AND state = 'pending'")
     # an answer stops the sender's open clocks of these limits for its case (limit ids appended)
     stop: str = (f"UPDATE clocks SET state = 'stopped', stopped_at = ?, stop_message = ?, stop_action = ? "
                  f"WHERE case_number = ? AND agency = ? AND {_OPEN} AND limit_id IN ")
     stop_returning: str = " RETURNING id, terms, agency, case_number, due_at, last_day"
     running_of_case: str = ("SELECT id, terms, agency, case_number, started_at, extended FROM clocks "
                             "WHERE case_number = ? AND state = 'running'")
-    earlier: str = ("SELECT count(*), (SELECT stop_action FROM clocks WHERE case_number = ? AND limit_id = ? "
-                    "ORDER BY created_at DESC LIMIT 1) FROM clocks WHERE case_number = ? AND limit_id = ?")
+    earlier: str = "SELECT count(*) FROM clocks WHERE case_number = ? AND limit_id = ?"
     due: str = (f"SELECT {COLUMNS} FROM clocks WHERE state = 'running' AND next_warn_at IS NOT NULL "
                 "AND next_warn_at <= ? ORDER BY next_warn_at LIMIT ?")
     claim: str = ("INSERT INTO clock_warnings (clock_id, kind, issued_at, node) VALUES (?, ?, ?, ?) "

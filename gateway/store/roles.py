@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from gateway.audit.chain import AuditEntry, AuditEvent
-from gateway.clockkeeper import ClockKeeper, ClockRow
+from gateway.clockkeeper import ClockKeeper, ClockRow, Update
 from gateway.model import Receipt
 from gateway.store.rows import (
     ApiKeyRow,
@@ -233,7 +233,12 @@ class Clocks(Protocol):
     clock_keeper: ClockKeeper | None
 
     async def clocks_due(self, now: float, limit: int) -> list[ClockRow]:
-        """Running clocks whose next warning is due at `now`, the most overdue first."""
+        """Running clocks whose next warning is due at `now`, the most overdue first (and those delivered
+        on another day than they came in, whose last day is to be counted again: due_at None)."""
+        ...
+
+    async def arm_clocks(self, updates: list[Update], events: list[AuditEvent]) -> None:
+        """Set the last days counted again (and log a date the calendar could not place)."""
         ...
 
     async def issue_clock_warning(self, clock: ClockRow, kind: str, next_warn_at: float | None,

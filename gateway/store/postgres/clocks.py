@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 
 from gateway.audit.chain import AuditEvent
 from gateway.clockkeeper import ClockKeeper, ClockRow, Update
+from gateway.lawcalendar import local_date
 from gateway.model import MessageStatus
 from gateway.store.clocksql import POSTGRES as C
 from gateway.store.clocksql import in_list, listing, set_clock, warning_message
@@ -38,10 +39,10 @@ class PostgresClocks(PostgresEngine):
         k = self.clock_keeper
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
             return
-        plan = k.plan(m.action, m.sender, [d.destination for d in deliveries], m.documents)
+        c, now, events = tx.conn, k.clock.now(), []
+        plan = k.plan(m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
         if not plan:
             return
-        c, now, events = tx.conn, k.clock.now(), []
         if plan.stops:
             rows = await _all(c, C.stop + in_list(len(plan.stops), "%s") + C.stop_returning,
                               (now, m.message_id, m.action, m.case_number, m.sender, *plan.stops))
@@ -54,29 +55,37 @@ class PostgresClocks(PostgresEngine):
             await _apply(c, updates)
             events += evs
         for nc in plan.starts:
-            earlier, last_stop = (await _all(c, C.earlier, (m.case_number, nc.limit_id, m.case_number,
-                                                            nc.limit_id)))[0]
-            if not k.periods_allowed(nc.limit_id, earlier):
-                events.append(k.refused_period(nc.limit_id, nc.agency, m.case_number, m.message_id, earlier))
-                continue
+            if k.bounded(nc.limit_id):
+                earlier = (await _all(c, C.earlier, (m.case_number, nc.limit_id)))[0][0]
+                if not k.periods_allowed(nc.limit_id, earlier):
+                    events.append(k.refused_period(nc.limit_id, nc.agency, m.case_number, m.message_id, earlier))
+                    continue
             await c.execute(C.insert, (nc.id, m.case_number, nc.limit_id, nc.terms, nc.agency, m.message_id,
-                                       earlier + 1, now))
-            if k.restarts(nc.limit_id, last_stop):
-                events.append(k.restarted(nc, m.case_number, m.message_id, earlier + 1))
+                                       m.case_number, nc.limit_id, now, nc.basis_day, nc.last_day, nc.due_at,
+                                       nc.warn_at, nc.warn_at))
+            if nc.warnings:
+                events.append(k.calendar_unknown(nc.id, nc.terms, nc.agency, m.case_number, m.message_id,
+                                                 nc.last_day, nc.warnings))
         if events:
             await tx.audit(events)
 
     async def _clocks_at_delivery(self, tx: Tx, message_id: str, destination: str) -> None:
-        """The clocks waiting for this delivery start now, in the write that records it delivered."""
+        """The clocks waiting for this delivery start now, in the write that records it delivered (no read:
+        it goes out pipelined with the delivery's own statements)."""
         k = self.clock_keeper
         if k is None:
             return
         now = k.clock.now()
-        rows = await _all(tx.conn, C.start, (now, message_id, destination))
-        if rows:
-            updates, events = k.started(rows, now)
+        today = local_date(now).isoformat()
+        await tx.conn.execute(C.start, (now, today, today, today, today, now, message_id, destination))
+
+    async def arm_clocks(self, updates: list[Update], events: list[AuditEvent]) -> None:
+        async def op(tx: Tx) -> None:
             await _apply(tx.conn, updates)
-            await tx.audit(events)
+            if events:
+                await tx.audit(events)
+
+        await self._write(op)
 
     async def clocks_due(self, now: float, limit: int) -> list[ClockRow]:
         return [ClockRow.from_db(r) for r in await self._rows(C.due, (now, limit))]

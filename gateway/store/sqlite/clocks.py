@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.audit.chain import AuditEvent
 from gateway.clockkeeper import ClockKeeper, ClockRow, Update
+from gateway.lawcalendar import local_date
 from gateway.model import MessageStatus
 from gateway.store.clocksql import SQLITE as C
 from gateway.store.clocksql import in_list, listing, set_clock, warning_message
@@ -32,10 +33,10 @@ class SQLiteClocks(SQLiteEngine):
         k = self.clock_keeper
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
             return
-        plan = k.plan(m.action, m.sender, [d.destination for d in deliveries], m.documents)
+        c, now, events = tx.conn, k.clock.now(), []
+        plan = k.plan(m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
         if not plan:
             return
-        c, now, events = tx.conn, k.clock.now(), []
         if plan.stops:
             rows = c.execute(C.stop + in_list(len(plan.stops), "?") + C.stop_returning,
                              (now, m.message_id, m.action, m.case_number, m.sender, *plan.stops)).fetchall()
@@ -48,15 +49,17 @@ class SQLiteClocks(SQLiteEngine):
             _apply(c, updates)
             events += evs
         for nc in plan.starts:
-            earlier, last_stop = c.execute(C.earlier, (m.case_number, nc.limit_id, m.case_number, nc.limit_id)
-                                           ).fetchone()
-            if not k.periods_allowed(nc.limit_id, earlier):
-                events.append(k.refused_period(nc.limit_id, nc.agency, m.case_number, m.message_id, earlier))
-                continue
-            c.execute(C.insert, (nc.id, m.case_number, nc.limit_id, nc.terms, nc.agency, m.message_id, earlier + 1,
-                                 now))
-            if k.restarts(nc.limit_id, last_stop):
-                events.append(k.restarted(nc, m.case_number, m.message_id, earlier + 1))
+            if k.bounded(nc.limit_id):
+                earlier = c.execute(C.earlier, (m.case_number, nc.limit_id)).fetchone()[0]
+                if not k.periods_allowed(nc.limit_id, earlier):
+                    events.append(k.refused_period(nc.limit_id, nc.agency, m.case_number, m.message_id, earlier))
+                    continue
+            c.execute(C.insert, (nc.id, m.case_number, nc.limit_id, nc.terms, nc.agency, m.message_id,
+                                 m.case_number, nc.limit_id, now, nc.basis_day, nc.last_day, nc.due_at, nc.warn_at,
+                                 nc.warn_at))
+            if nc.warnings:
+                events.append(k.calendar_unknown(nc.id, nc.terms, nc.agency, m.case_number, m.message_id,
+                                                 nc.last_day, nc.warnings))
         if events:
             tx.audit(events)
 
@@ -66,11 +69,16 @@ class SQLiteClocks(SQLiteEngine):
         if k is None:
             return
         now = k.clock.now()
-        rows = tx.conn.execute(C.start, (now, message_id, destination)).fetchall()
-        if rows:
-            updates, events = k.started(rows, now)
+        today = local_date(now).isoformat()
+        tx.conn.execute(C.start, (now, today, today, today, today, now, message_id, destination))
+
+    async def arm_clocks(self, updates: list[Update], events: list[AuditEvent]) -> None:
+        def op(tx: Tx) -> None:
             _apply(tx.conn, updates)
-            tx.audit(events)
+            if events:
+                tx.audit(events)
+
+        await self._write(op)
 
     async def clocks_due(self, now: float, limit: int) -> list[ClockRow]:
         return await self._read(lambda c: [ClockRow.from_db(r) for r in c.execute(C.due, (now, limit)).fetchall()])

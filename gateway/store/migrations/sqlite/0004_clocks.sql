@@ -1,7 +1,9 @@
 -- Statutory time-limit clocks, kept in the transaction that commits the record or delivery they
 -- follow: created with the starting record (pending), running from its confirmed delivery to the
--- responsible agency, stopped by that agency's answer. next_warn_at is when the next warning is
--- due, so a scan reads only the clocks due one, by index, however many are open.
+-- responsible agency, stopped by that agency's answer. Its last day is counted when the record is
+-- taken in, from that day (basis_day); a delivery on another day leaves it for the scanner to count
+-- again. next_warn_at is when the next warning is due, so a scan reads only the clocks due one, by
+-- index, however many are open.
 CREATE TABLE IF NOT EXISTS clocks (
   id TEXT PRIMARY KEY,
   case_number TEXT NOT NULL,
@@ -21,7 +23,8 @@ CREATE TABLE IF NOT EXISTS clocks (
   stopped_at REAL,
   stop_message TEXT,
   stop_action TEXT,
-  late_days INTEGER
+  late_days INTEGER,
+  basis_day TEXT
 );
 CREATE INDEX IF NOT EXISTS clocks_next_warning ON clocks(next_warn_at) WHERE state = 'running' AND next_warn_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clocks_running ON clocks(due_at) WHERE state = 'running';
