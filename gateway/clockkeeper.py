@@ -20,9 +20,7 @@ from gateway.audit.chain import AuditEvent
 from gateway.clocksettings import ClockSetup
 from gateway.clocktime import Clock, SystemClock
 from gateway.lawcalendar import Deadline, deadline, local_date
-from gateway.model import new_id
 from gateway.standard import NS
-from gateway.timelimits import Terms
 
 _DOC_TYPES = etree.XPath("c:Documents/c:Document/c:Type/text()", namespaces={"c": NS})
 
@@ -128,18 +126,21 @@ class ClockKeeper:
         self._deadlines: dict[tuple[str, dt.date, tuple[int, ...]], Deadline] = {}
 
     # -- at intake ---------------------------------------------------------------------------------
-    def plan(self, action: str, sender: str, destinations: Sequence[str], documents: Sequence[str],
-             now: float) -> RecordPlan:
+    def plan(self, message_id: str, action: str, sender: str, destinations: Sequence[str],
+             documents: Sequence[str], now: float) -> RecordPlan:
         docs = frozenset(documents)
         plan = RecordPlan()
         for limit in self._starts.get(action, ()):
             variant = next((v for v in limit.variants if v.when.document in docs), None)
-            terms = Terms(limit, variant)
+            key = f"{limit.id}/{variant.id}" if variant else limit.id
             for dest in destinations:
                 if self.roles.get(dest) == limit.responsible:
-                    t = self.timing(terms.key, now, (), now)
-                    plan.starts.append(NewClock(new_id(), limit.id, terms.key, dest, local_date(now).isoformat(),
-                                                t["last_day"], t["due_at"], t["warn_at"], t["_warnings"]))
+                    day = local_date(now)
+                    d = self._deadline(key, day, ())
+                    # one clock per starting record, limit and agency: named by them, no random id to draw
+                    plan.starts.append(NewClock(f"{message_id}.{limit.id}.{dest}", limit.id, key, dest,
+                                                day.isoformat(), d.last_day.isoformat(), d.due_at,
+                                                self.setup.settings.approaching.warn_at(now, d.due_at), d.warnings))
         plan.stops = [limit.id for limit in self._stops.get(action, ())
                       if self.roles.get(sender) == limit.responsible]
         plan.extends = action in self._ext_actions or bool(docs & self._ext_documents)
@@ -156,22 +157,22 @@ class ClockKeeper:
 
 
     # -- deadlines -----------------------------------------------------------------------------------
-    def _deadline(self, terms_key: str, started_at: float, extended: Sequence[int]) -> Deadline:
+    def _deadline(self, terms_key: str, start_day: dt.date, extended: Sequence[int]) -> Deadline:
         # a last day depends on the day the period began, not the hour: counted once per day and terms
-        key = (terms_key, local_date(started_at), tuple(extended))
+        key = (terms_key, start_day, tuple(extended))
         d = self._deadlines.get(key)
         if d is None:
             terms = self.limits.terms(terms_key)
             parts = [(terms.length.days, terms.length.months)]
             parts += [(terms.extensions[i].by.days, terms.extensions[i].by.months) for i in extended]
-            d = self._deadlines[key] = deadline(started_at, parts, terms.limit.custody, self.setup.calendar)
+            d = self._deadlines[key] = deadline(start_day, parts, terms.limit.custody, self.setup.calendar)
             if len(self._deadlines) > 10_000:
                 self._deadlines.clear()
         return d
 
     def timing(self, terms_key: str, started_at: float, extended: Sequence[int], now: float) -> dict[str, Any]:
         """last_day, due_at, warn_at and next_warn_at of a clock begun at `started_at`."""
-        d = self._deadline(terms_key, started_at, extended)
+        d = self._deadline(terms_key, local_date(started_at), extended)
         warn_at = self.setup.settings.approaching.warn_at(started_at, d.due_at)
         return {"last_day": d.last_day.isoformat(), "due_at": d.due_at, "warn_at": warn_at,
                 "next_warn_at": warn_at, "_warnings": d.warnings}

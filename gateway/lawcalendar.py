@@ -126,11 +126,11 @@ class Deadline:
     warnings: tuple[str, ...] = ()
 
 
-def deadline(started_at: float, parts: Iterable[tuple[int | None, int | None]], custody: bool,
+def deadline(start: float | dt.date, parts: Iterable[tuple[int | None, int | None]], custody: bool,
              cal: HolidayCalendar) -> Deadline:
-    """The last day of a period begun at `started_at` made of (days, months) parts: the length, then
-    each extension granted. A last day on a rest day moves on unless `custody`."""
-    end = local_date(started_at)
+    """The last day of a period begun at `start` (a moment, or the day in China) made of (days, months)
+    parts: the length, then each extension granted. A last day on a rest day moves on unless `custody`."""
+    end = start if isinstance(start, dt.date) else local_date(start)
     for days, months in parts:
         end = add(end, days, months)
     warnings: list[str] = []

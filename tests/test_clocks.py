@@ -200,6 +200,11 @@ async def test_prosecution_review_month_and_extension_once(node: Node) -> None:
     [c] = await node.clocks(case)
     assert (c.limit_id, c.terms, c.agency, day(c)) == ("prosecution-review", "prosecution-review", "PROC",
                                                       "2026-04-02")
+    # only the responsible agency's own record extends its clock
+    await node.send("COURT", with_documents(record(case, "trial", "extend-time-limit", sender="COURT"),
+                                            "review-extension-decision"))
+    [c] = await node.clocks(case)
+    assert day(c) == "2026-04-02"
     ext = with_documents(record(case, action="extend-time-limit", sender="PROC"), "review-extension-decision")
     await node.send("PROC", ext)
     [c] = await node.clocks(case)

@@ -40,8 +40,9 @@ class ClockStatements:
     stop: str = (f"UPDATE clocks SET state = 'stopped', stopped_at = ?, stop_message = ?, stop_action = ? "
                  f"WHERE case_number = ? AND agency = ? AND {_OPEN} AND limit_id IN ")
     stop_returning: str = " RETURNING id, terms, agency, case_number, due_at, last_day"
+    # the running clocks a record of their responsible agency may extend
     running_of_case: str = ("SELECT id, terms, agency, case_number, started_at, extended FROM clocks "
-                            "WHERE case_number = ? AND state = 'running'")
+                            "WHERE case_number = ? AND agency = ? AND state = 'running'")
     earlier: str = "SELECT count(*) FROM clocks WHERE case_number = ? AND limit_id = ?"
     due: str = (f"SELECT {COLUMNS} FROM clocks WHERE state = 'running' AND next_warn_at IS NOT NULL "
                 "AND next_warn_at <= ? ORDER BY next_warn_at LIMIT ?")

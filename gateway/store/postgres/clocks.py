@@ -40,7 +40,7 @@ class PostgresClocks(PostgresEngine):
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
             return
         c, now, events = tx.conn, k.clock.now(), []
-        plan = k.plan(m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
+        plan = k.plan(m.message_id, m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
         if not plan:
             return
         if plan.stops:
@@ -50,7 +50,7 @@ class PostgresClocks(PostgresEngine):
             await _apply(c, updates)
             events += evs
         if plan.extends:
-            rows = await _all(c, C.running_of_case, (m.case_number,))
+            rows = await _all(c, C.running_of_case, (m.case_number, m.sender))
             updates, evs = k.extended(rows, m.action, m.documents, m.message_id, now)
             await _apply(c, updates)
             events += evs

@@ -34,7 +34,7 @@ class SQLiteClocks(SQLiteEngine):
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
             return
         c, now, events = tx.conn, k.clock.now(), []
-        plan = k.plan(m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
+        plan = k.plan(m.message_id, m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
         if not plan:
             return
         if plan.stops:
@@ -44,7 +44,7 @@ class SQLiteClocks(SQLiteEngine):
             _apply(c, updates)
             events += evs
         if plan.extends:
-            rows = c.execute(C.running_of_case, (m.case_number,)).fetchall()
+            rows = c.execute(C.running_of_case, (m.case_number, m.sender)).fetchall()
             updates, evs = k.extended(rows, m.action, m.documents, m.message_id, now)
             _apply(c, updates)
             events += evs

@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS clocks (
   basis_day TEXT
 );
 CREATE INDEX IF NOT EXISTS clocks_next_warning ON clocks(next_warn_at) WHERE state = 'running' AND next_warn_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS clocks_running ON clocks(due_at) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS clocks_case ON clocks(case_number, limit_id);
 CREATE INDEX IF NOT EXISTS clocks_waiting ON clocks(message_id, agency) WHERE state = 'pending';
 -- one row per warning issued: the claim that makes each warning go out once, whichever node sends it
