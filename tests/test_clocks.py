@@ -370,3 +370,15 @@ async def test_the_console_lists_overdue_clocks(api: Running, browser: Any) -> N
     keeper.clock = FakeClock(api.gateway.clock_now() + 60 * DAY)
     rows = await asyncio.to_thread(_read_clocks_view, browser, api.url, KEYS["OPERATOR"])
     assert len(rows) == 1 and "prosecution-review" in rows[0] and "PROC" in rows[0] and "overdue 已超期" in rows[0]
+
+
+async def test_a_resent_answer_stops_nothing(node: Node) -> None:
+    case = "A2026-ARR-0010"
+    answer = record(case, "arrest-review", "approve-arrest", sender="PROC")
+    await node.send("POLICE", arrest_request(case))
+    await node.send("PROC", answer)
+    await node.send("POLICE", arrest_request(case).replace(b"</Documents>", b"</Documents><!-- again -->"))
+    r = await node.gw.inbound["proc-in"].submit(answer)  # type: ignore[attr-defined]
+    assert r.duplicate
+    first, second = await node.clocks(case)
+    assert (first.state, second.state) == ("stopped", "running")

@@ -40,6 +40,9 @@ class ClockStatements:
     stop: str = (f"UPDATE clocks SET state = 'stopped', stopped_at = ?, stop_message = ?, stop_action = ? "
                  f"WHERE case_number = ? AND agency = ? AND {_OPEN} AND limit_id IN ")
     stop_returning: str = " RETURNING id, terms, agency, case_number, due_at, last_day"
+    # PostgreSQL sends the stop before it knows whether the record is a resend: a resend stops nothing
+    stop_unless_resent: str = (" AND NOT EXISTS (SELECT 1 FROM messages WHERE sender = ? "
+                               "AND (sender_message_id = ? OR content_hash = ?))")
     # the running clocks a record of their responsible agency may extend
     running_of_case: str = ("SELECT id, terms, agency, case_number, started_at, extended FROM clocks "
                             "WHERE case_number = ? AND agency = ? AND state = 'running'")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from gateway.audit.chain import AuditEvent
-from gateway.clockkeeper import ClockKeeper, ClockRow, Update
+from gateway.clockkeeper import ClockKeeper, ClockRow, RecordPlan, Update
 from gateway.lawcalendar import local_date
 from gateway.model import MessageStatus
 from gateway.store.clocksql import POSTGRES as C
@@ -31,21 +31,40 @@ async def _all(c: AsyncConnection[Any], sql: str, args: Any) -> list[tuple[Any, 
     return await (await c.execute(sql, args)).fetchall()
 
 
+Stops = tuple[RecordPlan, float, AsyncCursor[Any] | None] | None  # a record's plan, its time, its stops sent
+
+
 class PostgresClocks(PostgresEngine):
     clock_keeper: ClockKeeper | None = None
 
-    async def _clocks_at_intake(self, tx: Tx, m: NewMessage, deliveries: list[NewDelivery]) -> None:
-        """A record's stops, extensions and waiting clocks, in the write that commits it."""
+    async def _queue_clock_stops(self, tx: Tx, m: NewMessage, deliveries: list[NewDelivery]) -> Stops:
+        """Send the record's stops before the write reads anything, so they come back with the resend
+        check's answer instead of costing a round trip of their own. A resend stops nothing: the
+        statement itself skips it (the record's earlier copy is already stored)."""
         k = self.clock_keeper
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
-            return
-        c, now, events = tx.conn, k.clock.now(), []
+            return None
+        now = k.clock.now()
         plan = k.plan(m.message_id, m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
         if not plan:
-            return
+            return None
+        cur = None
         if plan.stops:
-            rows = await _all(c, C.stop + in_list(len(plan.stops), "%s") + C.stop_returning,
-                              (now, m.message_id, m.action, m.case_number, m.sender, *plan.stops))
+            cur = await tx.conn.execute(
+                C.stop + in_list(len(plan.stops), "%s") + C.stop_unless_resent + C.stop_returning,
+                (now, m.message_id, m.action, m.case_number, m.sender, *plan.stops, m.sender, m.sender_message_id,
+                 m.content_hash))
+        return plan, now, cur
+
+    async def _clocks_at_intake(self, tx: Tx, m: NewMessage, queued: Stops) -> None:
+        """A record's stops, extensions and waiting clocks, in the write that commits it."""
+        k = self.clock_keeper
+        if k is None or queued is None:
+            return
+        plan, now, stopping = queued
+        c, events = tx.conn, []
+        if stopping is not None:
+            rows = await stopping.fetchall()
             updates, evs = k.stopped(rows, m.action, m.message_id, now)
             await _apply(c, updates)
             events += evs
