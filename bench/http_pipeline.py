@@ -14,7 +14,9 @@ as possible from the gateway. For each durability (full, normal) it prints:
 is; `httpx` lends out httpx.AsyncHTTPTransports of one kept connection each in its place;
 `httpx-pool` shares one httpx.AsyncHTTPTransport of `max_connections` per destination. The
 clients take turns (A B A B ...) for `--rounds` rounds, so load from elsewhere on the machine
-falls on all alike, and a summary gives each round's ratios.
+falls on all alike, and a summary gives each round's ratios. `--clocks on off` does the same with
+the statutory time-limit clocks kept (each record starts a prosecution-review clock, in the
+intake and delivery writes) and switched off, for what keeping them costs per record.
 
 `--evidence off on` measures what signed evidence costs: the same node without and with it
 (`gateway.evidence.enabled`), taking turns the same way; the summary's CPU ratio is the gateway CPU
@@ -22,7 +24,7 @@ per record with evidence (a signed submission document and a signed delivery doc
 against without.
 
     python bench/http_pipeline.py [--records N] [--latency-records N] [--durability full normal]
-                                  [--client http11 httpx httpx-pool] [--evidence off on] [--rounds N]
+                                  [--client http11 httpx httpx-pool] [--evidence off on] [--clocks off on] [--rounds N]
 """
 
 from __future__ import annotations
@@ -172,8 +174,9 @@ def _run(coro: object) -> None:
 
 # -- the orchestra ---------------------------------------------------------------------------------
 
-def config_yaml(data: Path, port: int, receiver_port: int, durability: str, evidence: bool = True) -> str:
-    return f"""
+def config_yaml(data: Path, port: int, receiver_port: int, durability: str, evidence: bool = True,
+                clocks: bool = True) -> str:
+    return ("" if clocks else "clocks: {enabled: false}\n") + f"""
 gateway:
   node: bench
   data_dir: {data}
@@ -247,14 +250,14 @@ def gateway_node(client: str, config: str) -> int:
 
 
 def run(durability: str, records: int, latency_records: int, work: Path, profile: str | None,
-        client: str = "http11", evidence: bool = True) -> dict[str, float]:
+        client: str = "http11", evidence: bool = True, clocks: bool = True) -> dict[str, float]:
     """One gateway node through both phases; returns the sustained phase's figures."""
     me = [sys.executable, __file__]
     env = {**os.environ, "BENCH_POLICE_KEY": BENCH_KEY}
     gw_port, rcv_port = free_port(), free_port()
     data = work / f"data-{durability}-{client}-{gw_port}"
     cfg = work / f"gateway-{durability}.yaml"
-    cfg.write_text(config_yaml(data, gw_port, rcv_port, durability, evidence), encoding="utf-8")
+    cfg.write_text(config_yaml(data, gw_port, rcv_port, durability, evidence, clocks), encoding="utf-8")
     arrivals_file = work / f"arrivals-{durability}.json"
     rcv = subprocess.Popen([*me, "receiver", str(rcv_port), str(arrivals_file)], env=env,
                            stdout=subprocess.DEVNULL)
@@ -301,7 +304,8 @@ def run(durability: str, records: int, latency_records: int, work: Path, profile
     got = json.loads(arrivals_file.read_text())
     arrivals: dict[str, float] = got["arrivals"]
     print(f"\n== durability {durability} (SQLite synchronous={durability.upper()}), "
-          f"{RECORD_BYTES // 1024} KB records, client {client}, signed evidence {'on' if evidence else 'off'} ==")
+          f"{RECORD_BYTES // 1024} KB records, client {client}, signed evidence {'on' if evidence else 'off'}, "
+          f"clocks {'on' if clocks else 'off'} ==")
     figures: dict[str, float] = {}
     for name, res in results.items():
         sent = res["sent"]
@@ -374,16 +378,19 @@ def main() -> None:
                     help="the HTTP adapter's way out; several take turns, round by round")
     ap.add_argument("--evidence", nargs="+", default=["on"], choices=["on", "off"],
                     help="signed evidence of submission and delivery; 'off on' compares, round by round")
+    ap.add_argument("--clocks", nargs="+", default=["on"], choices=["on", "off"],
+                    help="time-limit clocks kept or switched off; several take turns, round by round")
     ap.add_argument("--rounds", type=int, default=1, help="times each client runs, alternating")
     args = ap.parse_args()
-    variants = [(c, e) for c in args.client for e in args.evidence]
-    labels = [c if len(args.evidence) == 1 else f"{c}/evidence-{e}" for c, e in variants]
+    variants = [(c, e, k) for c in args.client for e in args.evidence for k in args.clocks]
+    labels = [c + (f"/evidence-{e}" if len(args.evidence) > 1 else "")
+              + (f"/clocks-{k}" if len(args.clocks) > 1 else "") for c, e, k in variants]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
           f"{sys.version.split()[0]}; gateway, receiver and load generator are separate processes")
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for durability in args.durability:
             rounds = [{label: run(durability, args.records, args.latency_records, Path(tmp), args.profile, c,
-                                  e == "on") for label, (c, e) in zip(labels, variants, strict=True)}
+                                  e == "on", k == "on") for label, (c, e, k) in zip(labels, variants, strict=True)}
                       for _ in range(args.rounds)]
             if len(labels) > 1 and args.records:
                 summary(durability, labels, rounds)
@@ -401,8 +408,9 @@ def summary(durability: str, clients: list[str], rounds: list[dict[str, dict[str
     for c in clients[1:]:
         rates = [r[c]["rate"] / r[first]["rate"] for r in rounds]
         cpus = [r[c]["cpu_ms"] / r[first]["cpu_ms"] for r in rounds]
+        added = [1000 * (r[c]["cpu_ms"] - r[first]["cpu_ms"]) for r in rounds]
         print(f"  {c} against {first}, median of {len(rounds)} rounds: x{statistics.median(rates):.2f} records/s, "
-              f"x{statistics.median(cpus):.2f} gateway CPU per record")
+              f"x{statistics.median(cpus):.2f} gateway CPU per record ({statistics.median(added):+.0f} µs)")
 
 
 if __name__ == "__main__":

@@ -172,6 +172,9 @@ def check_config(config: Annotated[Path, typer.Argument(help="configuration file
             except GatewayError as e:
                 problems.append(f"{config}: channel {ch.name}: {e}")
     problems += [f"{config}: {p}" for p in key_problems_here(cfg)]
+    from gateway import clockservice
+
+    problems += [f"{config}: {p}" if not p.startswith(str(config)) else p for p in clockservice.problems(cfg)]
     agencies = table(f"Agencies in {config}", "code", "name", "role", "inbound channels", "outbound channel")
     for a in cfg.agencies:
         inbound = "\n".join(f"{c.name} ({c.adapter}, {c.mapping})" for c in a.inbound) or "-"
@@ -414,9 +417,17 @@ def demo(
         min=0.1, help="stop when all cases arrived or after this many seconds; default: Ctrl-C")] = None,
     data_dir: Annotated[Path, typer.Option(help="the demo's own folder, wiped at each run")] = Path(
         "demo-data"),
+    time_scale: Annotated[float | None, typer.Option(
+        min=1, help="instead: an arrest request left unanswered, its time-limit clock running this many times "
+        "faster than the wall clock (e.g. 200000: seven days in about 3 s)")] = None,
 ) -> None:
     """A gateway plus simulated police (SFTP), procuratorate (SOAP), court and justice bureau (HTTP)."""
     from gateway import demo as demo_mod
+
+    if time_scale is not None:
+        from gateway import clockdemo
+
+        raise typer.Exit(clockdemo.run(data_dir.resolve(), time_scale, out))
 
     try:
         result = demo_mod.run(data_dir.resolve(), cases, duration, out)

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 import adapters
+from gateway.clocksettings import ClockSettings
 from gateway.errors import ConfigError
 from gateway.evidence.settings import EvidenceSettings
 from gateway.seals.settings import SealSettings
@@ -360,6 +361,7 @@ class GatewayConfig(_Strict):
                                    description="this deployment's adaptations of the standard's rules")
     seals: SealSettings = Field(default_factory=SealSettings,
                                 description="the electronic seals on legal documents: trust store and checks")
+    clocks: ClockSettings = Field(default_factory=ClockSettings, description="statutory time-limit clocks")
     source: str | None = Field(None, exclude=True)
 
     @field_validator("rules")

@@ -18,6 +18,7 @@ from pydantic_core import PydanticUndefined
 
 import adapters
 from gateway import config
+from gateway.clocksettings import Approaching, ClockSettings, Supervision
 from gateway.evidence.settings import EvidenceSettings
 from gateway.seals.settings import SealSettings, TrustEntry
 
@@ -37,7 +38,7 @@ ROOT_MODELS: list[type[BaseModel]] = [
     config.Agency,
     config.InboundChannel, config.OutboundChannel, config.RetryPolicy, config.Route, config.Access,
     config.Principal, config.RuleAdaptations, config.DisabledRule, config.RuleSeverity, config.LocalRule,
-    config.RuleMessage, EvidenceSettings, SealSettings, TrustEntry,
+    config.RuleMessage, EvidenceSettings, SealSettings, TrustEntry, ClockSettings, Approaching, Supervision,
 ]
 
 

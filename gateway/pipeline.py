@@ -19,6 +19,7 @@ from lxml import etree
 from gateway import batch, findings, heap, notice, schemamessages, standard, timeline, xmllimits, xmlsafe
 from gateway.admission import Admission
 from gateway.audit.chain import AuditEvent
+from gateway.clockkeeper import document_types
 from gateway.errors import GatewayError, InputRejected, PartlyTaken
 from gateway.evidence.document import Submission
 from gateway.evidence.issue import Issuer
@@ -432,6 +433,7 @@ class Pipeline:
             timeline=timeline.entry(ctx.canonical, ctx.destinations if status == MessageStatus.ACCEPTED
                                     else env.receivers, ctx.problems) if env else None,
             evidence_hash=evidence,
+            documents=document_types(ctx.canonical) if status == MessageStatus.ACCEPTED else (),
         )
         return await self.store.record_message(message, ctx.record.body, blobs, deliveries, ctx.events)
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -196,12 +197,46 @@ def render(major: str = "1") -> str:
             for r in standard_rules(major).rules
         ],
     )
+    out += time_limits_section(major)
     out += ["## Examples", "", "One valid record per row of the case flow table:", ""]
     out += [
         f"- [`{p.name}`](case-exchange/v{major}/examples/{p.name})"
         for p in sorted((root / "examples").glob("*.xml"))
     ]
     return "\n".join(out) + "\n"
+
+
+def time_limits_section(major: str) -> list[str]:
+    """The statutory time limits of `time-limits.yaml`, as the clocks keep them."""
+    from gateway.timelimits import load, standard_file
+
+    def length(x: Any) -> str:
+        zh, en = x.text()
+        return f"{zh} / {en}"
+
+    rows = []
+    for lim in load(standard_file(major)).limits:
+        ext = "; ".join(f"+{length(e.by)} by `{e.action or e.document}`, at most {e.max_times}×"
+                        for e in lim.extensions) or "-"
+        rows.append([f"`{lim.id}`", f"{lim.name.zh} / {lim.name.en}", ", ".join(f"`{a}`" for a in lim.starts),
+                     ", ".join(f"`{a}`" for a in lim.stops),
+                     length(lim.length) + (f"; at most {lim.max_periods} periods per case / 每案最多{lim.max_periods}次"
+                                           if lim.max_periods else ""), ext, lim.responsible,
+                     "yes" if lim.custody else "no"])
+        for v in lim.variants:
+            vext = "; ".join(f"+{length(e.by)} by `{e.document or e.action}`, at most {e.max_times}×"
+                             for e in v.extensions) or "-"
+            rows.append([f"`{lim.id}/{v.id}`", f"{v.name.zh} / {v.name.en}", f"(with `{v.when.document}`)", "",
+                         length(v.length), vext, lim.responsible, "yes" if lim.custody else "no"])
+    return [
+        "## Time limits", "",
+        "From `time-limits.yaml`. A clock starts when its starting record is confirmed delivered to the "
+        "responsible agency and stops with that agency's answer for the case; periods are counted as "
+        "Criminal Procedure Law art. 105 counts them (the start day is not counted; a last day on a rest day "
+        "moves to the next working day, except in custody periods; months are calendar months). A return "
+        "for supplementary investigation followed by the resend starts a new review period.", "",
+        *_table(["id", "name", "starts", "stops", "length", "extensions", "responsible", "custody"], rows),
+    ]
 
 
 def main() -> None:

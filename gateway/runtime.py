@@ -26,6 +26,8 @@ from gateway.audit.chain import AuditEvent
 from gateway.audit.signing import Sealer, Signer
 from gateway.audit.verify_bundle import STOPPED
 from gateway.audit.witness import Witnessing
+from gateway.clockscan import Scanner
+from gateway.clocktime import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.conformance import Conformance, Gate
 from gateway.contexts import Contexts
@@ -92,6 +94,7 @@ class Gateway:
         store: Store | None = None,
         outbound: dict[str, OutboundAdapter] | None = None,
         whole_process: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.node = config.gateway.node
@@ -114,6 +117,8 @@ class Gateway:
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
         self.whole_process = whole_process  # the process is this node: it may set process-wide things
+        self.clock = clock  # the time statutory clocks are kept by (tests and the demo run it faster)
+        self.clock_scanner: Scanner | None = None
 
     # -- assembly -------------------------------------------------------------------
     def pack(self, name: str) -> MappingPack:
@@ -178,7 +183,7 @@ class Gateway:
             notice_pack=self._notice_pack, limits=limits, admission=admission)
         rate = cfg.gateway.validations_per_second
         self.validation = Validation(self.pipeline, self.metrics, AgencyRate(rate, rate),
-                                     tuple(cfg.gateway.standard_versions))
+                                     tuple(cfg.gateway.standard_versions), lambda: self.store.clock_keeper)
         self.dispatcher = Dispatcher(self.store, destinations, cfg.gateway.lease_seconds,
                                      on_attempt=self.metrics.attempt_ended)
 
@@ -211,6 +216,7 @@ class Gateway:
         if self.whole_process:
             threading.excepthook = _log_thread_failure
         resolved_keys(self.config)  # a shared or short API key stops the node before anything is opened
+        self._clocks()  # so does a bad limits or holiday file, or a pack that cannot write a warning
         data = Path(self.config.gateway.data_dir)
         self._private_data(data)
         self.signer = Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
@@ -231,6 +237,9 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.witnessing.run(), name="witness"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
         self._tasks.append(asyncio.create_task(self.conformance.load_the_rest(), name="conformance"))
+        if self.clock_scanner is not None:
+            self._tasks.append(asyncio.create_task(
+                self.clock_scanner.run(self.config.clocks.scan_seconds), name="clocks"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         started = [AuditEvent("node-started", self.node, detail={"node": self.node})]
@@ -247,6 +256,22 @@ class Gateway:
             gc.freeze()
             heap.pin_mmap_threshold()  # large blocks in their own mappings, given back when freed
         log.info("gateway node %s started", self.node)
+
+    def clock_now(self) -> float:
+        """The time the clocks are kept by (the wall clock unless a test or the demo runs another)."""
+        keeper = self.store.clock_keeper
+        return keeper.clock.now() if keeper is not None else (self.clock or SystemClock()).now()
+
+    def _clocks(self) -> None:
+        """Statutory time-limit clocks: the store keeps them at commit, a scanner warns."""
+        from gateway import clockservice
+
+        clocks = clockservice.build(self.config, self.outbound_pack, self.clock)
+        if clocks is None:
+            return
+        self.store.clock_keeper = clocks.keeper
+        self.clock_scanner = clockservice.scanner(clocks, self.store, self.outbound_pack, self.node,
+                                                  self.metrics.registry)
 
     def _private_data(self, data: Path) -> None:
         """The data folder, and the SQLite file this node opens, readable by the node's user only.

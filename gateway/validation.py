@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway import heap
+from gateway import heap, standard
+from gateway.clockkeeper import ClockKeeper, document_types
 from gateway.metrics import Metrics
 from gateway.model import InboundRecord
 from gateway.packcheck import Outcome, check_file
@@ -53,11 +54,28 @@ class Validation:
     """Judges records with the pipeline's steps and answers a Verdict; never touches the store."""
 
     def __init__(self, pipeline: Pipeline, metrics: Metrics, rate: AgencyRate,
-                 versions: tuple[str, ...] = ("1",)) -> None:
+                 versions: tuple[str, ...] = ("1",), keeper: Callable[[], ClockKeeper | None] = lambda: None) -> None:
         self.pipeline = pipeline
         self.metrics = metrics
         self.rate = rate
         self.versions = versions
+        self.keeper = keeper  # the node's time-limit clocks (None: none kept), asked at each check
+
+    def time_limits(self, out: Outcome, agency: str) -> list[dict[str, object]]:
+        """The statutory clocks this record would start on its delivery, and their last day if it were
+        delivered today: what the keeper would plan at intake, nothing written."""
+        keeper = self.keeper()
+        if keeper is None or out.blocked or out.standard is None:
+            return []
+        action = out.standard.findtext(f"{{{standard.NS}}}Action") or ""
+        plan = keeper.plan("validation", action, agency, out.destinations, document_types(out.standard),
+                           keeper.clock.now())
+        found: list[dict[str, object]] = []
+        for c in plan.starts:
+            name = keeper.limits.terms(c.terms).name
+            found.append({"limit": c.limit_id, "terms": c.terms, "name_zh": name.zh, "name_en": name.en,
+                          "agency": c.agency, "last_day_if_delivered_today": c.last_day})
+        return found
 
     def steps(self, test: bool) -> list[Step]:
         """The pipeline's steps; a conformance run (`test`) passes the gate that keeps an agency
@@ -88,7 +106,8 @@ class Validation:
         finally:
             heap.release_soon(len(record.body))
         verdict = Verdict(agency, record.channel, out.blocked, [p.as_dict() for p in out.problems],
-                          out.destinations, out.outbound, time.perf_counter() - started)
+                          out.destinations, out.outbound, time.perf_counter() - started,
+                          self.time_limits(out, agency))
         if not test:  # a conformance run is never counted
             self.metrics.validated(agency, verdict.outcome)
         return verdict

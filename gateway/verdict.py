@@ -24,6 +24,7 @@ class Verdict:
     destinations: list[str] = field(default_factory=list)
     outbound: dict[str, bytes] = field(default_factory=dict)  # what each destination would be given
     seconds: float = 0.0
+    time_limits: list[dict[str, Any]] = field(default_factory=list)  # the clocks its delivery would start
 
     @property
     def outcome(self) -> str:
@@ -36,7 +37,7 @@ class Verdict:
         out: dict[str, Any] = {
             "agency": self.agency, "channel": self.channel, "outcome": self.outcome,
             "accepted": not self.blocked, "findings": self.findings, "destinations": self.destinations,
-            "stored": False,
+            "time_limits": self.time_limits, "stored": False,
         }
         if with_outbound:
             out["outbound"] = {d: base64.b64encode(b).decode("ascii") for d, b in self.outbound.items()}

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -240,3 +243,24 @@ async def test_a_node_js_soap_client_calls_validate_from_the_wsdl(tmp_path: Path
         assert [(f["Rule"], f["Severity"], f["MessageEn"], f.get("MessageZh") or "") for f in findings] == [
             (f["rule"], f["severity"], f["message"], f["message_zh"]) for f in expected["findings"]]
         assert node.message_count() == 0
+
+
+async def test_the_answer_names_the_time_limit_a_delivery_would_start(tmp_path: Path) -> None:
+    police = next(p for p in packs() if p.agency == "POLICE")
+    request = (police.samples / "valid" / "01-request-arrest-approval.xml").read_bytes()
+    async with packs_node(tmp_path / "data") as node:
+        rest = (await _rest(node, "POLICE", request)).json()
+        [limit] = rest["time_limits"]
+        assert limit["limit"] == "arrest-decision" and limit["agency"] == "PROC"
+        assert limit["name_zh"] and limit["name_en"]
+        last = dt.date.fromisoformat(limit["last_day_if_delivered_today"])
+        today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        assert 7 <= (last - today).days <= 7 + 10, "7 days, moved past a holiday at most"
+        client = await asyncio.to_thread(_zeep, node, "POLICE")
+        soap = await asyncio.to_thread(client.service.ValidateCaseRecord, Record=request)
+        [tl] = soap.TimeLimit
+        assert (tl.limit, tl.agency, tl.lastDayIfDeliveredToday) == ("arrest-decision", "PROC", last)
+        assert (tl.NameZh, tl.NameEn) == (limit["name_zh"], limit["name_en"])
+        assert node.message_count() == 0 and await node.gateway.store.list_clocks(now=time.time()) == []
+        blocked = (police.samples / "invalid" / "evidence-and-id-defects.xml").read_bytes()
+        assert (await _rest(node, "POLICE", blocked)).json()["time_limits"] == []

@@ -122,6 +122,11 @@ def verdict_element(v: Verdict, *, with_outbound: bool = False) -> etree._Elemen
     dest = etree.SubElement(el, _t("Destinations"))
     for d in v.destinations:
         etree.SubElement(dest, _t("Agency")).text = d
+    for tl in v.time_limits:
+        te = etree.SubElement(el, _t("TimeLimit"), limit=str(tl["limit"]), agency=str(tl["agency"]),
+                              lastDayIfDeliveredToday=str(tl["last_day_if_delivered_today"]))
+        etree.SubElement(te, _t("NameZh")).text = str(tl["name_zh"])
+        etree.SubElement(te, _t("NameEn")).text = str(tl["name_en"])
     if with_outbound:
         for d, body in v.outbound.items():
             etree.SubElement(el, _t("Outbound"), agency=d).text = base64.b64encode(body).decode("ascii")

@@ -19,6 +19,7 @@ from gateway.api import (
     agencies,
     auditors,
     cases,
+    clocks,
     conformance,
     console,
     evidence,
@@ -84,7 +85,7 @@ def create_app(gw: Gateway, ready: asyncio.Event | None = None) -> PushFirst:
     app.state.registering = asyncio.Lock()
     app.state.key_hashes = None
     for module in (operations, agencies, operators, auditors, rules, validate, conformance, witness, cases,
-                   evidence):
+                   evidence, clocks):
         app.include_router(module.router)
     console.mount(app)
     gw.build()

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from gateway.audit.chain import AuditEntry, AuditEvent
+from gateway.clockkeeper import ClockKeeper, ClockRow, Update
 from gateway.model import Receipt
 from gateway.store.rows import (
     ApiKeyRow,
@@ -248,8 +249,37 @@ class CaseTimeline(Protocol):
         ...
 
 
+class Clocks(Protocol):
+    """Statutory time-limit clocks: kept by intake and delivery writes with `clock_keeper` (None: no
+    clocks), warned by the scanner, read by the API."""
+
+    clock_keeper: ClockKeeper | None
+
+    async def clocks_due(self, now: float, limit: int) -> list[ClockRow]:
+        """Running clocks whose next warning is due at `now`, the most overdue first (and those delivered
+        on another day than they came in, whose last day is to be counted again: due_at None)."""
+        ...
+
+    async def arm_clocks(self, updates: list[Update], events: list[AuditEvent]) -> None:
+        """Set the last days counted again (and log a date the calendar could not place)."""
+        ...
+
+    async def issue_clock_warning(self, clock: ClockRow, kind: str, next_warn_at: float | None,
+                                  notices: list[tuple[str, bytes, str]], event: AuditEvent) -> bool:
+        """Claim the warning (clock, kind) and queue its notices and log entry in one write; False if
+        it was claimed before (by any node) or the clock stopped."""
+        ...
+
+    async def list_clocks(self, *, state: str | None = None, agency: str | None = None, case: str | None = None,
+                          now: float, after: str | None = None, limit: int = 100) -> list[ClockRow]: ...
+
+    async def clock_counts(self, now: float) -> list[tuple[str, str, int, int]]:
+        """(agency, limit, overdue, approaching) counts of the running clocks."""
+        ...
+
+
 class Store(Schema, Payloads, Intake, DeliveryQueue, Operations, ExchangeLog, Retention, Keys, Locks, Nonces,
-            DropMarks, CaseTimeline, Protocol):
+            DropMarks, CaseTimeline, Clocks, Protocol):
     """Durable state of the gateway, what the runtime builds. All I/O methods are coroutines;
     implementations own their threads and connections."""
 

@@ -57,6 +57,7 @@ class NewMessage:
     summary: dict[str, Any] = field(default_factory=dict)
     timeline: NewCaseEntry | None = None  # None: the record is on no case's timeline (no case number read)
     evidence_hash: str = ""  # the signed evidence of submission, among the payloads; named in the receipt
+    documents: tuple[str, ...] = ()  # legal document types the record carries (time-limit variants, extensions)
 
 
 @dataclass(frozen=True)

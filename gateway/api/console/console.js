@@ -123,6 +123,7 @@ function show(view) {
   if (view === "rules") guard(loadAdaptations)();
   if (view === "conformance") guard(loadConformance)();
   if (view === "stats") guard(loadStats)();
+  if (view === "clocks") guard(loadClocks)();
   if (view === "queues") {
     guard(loadQueues)();
     timer = setInterval(() => { if ($("auto").checked) guard(loadQueues)(); }, 3000);
@@ -473,6 +474,21 @@ async function runConformance(agency) {
   await loadConformance();
 }
 
+async function loadClocks() {
+  const q = new URLSearchParams({limit: "500"});
+  for (const [param, id] of [["state", "c-state"], ["agency", "c-agency"], ["case", "c-case"]]) {
+    if ($(id).value.trim()) q.set(param, $(id).value.trim());
+  }
+  const r = await api(`/api/v1/clocks?${q}`);
+  const body = $("clocks").tBodies[0];
+  body.replaceChildren(...r.clocks.map((c) => h("tr", {class: c.overdue ? "bad" : (c.approaching ? "warn" : "")},
+    h("td", {}, c.case_number), h("td", {}, c.terms), h("td", {}, c.agency), h("td", {}, String(c.period)),
+    h("td", {}, tk("clockstate", c.overdue ? "overdue" : (c.approaching ? "approaching" : c.state))),
+    h("td", {}, c.last_day || t("clocks.waiting")), h("td", {}, c.late_days ? String(c.late_days) : ""),
+    h("td", {}, c.message_id))));
+  if (!r.clocks.length) body.append(h("tr", {}, h("td", {colspan: 8}, t("clocks.none"))));
+}
+
 // -- wiring --------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -509,6 +525,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("log-form").addEventListener("submit", guard(() => loadLog(false)));
   $("log-more").addEventListener("click", guard(() => loadLog(true)));
   $("verify").addEventListener("click", guard(verifyLog));
+  $("clocks-form").addEventListener("submit", guard(loadClocks));
   $("follow").addEventListener("change", guard(followLog));
   if (sessionStorage.getItem(KEY)) guard(signIn)();
 });

@@ -9,7 +9,7 @@ import time
 import uuid
 
 from gateway.model import DeliveryState, sha256_hex
-from gateway.store.postgres.connection import PostgresEngine
+from gateway.store.postgres.clocks import PostgresClocks
 from gateway.store.postgres.writer import Tx
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
@@ -33,7 +33,7 @@ FOR UPDATE OF d SKIP LOCKED
 """
 
 
-class PostgresDelivery(PostgresEngine):
+class PostgresDelivery(PostgresClocks):
     async def lease(self, destination: str, limit: int, lease_seconds: float) -> list[Lease]:
         now = time.time()
         async with self._pooled() as conn, conn.transaction():
@@ -75,6 +75,8 @@ class PostgresDelivery(PostgresEngine):
                 await tx.conn.execute("INSERT INTO blobs (sha256, size, data) VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
                                       (sha256_hex(result.evidence), len(result.evidence), result.evidence))
             await tx.audit(finish_events(tx.node, lease, result))
+            if state == DeliveryState.DELIVERED:
+                await self._clocks_at_delivery(tx, lease.message_id, lease.destination)
             tx.notify = state in (DeliveryState.DELIVERED, DeliveryState.DEAD)  # the case's next record may go
 
         await self._write(op)

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
 from gateway.store.postgres.cases import add_case_entry
-from gateway.store.postgres.connection import PostgresEngine
+from gateway.store.postgres.clocks import PostgresClocks
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
 from gateway.store.shared import (
@@ -24,17 +24,16 @@ from gateway.store.shared import (
 )
 from gateway.store.sql import POSTGRES as Q
 
+_FIND_RECEIPT = ("SELECT receipt FROM messages WHERE sender = %s AND (sender_message_id = %s OR content_hash = %s) "
+                 "ORDER BY (sender_message_id = %s) IS TRUE DESC, received_at LIMIT 1")
+
+
+def _receipt(row: Any) -> Receipt | None:
+    return as_duplicate(Receipt.from_dict(json.loads(row[0]))) if row else None
+
 
 async def _find_receipt(conn: AsyncConnection[Any], sender: str, mid: str | None, content_hash: str) -> Receipt | None:
-    row = await (
-        await conn.execute(
-            "SELECT receipt FROM messages WHERE sender = %s "
-            "AND (sender_message_id = %s OR content_hash = %s) "
-            "ORDER BY (sender_message_id = %s) IS TRUE DESC, received_at LIMIT 1",
-            (sender, mid, content_hash, mid),
-        )
-    ).fetchone()
-    return as_duplicate(Receipt.from_dict(json.loads(row[0]))) if row else None
+    return _receipt(await (await conn.execute(_FIND_RECEIPT, (sender, mid, content_hash, mid))).fetchone())
 
 
 async def _hold_files(c: AsyncConnection[Any], hashes: list[str]) -> None:
@@ -50,7 +49,7 @@ async def _hold_files(c: AsyncConnection[Any], hashes: list[str]) -> None:
             )
 
 
-class PostgresIntake(PostgresEngine):
+class PostgresIntake(PostgresClocks):
     async def put_blob(self, data: bytes) -> str:
         h = sha256_hex(data)
         async with self._pooled() as conn:
@@ -76,8 +75,11 @@ class PostgresIntake(PostgresEngine):
 
         async def op(tx: Tx) -> Receipt:
             c = tx.conn
-            # groups of all nodes are serialised by the head lock, so this sees every committed message
-            dup = await _find_receipt(c, m.sender, m.sender_message_id, m.content_hash)
+            # groups of all nodes are serialised by the head lock, so this sees every committed message;
+            # the clocks' stops go out with it (one round trip for both)
+            found = await c.execute(_FIND_RECEIPT, (m.sender, m.sender_message_id, m.content_hash, m.sender_message_id))
+            clocks = await self._queue_clock_stops(tx, m, deliveries)
+            dup = _receipt(await found.fetchone())
             if dup is not None:
                 await tx.audit([duplicate_event(m, dup)])
                 return dup
@@ -101,6 +103,7 @@ class PostgresIntake(PostgresEngine):
                 tx.notify = True
             await add_case_entry(tx, m)
             await tx.audit(events)
+            await self._clocks_at_intake(tx, m, clocks)
             return receipt
 
         return await self._write(op)

@@ -11,7 +11,7 @@ from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
 from gateway.store.shared import finish_events, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import SQLITE as Q
-from gateway.store.sqlite.connection import SQLiteEngine
+from gateway.store.sqlite.clocks import SQLiteClocks
 from gateway.store.sqlite.writer import Tx
 
 # due deliveries of one destination, at most one per case: the case's oldest open one
@@ -32,7 +32,7 @@ ORDER BY d.seq LIMIT ?
 """
 
 
-class SQLiteDelivery(SQLiteEngine):
+class SQLiteDelivery(SQLiteClocks):
     async def lease(self, destination: str, limit: int, lease_seconds: float) -> list[Lease]:
         def op(tx: Tx) -> list[Lease]:
             now = time.time()
@@ -70,6 +70,8 @@ class SQLiteDelivery(SQLiteEngine):
                 c.execute("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?,?,?)",
                           (sha256_hex(result.evidence), len(result.evidence), result.evidence))
             tx.audit(finish_events(tx.node, lease, result))
+            if state == DeliveryState.DELIVERED:
+                self._clocks_at_delivery(tx, lease.message_id, lease.destination)
 
         await self._write(op)
         if result.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):

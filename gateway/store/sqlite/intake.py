@@ -19,11 +19,11 @@ from gateway.store.shared import (
 )
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.cases import add_case_entry
-from gateway.store.sqlite.connection import SQLiteEngine
+from gateway.store.sqlite.clocks import SQLiteClocks
 from gateway.store.sqlite.writer import Tx
 
 
-class SQLiteIntake(SQLiteEngine):
+class SQLiteIntake(SQLiteClocks):
     async def put_blob(self, data: bytes) -> str:
         h = sha256_hex(data)
 
@@ -88,6 +88,7 @@ class SQLiteIntake(SQLiteEngine):
             c.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
             add_case_entry(c, m)
             tx.audit(events)
+            self._clocks_at_intake(tx, m, deliveries)
             return receipt
 
         result = await self._write(op)
