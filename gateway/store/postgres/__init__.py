@@ -15,10 +15,11 @@ from gateway.store.postgres.log import PostgresLog
 from gateway.store.postgres.marks import PostgresMarks
 from gateway.store.postgres.operations import PostgresOperations
 from gateway.store.postgres.retention import PostgresRetention
+from gateway.store.postgres.stats import PostgresStats
 
 
 class PostgresStore(PostgresIntake, PostgresDelivery, PostgresOperations, PostgresLog, PostgresRetention,
-                    PostgresKeys, PostgresLocks, PostgresMarks):
+                    PostgresKeys, PostgresLocks, PostgresMarks, PostgresStats):
     """Every role of `gateway.store.roles.Store` on one PostgreSQL database shared by the nodes."""
 
 

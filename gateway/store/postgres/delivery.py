@@ -10,6 +10,7 @@ import uuid
 
 from gateway.model import DeliveryState
 from gateway.store.postgres.connection import PostgresEngine
+from gateway.store.postgres.stats import count_delivery
 from gateway.store.postgres.writer import Tx
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
@@ -67,6 +68,8 @@ class PostgresDelivery(PostgresEngine):
             await tx.conn.execute(Q.end_attempt, (
                 str(state), finish_reason(state, result, lease), now, result.next_attempt_at or now,
                 now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
+            if state == DeliveryState.DELIVERED:
+                await count_delivery(tx.conn, lease.message_id, lease.destination, now)
             if state == DeliveryState.DEAD:
                 await tx.conn.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             await tx.audit([finish_event(tx.node, lease, result)])

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
 from gateway.store.postgres.connection import PostgresEngine
+from gateway.store.postgres.stats import count_record
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
 from gateway.store.shared import (
@@ -98,6 +99,7 @@ class PostgresIntake(PostgresEngine):
                 async with c.cursor() as cur:
                     await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
                 tx.notify = True
+            await count_record(c, m)
             await tx.audit(events)
             return receipt
 

@@ -12,6 +12,7 @@ from gateway.store.rows import Finish, Lease
 from gateway.store.shared import finish_event, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.connection import SQLiteEngine
+from gateway.store.sqlite.stats import count_delivery
 from gateway.store.sqlite.writer import Tx
 
 # due deliveries of one destination, at most one per case: the case's oldest open one
@@ -62,6 +63,8 @@ class SQLiteDelivery(SQLiteEngine):
             c.execute(Q.end_attempt, (str(state), finish_reason(state, result, lease), now,
                                       result.next_attempt_at or now, now if state == DeliveryState.DELIVERED else None,
                                       result.receipt or None, lease.delivery_id))
+            if state == DeliveryState.DELIVERED:
+                count_delivery(c, lease.message_id, lease.destination, now)
             if state == DeliveryState.DEAD:
                 c.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             tx.audit([finish_event(tx.node, lease, result)])

@@ -19,6 +19,7 @@ from gateway.store.shared import (
 )
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.connection import SQLiteEngine
+from gateway.store.sqlite.stats import count_record
 from gateway.store.sqlite.writer import Tx
 
 
@@ -85,6 +86,7 @@ class SQLiteIntake(SQLiteEngine):
                               "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1, unused_since = NULL", (h,))
             c.execute(Q.insert_message, message_values(m, receipt, tx.node))
             c.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
+            count_record(c, m)
             tx.audit(events)
             return receipt
 
