@@ -431,12 +431,14 @@ def _add_subcommands() -> None:
     from gateway.audit.cli import audit_app
     from gateway.conformance_cli import conformance
     from gateway.mapping_cli import mapping_app, validate
+    from gateway.stats.cli import stats_app
     from gateway.store.cli import db_app
 
     app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
     app.add_typer(mapping_app, name="mapping", help="test and scaffold agency mapping packs")
     app.add_typer(db_app, name="db", help="apply or show the store's schema migrations")
     app.add_typer(keys_app, name="keys", help="make API keys")
+    app.add_typer(stats_app, name="stats", help="统计与排名 / statistics per agency, daily rankings, monthly export")
     app.command("validate")(validate)
     app.command("conformance")(conformance)
 

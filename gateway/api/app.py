@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.api import agencies, auditors, conformance, console, operations, operators, rules, validate
+from gateway.api import agencies, auditors, conformance, console, operations, operators, rules, stats, validate
 from gateway.api.auth import configured_key_hashes, register_keys
 from gateway.api.errors import internal_error
 from gateway.api.params import single_valued_query
@@ -71,7 +71,7 @@ def create_app(gw: Gateway, ready: asyncio.Event | None = None) -> PushFirst:
     app.state.verifying = asyncio.Lock()
     app.state.registering = asyncio.Lock()
     app.state.key_hashes = None
-    for module in (operations, agencies, operators, auditors, rules, validate, conformance):
+    for module in (operations, agencies, operators, auditors, rules, validate, conformance, stats):
         app.include_router(module.router)
     console.mount(app)
     gw.build()
