@@ -45,6 +45,7 @@ from gateway.refusals import Refusals
 from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
+from gateway.stats import freezer as stats_freezer
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
@@ -196,6 +197,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
         self._tasks.append(asyncio.create_task(self.conformance.load_the_rest(), name="conformance"))
+        self._tasks.append(asyncio.create_task(stats_freezer.run(self.store, self.config, self.node), name="rankings"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         started = [AuditEvent("node-started", self.node, detail={"node": self.node})]
