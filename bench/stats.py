@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -106,9 +107,10 @@ _SUSTAINED = re.compile(r"sustained: .*delivered end to end ([\d,]+)/s.*gateway 
 def pipeline_round(tree: Path, records: int) -> tuple[float, float]:
     """(records/s, gateway CPU ms per record) of bench/http_pipeline.py in `tree`, with its own venv."""
     python = tree / ".venv" / "bin" / "python"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # read the baseline checkout, never write into it
     r = subprocess.run([str(python), str(tree / "bench" / "http_pipeline.py"), "--records", str(records),
                         "--latency-records", "0", "--durability", "full"], capture_output=True, text=True,
-                       cwd=tree, timeout=900)
+                       cwd=tree, timeout=900, env=env)
     m = _SUSTAINED.search(r.stdout)
     if m is None:
         raise RuntimeError(f"no sustained figures from {tree}: {r.stdout[-800:]} {r.stderr[-800:]}")

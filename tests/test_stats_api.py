@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from gateway import cli
 from gateway.config import parse_config
-from gateway.stats import service
-from gateway.stats.ranking import working_day
+from gateway.stats import freezer, service
+from gateway.stats.ranking import day_over, freeze_finished_days, working_day
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.stats import RANKING_ACTION, day_of
@@ -127,3 +127,17 @@ def test_cli_prints_figures_rebuilds_and_exports(tmp_path: Path) -> None:
     assert r.exit_code == 0 and zipfile.is_zipfile(out), r.output
     r = run.invoke(cli.app, ["stats", "--config", str(cfg_file), "--from", "2026-13-01"])
     assert r.exit_code == 2 and "不是 YYYY-MM-DD" in r.output and "Traceback" not in r.output
+
+
+async def test_the_node_freezes_finished_days_once_under_the_cluster_lock(store: Store, tmp_path: Path) -> None:
+    config = parse_config(base_config(tmp_path / "data"))
+    units, score = service.units(config), config.gateway.stats.ranking_score
+    frozen = await freeze_finished_days(store, units, score, "node-a", days_back=3)
+    assert frozen == [day_of(time.time() - i * DAY) for i in (3, 2, 1)
+                      if day_over(day_of(time.time() - i * DAY))]
+    assert await freeze_finished_days(store, units, score, "node-a", days_back=3) == []
+    task = asyncio.create_task(freezer.run(store, config, "node-a", every=0.05))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    entries = [e for e in await store.audit_entries(limit=1000) if e.action == RANKING_ACTION]
+    assert len(entries) == (7 if day_over(day_of(time.time() - DAY)) else 6)  # the last week, each day once
