@@ -84,7 +84,7 @@ def to_csv(sheets: dict[str, list[list[Any]]]) -> bytes:
 
 async def month(store: RankingStore, config: GatewayConfig, month: str, fmt: str, agency: str | None = None) -> bytes:
     a, b = month_range(month)
-    r = report(await store.stats_rows(a, b), units(config, agency), a, b, top=50)
+    r = report(await store.stats_rows(a, b, agency), units(config, agency), a, b, top=50)
     sheets = tables(r)
     if fmt == "xlsx":
         return to_xlsx(sheets)

@@ -34,8 +34,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 class RankingStore(Protocol):
-    async def stats_rows(self, first: str, last: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                                                 list[tuple[Any, ...]]]: ...
+    async def stats_rows(self, first: str, last: str, agency: str | None = None
+                         ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]: ...
 
     async def frozen_ranking(self, day: str) -> AuditEntry | None: ...
 

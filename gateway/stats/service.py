@@ -29,7 +29,7 @@ def default_range(first: str | None, last: str | None) -> tuple[str, str]:
 async def stats(store: RankingStore, config: GatewayConfig, first: str | None, last: str | None,
                 agency: str | None = None) -> dict[str, Any]:
     a, b = default_range(first, last)
-    return report(await store.stats_rows(a, b), units(config, agency), a, b)
+    return report(await store.stats_rows(a, b, agency), units(config, agency), a, b)
 
 
 async def rankings(store: RankingStore, config: GatewayConfig, day: str | None, role: str | None = None,

@@ -232,9 +232,10 @@ class Stats(Protocol):
         """Recompute every aggregate from the raw tables; returns the records counted."""
         ...
 
-    async def stats_rows(self, first: str, last: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                                                 list[tuple[Any, ...]]]:
-        """(daily, rule, hand-over bucket) rows of the days first..last (YYYY-MM-DD, Asia/Shanghai)."""
+    async def stats_rows(self, first: str, last: str, agency: str | None = None
+                         ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(daily, rule, hand-over bucket) rows of the days first..last (YYYY-MM-DD, Asia/Shanghai), of
+        one agency or all."""
         ...
 
     async def stats_chains(self) -> list[tuple[Any, ...]]: ...

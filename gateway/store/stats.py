@@ -136,6 +136,8 @@ class StatsSQL:
         self.days = (f"SELECT day, agency, {cols} FROM stats_daily WHERE day >= {p} AND day <= {p}")
         self.rules_in = f"SELECT day, agency, rule, n FROM stats_rules WHERE day >= {p} AND day <= {p}"
         self.hist_in = f"SELECT day, agency, side, bucket, n FROM stats_handover WHERE day >= {p} AND day <= {p}"
+        one = f" AND agency = {p}"  # one agency's rows: its index, not the day's 200 agencies
+        self.days_of, self.rules_of, self.hist_of = self.days + one, self.rules_in + one, self.hist_in + one
         self.ranking = f"SELECT seq FROM stats_rankings WHERE day = {p}"
         self.add_ranking = f"INSERT INTO stats_rankings (day, seq) VALUES ({p},{p})"
 

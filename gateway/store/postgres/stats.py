@@ -64,9 +64,12 @@ class PostgresStats(PostgresEngine):
 
         return await self._write(op)
 
-    async def stats_rows(self, first: str, last: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                                                 list[tuple[Any, ...]]]:
-        """(daily, rules, hand-over buckets) rows of the days first..last."""
+    async def stats_rows(self, first: str, last: str, agency: str | None = None
+                         ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(daily, rules, hand-over buckets) rows of the days first..last, of one agency or all."""
+        if agency is not None:
+            b = (first, last, agency)
+            return await self._rows(S.days_of, b), await self._rows(S.rules_of, b), await self._rows(S.hist_of, b)
         a = (first, last)
         return await self._rows(S.days, a), await self._rows(S.rules_in, a), await self._rows(S.hist_in, a)
 

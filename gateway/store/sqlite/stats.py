@@ -65,10 +65,14 @@ class SQLiteStats(SQLiteEngine):
 
         return await self._write(op)
 
-    async def stats_rows(self, first: str, last: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                                                 list[tuple[Any, ...]]]:
-        """(daily, rules, hand-over buckets) rows of the days first..last."""
+    async def stats_rows(self, first: str, last: str, agency: str | None = None
+                         ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(daily, rules, hand-over buckets) rows of the days first..last, of one agency or all."""
         def q(c: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            if agency is not None:
+                b = (first, last, agency)
+                return (c.execute(S.days_of, b).fetchall(), c.execute(S.rules_of, b).fetchall(),
+                        c.execute(S.hist_of, b).fetchall())
             a = (first, last)
             return (c.execute(S.days, a).fetchall(), c.execute(S.rules_in, a).fetchall(),
                     c.execute(S.hist_in, a).fetchall())
