@@ -112,3 +112,19 @@ async def test_counts_mean_what_the_definitions_say(store: Store) -> None:
     before = await snapshot(store)
     assert await store.rebuild_stats() == 4
     assert await snapshot(store) == before
+
+
+def test_percentiles_from_buckets_are_within_a_bucket_of_the_exact_ones() -> None:
+    import random
+    from collections import Counter
+
+    from gateway.stats.report import quantiles
+    from gateway.store.stats import bucket
+
+    rng = random.Random(3)
+    times = sorted(int(rng.lognormvariate(7, 1.2)) for _ in range(5001))
+    hist = Counter(bucket(ms) for ms in times)
+    p50, p90 = quantiles(hist, (0.5, 0.9))
+    assert p50 is not None and p90 is not None
+    assert abs(p50 / times[2500] - 1) < 0.05 and abs(p90 / times[4500] - 1) < 0.05
+    assert quantiles(Counter(), (0.5,)) == [None]

@@ -46,16 +46,18 @@ class Sums:
 
     def figures(self) -> dict[str, Any]:
         n = self.n
-        both = self.hist["s"] + self.hist["r"]
+        hs, hr = self.hist["s"], self.hist["r"]
+        both = hs + hr if hs and hr else (hs or hr)
+        p50, p90 = quantiles(both, (0.5, 0.9))
         return {
             "sent": n["sent"], "received": n["received"], "accepted": n["accepted"], "blocked": n["blocked"],
             "warned": n["warned"], "resends": n["resends"],
-            "handover_ms_p50": percentile(both, 0.5), "handover_ms_p90": percentile(both, 0.9),
+            "handover_ms_p50": p50, "handover_ms_p90": p90,
             "handover_ms_mean": _ratio(n["handover_ms"] + n["recv_handover_ms"],
                                        n["handover_n"] + n["recv_handover_n"]),
             "handovers": n["handover_n"] + n["recv_handover_n"],
-            "sent_handover_ms_p50": percentile(self.hist["s"], 0.5),
-            "received_handover_ms_p50": percentile(self.hist["r"], 0.5),
+            "sent_handover_ms_p50": quantiles(hs, (0.5,))[0] if hr else p50,
+            "received_handover_ms_p50": quantiles(hr, (0.5,))[0] if hs else p50,
             "resend_ms_mean": _ratio(n["resend_ms"], n["resends"]),
             "first_submissions": n["first_sub"],
             "first_pass_rate": _ratio(n["first_pass"], n["first_sub"]),
@@ -69,18 +71,22 @@ def _ratio(a: int, b: int) -> float | None:
     return None if b == 0 else round(a / b, 6)
 
 
-def percentile(hist: Counter[int], q: float) -> float | None:
-    """The q-quantile of a bucketed histogram, as its bucket's middle value (None when empty)."""
+def quantiles(hist: Counter[int], qs: tuple[float, ...]) -> list[float | None]:
+    """The qs-quantiles (ascending) of a bucketed histogram, each as its bucket's middle value; None
+    when empty. One walk over the sorted buckets for all of them."""
     total = sum(hist.values())
     if total == 0:
-        return None
-    rank = max(1, math.ceil(q * total))
+        return [None] * len(qs)
+    ranks = [max(1, math.ceil(q * total)) for q in qs]
+    out: list[float | None] = []
     seen = 0
     for b in sorted(hist):
         seen += hist[b]
-        if seen >= rank:
-            return round(bucket_value(b), 1)
-    return None  # pragma: no cover - rank <= total
+        while len(out) < len(ranks) and seen >= ranks[len(out)]:
+            out.append(round(bucket_value(b), 1))
+        if len(out) == len(ranks):
+            break
+    return out
 
 
 def parse_day(text: str, what: str) -> dt.date:
@@ -119,11 +125,15 @@ def report(rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[
     days = days_between(first, last)
     sums = daily_sums(rows)
     agencies = []
+    empty = Sums().figures()
     for u in units:
         total = Sums()
         per_day = []
         for d in days:
-            s = sums.get((d, u.code)) or Sums()
+            s = sums.get((d, u.code))
+            if s is None:
+                per_day.append({"day": d, **empty})
+                continue
             total.add(s)
             per_day.append({"day": d, **s.figures()})
         totals: dict[str, Any] = total.figures()
