@@ -55,7 +55,7 @@ async def test_agencies_see_their_own_figures_and_everyone_the_ranking(api: Runn
     proc = next(a for a in every["agencies"] if a["agency"] == "PROC")["total"]
     assert proc["received"] == 2 and proc["first_pass_rate"] is None  # sent nothing: no data, not 0
     bad = await api.call("OPERATOR", "GET", "/api/v1/stats", params={"from": "2026-11-30", "to": "2026-11-01"})
-    assert bad.status_code == 400 and "before" in bad.json()["detail"]
+    assert bad.status_code == 422 and "before" in bad.json()["detail"][0]["msg"]
 
     r = (await api.call("COURT", "GET", "/api/v1/rankings")).json()
     assert r["frozen"] is False and r["score"] == ["first_pass_rate", "dossier_complete_rate", "handover_ms_p50"]

@@ -39,7 +39,7 @@ def month_range(month: str) -> tuple[str, str]:
         y, m = (int(x) for x in month.split("-"))
         last = calendar.monthrange(y, m)[1]
     except (ValueError, calendar.IllegalMonthError):
-        raise StatsError(f"月份“{month}”不是 YYYY-MM / month '{month}' is not YYYY-MM") from None
+        raise StatsError(f"月份“{month}”不是 YYYY-MM / month '{month}' is not YYYY-MM", "month") from None
     return f"{y:04d}-{m:02d}-01", f"{y:04d}-{m:02d}-{last:02d}"
 
 
@@ -90,4 +90,4 @@ async def month(store: RankingStore, config: GatewayConfig, month: str, fmt: str
         return to_xlsx(sheets)
     if fmt == "csv":
         return to_csv(sheets)
-    raise StatsError(f"不支持的格式“{fmt}” / format '{fmt}' is not xlsx or csv")
+    raise StatsError(f"不支持的格式“{fmt}” / format '{fmt}' is not xlsx or csv", "format")

@@ -19,7 +19,11 @@ MAX_DAYS = 400
 
 
 class StatsError(ValueError):
-    """A request for figures that cannot be answered, in Chinese and English."""
+    """A request for figures that cannot be answered, in Chinese and English; `param` names the input."""
+
+    def __init__(self, message: str, param: str = "") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -93,15 +97,16 @@ def parse_day(text: str, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise StatsError(f"{what} 日期“{text}”不是 YYYY-MM-DD / {what}: '{text}' is not a date YYYY-MM-DD") from None
+        raise StatsError(f"{what} 日期“{text}”不是 YYYY-MM-DD / {what}: '{text}' is not a date YYYY-MM-DD",
+                         what) from None
 
 
 def days_between(first: str, last: str) -> list[str]:
     a, b = parse_day(first, "from"), parse_day(last, "to")
     if b < a:
-        raise StatsError(f"结束日期早于开始日期 / to ({last}) is before from ({first})")
+        raise StatsError(f"结束日期早于开始日期 / to ({last}) is before from ({first})", "to")
     if (b - a).days >= MAX_DAYS:
-        raise StatsError(f"一次最多查询 {MAX_DAYS} 天 / at most {MAX_DAYS} days at once")
+        raise StatsError(f"一次最多查询 {MAX_DAYS} 天 / at most {MAX_DAYS} days at once", "to")
     return [(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 

@@ -16,7 +16,7 @@ def units(config: GatewayConfig, agency: str | None = None) -> list[Unit]:
     """The configured agencies (one, when `agency` is given) as units with their name and role."""
     out = [Unit(a.code, a.name, a.role) for a in config.agencies if agency is None or a.code == agency]
     if agency is not None and not out:
-        raise StatsError(f"没有代码为“{agency}”的单位 / no agency with code '{agency}'")
+        raise StatsError(f"没有代码为“{agency}”的单位 / no agency with code '{agency}'", "agency")
     return out
 
 
