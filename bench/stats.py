@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -43,13 +44,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
-    """Median milliseconds of `repeat` runs (after one warm-up), and the last result."""
+    """Median milliseconds of `repeat` runs (after one warm-up), and the last result; prints this
+    process's CPU milliseconds too, as the machine is shared (for SQLite that is all of the work)."""
     result = await fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = await fn()
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    print(f"  (wall {min(times):.1f}..{max(times):.1f} ms, this process's CPU median {statistics.median(cpu):.1f} ms)")
     return statistics.median(times), result
 
 
@@ -75,13 +79,17 @@ async def queries(config_path: Path, repeat: int) -> None:
         units = service.units(cfg)
         score = cfg.gateway.stats.ranking_score
 
-        async def rank_today() -> str:
-            return json.dumps(rank(await store.stats_rows(today, today), units, today, score), ensure_ascii=False)
+        busy = day_of(time.time() - 86400)
+        while dt.date.fromisoformat(busy).weekday() >= 5:  # a working day's traffic
+            busy = day_of(dt.datetime.fromisoformat(busy).timestamp() - 43200)
 
-        ms, body = await timed(rank_today, repeat)
-        print(f"ranking of {today} over {len(units)} agencies, computed: {ms:.1f} ms ({len(body):,} bytes) "
+        async def rank_day() -> str:
+            return json.dumps(rank(await store.stats_rows(busy, busy), units, busy, score), ensure_ascii=False)
+
+        ms, body = await timed(rank_day, repeat)
+        print(f"ranking of {busy} over {len(units)} agencies, computed: {ms:.1f} ms ({len(body):,} bytes) "
               f"[target < 200 ms: {'met' if ms < 200 else 'MISSED'}]")
-        past = day_of(time.time() - 2 * 86400)
+        past = busy
 
         async def rank_frozen() -> str:
             return json.dumps(await service.rankings(store, cfg, past, actor="bench"), ensure_ascii=False)

@@ -27,12 +27,14 @@ CREATE TABLE IF NOT EXISTS stats_rules (
   day TEXT NOT NULL, agency TEXT NOT NULL, rule TEXT NOT NULL, n BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (day, agency, rule)
 );
+CREATE INDEX IF NOT EXISTS stats_rules_agency ON stats_rules(agency, day);
 -- hand-over times (ms) in fixed logarithmic buckets, so any range of days merges exactly;
 -- side 's': records the agency sent, 'r': records it received
 CREATE TABLE IF NOT EXISTS stats_handover (
   day TEXT NOT NULL, agency TEXT NOT NULL, side TEXT NOT NULL, bucket INTEGER NOT NULL, n BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (day, agency, side, bucket)
 );
+CREATE INDEX IF NOT EXISTS stats_handover_agency ON stats_handover(agency, day);
 -- the last record of each (sender, case, action): a record after a blocked one is a resend
 CREATE TABLE IF NOT EXISTS stats_chains (
   sender TEXT NOT NULL, case_number TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
