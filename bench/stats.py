@@ -7,13 +7,13 @@ On the store a configuration names (SQLite or PostgreSQL), it times, median of `
     the costlier case) and read back from the exchange log once frozen (target < 200 ms);
   * the XLSX export of a month over every agency (target < 2 s).
 
-With `--intake BASELINE_TREE`, it then runs bench/http_pipeline.py of the baseline checkout and of
-this tree in turns (A B A B ...), each with its own virtualenv's Python, and prints the gateway's
+With `--intake BASELINE_TREE`, it then runs bench/http_pipeline.py of the baseline checkout (e.g.
+`git archive BASE | tar -x -C /tmp/base`) and of this tree in turns (A B A B ...), and prints the gateway's
 CPU per record and the sustained rate of each round with the ratios, so load from elsewhere on
 the machine falls on both alike.
 
     python bench/stats.py --config /tmp/province/gateway.yaml [--repeat 7]
-                          [--intake /work/main --rounds 3 --records 3000]
+                          [--intake /tmp/base --rounds 3 --records 3000]
 """
 
 from __future__ import annotations
@@ -113,8 +113,11 @@ _SUSTAINED = re.compile(r"sustained: .*delivered end to end ([\d,]+)/s.*gateway 
 
 
 def pipeline_round(tree: Path, records: int) -> tuple[float, float]:
-    """(records/s, gateway CPU ms per record) of bench/http_pipeline.py in `tree`, with its own venv."""
+    """(records/s, gateway CPU ms per record) of bench/http_pipeline.py in `tree`, with its own venv if it
+    has one, else this one's (the script puts its own tree first on the path)."""
     python = tree / ".venv" / "bin" / "python"
+    if not python.exists():
+        python = Path(sys.executable)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # read the baseline checkout, never write into it
     r = subprocess.run([str(python), str(tree / "bench" / "http_pipeline.py"), "--records", str(records),
                         "--latency-records", "0", "--durability", "full"], capture_output=True, text=True,

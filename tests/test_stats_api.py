@@ -129,6 +129,10 @@ def test_cli_prints_figures_rebuilds_and_exports(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "不是 YYYY-MM-DD" in r.output and "Traceback" not in r.output
 
 
+async def _count_is(entries: Any, n: int) -> bool:
+    return len(await entries()) == n
+
+
 async def test_the_node_freezes_finished_days_once_under_the_cluster_lock(store: Store, tmp_path: Path) -> None:
     config = parse_config(base_config(tmp_path / "data"))
     units, score = service.units(config), config.gateway.stats.ranking_score
@@ -136,8 +140,15 @@ async def test_the_node_freezes_finished_days_once_under_the_cluster_lock(store:
     assert frozen == [day_of(time.time() - i * DAY) for i in (3, 2, 1)
                       if day_over(day_of(time.time() - i * DAY))]
     assert await freeze_finished_days(store, units, score, "node-a", days_back=3) == []
+    week = 7 if day_over(day_of(time.time() - DAY)) else 6
+
+    async def logged() -> list[object]:
+        return [e for e in await store.audit_entries(limit=1000) if e.action == RANKING_ACTION]
+
     task = asyncio.create_task(freezer.run(store, config, "node-a", every=0.05))
-    await asyncio.sleep(0.2)
-    task.cancel()
-    entries = [e for e in await store.audit_entries(limit=1000) if e.action == RANKING_ACTION]
-    assert len(entries) == (7 if day_over(day_of(time.time() - DAY)) else 6)  # the last week, each day once
+    try:
+        await wait_for(lambda: _count_is(logged, week), what="the last week frozen")
+        await asyncio.sleep(0.2)  # more rounds of the task freeze nothing again
+    finally:
+        task.cancel()
+    assert len(await logged()) == week  # the last week, each day once

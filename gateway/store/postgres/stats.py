@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -70,8 +71,10 @@ class PostgresStats(PostgresEngine):
         if agency is not None:
             b = (first, last, agency)
             return await self._rows(S.days_of, b), await self._rows(S.rules_of, b), await self._rows(S.hist_of, b)
-        a = (first, last)
-        return await self._rows(S.days, a), await self._rows(S.rules_in, a), await self._rows(S.hist_in, a)
+        a = (first, last)  # a month over every agency is a few hundred thousand bucket rows: read the three at once
+        days, rules, hist = await asyncio.gather(self._rows(S.days, a), self._rows(S.rules_in, a),
+                                                 self._rows(S.hist_in, a))
+        return days, rules, hist
 
     async def stats_chains(self) -> list[tuple[Any, ...]]:
         return await self._rows("SELECT sender, case_number, action, status, at FROM stats_chains")
