@@ -20,7 +20,8 @@ DAY = 86400.0
 
 # one record: (case, action, outcome, dossier listed, days ago, seconds later); deliveries end
 # delivered, retrying or dead in turn
-_op = st.tuples(st.integers(0, 3), st.sampled_from(["transfer-for-prosecution", "indictment", "request-arrest"]),
+_op = st.tuples(st.integers(0, 3), st.sampled_from(["transfer-for-prosecution", "indictment", "judgment",
+                                                  "request-arrest-approval", "approve-arrest"]),
                 st.sampled_from(["accepted", "warned", "blocked", "blocked-dossier"]), st.booleans(),
                 st.integers(0, 3),
                 st.integers(0, 3600))
@@ -109,8 +110,15 @@ async def test_counts_mean_what_the_definitions_say(store: Store) -> None:
     assert rows[(today, "POLICE")][10] == 0  # its defect notice was not "received" as a record
     assert sorted((r[2], r[3]) for r in rules) == [("ACC-PR-14", 1), ("DOS-01", 1)]
     assert sum(r[4] for r in hist if r[2] == "s") == 3
+    # an answer: PROC approves the arrest POLICE asked for 2 hours earlier (the blocked request is no request)
+    await put(store, "POLICE", "C-7", "request-arrest-approval", "blocked", False, t0)
+    await put(store, "POLICE", "C-7", "request-arrest-approval", "accepted", False, t0 + 600)
+    await put(store, "PROC", "C-7", "approve-arrest", "accepted", False, t0 + 600 + 7200)
+    await put(store, "PROC", "C-8", "approve-arrest", "accepted", False, t0)  # nothing asked: no answer time
+    daily = (await store.stats_rows("2000-01-01", "2999-12-31", "PROC"))[0]
+    assert (sum(r[17] for r in daily), sum(r[18] for r in daily)) == (1, 7_200_000)  # answers, answer_ms
     before = await snapshot(store)
-    assert await store.rebuild_stats() == 4
+    assert await store.rebuild_stats() == 8
     assert await snapshot(store) == before
 
 

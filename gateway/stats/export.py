@@ -29,6 +29,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("handover_ms_mean", "平均交接用时(毫秒) / hand-over mean (ms)"),
     ("handover_ms_p50", "交接用时中位数(毫秒) / hand-over p50 (ms)"),
     ("handover_ms_p90", "交接用时90分位(毫秒) / hand-over p90 (ms)"),
+    ("answers", "答复次数 / answers"), ("answer_ms_mean", "平均答复用时(毫秒) / mean answer time (ms)"),
 ]
 HEAD = ["单位代码 / agency", "单位名称 / name", "角色 / role"]
 SHEET_TOTAL, SHEET_DAYS, SHEET_RULES = "月度汇总 summary", "每日明细 daily", "规则命中 rules"

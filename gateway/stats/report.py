@@ -63,6 +63,7 @@ class Sums:
             "sent_handover_ms_p50": quantiles(hs, (0.5,))[0] if hr else p50,
             "received_handover_ms_p50": quantiles(hr, (0.5,))[0] if hs else p50,
             "resend_ms_mean": _ratio(n["resend_ms"], n["resends"]),
+            "answers": n["answers"], "answer_ms_mean": _ratio(n["answer_ms"], n["answers"]),
             "first_submissions": n["first_sub"],
             "first_pass_rate": _ratio(n["first_pass"], n["first_sub"]),
             "dossier_required": n["dossier_req"],

@@ -12,6 +12,8 @@ Definitions (Asia/Shanghai days; China has kept UTC+8 without daylight saving si
   action), or any record without a case number. First-submission pass rate: accepted / first.
 - dossier required: a record whose action the acceptance rules require a dossier for, or that
   listed dossier files; complete: none of the dossier rules found a missing or mismatched file.
+- answer time: an accepted answer (ANSWERS) after the newest accepted request of its case it
+  answers, counted for the answering agency on the day of the answer.
 - hand-over: arrival at the gateway to the receiver's confirmed delivery, in whole milliseconds,
   counted on the day of delivery for the sender (side 's') and the receiver (side 'r'); defect
   notices are not hand-overs. Times go into fixed logarithmic buckets (8 per doubling).
@@ -28,9 +30,16 @@ from typing import Any
 SHANGHAI = 8 * 3600
 DAILY = ("sent", "accepted", "blocked", "warned", "first_sub", "first_pass", "resends", "resend_ms",
          "dossier_req", "dossier_ok", "received", "handover_n", "handover_ms", "recv_handover_n",
-         "recv_handover_ms")
+         "recv_handover_ms", "answers", "answer_ms")
 DOSSIER_ACTIONS = frozenset({"transfer-for-prosecution", "indictment"})
 DOSSIER_RULES = frozenset({"DOS-01", "DOS-02", "ACC-PR-13", "ACC-CT-03"})
+# an answer and the requests it answers: arrest approval -> decision, transfer -> indictment or
+# return, indictment -> judgment
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "approve-arrest": ("request-arrest-approval",), "refuse-arrest": ("request-arrest-approval",),
+    "indictment": ("transfer-for-prosecution",), "return-supplementary-investigation": ("transfer-for-prosecution",),
+    "non-prosecution": ("transfer-for-prosecution",), "judgment": ("indictment",),
+}
 _PER_DOUBLING = 8
 RANKING_ACTION = "ranking-frozen"
 
@@ -62,10 +71,22 @@ class Tally:
     rules: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
     hist: dict[tuple[str, str, str, int], int] = field(default_factory=lambda: defaultdict(int))
     chains: dict[Key, tuple[str, float]] = field(default_factory=dict)
+    by_case: dict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))
+
+    def asked_at(self, case_number: str, action: str) -> float | None:
+        """When the newest accepted request an answer answers arrived, from the chains seen so far (a
+        rebuild; at commit time the store reads the same from stats_chains)."""
+        asks = ANSWERS.get(action)
+        if not asks or not case_number:
+            return None
+        times = [at for k in self.by_case.get(case_number, ()) if k[2] in asks
+                 for st, at in (self.chains[k],) if st == "accepted"]
+        return max(times) if times else None
 
     def record(self, sender: str, case_number: str, action: str, status: str, summary: dict[str, Any],
-               received_at: float, prev: tuple[str, float] | None) -> None:
-        """One stored record; `prev` is the (status, received_at) of the last record of its chain."""
+               received_at: float, prev: tuple[str, float] | None, asked: float | None = None) -> None:
+        """One stored record; `prev` is the (status, received_at) of the last record of its chain,
+        `asked` when the request it answers arrived (None: not an answer, or no such request)."""
         d = self.daily[(day_of(received_at), sender)]
         problems = summary.get("problems") or []
         d["sent"] += 1
@@ -84,8 +105,12 @@ class Tally:
         if action and (action in DOSSIER_ACTIONS or summary.get("attachments")):
             d["dossier_req"] += 1
             d["dossier_ok"] += not any(str(p.get("rule")) in DOSSIER_RULES for p in problems)
+        if accepted and asked is not None:
+            d["answers"] += 1
+            d["answer_ms"] += max(0, round((received_at - asked) * 1000))
         if case_number:
             self.chains[(sender, case_number, action)] = (status, received_at)
+            self.by_case[case_number].add((sender, case_number, action))
 
     def delivery(self, sender: str, destination: str, received_at: float, delivered_at: float) -> None:
         """One confirmed delivery of an accepted record."""
@@ -124,6 +149,8 @@ class StatsSQL:
                       "DO UPDATE SET status = excluded.status, at = excluded.at")
         self.prev = f"SELECT status, at FROM stats_chains WHERE sender = {p} AND case_number = {p} AND action = {p}"
         self.message_of = f"SELECT sender, received_at, status FROM messages WHERE id = {p}"
+        self.asked = (f"SELECT MAX(at) FROM stats_chains WHERE case_number = {p} AND status = 'accepted' "
+                      f"AND action IN ({p}, {p})")
         # the raw tables, in commit order (the exchange log's order), for a rebuild
         self.all_messages = ("SELECT m.sender, m.case_number, m.action, m.status, m.summary, m.received_at "
                              "FROM messages m JOIN (SELECT message_id, MIN(seq) AS o FROM audit_log "

@@ -12,8 +12,8 @@ from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.store.postgres.connection import PostgresEngine
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewMessage
+from gateway.store.stats import ANSWERS, StatsSQL, Tally, chain_key
 from gateway.store.stats import POSTGRES as S
-from gateway.store.stats import StatsSQL, Tally, chain_key
 
 _ENTRY = "SELECT * FROM audit_log WHERE seq = %s"
 
@@ -29,9 +29,11 @@ async def count_record(c: AsyncConnection[Any], m: NewMessage) -> None:
     """Add a newly stored record to its sender's day (inside the record's transaction)."""
     key = chain_key(m.sender, m.case_number, m.action)
     prev = await (await c.execute(S.prev, key)).fetchone() if key else None
+    asks = ANSWERS.get(m.action) if m.case_number and m.status == "accepted" else None
+    row = await (await c.execute(S.asked, (m.case_number, asks[0], asks[-1]))).fetchone() if asks else None
     t = Tally()
     t.record(m.sender, m.case_number, m.action, str(m.status), m.summary, m.received_at,
-             (prev[0], prev[1]) if prev else None)
+             (prev[0], prev[1]) if prev else None, row[0] if row else None)
     await _write_tally(c, t)
 
 
@@ -56,7 +58,8 @@ class PostgresStats(PostgresEngine):
             n = 0
             for sender, case, action, status, summary, at in await (await c.execute(S.all_messages)).fetchall():
                 key = chain_key(sender, case, action)
-                t.record(sender, case, action, status, json.loads(summary), at, t.chains.get(key) if key else None)
+                t.record(sender, case, action, status, json.loads(summary), at, t.chains.get(key) if key else None,
+                         t.asked_at(case, action) if status == "accepted" else None)
                 n += 1
             for sender, dest, at, delivered in await (await c.execute(S.all_deliveries)).fetchall():
                 t.delivery(sender, dest, at, delivered)

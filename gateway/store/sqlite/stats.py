@@ -10,8 +10,8 @@ from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.store.rows import NewMessage
 from gateway.store.sqlite.connection import SQLiteEngine
 from gateway.store.sqlite.writer import Tx
+from gateway.store.stats import ANSWERS, StatsSQL, Tally, chain_key
 from gateway.store.stats import SQLITE as S
-from gateway.store.stats import StatsSQL, Tally, chain_key
 
 
 def _write_tally(c: sqlite3.Connection, t: Tally) -> None:
@@ -29,9 +29,11 @@ def count_record(c: sqlite3.Connection, m: NewMessage) -> None:
     """Add a newly stored record to its sender's day (inside the record's transaction)."""
     key = chain_key(m.sender, m.case_number, m.action)
     prev = c.execute(S.prev, key).fetchone() if key else None
+    asks = ANSWERS.get(m.action) if m.case_number and m.status == "accepted" else None
+    asked = c.execute(S.asked, (m.case_number, asks[0], asks[-1])).fetchone()[0] if asks else None
     t = Tally()
     t.record(m.sender, m.case_number, m.action, str(m.status), m.summary, m.received_at,
-             (prev[0], prev[1]) if prev else None)
+             (prev[0], prev[1]) if prev else None, asked)
     _write_tally(c, t)
 
 
@@ -56,7 +58,8 @@ class SQLiteStats(SQLiteEngine):
             n = 0
             for sender, case, action, status, summary, at in c.execute(S.all_messages):
                 key = chain_key(sender, case, action)
-                t.record(sender, case, action, status, json.loads(summary), at, t.chains.get(key) if key else None)
+                t.record(sender, case, action, status, json.loads(summary), at, t.chains.get(key) if key else None,
+                         t.asked_at(case, action) if status == "accepted" else None)
                 n += 1
             for sender, dest, at, delivered in c.execute(S.all_deliveries):
                 t.delivery(sender, dest, at, delivered)

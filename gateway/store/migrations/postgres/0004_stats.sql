@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS stats_daily (
   handover_ms BIGINT NOT NULL DEFAULT 0,
   recv_handover_n BIGINT NOT NULL DEFAULT 0,
   recv_handover_ms BIGINT NOT NULL DEFAULT 0,
+  answers BIGINT NOT NULL DEFAULT 0,
+  answer_ms BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (day, agency)
 );
 CREATE INDEX IF NOT EXISTS stats_daily_agency ON stats_daily(agency, day);
@@ -40,5 +42,6 @@ CREATE TABLE IF NOT EXISTS stats_chains (
   sender TEXT NOT NULL, case_number TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
   PRIMARY KEY (sender, case_number, action)
 );
+CREATE INDEX IF NOT EXISTS stats_chains_case ON stats_chains(case_number);
 -- a finished day's ranking: the exchange-log entry that holds it (never re-ranked)
 CREATE TABLE IF NOT EXISTS stats_rankings (day TEXT PRIMARY KEY, seq BIGINT NOT NULL);
