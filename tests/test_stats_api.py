@@ -136,6 +136,9 @@ async def _count_is(entries: Any, n: int) -> bool:
 async def test_the_node_freezes_finished_days_once_under_the_cluster_lock(store: Store, tmp_path: Path) -> None:
     config = parse_config(base_config(tmp_path / "data"))
     units, score = service.units(config), config.gateway.stats.ranking_score
+    assert await freeze_finished_days(store, units, score, "node-a") == []  # no traffic yet: nothing to rank
+    for i in range(1, 9):  # a record each day of the last week and the day before
+        await put(store, "POLICE", f"C-{i}", "transfer-for-prosecution", "accepted", False, time.time() - i * DAY)
     frozen = await freeze_finished_days(store, units, score, "node-a", days_back=3)
     assert frozen == [day_of(time.time() - i * DAY) for i in (3, 2, 1)
                       if day_over(day_of(time.time() - i * DAY))]

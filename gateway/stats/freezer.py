@@ -18,6 +18,7 @@ EVERY_SECONDS = 600.0
 async def run(store: Store, config: GatewayConfig, node: str, every: float = EVERY_SECONDS) -> None:
     """Every `every` seconds one node of the cluster freezes the last week's finished days not frozen yet."""
     while True:
+        await asyncio.sleep(every)  # not at start: a starting node has other work, and days wait
         try:
             async with store.locked("stats-freeze") as mine:
                 if mine:
@@ -26,4 +27,3 @@ async def run(store: Store, config: GatewayConfig, node: str, every: float = EVE
                         log.info("rankings frozen into the exchange log: %s", ", ".join(done))
         except Exception:  # the database is away for a moment: try again at the next round
             log.exception("freezing the daily rankings failed; trying again in %.0f s", every)
-        await asyncio.sleep(every)

@@ -106,12 +106,15 @@ async def ranking(store: RankingStore, units: Sequence[Unit], day: str, score: S
 
 async def freeze_finished_days(store: RankingStore, units: Sequence[Unit], score: Sequence[str], actor: str,
                                days_back: int = 7, now: float | None = None) -> list[str]:
-    """Freeze the rankings of the last finished days not frozen yet (the node does this after midnight)."""
+    """Freeze the rankings of the last finished days with traffic not frozen yet (the node does this
+    after midnight)."""
     t = time.time() if now is None else now
     done = []
     for i in range(days_back, 0, -1):
         day = day_of(t - i * 86400)
         if day_over(day, t) and await store.frozen_ranking(day) is None:
+            if not (await store.stats_rows(day, day))[0]:
+                continue  # no record at all that day (before the node's first one): nothing to rank
             await ranking(store, units, day, score, actor, t)
             done.append(day)
     return done
