@@ -445,6 +445,7 @@ def _add_subcommands() -> None:
     from gateway.conformance_cli import conformance
     from gateway.evidence.cli import evidence_app
     from gateway.mapping_cli import mapping_app, validate
+    from gateway.stats.cli import stats_app
     from gateway.store.cli import db_app
 
     app.add_typer(audit_app, name="audit", help="verify the exchange log; export a case's evidence bundle")
@@ -452,6 +453,7 @@ def _add_subcommands() -> None:
     app.add_typer(mapping_app, name="mapping", help="test and scaffold agency mapping packs")
     app.add_typer(db_app, name="db", help="apply or show the store's schema migrations")
     app.add_typer(keys_app, name="keys", help="make API keys")
+    app.add_typer(stats_app, name="stats", help="统计与排名 / statistics per agency, daily rankings, monthly export")
     app.command("validate")(validate)
     app.command("backup")(backup_command)
     app.command("restore")(restore_command)

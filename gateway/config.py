@@ -294,6 +294,22 @@ class RefusalSettings(_Strict):
         "429 (Retry-After) until the interval ends")
 
 
+RankingMetric = Literal["first_pass_rate", "dossier_complete_rate", "handover_ms_p50", "handover_ms_p90",
+                        "handover_ms_mean", "resend_rate"]
+
+
+_DEFAULT_SCORE: tuple[RankingMetric, ...] = ("first_pass_rate", "dossier_complete_rate", "handover_ms_p50")
+
+
+class StatsSettings(_Strict):
+    """Daily statistics and the ranking of units per role."""
+
+    ranking_score: list[RankingMetric] = Field(
+        default_factory=lambda: list(_DEFAULT_SCORE), min_length=1,
+        description="what ranks the units of a role each day, most important first: rates from high to low, "
+        "times and the resend rate from low to high; a unit with no figure for a metric goes after those with one")
+
+
 class GatewaySettings(_Strict):
     """The node itself: identity, data folder, store, API and limits."""
 
@@ -318,6 +334,7 @@ class GatewaySettings(_Strict):
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings,
                                        description="signed evidence of submission and of delivery")
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger records are refused")
     max_xml_elements: int = Field(
         100_000, ge=100, description="elements one XML file (a record, a SOAP request) may hold; a file with more is "

@@ -43,6 +43,7 @@ from gateway.sim.records import CaseStep
 from gateway.sim.server import EmbeddedServer, embedded, loopback_socket
 from gateway.sim.soap_agency import SoapAgency
 from gateway.sim.sshd import SshServer, ensure_sshd, start_sshd
+from gateway.stats import service as stats_service
 
 MARKER = ".gateway-demo"
 AGENCIES = (("POLICE", "City Public Security Bureau", "police", "sftp"),
@@ -181,6 +182,7 @@ class Demo:
         servers: list[tuple[EmbeddedServer, Any]] = []
         agencies: dict[str, HttpAgency] = {}
         police_stop = asyncio.Event()
+        day_ranking: dict[str, Any] = {}
         try:
             cfg = self.config(api_port, ports, sshd)
             gateway = Gateway(cfg, whole_process=True)
@@ -203,6 +205,7 @@ class Demo:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.1)
+            day_ranking = await stats_service.rankings(gateway.store, cfg, None, actor="demo")
         finally:  # the SOAP system first, so its pending answers still find the gateway up
             police_stop.set()
             soap.stop()
@@ -217,7 +220,17 @@ class Demo:
                             returns=len(flow.cases_with(self.police, flow.RETURN)),
                             slowest_to_proc=self._slowest_to_proc(police))
         self._summary(result)
+        if day_ranking:
+            self._ranking(day_ranking)
         return result
+
+    def _ranking(self, r: dict[str, Any]) -> None:
+        """Today's ranking per role, one line each; the console's statistics page has the rest."""
+        self.console.print(f"[bold]今日排名 / ranking of {r['day']}[/] ({' > '.join(r['score'])})", soft_wrap=True)
+        for role in r["roles"]:
+            units = ", ".join(f"{u['rank']}. {u['agency']}" + (" (零活动 / idle)" if u["zero_activity"] else "")
+                              + (" (0%)" if u["zero_rate"] else "") for u in role["units"])
+            self.console.print(f"  {role['role']}: {units}", highlight=False, soft_wrap=True)
 
     def _slowest_to_proc(self, police: DropAgency) -> float:
         """Longest time from a police drop being in place to its arrival at the procuratorate."""

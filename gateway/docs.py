@@ -34,7 +34,7 @@ Check a file with `gateway check-config FILE`.
 
 ROOT_MODELS: list[type[BaseModel]] = [
     config.GatewayConfig, config.GatewaySettings, config.StoreSettings, config.ApiSettings, config.TlsSettings,
-    config.RetentionSettings, config.RefusalSettings, config.WitnessSettings,
+    config.RetentionSettings, config.StatsSettings, config.RefusalSettings, config.WitnessSettings,
     config.Agency,
     config.InboundChannel, config.OutboundChannel, config.RetryPolicy, config.Route, config.Access,
     config.Principal, config.RuleAdaptations, config.DisabledRule, config.RuleSeverity, config.LocalRule,

@@ -56,6 +56,7 @@ from gateway.retention import RetentionReport, run_retention
 from gateway.retry import Redelivery
 from gateway.routing import Router
 from gateway.seals.check import seal_steps
+from gateway.stats import freezer as stats_freezer
 from gateway.store import make_store
 from gateway.store.base import Store
 from gateway.store.shared import iso_now, payload_gone, replay_conflict
@@ -240,6 +241,7 @@ class Gateway:
         if self.clock_scanner is not None:
             self._tasks.append(asyncio.create_task(
                 self.clock_scanner.run(self.config.clocks.scan_seconds), name="clocks"))
+        self._tasks.append(asyncio.create_task(stats_freezer.run(self.store, self.config, self.node), name="rankings"))
         if self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         started = [AuditEvent("node-started", self.node, detail={"node": self.node})]

@@ -63,6 +63,7 @@ async def test_a_run_over_http_reports_each_sample_and_delivers_nothing(tmp_path
                 assert s["outcome"] == "blocked" and s["rules"] and not s["outbound"]
         assert await _delivered(node) == 0  # the receivers got nothing
         assert node.message_count() == 0
+        assert (await node.gateway.store.stats_rows("2000-01-01", "2999-12-31")) == ([], [], [])  # never counted
         metrics = await _metrics(node)
         assert "gateway_records_total{" not in metrics and "gateway_validations_total{" not in metrics
         entries = (await node.gateway.store.audit_entries(after_seq=log_before))

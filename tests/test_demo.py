@@ -74,6 +74,8 @@ def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path
     assert len(notices) == 1 and blocked.encode() in notices[0] and b"GB18030" in notices[0][:60]
     # the return went to the police and the resent transfer reached the procuratorate
     assert "PROC -> POLICE" in out and "return-supplementary-investigation (file read)" in out
+    # the day's ranking closes the run, one line per role
+    assert "今日排名 / ranking of" in out and "  police: 1. POLICE" in out and "  court: 1. COURT" in out
     late = float(out.split("slowest police drop -> procuratorate: ")[1].split()[0])
     assert late < 10, "a police drop waited too long before reaching the procuratorate"
     pin = Signer.load_or_create(data / "signing-key.pem").key_id  # the fingerprint the operator publishes

@@ -121,7 +121,10 @@ def fuzz(url: str, who: str, tag: str | None = None) -> Outcome:
         "operations": [{  # a record is any body to the schema; one that fails the standard's rules is refused 422
             "include-path": "/api/v1/messages", "include-method": "POST",
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 401, 403, 404, 409, 422, 429]}},
-        }],
+        }, *({  # a day is any YYYY-MM-DD to the schema; one the calendar lacks, or a range backwards, is refused 422
+            "include-path": path, "include-method": "GET",
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 401, 403, 404, 422, 429]}},
+        } for path in ("/api/v1/stats", "/api/v1/rankings", "/api/v1/stats/export"))],
     })
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json", config=config)
     if tag is not None:  # (an exclusion: an inclusion would be or-ed with the operations' own entries)

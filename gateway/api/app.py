@@ -26,6 +26,7 @@ from gateway.api import (
     operations,
     operators,
     rules,
+    stats,
     validate,
     witness,
 )
@@ -85,7 +86,7 @@ def create_app(gw: Gateway, ready: asyncio.Event | None = None) -> PushFirst:
     app.state.registering = asyncio.Lock()
     app.state.key_hashes = None
     for module in (operations, agencies, operators, auditors, rules, validate, conformance, witness, cases,
-                   evidence, clocks):
+                   evidence, clocks, stats):
         app.include_router(module.router)
     console.mount(app)
     gw.build()

@@ -12,7 +12,7 @@ written in one transaction, so a crash at any point leaves either all of it or n
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.clockkeeper import ClockKeeper, ClockRow, Update
@@ -278,8 +278,30 @@ class Clocks(Protocol):
         ...
 
 
+class Stats(Protocol):
+    """Daily aggregates per agency (kept by intake and delivery in their own writes) and frozen rankings."""
+
+    async def rebuild_stats(self) -> int:
+        """Recompute every aggregate from the raw tables; returns the records counted."""
+        ...
+
+    async def stats_rows(self, first: str, last: str, agency: str | None = None
+                         ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(daily, rule, hand-over bucket) rows of the days first..last (YYYY-MM-DD, Asia/Shanghai), of
+        one agency or all."""
+        ...
+
+    async def stats_chains(self) -> list[tuple[Any, ...]]: ...
+
+    async def frozen_ranking(self, day: str) -> AuditEntry | None: ...
+
+    async def freeze_ranking(self, day: str, event: AuditEvent) -> AuditEntry:
+        """Append a finished day's ranking to the exchange log once; later calls get that entry."""
+        ...
+
+
 class Store(Schema, Payloads, Intake, DeliveryQueue, Operations, ExchangeLog, Retention, Keys, Locks, Nonces,
-            DropMarks, CaseTimeline, Clocks, Protocol):
+            DropMarks, CaseTimeline, Clocks, Stats, Protocol):
     """Durable state of the gateway, what the runtime builds. All I/O methods are coroutines;
     implementations own their threads and connections."""
 

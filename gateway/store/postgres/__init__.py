@@ -16,10 +16,11 @@ from gateway.store.postgres.log import PostgresLog
 from gateway.store.postgres.marks import PostgresMarks
 from gateway.store.postgres.operations import PostgresOperations
 from gateway.store.postgres.retention import PostgresRetention
+from gateway.store.postgres.stats import PostgresStats
 
 
 class PostgresStore(PostgresIntake, PostgresDelivery, PostgresOperations, PostgresLog, PostgresRetention,
-                    PostgresKeys, PostgresLocks, PostgresMarks, PostgresCases):
+                    PostgresKeys, PostgresLocks, PostgresMarks, PostgresCases, PostgresStats):
     """Every role of `gateway.store.roles.Store` on one PostgreSQL database shared by the nodes."""
 
 

@@ -10,6 +10,7 @@ import uuid
 
 from gateway.model import DeliveryState, sha256_hex
 from gateway.store.postgres.clocks import PostgresClocks
+from gateway.store.postgres.stats import count_delivery
 from gateway.store.postgres.writer import Tx
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
@@ -69,6 +70,7 @@ class PostgresDelivery(PostgresClocks):
                 now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
             if state == DeliveryState.DELIVERED:
                 await tx.conn.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
+                await count_delivery(tx.conn, lease.message_id, lease.destination, now)
             if state == DeliveryState.DEAD:
                 await tx.conn.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             if result.evidence:

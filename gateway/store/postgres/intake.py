@@ -12,6 +12,7 @@ from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
 from gateway.store.postgres.cases import add_case_entry
 from gateway.store.postgres.clocks import PostgresClocks
+from gateway.store.postgres.stats import count_record
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
 from gateway.store.shared import (
@@ -102,6 +103,7 @@ class PostgresIntake(PostgresClocks):
                     await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
                 tx.notify = True
             await add_case_entry(tx, m)
+            await count_record(c, m)
             await tx.audit(events)
             await self._clocks_at_intake(tx, m, clocks)
             return receipt

@@ -17,10 +17,11 @@ from gateway.store.sqlite.log import SQLiteLog
 from gateway.store.sqlite.marks import SQLiteMarks
 from gateway.store.sqlite.operations import SQLiteOperations
 from gateway.store.sqlite.retention import SQLiteRetention
+from gateway.store.sqlite.stats import SQLiteStats
 
 
 class SQLiteStore(SQLiteIntake, SQLiteDelivery, SQLiteOperations, SQLiteLog, SQLiteRetention, SQLiteKeys,
-                  SQLiteLocks, SQLiteMarks, SQLiteCases):
+                  SQLiteLocks, SQLiteMarks, SQLiteCases, SQLiteStats):
     """Every role of `gateway.store.roles.Store` on one SQLite file."""
 
 

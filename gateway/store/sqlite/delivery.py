@@ -12,6 +12,7 @@ from gateway.store.rows import Finish, Lease
 from gateway.store.shared import finish_events, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.clocks import SQLiteClocks
+from gateway.store.sqlite.stats import count_delivery
 from gateway.store.sqlite.writer import Tx
 
 # due deliveries of one destination, at most one per case: the case's oldest open one
@@ -64,6 +65,7 @@ class SQLiteDelivery(SQLiteClocks):
                                       result.receipt or None, lease.delivery_id))
             if state == DeliveryState.DELIVERED:
                 c.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
+                count_delivery(c, lease.message_id, lease.destination, now)
             if state == DeliveryState.DEAD:
                 c.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             if result.evidence:

@@ -20,6 +20,7 @@ from gateway.store.shared import (
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.cases import add_case_entry
 from gateway.store.sqlite.clocks import SQLiteClocks
+from gateway.store.sqlite.stats import count_record
 from gateway.store.sqlite.writer import Tx
 
 
@@ -87,6 +88,7 @@ class SQLiteIntake(SQLiteClocks):
             c.execute(Q.insert_message, message_values(m, receipt, tx.node))
             c.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
             add_case_entry(c, m)
+            count_record(c, m)
             tx.audit(events)
             self._clocks_at_intake(tx, m, deliveries)
             return receipt

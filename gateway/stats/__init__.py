@@ -1,0 +1,1 @@
+"""Statistics per agency and day, daily rankings per role, and their exports (read side)."""
