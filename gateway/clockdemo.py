@@ -140,14 +140,34 @@ class ClockDemo:
                 d = json.loads(e.detail)
                 self.say(f"交换日志 / exchange log #{e.seq} {e.action}: {d['note_zh']} / {d['note_en']} "
                          f"(last day {d['last_day']})", "bold red")
-            self.console.print(Text("\n案件期限记录 / the case's clock and its exchange-log entries (log times are "
-                                    "the wall clock's):"), highlight=False, soft_wrap=True)
+            self.console.print(Text("\n案件期限记录 / the case's clock and its exchange-log entries about it (log "
+                                    "times are the wall clock's):"), highlight=False, soft_wrap=True)
             self.console.print(Text(f"  clock {c.id}: {c.limit_id} agency {c.agency} state {c.state} last day "
                                     f"{c.last_day} late {c.late_days} days"), highlight=False, soft_wrap=True)
             for e in await gw.store.audit_entries(case_number=CASE):
-                when = dt.datetime.fromisoformat(e.time.replace("Z", "+00:00")).astimezone(TZ).strftime("%H:%M:%S")
-                self.console.print(Text(f"  #{e.seq:<3} {when}  {e.actor:<10} {e.action}"), highlight=False)
+                if e.action.startswith("clock-"):
+                    line = f"  #{e.seq:<3} {_wall(e.time)}  {e.actor:<10} {e.action}"
+                    self.console.print(Text(line), highlight=False)
+            title = "\n案件时间线 / the case's timeline, as `gateway case` shows it (wall-clock times):"
+            self.console.print(Text(title), highlight=False)
+            for i, r in enumerate(await gw.store.case_timeline(CASE), 1):
+                delivered = ", ".join(f"{d} {_wall(at)}" for d, at in r.delivered.items()) or "-"
+                answered = f"{_wall(r.answered_at)} ({r.answered_by[:14]}…)" if r.answered_by else "-"
+                self.console.print(Text(f"  {i}. {_wall(r.received_at)} {r.sender} → {', '.join(r.receivers)}  "
+                                        f"{r.action}  送达 delivered {delivered}  答复 answered {answered}"),
+                                   highlight=False, soft_wrap=True)
             return 0 if late and c.late_days else 1
+
+
+def _wall(at: float | str | None) -> str:
+    """A wall-clock time (epoch seconds or the log's ISO text) as Beijing time of day."""
+    if at is None:
+        return "-"
+    if isinstance(at, str):
+        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    else:
+        t = dt.datetime.fromtimestamp(at, TZ)
+    return t.astimezone(TZ).strftime("%H:%M:%S")
 
 
 def run(data_dir: Path, scale: float, console: Console) -> int:
