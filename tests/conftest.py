@@ -8,6 +8,7 @@ for sshd and Chromium, which tests/system-packages.sh installs (`make test` runs
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -101,3 +102,15 @@ def sshd() -> Iterator[SshServer]:
 def browser() -> Iterator[object]:
     """A headless Chromium through chromedriver, shared by one module's tests."""
     yield from chromium()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (CI=true) nothing skips: a test that would skip (a missing system package, a server not
+    running) fails with its reason, so a missing install step shows up instead of a quiet pass."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped in CI, which must run every test: {reason}"
