@@ -317,7 +317,9 @@ def _figures(driver: Any) -> dict[str, Any]:
 
 
 def _screenshot(driver: Any, path: Path) -> None:
-    """The whole statistics page as a PNG (the window made as tall as the page)."""
+    """The whole statistics page as a PNG (the window made as tall as the page, no tooltip open)."""
+    driver.execute_script("for (const id of ['chart-records', 'chart-handover', 'chart-rules'])"
+                          " echarts.getInstanceByDom(document.getElementById(id)).dispatchAction({type: 'hideTip'});")
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1400, min(max(height + 200, 900), 4000))  # the window's frame takes some
     driver.execute_script("window.dispatchEvent(new Event('resize'))")
