@@ -318,6 +318,10 @@ def _figures(driver: Any) -> dict[str, Any]:
 
 def _screenshot(driver: Any, path: Path) -> None:
     """The whole statistics page as a PNG (the window made as tall as the page, no tooltip open)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    ActionChains(driver).move_to_element(driver.find_element(By.TAG_NAME, "h1")).perform()  # off the charts
     driver.execute_script("for (const id of ['chart-records', 'chart-handover', 'chart-rules'])"
                           " echarts.getInstanceByDom(document.getElementById(id)).dispatchAction({type: 'hideTip'});")
     height = driver.execute_script("return document.documentElement.scrollHeight")
@@ -397,7 +401,8 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
     compared = 0
     for code, shown in zh["totals"].items():
         t = totals[code]
-        for field in ("sent", "received", "accepted", "blocked", "warned", "resends"):
+        for field in ("sent", "received", "accepted", "blocked", "warned", "resends",
+                      "clocks_on_time", "clocks_late", "clocks_overdue_now"):
             assert _number(shown[field]) == t[field], (code, field)
             compared += 1
         for field in ("handover_ms_p50", "handover_ms_p90"):
@@ -406,6 +411,9 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
             assert shown[field] == ("—" if t[field] is None else f"{_half_up(t[field] * 100)}%"), (code, field)
             compared += 1
     assert set(zh["totals"]) == set(totals) and compared >= 5 * len(totals)
+    for field in ("clocks_on_time", "clocks_late", "clocks_overdue_now"):  # the time limits compared were not all 0
+        assert sum(t[field] for t in totals.values()) > 0, field
+    assert "按期答复" in zh["heads"] and "当前超期" in zh["heads"]
     assert zh["totals"]["POLICE"]["sent"] == f"{totals['POLICE']['sent']:,}"
     assert zh["totals"]["PSB-YQ"]["first_pass_rate"] == "—", "no data is a dash, never 0"
     # charts: records per day per agency, hand-over percentiles, findings by rule
@@ -433,6 +441,7 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
     for page in (seen["switched"], en):
         assert page["lang"] == "en" and page["nav"] == "Statistics"
         assert "sent" in page["heads"] and "first-pass rate" in page["heads"] and "发出" not in page["heads"]
+        assert "overdue now" in page["heads"]
         assert page["title"] == f"Ranking of {DAY.isoformat()}" and "frozen" in page["state"]
         assert page["totals"] == zh["totals"] and page["rules"] == zh["rules"]
         assert "no activity" in page["ranks"]["PSB-YQ"]["flag"]
