@@ -29,7 +29,7 @@ function statsDefaults() {
   const now = new Date();
   $("s-to").value = dayOf(now, 0);
   $("s-from").value = dayOf(now, -6);
-  $("s-day").value = dayOf(now, -1);
+  $("s-day").value = dayOf(now, 0); // today's ranking, as the API, `gateway stats ranking` and the demo show
 }
 
 async function loadStats() {
