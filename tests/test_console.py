@@ -371,7 +371,12 @@ def _statistics_in_both_languages(driver: Any, url: str, key: str, shots: Path) 
     _show_stats(driver, url)
     en = _figures(driver)
     _screenshot(driver, shots / "console-stats-en.png")
-    return {"signin": signin, "zh": zh, "switched": switched, "en": en, "tooltip_html": tooltip_html}
+    driver.execute_script("document.getElementById('s-from').value = '2020-01-01';")  # more than the API allows
+    driver.find_element(By.CSS_SELECTOR, "#stats-form button[type='submit']").click()
+    wait.until(lambda d: "400" in d.find_element(By.ID, "status").text)
+    too_long = driver.find_element(By.ID, "status").text
+    return {"signin": signin, "zh": zh, "switched": switched, "en": en, "tooltip_html": tooltip_html,
+            "too_long": too_long}
 
 
 def _half_up(x: float) -> Decimal:
@@ -447,6 +452,8 @@ async def test_the_statistics_page_shows_the_apis_figures_in_chinese_then_englis
         assert "no activity" in page["ranks"]["PSB-YQ"]["flag"]
     assert dict(en["records"]) == {a["agency"]: v for a, v in zip(stats["agencies"], by_day.values(), strict=True)}
     assert seen["tooltip_html"].strip() == "", "the tooltip is no HTML element holding the agencies' names"
+    # the API's refusal reads as its sentence, not as JSON
+    assert "一次最多查询 400 天 / at most 400 days at once" in seen["too_long"] and "{" not in seen["too_long"]
     # ECharts ran under the console's policy without one refusal
     assert zh["csp"] == [] and en["csp"] == []
     for lang in ("zh", "en"):
