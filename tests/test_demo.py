@@ -14,12 +14,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.audit.signing import Signer
+from gateway.config import load_config
 from gateway.sim.sshd import ensure_sshd
+from gateway.stats import service
+from gateway.store import make_store
 from gateway.store.sqlite import SQLiteStore
+from gateway.store.stats import day_of
 
 DEMO = [sys.executable, "-c", "from gateway.cli import main; main()", "demo"]
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
@@ -47,7 +52,28 @@ def delivered_per_destination(data_dir: Path) -> dict[str, int]:
     return asyncio.run(count())
 
 
-def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path: Path) -> None:
+def statistics_page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """GET /api/v1/stats and /api/v1/rankings as the console's statistics page first asks them."""
+    for name in ("POLICE", "PROC", "COURT", "JUSTICE", "OPERATOR", "AUDITOR"):
+        monkeypatch.setenv(f"DEMO_{name}_KEY", f"{name.lower()}-key-unused-here")
+    cfg = load_config(data_dir / "demo.yaml")
+    today = day_of(time.time())
+    week_ago = day_of(time.time() - 6 * 86400)
+
+    async def read() -> dict[str, Any]:
+        store = make_store(cfg)
+        await store.open()
+        try:
+            return {"stats": await service.stats(store, cfg, week_ago, today),
+                    "ranking": await service.rankings(store, cfg, today)}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "demo"
     proc = subprocess.run([*DEMO, "--cases", "3", "--duration", "40", "--data-dir", str(data)],
                           capture_output=True, text=True, timeout=90, env=ENV)
@@ -76,6 +102,16 @@ def test_demo_runs_the_full_case_flow_with_a_defect_notice_and_a_return(tmp_path
     assert "PROC -> POLICE" in out and "return-supplementary-investigation (file read)" in out
     # the day's ranking closes the run, one line per role
     assert "今日排名 / ranking of" in out and "  police: 1. POLICE" in out and "  court: 1. COURT" in out
+    # the console's statistics page has the run's figures: what its calls answer with its default range
+    # (the last seven days) and ranking day (today), read by the API's own service from the demo's store
+    page = statistics_page(data, monkeypatch)
+    for a in page["stats"]["agencies"]:
+        assert a["total"]["received"] > 0 and a["total"]["handover_ms_p50"] is not None, a
+        assert sum(d["sent"] for d in a["days"]) == a["total"]["sent"]
+    assert sum(a["total"]["sent"] for a in page["stats"]["agencies"]) >= delivered_per_destination(data)["PROC"]
+    units = [u for r in page["ranking"]["roles"] for u in r["units"]]
+    assert {u["agency"] for u in units} == {"POLICE", "PROC", "COURT", "JUSTICE"}
+    assert not any(u["zero_activity"] for u in units) and all(u["records"] > 0 for u in units), units
     late = float(out.split("slowest police drop -> procuratorate: ")[1].split()[0])
     assert late < 10, "a police drop waited too long before reaching the procuratorate"
     pin = Signer.load_or_create(data / "signing-key.pem").key_id  # the fingerprint the operator publishes

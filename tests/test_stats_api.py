@@ -118,6 +118,7 @@ def test_cli_prints_figures_rebuilds_and_exports(tmp_path: Path) -> None:
     r = run.invoke(cli.app, ["stats", "--config", str(cfg_file), "--agency", "POLICE"])
     assert r.exit_code == 0, r.output
     assert "发送 / sent" in r.output and "DOS-01×1" in r.output and "50.0%" in r.output
+    assert "按期答复" in r.output and "当前超期" in r.output  # the time-limit columns, 0 with no clock
     r = run.invoke(cli.app, ["stats", "rebuild", "--config", str(cfg_file)])
     assert r.exit_code == 0 and "from 2 records" in r.output, r.output
     r = run.invoke(cli.app, ["stats", "ranking", "--config", str(cfg_file), "--day", day_of(t)])

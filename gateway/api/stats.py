@@ -32,12 +32,17 @@ def _agency_for(p: Principal, agency: str | None) -> str | None:
     return p.agency
 
 
-@router.get("/api/v1/stats", summary="figures per agency and day over a range", responses=answers(401, 403))
+@router.get("/api/v1/stats", summary="figures per agency and day over a range", responses=answers(401, 403),
+            description="Each agency's figures per day and over the range (`total`). The time-limit figures are "
+                        "in `total` only, for the agency responsible for answering: `clocks_on_time` and "
+                        "`clocks_late` count the answers given within the range (by the day of the answer); "
+                        "`clocks_overdue_now` is a live count of the clocks running past their last day at the "
+                        "moment of the request, not a daily aggregate, so it is the same for any range.")
 async def stats(gw: GatewayDep, p: AnyKey, agency: str | None = None,
                 first: Annotated[Day, Query(alias="from")] = None, last: Annotated[Day, Query(alias="to")] = None,
                 ) -> dict[str, Any]:
     try:
-        return await service.stats(gw.store, gw.config, first, last, _agency_for(p, agency))
+        return await service.stats(gw.store, gw.config, first, last, _agency_for(p, agency), now=gw.clock_now())
     except StatsError as e:
         raise _invalid(e) from None
 

@@ -17,6 +17,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
 from gateway.stats import export, service
 from gateway.stats.report import StatsError
+from gateway.stats.timelimits import FIELDS
 from gateway.store import make_store
 from gateway.store.base import Store
 
@@ -73,14 +74,16 @@ def stats(ctx: typer.Context, config: ConfigOpt = None,
           = None,
           last: Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD (default: today)")] = None,
           agency: Annotated[str | None, typer.Option(help="only this agency")] = None) -> None:
-    """Figures per agency over a range of days (Asia/Shanghai)."""
+    """Figures per agency over a range of days (Asia/Shanghai); time limits: answered on time or late in
+    the range, and overdue now (a live count)."""
     if ctx.invoked_subcommand is not None:
         return
     r = _with_store(config, lambda s, c: service.stats(s, c, first, last, agency))
     t = Table(title=f"统计 / statistics {r['from']} – {r['to']}")
     cols = ["单位 / agency", "发送 / sent", "接收 / received", "通过 / accepted", "拦截 / blocked",
             "警告 / warned", "补正 / resends", "首次通过率 / first pass", "卷宗完整率 / dossier",
-            "交接中位 / handover p50 ms", "交接90分位 / p90 ms", "常见规则 / top rules"]
+            "交接中位 / handover p50 ms", "交接90分位 / p90 ms", "按期答复 / answered on time",
+            "逾期答复 / answered late", "当前超期 / overdue now", "常见规则 / top rules"]
     for c in cols:
         t.add_column(c, justify="left" if c in (cols[0], cols[-1]) else "right")
     for a in r["agencies"]:
@@ -89,6 +92,7 @@ def stats(ctx: typer.Context, config: ConfigOpt = None,
             "sent", "received", "accepted", "blocked", "warned", "resends")),
             Text(_fmt(x["first_pass_rate"], True)), Text(_fmt(x["dossier_complete_rate"], True)),
             Text(_fmt(x["handover_ms_p50"])), Text(_fmt(x["handover_ms_p90"])),
+            *(Text(_fmt(x[k])) for k in FIELDS),
             Text(", ".join(f"{y['rule']}×{y['count']}" for y in x["top_rules"][:3])))
     out.print(t)
 

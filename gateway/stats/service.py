@@ -4,12 +4,17 @@ the export and the demo all call, so they cannot disagree."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.config import GatewayConfig
 from gateway.stats.ranking import RankingStore, only_role, ranking
 from gateway.stats.report import StatsError, Unit, report
+from gateway.stats.timelimits import ClockFigureStore, add_to_totals
 from gateway.store.stats import day_of
+
+
+class StatsStore(RankingStore, ClockFigureStore, Protocol):
+    """What the statistics read: the daily aggregates, frozen rankings, and the clocks."""
 
 
 def units(config: GatewayConfig, agency: str | None = None) -> list[Unit]:
@@ -26,10 +31,11 @@ def default_range(first: str | None, last: str | None) -> tuple[str, str]:
     return first or day_of(now - 29 * 86400), last or day_of(now)
 
 
-async def stats(store: RankingStore, config: GatewayConfig, first: str | None, last: str | None,
-                agency: str | None = None) -> dict[str, Any]:
+async def stats(store: StatsStore, config: GatewayConfig, first: str | None, last: str | None,
+                agency: str | None = None, now: float | None = None) -> dict[str, Any]:
+    """The figures of a range; `now` is when the clocks overdue are counted (default: this moment)."""
     a, b = default_range(first, last)
-    return report(await store.stats_rows(a, b, agency), units(config, agency), a, b)
+    return await add_to_totals(report(await store.stats_rows(a, b, agency), units(config, agency), a, b), store, now)
 
 
 async def rankings(store: RankingStore, config: GatewayConfig, day: str | None, role: str | None = None,

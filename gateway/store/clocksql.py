@@ -61,6 +61,14 @@ class ClockStatements:
                    "SUM(CASE WHEN due_at > ? AND warn_at <= ? THEN 1 ELSE 0 END) "
                    "FROM clocks WHERE state = 'running' AND due_at IS NOT NULL AND warn_at <= ? "
                    "GROUP BY agency, limit_id")
+    # the statistics' time-limit figures per responsible agency: answered on time and answered late in a
+    # window (by the day of the answer), and overdue now (running past their last day: a live count)
+    figures: str = ("SELECT agency, "
+                    "SUM(CASE WHEN state = 'stopped' AND late_days IS NULL THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN state = 'stopped' AND late_days IS NOT NULL THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) "
+                    "FROM clocks WHERE (state = 'stopped' AND stopped_at >= ? AND stopped_at < ?) "
+                    "OR (state = 'running' AND due_at <= ?) GROUP BY agency")
 
 
 SQLITE = ClockStatements()

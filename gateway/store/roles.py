@@ -277,6 +277,11 @@ class Clocks(Protocol):
         """(agency, limit, overdue, approaching) counts of the running clocks."""
         ...
 
+    async def clock_figures(self, start: float, end: float, now: float) -> list[tuple[str, int, int, int]]:
+        """(agency, answered on time, answered late, overdue now) per responsible agency: answers given
+        from start to end, and the clocks running past their last day at `now`."""
+        ...
+
 
 class Stats(Protocol):
     """Daily aggregates per agency (kept by intake and delivery in their own writes) and frozen rankings."""

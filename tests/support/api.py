@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from adapters.memory import MemoryOutbound
 from gateway.api.app import create_app
@@ -58,10 +57,12 @@ def keyed_config(data_dir: Path, **gateway: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path, extend: Callable[[FastAPI], None] | None = None) -> AsyncIterator[Running]:
+async def serve(data_dir: Path, shape: Callable[[dict[str, Any]], None] | None = None) -> AsyncIterator[Running]:
     """A gateway with keys from TEST_*_KEY on a real uvicorn server on a free loopback port;
-    `extend` adds routes to its app first (a test double of an API not built yet)."""
+    `shape` changes its configuration first (more agencies, their names)."""
     data = keyed_config(data_dir, max_message_bytes=256 * 1024)
+    if shape is not None:
+        shape(data)
     data["agencies"][2]["inbound"] = [{"name": "court-in", "adapter": "memory"}]
     fail_proc: set[str] = set()
 
@@ -75,8 +76,6 @@ async def serve(data_dir: Path, extend: Callable[[FastAPI], None] | None = None)
     outs = {"POLICE": MemoryOutbound(), "PROC": MemoryOutbound(proc_handler), "COURT": MemoryOutbound()}
     gw = Gateway(parse_config(data), outbound=outs)  # type: ignore[arg-type]
     app = create_app(gw)
-    if extend is not None:
-        extend(app.api)
     async with serving(app) as url:
         yield Running(url, gw, outs, fail_proc)
 

@@ -67,8 +67,11 @@ async function api(path, options) {
   }
   if (!r.ok) {
     const detail = data && data.detail;
-    throw new ApiError(r.status, t("error.api", {status: r.status,
-      detail: typeof detail === "string" ? detail : JSON.stringify(detail || r.statusText)}));
+    // a 422 lists what was wrong ({loc, msg}); a person reads the messages, not the JSON
+    const text = typeof detail === "string" ? detail
+      : Array.isArray(detail) ? detail.map((d) => (d && d.msg) || JSON.stringify(d)).join("; ")
+      : JSON.stringify(detail || r.statusText);
+    throw new ApiError(r.status, t("error.api", {status: r.status, detail: text}));
   }
   return data;
 }

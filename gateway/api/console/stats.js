@@ -29,7 +29,7 @@ function statsDefaults() {
   const now = new Date();
   $("s-to").value = dayOf(now, 0);
   $("s-from").value = dayOf(now, -6);
-  $("s-day").value = dayOf(now, -1);
+  $("s-day").value = dayOf(now, 0); // today's ranking, as the API, `gateway stats ranking` and the demo show
 }
 
 async function loadStats() {
@@ -62,9 +62,11 @@ const TOTAL_COLUMNS = [
   ["blocked", (v) => number(v)], ["warned", (v) => number(v)], ["resends", (v) => number(v)],
   ["handover_ms_p50", (v) => number(seconds(v), 1)], ["handover_ms_p90", (v) => number(seconds(v), 1)],
   ["first_pass_rate", percent], ["dossier_complete_rate", percent],
+  ["clocks_on_time", (v) => number(v)], ["clocks_late", (v) => number(v)], ["clocks_overdue_now", (v) => number(v)],
 ];
 const TOTAL_HEADS = ["stats.sent", "stats.received", "stats.accepted", "stats.blocked", "stats.warned", "stats.resends",
-  "stats.p50", "stats.p90", "stats.first_pass", "stats.dossier"];
+  "stats.p50", "stats.p90", "stats.first_pass", "stats.dossier", "stats.clocks_on_time", "stats.clocks_late",
+  "stats.clocks_overdue_now"];
 
 function drawTotals(agencies) {
   const table = $("stats-totals");

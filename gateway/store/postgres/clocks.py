@@ -144,3 +144,7 @@ class PostgresClocks(PostgresEngine):
     async def clock_counts(self, now: float) -> list[tuple[str, str, int, int]]:
         """(agency, limit, overdue, approaching) of the running clocks."""
         return [(r[0], r[1], int(r[2]), int(r[3])) for r in await self._rows(C.counts, (now, now, now, now))]
+
+    async def clock_figures(self, start: float, end: float, now: float) -> list[tuple[str, int, int, int]]:
+        """(agency, answered on time, answered late, overdue now) of the clocks answered in start..end."""
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in await self._rows(C.figures, (start, end, now))]

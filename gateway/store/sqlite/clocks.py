@@ -120,3 +120,10 @@ class SQLiteClocks(SQLiteEngine):
             return [tuple(r) for r in c.execute(C.counts, (now, now, now, now)).fetchall()]
 
         return await self._read(q)
+
+    async def clock_figures(self, start: float, end: float, now: float) -> list[tuple[str, int, int, int]]:
+        """(agency, answered on time, answered late, overdue now) of the clocks answered in start..end."""
+        def q(c: sqlite3.Connection) -> list[Any]:
+            return [tuple(r) for r in c.execute(C.figures, (start, end, now)).fetchall()]
+
+        return await self._read(q)
