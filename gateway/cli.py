@@ -461,7 +461,8 @@ def _add_subcommands() -> None:
     app.command("case")(case)
 
 
-_add_subcommands()
+if __name__ != "__main__":  # `python -m gateway.cli` runs the module proper below: its sub-apps import it back
+    _add_subcommands()
 
 
 def main() -> None:
@@ -476,5 +477,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from gateway.cli import main as module_main  # the importable module, with its sub-apps
+
+    module_main()
 
