@@ -2,8 +2,9 @@
 
 Operations queued while a commit is on disk are committed together, each inside its own
 savepoint so one failure never undoes another. That keeps the durable push path fast without
-weakening durability. The thread also holds the exchange log's head, so the chain is extended
-by exactly one writer.
+weakening durability. Each group reads the exchange log's head after BEGIN IMMEDIATE, under the
+file's write lock: a node's several worker processes share one file, and each extends the one
+chain from where the last writer, whichever process, left it.
 """
 
 from __future__ import annotations
@@ -112,7 +113,10 @@ class Writer(threading.Thread):
         tx = Tx(self)
         try:
             self.conn.execute("BEGIN IMMEDIATE")
+            self._load_head()  # another process of the node may have appended since our last group
         except sqlite3.Error as e:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             for _fn, fut, loop in batch:
                 results.append((fut, loop, None, e))
             self._resolve(results)
