@@ -56,7 +56,7 @@ async def test_kill_nodes_while_records_flow(pg_dsn: str, tmp_path: Path, worker
             (f"POL-{i:05d}", record(case=f"C2026-{i % 300:04d}", extra=f"r{i}")) for i in range(RECORDS)
         ]
         sending = asyncio.create_task(send_records(cluster, bodies))
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600  # a loaded machine restarts nodes slowly: the checks are of correctness
 
         def delivered() -> int:
             return _count(pg_dsn, "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
