@@ -52,26 +52,29 @@ async def test_two_workers_share_the_port_the_chain_and_the_idempotency_table(tm
             return c.execute(sql).fetchall()
 
     async with serving(rcv.app(), rcv.port):
-        await node.start_and_wait()
-        assert node.proc is not None
-        wait_until(lambda: len(_children(node.proc.pid)) == 2, 30, "two workers")  # type: ignore[union-attr]
-        wait_until(lambda: len(rows("SELECT 1 FROM audit_log WHERE action = 'node-started'")) == 2, 30,
-                   "both workers started")
-        async with httpx.AsyncClient(base_url=node.url, headers={"X-API-Key": "k"}, timeout=10) as http:
-            async def send(i: int) -> str:
-                r = await http.post("/inbound/police-in", content=record(case=f"C2026-{i % 7:05d}", extra=f"w{i}"),
-                                    headers={"X-Message-Id": f"W-{i}"})
-                assert r.status_code in (200, 202), r.text
-                return str(r.json()["message_id"])
+        try:
+            await node.start_and_wait()
+            assert node.proc is not None
+            wait_until(lambda: len(_children(node.proc.pid)) == 2, 30, "two workers")  # type: ignore[union-attr]
+            wait_until(lambda: len(rows("SELECT 1 FROM audit_log WHERE action = 'node-started'")) == 2, 30,
+                       "both workers started")
+            async with httpx.AsyncClient(base_url=node.url, headers={"X-API-Key": "k"}, timeout=10) as http:
+                async def send(i: int) -> str:
+                    r = await http.post("/inbound/police-in", content=record(case=f"C2026-{i % 7:05d}", extra=f"w{i}"),
+                                        headers={"X-Message-Id": f"W-{i}"})
+                    assert r.status_code in (200, 202), r.text
+                    return str(r.json()["message_id"])
 
-            first = await asyncio.gather(*(send(i) for i in range(60)))
-            again = await asyncio.gather(*(send(i) for i in range(60)))  # resends, to whichever worker
-        assert first == again and len(set(first)) == 60
-        wait_until(lambda: rows("SELECT count(*) FROM deliveries WHERE state = 'delivered'")[0][0] == 60, 60,
-                   "all delivered")
-        workers = _children(node.proc.pid)
-        assert node.stop(), "the node did not stop on SIGTERM"
-        assert all(not Path(f"/proc/{w}").exists() for w in workers), "a worker outlived its node"
+                first = await asyncio.gather(*(send(i) for i in range(60)))
+                again = await asyncio.gather(*(send(i) for i in range(60)))  # resends, to whichever worker
+            assert first == again and len(set(first)) == 60
+            wait_until(lambda: rows("SELECT count(*) FROM deliveries WHERE state = 'delivered'")[0][0] == 60, 60,
+                       "all delivered")
+            workers = _children(node.proc.pid)
+            assert node.stop(), "the node did not stop on SIGTERM"
+            assert all(not Path(f"/proc/{w}").exists() for w in workers), "a worker outlived its node"
+        finally:
+            node.kill()  # a failed check leaves no node running
 
     assert rows("SELECT count(*) FROM messages")[0][0] == 60
     assert set(rcv.arrivals) == set(first) and len(rcv.keys) == 60
