@@ -21,7 +21,11 @@ asyncio streams: they cost the machine less than wrk plus a Lua script that make
 numbers). Node-RED 4 is installed with npm into `~/.cache/case-exchange/node-red` if missing
 (outside the repository; the machine has Node.js 20).
 
+`--workers 1,auto` runs the gateway once per setting of `gateway.workers` in each round (CPU then
+counts all its worker processes) and prints each one's ratio to Node-RED.
+
     python bench/peer.py [--records N] [--latency-records N] [--rate R] [--rounds N] [--only gateway|node-red]
+                         [--workers 1,auto]
 """
 
 from __future__ import annotations
@@ -64,10 +68,11 @@ def police_record(case: str) -> bytes:
     return text.encode("gb18030")
 
 
-def gateway_config(data: Path, port: int, receiver_port: int) -> str:
+def gateway_config(data: Path, port: int, receiver_port: int, workers: str = "1") -> str:
     return f"""
 gateway:
   node: bench
+  workers: {workers}
   data_dir: {data}
   store: {{durability: full}}
   api: {{host: 127.0.0.1, port: {port}}}
@@ -156,10 +161,10 @@ def node_red_version() -> str:
 Started = tuple[subprocess.Popen[bytes], int]
 
 
-def start_gateway(work: Path, port: int, receiver_port: int, env: dict[str, str]) -> Started:
+def start_gateway(work: Path, port: int, receiver_port: int, env: dict[str, str], workers: str = "1") -> Started:
     data = work / f"gateway-data-{port}"
     cfg = work / f"gateway-{port}.yaml"
-    cfg.write_text(gateway_config(data, port, receiver_port), encoding="utf-8")
+    cfg.write_text(gateway_config(data, port, receiver_port, workers), encoding="utf-8")
     with (work / f"gateway-{port}.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gateway", str(cfg)], env=env, stderr=log)
     hp.wait_port(port, proc, "gateway")
@@ -231,15 +236,40 @@ def load(port: int, path: str, prefix: str, count: int, rate: float, conns: int,
     hp._run(main())
 
 
+def _ready(port: int) -> None:
+    """Until the gateway answers GET /ready, and a moment more for its other workers."""
+    import urllib.request
+
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                if r.status == 200:
+                    time.sleep(2.0)
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("gateway not ready")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (a gateway's worker processes), from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return hp.cpu_seconds(pid) + sum(tree_cpu_seconds(int(k)) for k in kids)
+
+
 def run(kind: str, work: Path, records: int, latency_records: int, rate: float, tag: str) -> dict[str, float]:
+    """`kind`: node-red, or gateway:WORKERS."""
     env = {**os.environ, "BENCH_POLICE_KEY": hp.BENCH_KEY}
     port, rcv_port = free_port(), free_port()
     arrivals_file = work / f"arrivals-{kind}-{tag}.json"
     rcv = subprocess.Popen([sys.executable, hp.__file__, "receiver", str(rcv_port), str(arrivals_file)], env=env,
                            stdout=subprocess.DEVNULL)
     hp.wait_port(rcv_port, rcv, "receiver")
-    if kind == "gateway":
-        proc, pid = start_gateway(work, port, rcv_port, env)
+    if kind.startswith("gateway"):
+        proc, pid = start_gateway(work, port, rcv_port, env, kind.partition(":")[2] or "1")
+        _ready(port)  # with workers, the port opens (in the parent) before they serve
         path, headers = "/inbound/police-in", {"X-API-Key": hp.BENCH_KEY}
     else:
         proc, pid = start_node_red(work, port, rcv_port, env)
@@ -251,12 +281,12 @@ def run(kind: str, work: Path, records: int, latency_records: int, rate: float, 
     for phase, count, phase_rate, conns in (("sustained", records, 0.0, 16), ("latency", latency_records, rate, 8)):
         if not count:
             continue
-        before = hp.cpu_seconds(pid)
-        prefix = f"{'G' if kind == 'gateway' else 'N'}{tag}{phase[0].upper()}"
+        before = tree_cpu_seconds(pid)
+        prefix = f"{'G' + kind.partition(':')[2] if kind.startswith('gateway') else 'N'}{tag}{phase[0].upper()}"
         results[phase] = load_phase(port, path, prefix, count, phase_rate, conns, work / f"load-{prefix}.json",
                                     headers)
         _drain(kind, work, port)
-        cpu[phase] = hp.cpu_seconds(pid) - before
+        cpu[phase] = tree_cpu_seconds(pid) - before
     rcv.send_signal(signal.SIGTERM)
     rcv.wait(30)
     proc.send_signal(signal.SIGTERM)
@@ -285,7 +315,7 @@ def run(kind: str, work: Path, records: int, latency_records: int, rate: float, 
 def _drain(kind: str, work: Path, port: int) -> None:
     """The next phase starts empty. Node-RED answers only once it has delivered, so its last answer
     ends its phase; the gateway answers at commit and delivers after, so wait for its queue."""
-    if kind == "gateway":
+    if kind.startswith("gateway"):
         deadline = time.time() + 300
         while hp._undelivered(work / f"gateway-data-{port}" / "gateway.db") and time.time() < deadline:
             time.sleep(0.1)
@@ -303,8 +333,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0, help="offered records/s in the latency phase")
     ap.add_argument("--rounds", type=int, default=2, help="A B rounds")
     ap.add_argument("--only", choices=["gateway", "node-red"], help="run one side only")
+    ap.add_argument("--workers", default="1", help="gateway.workers settings to run, comma-separated (1,auto)")
     args = ap.parse_args()
-    kinds = [args.only] if args.only else ["node-red", "gateway"]
+    gateways = [f"gateway:{w}" for w in args.workers.split(",")]
+    kinds = {"gateway": gateways, "node-red": ["node-red"]}.get(args.only or "", ["node-red", *gateways])
     if "node-red" in kinds:
         ensure_node_red()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; Python {sys.version.split()[0]}"
@@ -317,19 +349,22 @@ def main() -> None:
             for kind in kinds:
                 f = run(kind, Path(tmp), args.records, args.latency_records, args.rate, f"{r}")
                 this[kind] = f
-                print(f"round {r} {kind:>8}: sustained {f['sustained_rate']:,.0f} records/s delivered, "
+                print(f"round {r} {kind:>14}: sustained {f['sustained_rate']:,.0f} records/s delivered, "
                       f"{f['sustained_cpu_ms']:.2f} ms CPU per record; at {args.rate:.0f}/s offered p50 "
                       f"{f.get('latency_p50', 0):.1f} ms p99 {f.get('latency_p99', 0):.1f} ms; refused "
                       f"{f['sustained_refused'] + f.get('latency_refused', 0):.0f}, not delivered "
                       f"{f['sustained_missing'] + f.get('latency_missing', 0):.0f}, repeated keys "
                       f"{f['repeats']:.0f}", flush=True)
             rounds.append(this)
-    if len(kinds) == 2:
-        ratios = [r["gateway"]["sustained_rate"] / r["node-red"]["sustained_rate"] for r in rounds]
-        cpu = [r["gateway"]["sustained_cpu_ms"] / r["node-red"]["sustained_cpu_ms"] for r in rounds]
-        print(f"\ngateway / Node-RED delivered records/s per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
-              f"median {statistics.median(ratios):.2f}; CPU per record gateway / Node-RED median "
+    if "node-red" not in kinds:
+        return
+    for g in gateways:
+        ratios = [r[g]["sustained_rate"] / r["node-red"]["sustained_rate"] for r in rounds]
+        cpu = [r[g]["sustained_cpu_ms"] / r["node-red"]["sustained_cpu_ms"] for r in rounds]
+        print(f"\n{g} / Node-RED delivered records/s per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
+              f"median {statistics.median(ratios):.2f}; CPU per record {g} / Node-RED median "
               f"{statistics.median(cpu):.2f}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

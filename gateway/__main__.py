@@ -46,9 +46,13 @@ def main(argv: list[str]) -> int:
     except ImportError:  # uvloop is an optional speed-up
         pass
     from gateway.api.server import serve
+    from gateway.workers import run, worker_count
 
     try:
         asyncio.run(_check_schema(config))
+        workers = worker_count(config.gateway.workers)
+        if workers > 1:
+            return run(config, workers)
         asyncio.run(serve(config))
     except SchemaMismatch as e:
         print(f"gateway node {config.gateway.node} refuses to start: {e}", file=sys.stderr)

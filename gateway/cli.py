@@ -140,9 +140,16 @@ def run(config: Annotated[Path, typer.Argument(help="configuration file")],
     out.print(Text(f"gateway node {cfg.gateway.node} listening on {'https' if api.tls else 'http'}://{api.host}:"
                    f"{api.port} "
                    "(OpenAPI at /docs); Ctrl-C stops it"))
+    from gateway.workers import run as run_workers
+    from gateway.workers import worker_count
+
+    workers = worker_count(cfg.gateway.workers)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again: end as after Ctrl-C
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if workers > 1:  # the parent passes SIGINT/SIGTERM on to its workers and waits for them
+            run_workers(cfg, workers)
+            return
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:
         pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -316,6 +316,10 @@ class GatewaySettings(_Strict):
     node: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
                       description="this node's name in the exchange log; default HOSTNAME-PID")
     data_dir: str = Field("./data", description="database and keys; relative to the config file")
+    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        1, description="processes serving this node, sharing its port, its database, its one hash chain and "
+        "idempotency table; each takes records in and delivers (leases keep deliveries apart). auto: one per "
+        "CPU core. Limits such as max_records_in_progress and the metrics hold per process")
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     refusals: RefusalSettings = Field(default_factory=RefusalSettings)

@@ -54,6 +54,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
+        held = 0.0  # the last wait while deliveries were due yet none could be leased
         while not self._stopping.is_set():
             took = 0
             for dest in self.destinations.values():
@@ -71,6 +72,7 @@ class Dispatcher:
                 took += self._start(dest, leases)
                 del leases  # the leases carry their bodies: only their attempts hold them from here
             if took:
+                held = 0.0
                 continue
             if any(d.in_flight for d in self.destinations.values()):
                 # an attempt's end wakes the loop, and each lease also takes retries that fell due,
@@ -84,6 +86,14 @@ class Dispatcher:
                                 exc_info=True)
                     due = time.time() + 1.0
                 timeout = 5.0 if due is None else min(5.0, max(0.01, due - time.time()))
+                if timeout <= 0.01:
+                    # Due, yet nothing was leasable: each such case waits behind its earlier record, in
+                    # flight on another node or process (whose end wakes this one) or dead. Asking again
+                    # every 10 ms would cost each idle node two queries per 10 ms; back off to 1 s instead.
+                    held = min(1.0, max(0.02, held * 2))
+                    timeout = held
+                else:
+                    held = 0.0
             await self.store.wait_for_work(timeout)
 
     def _start(self, dest: Destination, leases: list[Lease]) -> int:

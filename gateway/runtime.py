@@ -96,10 +96,14 @@ class Gateway:
         outbound: dict[str, OutboundAdapter] | None = None,
         whole_process: bool = False,
         clock: Clock | None = None,
+        worker: int | None = None,
     ) -> None:
         self.config = config
         self.node = config.gateway.node
         self.store = store or make_store(config)
+        self.worker = worker  # which of the node's worker processes this is (gateway.workers), if several
+        if worker is not None:
+            self.store.worker = f"#{worker}"
         self._own_store = store is None  # a store handed in (tests) keeps its own file where it is
         self._outbound_override = outbound or {}
         self.inbound: dict[str, InboundAdapter] = {}
@@ -213,6 +217,15 @@ class Gateway:
         return await self.validation.validate(record, test=test)
 
     # -- lifecycle --------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """What must exist once before a node's worker processes start (each would race to create it):
+        the data folder, the signing key and, in an empty database, the schema."""
+        data = Path(self.config.gateway.data_dir)
+        self._private_data(data)
+        Signer.load_or_create(self.config.gateway.signing_key or data / "signing-key.pem")
+        if await self.store.schema_version() == 0:
+            await self.store.upgrade()
+
     async def start(self) -> None:
         if self.whole_process:
             threading.excepthook = _log_thread_failure
@@ -231,20 +244,26 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for adapter in self.inbound.values():
             self._tasks.append(asyncio.create_task(adapter.run(), name=f"inbound-{adapter.channel}"))
-        self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
+        # the timed checkpoints, the witness and retention are the node's, run by its first worker only
+        first = self.worker in (None, 1)
+        if first:
+            self._tasks.append(asyncio.create_task(self._checkpoints(), name="checkpoints"))
         w = self.config.gateway.witness
-        if w.url or w.file:
+        if first and (w.url or w.file):
             self.witnessing = Witnessing(self.store, w, self.node, data, self.signer.key_id)
             self._tasks.append(asyncio.create_task(self.witnessing.run(), name="witness"))
         self._tasks.append(asyncio.create_task(self.refusals.run(), name="refusals"))
         self._tasks.append(asyncio.create_task(self.conformance.load_the_rest(), name="conformance"))
-        if self.clock_scanner is not None:
+        if first and self.clock_scanner is not None:  # one scanner per node; claims keep it once per cluster
             self._tasks.append(asyncio.create_task(
                 self.clock_scanner.run(self.config.clocks.scan_seconds), name="clocks"))
-        self._tasks.append(asyncio.create_task(stats_freezer.run(self.store, self.config, self.node), name="rankings"))
-        if self.config.gateway.retention.payload_days is not None:
+        if first:
+            freezer = stats_freezer.run(self.store, self.config, self.node)
+            self._tasks.append(asyncio.create_task(freezer, name="rankings"))
+        if first and self.config.gateway.retention.payload_days is not None:
             self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
-        started = [AuditEvent("node-started", self.node, detail={"node": self.node})]
+        who = {"node": self.node} if self.worker is None else {"node": self.node, "worker": self.worker}
+        started = [AuditEvent("node-started", self.node, detail=who)]
         adapted, warned = self.config.rule_adaptations(), self.config.unknown_codes_warned()
         if adapted or warned:  # which rules this node judges by, from now on
             started.append(AuditEvent("rules-adapted", self.node, detail={
@@ -325,7 +344,8 @@ class Gateway:
         with contextlib.suppress(Exception):
             await self.refusals.flush()
             # the stop and the node's final checkpoint in one transaction: no other node's entry between them
-            await self.store.seal_log([AuditEvent(STOPPED, self.node, detail={"node": self.node})])
+            who = {"node": self.node} if self.worker is None else {"node": self.node, "worker": self.worker}
+            await self.store.seal_log([AuditEvent(STOPPED, self.node, detail=who)])
         if self.witnessing is not None:
             await self.witnessing.flush()  # the final checkpoint too, if the witness answers at once
         await self.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 
 from gateway.api.app import create_app
@@ -30,13 +31,15 @@ def tls_context(tls: TlsSettings | None) -> ssl.SSLContext | None:
     return ctx
 
 
-async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) -> None:
-    """Run one gateway node until SIGINT/SIGTERM: API and push adapters on one port."""
+async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None, sock: socket.socket | None = None,
+                worker: int | None = None) -> None:
+    """Run one gateway node until SIGINT/SIGTERM: API and push adapters on one port; as one of the
+    node's worker processes (gateway.workers), on the socket the parent bound for all of them."""
     import uvicorn
 
     api = config.gateway.api
     tls = tls_context(api.tls)  # a bad certificate file stops here, named, before anything starts
-    gw = Gateway(config, whole_process=True)
+    gw = Gateway(config, whole_process=True, worker=worker)
     # TLS runs inside each connection's protocol (listener.TlsLayer), so uvicorn itself is told nothing of it;
     # that protocol is a BufferedProtocol, which asyncio serves although uvicorn's hint names Protocol only
     http = protocol_class(Limits(api, tls, gw.metrics, gw.refusals))
@@ -44,4 +47,4 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Event | None = None) ->
         create_app(gw, ready), host=api.host, port=api.port, log_level="warning", lifespan="on", access_log=False,
         http=http, ws="none", timeout_keep_alive=api.keep_alive_timeout,  # type: ignore[arg-type]
     ))
-    await server.serve()
+    await server.serve(sockets=[sock] if sock is not None else None)

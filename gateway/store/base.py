@@ -23,6 +23,12 @@ class StoreBase(ABC):
 
     node: str
     sealer: SealerLike | None = None  # set before open: the log then signs itself (gateway.audit.signing)
+    worker: str = ""  # this process among the node's workers: leases are held (and given back) per process
+
+    @property
+    def lease_owner(self) -> str:
+        """Who holds this process's leases: the node, and its worker when it runs several."""
+        return f"{self.node}{self.worker}"
 
     def __init__(self) -> None:
         self._work = asyncio.Event()

@@ -312,3 +312,4 @@ class Store(Schema, Payloads, Intake, DeliveryQueue, Operations, ExchangeLog, Re
 
     node: str
     sealer: SealerLike | None  # set before open: the writer then appends checkpoint entries itself
+    worker: str  # set before open when the node runs several processes: whose leases are whose

@@ -190,7 +190,7 @@ def held_reason(lease: Lease) -> str:
     )
 
 
-def lease_reason(attempt: int, node: str) -> str:
+def lease_reason(attempt: int | str, node: str) -> str:
     return f"attempt {attempt} in progress on {node}"
 
 

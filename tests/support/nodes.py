@@ -27,11 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def node_config(
-    node: str, port: int, data_dir: Path, store: dict[str, Any], receiver_url: str, lease_seconds: float = 3.0
+    node: str, port: int, data_dir: Path, store: dict[str, Any], receiver_url: str, lease_seconds: float = 3.0,
+    workers: int | str | None = None,
 ) -> dict[str, Any]:
     out = {"adapter": "http", "settings": {"url": receiver_url, "read_timeout": 5.0}}
+    extra: dict[str, Any] = {} if workers is None else {"workers": workers}
     return {
         "gateway": {
+            **extra,
             "node": node,
             "data_dir": str(data_dir),
             "store": store,
@@ -72,6 +75,7 @@ class Node:
     """`python -m gateway CONFIG` as a child process that can be killed (SIGKILL) and started again.
 
     `env` is added to this process's environment; each start writes its own log beside the config.
+    `root` is the checkout whose code runs (another one gives a baseline in the same run).
     """
 
     name: str
@@ -81,6 +85,7 @@ class Node:
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     starts: int = 0
+    root: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -92,8 +97,8 @@ class Node:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", str(self.config)],
-                cwd=ROOT,
-                env={**os.environ, **self.env},
+                cwd=self.root,
+                env={**os.environ, **self.env, **({"PYTHONPATH": str(self.root)} if self.root != ROOT else {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -166,15 +171,17 @@ class Cluster:
         receiver_url: str,
         env: dict[str, str] | None = None,
         lease_seconds: float = 3.0,
+        workers: int | str | None = None,
+        root: Path = ROOT,
     ) -> Cluster:
         nodes = []
         for i in range(count):
             name, port = f"node-{i + 1}", free_port()
             cfg = work / f"{name}.yaml"
             cfg.write_text(
-                yaml.safe_dump(node_config(name, port, work / name, store, receiver_url, lease_seconds))
+                yaml.safe_dump(node_config(name, port, work / name, store, receiver_url, lease_seconds, workers))
             )
-            nodes.append(Node(name, port, cfg, env or {}))
+            nodes.append(Node(name, port, cfg, env or {}, root=root))
         return cls(nodes)
 
     def start(self) -> None:

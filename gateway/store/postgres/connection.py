@@ -2,8 +2,11 @@
 
 Several gateway nodes share one database and the work in it. Writes that touch the exchange
 log go through the writer (`writer.py`); leasing and reads run beside it on pooled connections.
-Idle dispatchers sleep until a NOTIFY from any node's commit (LISTEN on one connection). The role
-modules beside this one add the statements.
+Idle dispatchers sleep until a NOTIFY from any node's commit (LISTEN on one connection). A node's
+own commits wake its dispatcher directly, so its own NOTIFYs are ignored; other nodes' wake it at
+most once per REMOTE_WAKE seconds: with N nodes each commit would otherwise make N - 1 dispatchers
+ask for leases, most finding nothing their own node had not taken already. The role modules
+beside this one add the statements.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -47,6 +51,32 @@ def where(dsn: str) -> str:
 
 
 POOL_WAIT = 5.0
+REMOTE_WAKE = 0.05  # seconds: other nodes' NOTIFYs within this span wake this node's dispatcher once
+
+
+class _Coalesced:
+    """Calls `fn` at once, unless it was called less than `span` seconds ago: then once, when that span ends."""
+
+    def __init__(self, fn: Callable[[], None], span: float) -> None:
+        self.fn = fn
+        self.span = span
+        self.last = -span
+        self.pending = False
+
+    def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.pending:
+            return
+        if loop.time() - self.last >= self.span:
+            self._fire()
+        else:
+            self.pending = True
+            loop.call_at(self.last + self.span, self._fire)
+
+    def _fire(self) -> None:
+        self.pending = False
+        self.last = asyncio.get_running_loop().time()
+        self.fn()
 
 
 class PostgresEngine(StoreBase):
@@ -115,8 +145,11 @@ class PostgresEngine(StoreBase):
                 async with await AsyncConnection.connect(self.dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._work.set()  # anything enqueued while not listening is looked at now
-                    async for _ in conn.notifies():
-                        self._work.set()
+                    wake = _Coalesced(self._work.set, REMOTE_WAKE)
+                    async for n in conn.notifies():
+                        if self._writer is not None and n.pid == self._writer.backend_pid:
+                            continue  # this node's own commit: its dispatcher was woken at the commit
+                        wake()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the dispatcher still polls by next_due meanwhile

@@ -81,6 +81,7 @@ class WriteLoop:
         self.batch = batch
         self.notify = notify
         self.sealer: SealerLike | None = None
+        self.backend_pid = 0  # the writer's database session, whose own NOTIFYs its node ignores
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="store-writer")
 
@@ -112,6 +113,7 @@ class WriteLoop:
             try:
                 if conn is None or conn.closed:
                     conn = await AsyncConnection.connect(self.dsn, autocommit=True)
+                    self.backend_pid = conn.info.backend_pid
                 await self._commit(conn, batch)
             except Exception as e:  # the database is unreachable: every caller hears it, the next group reconnects
                 for _, fut in batch:

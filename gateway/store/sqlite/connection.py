@@ -61,7 +61,11 @@ class SQLiteEngine(StoreBase):
         if await self.schema_version() == 0:
             await self.upgrade()  # a new file: zero setup
         migrations.check(await self.schema_version(), self.path, "sqlite")
-        self._writer = Writer(self.node, functools.partial(connect, self.path, self.durability))
+        lock = None
+        if self.worker:  # one of a node's worker processes: their write groups queue on a lock file
+            Path(f"{self.path}.locks").mkdir(mode=0o700, exist_ok=True)
+            lock = f"{self.path}.locks/writer"
+        self._writer = Writer(self.node, functools.partial(connect, self.path, self.durability), lock)
         self._writer.sealer = self.sealer
         self._writer.start()
         await asyncio.to_thread(self._writer.ready.wait)

@@ -41,8 +41,8 @@ class SQLiteDelivery(SQLiteClocks):
             leases = []
             for r in rows:
                 token = uuid.uuid4().hex
-                tx.conn.execute(Q.take_lease, (tx.node, token, now + lease_seconds, now,
-                                               lease_reason(r[6] + 1, tx.node), r[0]))
+                tx.conn.execute(Q.take_lease, (self.lease_owner, token, now + lease_seconds, now,
+                                               lease_reason(r[6] + 1, self.lease_owner), r[0]))
                 body = bytes(r[9]) if r[9] is not None else None
                 leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body,
                                     lease_attachments(r[10]), r[11]))
@@ -85,7 +85,7 @@ class SQLiteDelivery(SQLiteClocks):
                 "UPDATE deliveries SET state='retrying', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, "
                 "attempts=MAX(attempts-1,0), reason='released at shutdown of ' || ?, next_attempt_at=? "
                 "WHERE state='in_flight' AND lease_owner=?",
-                (tx.node, time.time(), tx.node),
+                (self.lease_owner, time.time(), self.lease_owner),
             )
             return cur.rowcount
 
