@@ -53,8 +53,12 @@ class Statements:
     get_deliveries: str = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE message_id = ? ORDER BY seq"
     get_delivery: str = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE id = ?"
     get_attempts: str = f"SELECT {columns(AttemptRow)} FROM attempts WHERE delivery_id = ? ORDER BY id"
-    queue_depths: str = ("SELECT destination, state, COUNT(*) AS count, MIN(created_at) AS oldest "  # QueueDepth
-                         "FROM deliveries GROUP BY destination, state ORDER BY destination, state")
+    # QueueDepth rows from the counts kept at commit time (migration 0004), never a scan of the history
+    queue_depths: str = ("SELECT destination, state, count, oldest FROM delivery_counts WHERE count > 0 "
+                         "ORDER BY destination, state")
+    # the oldest of a destination's deliveries in a state they leave again (waiting, in flight, dead)
+    oldest_in_state: str = ("SELECT created_at FROM deliveries WHERE state = ? AND destination = ? "
+                            "ORDER BY seq LIMIT 1")
     replay_body_held: str = ("SELECT 1 FROM messages WHERE id = ? AND ? IN (content_hash, canonical_hash) UNION ALL "
                              "SELECT 1 FROM deliveries WHERE message_id = ? AND body_hash = ?")
     blob_ref: str = "UPDATE blobs SET refs = refs + 1 WHERE sha256 = ?"
