@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def _swap(value: Any, subs: list[tuple[str, str]]) -> Any:
 class Copy:
     """One generated record: the template's rows under a new case number, ids and payload hashes."""
 
-    def __init__(self, t: Template, i: int, state: str, now: float) -> None:
+    def __init__(self, t: Template, i: int, state: str, now: float, due: float | None = None) -> None:
         case = f"A140105202{i:07d}"
         mid, did = new_id(), new_id()
         subs = [(TEMPLATE_CASE, case), (t.message["id"], mid), (t.delivery["id"], did),
@@ -153,9 +154,10 @@ class Copy:
                 d["reason"] = f"dead-lettered after attempt 1: {detail['detail']}"
                 action = "dead-lettered"
             else:
+                due = now + 86400 if due is None else due
                 detail["detail"] = "connection refused"
-                d["reason"] = f"attempt 1 failed: connection refused; next attempt at {iso_now(now + 86400)}"
-                d["next_attempt_at"] = now + 86400
+                d["reason"] = f"attempt 1 failed: connection refused; next attempt at {iso_now(due)}"
+                d["next_attempt_at"] = due
                 action = "delivery-failed"
             d["state"] = state
             a["outcome"] = state
@@ -174,8 +176,10 @@ def state_of(i: int) -> str:
     return "dead" if i % 50 == 7 else "retrying" if i % 50 == 21 else "delivered"
 
 
-async def fill(cfg_path: Path, t: Template, start: int, stop: int) -> float:
-    """Records start..stop-1 through the store's writer; seconds taken."""
+async def fill(cfg_path: Path, t: Template, start: int, stop: int, states: Callable[[int], str] = state_of,
+               due: float | None = None) -> float:
+    """Records start..stop-1 through the store's writer, each in the state `states` gives it (a retry
+    due at `due`, by default in a day); seconds taken."""
     cfg = load_config(cfg_path)
     store: Any = make_store(cfg)
     signer = Signer.load_or_create(Path(cfg.gateway.data_dir) / "signing-key.pem")
@@ -187,7 +191,7 @@ async def fill(cfg_path: Path, t: Template, start: int, stop: int) -> float:
     try:
         for lo in range(start, stop, BATCH):
             now = time.time()
-            copies = [Copy(t, i, state_of(i), now) for i in range(lo, min(stop, lo + BATCH))]
+            copies = [Copy(t, i, states(i), now, due) for i in range(lo, min(stop, lo + BATCH))]
             blob_sql = (f"INSERT INTO blobs (sha256, size, data, refs) VALUES ({mark},{mark},{mark},1) "
                         "ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + 1")
             blobs = [(h, len(b), b) for c in copies for h, b in c.blobs.items()]
