@@ -172,6 +172,30 @@ def _insert(table: str, row: dict[str, Any], mark: str) -> str:
     return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join([mark] * len(row))})"
 
 
+_BLOB = ("INSERT INTO blobs (sha256, size, data, refs) VALUES (?,?,?,1) "
+         "ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + 1")
+Statements = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def _sqlite_op(statements: Statements, events: list[AuditEvent]) -> Callable[[Any], None]:
+    def op(tx: Any) -> None:
+        for sql, rows in statements:
+            tx.conn.executemany(sql, rows)
+        tx.audit(events)
+
+    return op
+
+
+def _pg_op(statements: Statements, events: list[AuditEvent]) -> Callable[[Any], Any]:
+    async def op(tx: Any) -> None:
+        async with tx.conn.cursor() as cur:
+            for sql, rows in statements:
+                await cur.executemany(sql, rows)
+        await tx.audit(events)
+
+    return op
+
+
 def state_of(i: int) -> str:
     return "dead" if i % 50 == 7 else "retrying" if i % 50 == 21 else "delivered"
 
@@ -192,25 +216,12 @@ async def fill(cfg_path: Path, t: Template, start: int, stop: int, states: Calla
         for lo in range(start, stop, BATCH):
             now = time.time()
             copies = [Copy(t, i, states(i), now, due) for i in range(lo, min(stop, lo + BATCH))]
-            blob_sql = (f"INSERT INTO blobs (sha256, size, data, refs) VALUES ({mark},{mark},{mark},1) "
-                        "ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + 1")
-            blobs = [(h, len(b), b) for c in copies for h, b in c.blobs.items()]
-            tables = [("messages", [c.message for c in copies]), ("deliveries", [c.delivery for c in copies]),
-                      ("attempts", [c.attempt for c in copies])]
+            statements = [(_BLOB.replace("?", mark), [(h, len(b), b) for c in copies for h, b in c.blobs.items()])]
+            for table, rows in (("messages", [c.message for c in copies]), ("deliveries", [c.delivery for c in copies]),
+                                ("attempts", [c.attempt for c in copies])):
+                statements.append((_insert(table, rows[0], mark), [tuple(r.values()) for r in rows]))
             events = [e for c in copies for e in c.events]
-            if postgres:
-                async def op(tx: Any, blobs: Any = blobs, tables: Any = tables, events: Any = events) -> None:
-                    async with tx.conn.cursor() as cur:
-                        await cur.executemany(blob_sql, blobs)
-                        for table, rows in tables:
-                            await cur.executemany(_insert(table, rows[0], mark), [tuple(r.values()) for r in rows])
-                    await tx.audit(events)
-            else:
-                def op(tx: Any, blobs: Any = blobs, tables: Any = tables, events: Any = events) -> None:  # type: ignore[misc]
-                    tx.conn.executemany(blob_sql, blobs)
-                    for table, rows in tables:
-                        tx.conn.executemany(_insert(table, rows[0], mark), [tuple(r.values()) for r in rows])
-                    tx.audit(events)
+            op = _pg_op(statements, events) if postgres else _sqlite_op(statements, events)
             await store._write(op)
         await store.seal_log([])
     finally:

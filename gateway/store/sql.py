@@ -57,8 +57,8 @@ class Statements:
     queue_depths: str = ("SELECT destination, state, count, oldest FROM delivery_counts WHERE count > 0 "
                          "ORDER BY destination, state")
     # the oldest of a destination's deliveries in a state they leave again (waiting, in flight, dead)
-    oldest_in_state: str = ("SELECT created_at FROM deliveries WHERE state = ? AND destination = ? "
-                            "ORDER BY seq LIMIT 1")
+    oldest_in_state: str = ("SELECT created_at FROM deliveries WHERE state <> 'delivered' AND state = ? "
+                            "AND destination = ? ORDER BY seq LIMIT 1")
     replay_body_held: str = ("SELECT 1 FROM messages WHERE id = ? AND ? IN (content_hash, canonical_hash) UNION ALL "
                              "SELECT 1 FROM deliveries WHERE message_id = ? AND body_hash = ?")
     blob_ref: str = "UPDATE blobs SET refs = refs + 1 WHERE sha256 = ?"
@@ -81,6 +81,7 @@ class Statements:
     # -- exchange log, keys, drop marks
     insert_entries: str = f"INSERT INTO audit_log ({_ENTRY}) VALUES ({', '.join('?' * 11)})"
     checkpoints: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq"
+    checkpoint_page: str = f"SELECT {columns(Checkpoint)} FROM checkpoints WHERE seq > ? ORDER BY seq LIMIT ?"
     last_checkpoint: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq DESC LIMIT 1"
     find_api_key: str = f"SELECT {columns(ApiKeyRow)} FROM api_keys WHERE key_hash = ?"
     file_seen: str = "SELECT message_id FROM ingested_files WHERE channel = ? AND fingerprint = ?"
@@ -88,10 +89,12 @@ class Statements:
     def list_deliveries(
         self, state: str | None, destination: str | None, after: str | None, limit: int
     ) -> tuple[str, list[Any]]:
-        """A page of deliveries in queue order (keyset paging by id), at most 1,000."""
+        """A page of deliveries in queue order (keyset paging by id), at most 1,000. A state other than
+        delivered is read through deliveries_unfinished (its condition named so the planner may)."""
         m = self.mark
+        by_state = f"state = {m}" + (" AND state <> 'delivered'" if state != "delivered" else "")
         return _filtered(f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true", [], [
-            (state, f"state = {m}"), (destination, f"destination = {m}"),
+            (state, by_state), (destination, f"destination = {m}"),
             (after, f"seq > (SELECT seq FROM deliveries WHERE id = {m})"),
         ], f"ORDER BY seq LIMIT {m}", min(limit, 1000))
 
@@ -100,13 +103,19 @@ class Statements:
         until: str | None, after_seq: int, limit: int,
     ) -> tuple[str, list[Any]]:
         m = self.mark
+        # Time never goes backwards along the chain, so a time range is a range of seq: its ends are
+        # found through the time index and the page is then read in seq order (filtering by time
+        # itself would gather and sort every entry of the range, however long).
+        first_at = f"(SELECT min(seq) FROM audit_log WHERE time = (SELECT min(time) FROM audit_log WHERE time >= {m}))"
         sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE seq > {m}", [after_seq], [
             (case_number, f"case_number = {m}"), (message_id, f"message_id = {m}"),
-            (since, f"time >= {m}"), (until, f"time < {m}"),
+            (since, f"seq >= coalesce({first_at}, 9223372036854775807)"),
+            (until, f"seq < coalesce({first_at}, seq + 1)"),
         ], f"ORDER BY seq LIMIT {m}", limit)
-        if agency:  # its own entries, entries naming it, and every entry of its messages
+        if agency:  # its own entries, entries naming it, and every entry of its messages (checked row by
+            # row along seq, so a page stops at `limit` matches instead of gathering them all first)
             where = (f" AND (actor = {m} OR detail LIKE {m}"
-                     f" OR message_id IN (SELECT id FROM messages WHERE sender = {m}))")
+                     f" OR EXISTS (SELECT 1 FROM messages WHERE id = audit_log.message_id AND sender = {m}))")
             head, order = sql.rsplit(" ORDER BY ", 1)
             sql = f"{head}{where} ORDER BY {order}"
             args[-1:-1] = [agency, f'%"{agency}"%', agency]
