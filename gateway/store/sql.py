@@ -107,10 +107,14 @@ class Statements:
         # found through the time index and the page is then read in seq order (filtering by time
         # itself would gather and sort every entry of the range, however long).
         first_at = f"(SELECT min(seq) FROM audit_log WHERE time = (SELECT min(time) FROM audit_log WHERE time >= {m}))"
-        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE seq > {m}", [after_seq], [
+        never = 9223372036854775807
+        lower, first = f"{m}", [after_seq]  # one lower bound (SQLite walks the key from one bound only)
+        if since:
+            lower = f"(SELECT max(column1) FROM (VALUES ({m}), (coalesce({first_at}, {never}) - 1)) AS b)"
+            first.append(since)
+        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE seq > {lower}", first, [
             (case_number, f"case_number = {m}"), (message_id, f"message_id = {m}"),
-            (since, f"seq >= coalesce({first_at}, 9223372036854775807)"),
-            (until, f"seq < coalesce({first_at}, seq + 1)"),
+            (until, f"seq < coalesce({first_at}, {never})"),
         ], f"ORDER BY seq LIMIT {m}", limit)
         if agency:  # its own entries, entries naming it, and every entry of its messages (checked row by
             # row along seq, so a page stops at `limit` matches instead of gathering them all first)
