@@ -106,20 +106,22 @@ class Statements:
         # Time never goes backwards along the chain, so a time range is a range of seq: its ends are
         # found through the time index and the page is then read in seq order (filtering by time
         # itself would gather and sort every entry of the range, however long).
-        first_at = f"(SELECT min(seq) FROM audit_log WHERE time = (SELECT min(time) FROM audit_log WHERE time >= {m}))"
+        first_at = f"(SELECT seq FROM audit_log WHERE time >= {m} ORDER BY time, seq LIMIT 1)"
         never = 9223372036854775807
-        lower, first = f"{m}", [after_seq]  # one lower bound (SQLite walks the key from one bound only)
+        # one lower bound (SQLite walks the key from one bound only), none without a cursor (PostgreSQL
+        # would otherwise intersect a case's few entries with every entry of the log)
+        lower, first = (f" AND seq > {m}", [after_seq]) if after_seq else ("", [])
         if since:
-            lower = f"(SELECT max(column1) FROM (VALUES ({m}), (coalesce({first_at}, {never}) - 1)) AS b)"
-            first.append(since)
-        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE seq > {lower}", first, [
+            lower = f" AND seq > (SELECT max(column1) FROM (VALUES ({m}), (coalesce({first_at}, {never}) - 1)) AS b)"
+            first = [after_seq, since]
+        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE true{lower}", first, [
             (case_number, f"case_number = {m}"), (message_id, f"message_id = {m}"),
             (until, f"seq < coalesce({first_at}, {never})"),
         ], f"ORDER BY seq LIMIT {m}", limit)
         if agency:  # its own entries, entries naming it, and every entry of its messages (checked row by
-            # row along seq, so a page stops at `limit` matches instead of gathering them all first)
+            # row along seq, so a page stops at `limit` matches instead of gathering or hashing them all first)
             where = (f" AND (actor = {m} OR detail LIKE {m}"
-                     f" OR EXISTS (SELECT 1 FROM messages WHERE id = audit_log.message_id AND sender = {m}))")
+                     f" OR (SELECT sender FROM messages WHERE id = audit_log.message_id) = {m})")
             head, order = sql.rsplit(" ORDER BY ", 1)
             sql = f"{head}{where} ORDER BY {order}"
             args[-1:-1] = [agency, f'%"{agency}"%', agency]
