@@ -31,3 +31,6 @@ END;
 -- history out. Queries name `state <> 'delivered'` to use it; a full (state, seq) index would
 -- also tempt the planner away from deliveries_waiting for the dispatcher's next due time.
 CREATE INDEX IF NOT EXISTS deliveries_unfinished ON deliveries(state, seq) WHERE state <> 'delivered';
+-- How a payload is kept (gateway/store/packing.py): 0 as it came, 1 zlib. Hashes and sizes are of
+-- the payload itself, so the log and retention never see the difference.
+ALTER TABLE blobs ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
