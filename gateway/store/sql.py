@@ -110,7 +110,8 @@ class Statements:
         never = 9223372036854775807
         # one lower bound (SQLite walks the key from one bound only), none without a cursor (PostgreSQL
         # would otherwise intersect a case's few entries with every entry of the log)
-        lower, first = (f" AND seq > {m}", [after_seq]) if after_seq else ("", [])
+        first: list[Any] = [after_seq] if after_seq else []
+        lower = f" AND seq > {m}" if after_seq else ""
         if since:
             lower = f" AND seq > (SELECT max(column1) FROM (VALUES ({m}), (coalesce({first_at}, {never}) - 1)) AS b)"
             first = [after_seq, since]
