@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import statistics
 import subprocess
@@ -336,6 +337,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--sizes", default="", help="sizes to time at (default: 0, 100000, --records)")
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--verify", action="store_true", help="then time `gateway audit verify --full`, add 1%% more "
+                                                          "records, and time the incremental verification")
     ap.add_argument("--keep", help="work in this folder and keep it; run again on it to grow it further or to time "
                                    "its reads with another version of the gateway (default: a temporary folder)")
     args = ap.parse_args()
@@ -386,6 +389,32 @@ def main() -> None:
     print(f"{'KB stored per record':<22}" + "".join(f"{r[3] / 1024:>12.1f}" for r in rows))
     worst = max(rows[-1][1].values())
     print(f"\nslowest read at {rows[-1][0]:,}: {worst:.1f} ms (target < 20 ms): {'met' if worst < 20 else 'NOT met'}")
+    if args.verify:
+        time_verify(cfg, t, state, work)
+
+
+def verify_cli(cfg: Path, work: Path, *extra: str) -> float:
+    pin = Signer.load_or_create(work / "data" / "signing-key.pem").key_id
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", "from gateway.cli import main; main()", "audit", "verify", "--config",
+                        str(cfg), "--key-fingerprint", pin, "--live", "--state", str(work / "verified.json"), *extra],
+                       cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"verify failed: {r.stdout[-2000:]} {r.stderr[-2000:]}")
+    said = re.findall(r"(\d+\.\d) s\b", re.sub(r"[│╭╮╰╯─\s]+", " ", r.stdout))
+    return float(said[-1]) if said else time.perf_counter() - t0  # the verification's own time, not start-up
+
+
+def time_verify(cfg: Path, t: Template, state: dict[str, Any], work: Path) -> None:
+    have = state["have"]
+    full = verify_cli(cfg, work, "--full")
+    more = have + max(1, have // 100)
+    asyncio.run(fill(cfg, t, have, more))
+    state["have"] = more
+    (work / "state.json").write_text(json.dumps(state))
+    incremental = verify_cli(cfg, work)
+    print(f"\ngateway audit verify at {have:,} records: --full {full:.1f} s; after {more - have:,} more records, "
+          f"from the last verified checkpoint {incremental:.1f} s ({full / incremental:.0f}x less)")
 
 
 if __name__ == "__main__":

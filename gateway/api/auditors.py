@@ -36,7 +36,7 @@ async def audit(
 @router.get("/api/v1/audit/checkpoints", summary="signed checkpoints of the log's head", responses=answers(401, 403))
 async def checkpoints(
     gw: GatewayDep, p: ReaderKey, after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> dict[str, Any]:
     """Oldest first, a page at a time (a year's log holds thousands): go on with `next_after_seq`."""
     signer = gw.signer
