@@ -260,7 +260,8 @@ def reads(sample: dict[str, str]) -> list[tuple[str, str, str]]:
     ]
 
 
-def time_reads(url: str, sample: dict[str, str]) -> dict[str, float]:
+def time_reads(url: str, sample: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """name -> (median, fastest) ms: on a shared machine the fastest shows the read's own cost."""
     out = {}
     with httpx.Client(base_url=url, timeout=120) as c:
         for name, path, key in reads(sample):
@@ -271,7 +272,7 @@ def time_reads(url: str, sample: dict[str, str]) -> dict[str, float]:
                 ms.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
                     raise SystemExit(f"{path}: HTTP {r.status_code} {r.text[:300]}")
-            out[name] = statistics.median(ms)
+            out[name] = (statistics.median(ms), min(ms))
     return out
 
 
@@ -380,14 +381,14 @@ def main() -> None:
         per = total / max(1, size + len(ids))
         rows.append((size, ms, total, per))
         print(f"  at {size:>9,} records: store {total / 1e6:,.0f} MB, {per / 1024:.1f} KB per record; slowest read "
-              f"{max(ms.values()):.1f} ms ({max(ms, key=lambda k: ms[k])})", flush=True)
+              f"{max(ms.values())[0]:.1f} ms ({max(ms, key=lambda k: ms[k])})", flush=True)
     names = list(rows[0][1])
-    print(f"\nms per read (median of {REPEAT}), {backend}")
-    print(f"{'read':<22}" + "".join(f"{r[0]:>12,}" for r in rows))
+    print(f"\nms per read (median / fastest of {REPEAT}), {backend}")
+    print(f"{'read':<22}" + "".join(f"{r[0]:>16,}" for r in rows))
     for n in names:
-        print(f"{n:<22}" + "".join(f"{r[1][n]:>12.1f}" for r in rows))
-    print(f"{'KB stored per record':<22}" + "".join(f"{r[3] / 1024:>12.1f}" for r in rows))
-    worst = max(rows[-1][1].values())
+        print(f"{n:<22}" + "".join(f"{r[1][n][0]:>9.1f} /{r[1][n][1]:>5.1f}" for r in rows))
+    print(f"{'KB stored per record':<22}" + "".join(f"{r[3] / 1024:>16.1f}" for r in rows))
+    worst = max(m for m, _ in rows[-1][1].values())
     print(f"\nslowest read at {rows[-1][0]:,}: {worst:.1f} ms (target < 20 ms): {'met' if worst < 20 else 'NOT met'}")
     if args.verify:
         time_verify(cfg, t, state, work)
