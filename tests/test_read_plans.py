@@ -24,7 +24,7 @@ NOW = "2026-11-26T12:00:00.000000Z"
 def reads(q: Any) -> dict[str, tuple[str, list[Any]]]:
     return {
         "queues": (q.queue_depths, []),
-        "oldest dead": (q.oldest_in_state, ["dead", "PROC"]),
+        "oldest dead": (q.oldest_in_state("dead"), ["PROC"]),
         "dead letters": q.list_deliveries("dead", None, None, 100),
         "dead letters of one destination, next page": q.list_deliveries("dead", "PROC", "d-1", 100),
         "waiting": q.list_deliveries("retrying", None, None, 100),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from gateway.model import DeliveryState
 from gateway.store.rows import ApiKeyRow, AttemptRow, Checkpoint, DeliveryRow, MessageRow, columns
 
 _NEW_MESSAGE = ("id, sender, channel, sender_message_id, content_hash, canonical_hash, case_number, stage, action, "
@@ -21,6 +22,9 @@ _NEW_MESSAGE = ("id, sender, channel, sender_message_id, content_hash, canonical
 _NEW_DELIVERY = ("id, message_id, destination, case_number, body_hash, content_type, file_name, state, reason, "
                  "attempts, created_at, updated_at, next_attempt_at")
 _ENTRY = "seq, time, node, actor, action, message_id, case_number, payload_hash, detail, prev_hash, entry_hash"
+
+
+_UNFINISHED = frozenset(str(s) for s in DeliveryState) - {"delivered"}  # the states a literal may name
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,6 @@ class Statements:
     # QueueDepth rows from the counts kept at commit time (migration 0004), never a scan of the history
     queue_depths: str = ("SELECT destination, state, count, oldest FROM delivery_counts WHERE count > 0 "
                          "ORDER BY destination, state")
-    # the oldest of a destination's deliveries in a state they leave again (waiting, in flight, dead)
-    oldest_in_state: str = ("SELECT created_at FROM deliveries WHERE state <> 'delivered' AND state = ? "
-                            "AND destination = ? ORDER BY seq LIMIT 1")
     replay_body_held: str = ("SELECT 1 FROM messages WHERE id = ? AND ? IN (content_hash, canonical_hash) UNION ALL "
                              "SELECT 1 FROM deliveries WHERE message_id = ? AND body_hash = ?")
     blob_ref: str = "UPDATE blobs SET refs = refs + 1 WHERE sha256 = ?"
@@ -89,14 +90,28 @@ class Statements:
     def list_deliveries(
         self, state: str | None, destination: str | None, after: str | None, limit: int
     ) -> tuple[str, list[Any]]:
-        """A page of deliveries in queue order (keyset paging by id), at most 1,000. A state other than
-        delivered is read through deliveries_unfinished (its condition named so the planner may)."""
+        """A page of deliveries in queue order (keyset paging by id), at most 1,000."""
         m = self.mark
-        by_state = f"state = {m}" + (" AND state <> 'delivered'" if state != "delivered" else "")
-        return _filtered(f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true", [], [
-            (state, by_state), (destination, f"destination = {m}"),
+        select = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true"
+        if state in _UNFINISHED:
+            select += self._unfinished(str(state))
+            state = None
+        return _filtered(select, [], [
+            (state, f"state = {m}"), (destination, f"destination = {m}"),
             (after, f"seq > (SELECT seq FROM deliveries WHERE id = {m})"),
         ], f"ORDER BY seq LIMIT {m}", min(limit, 1000))
+
+    def oldest_in_state(self, state: str) -> str:
+        """The oldest of a destination's deliveries in a state they leave again (waiting, in flight, dead)."""
+        return (f"SELECT created_at FROM deliveries WHERE true{self._unfinished(state)} AND destination = {self.mark} "
+                "ORDER BY seq LIMIT 1")
+
+    def _unfinished(self, state: str) -> str:
+        """` AND state = '<state>'` for a known state other than delivered, as a literal, so that the planner
+        may read it through the partial index deliveries_unfinished (PostgreSQL proves the index's
+        condition from the literal; SQLite needs the condition's own words, so they are added)."""
+        assert state in _UNFINISHED
+        return f" AND state = '{state}'" + (" AND state <> 'delivered'" if self.mark == "?" else "")
 
     def audit_entries(
         self, case_number: str | None, message_id: str | None, agency: str | None, since: str | None,

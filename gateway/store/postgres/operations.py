@@ -41,7 +41,7 @@ class PostgresOperations(PostgresEngine):
             await cur.execute(Q.queue_depths)
             for dest, state, count, oldest in await cur.fetchall():
                 if state in LEAVING_STATES:
-                    await cur.execute(Q.oldest_in_state, (state, dest))
+                    await cur.execute(Q.oldest_in_state(state), (dest,))
                     first = await cur.fetchone()
                     oldest = first[0] if first else None
                 rows.append(QueueDepth.from_db((dest, state, count, oldest)))

@@ -48,7 +48,7 @@ class SQLiteOperations(SQLiteEngine):
             rows = []
             for dest, state, count, oldest in c.execute(Q.queue_depths).fetchall():
                 if state in LEAVING_STATES:
-                    first = c.execute(Q.oldest_in_state, (state, dest)).fetchone()
+                    first = c.execute(Q.oldest_in_state(state), (dest,)).fetchone()
                     oldest = first[0] if first else None
                 rows.append(QueueDepth.from_db((dest, state, count, oldest)))
             return rows
