@@ -255,7 +255,7 @@ async def test_sqlite_gives_freed_pages_back(tmp_path: Path) -> None:
     await store.open()
     try:
         for i in range(60):
-            await put(store, body=f"<r>{i}</r>".encode() + os.urandom(50_000).hex().encode())
+            await put(store, body=f"<r>{i}</r>".encode() + os.urandom(100_000))  # incompressible: kept as is
         await settle(store, "PROC", DeliveryState.DELIVERED)
         report = await run_retention(store, FileStore(tmp_path / "files"), RetentionSettings(payload_days=1),
                                      now=FAR)

@@ -34,11 +34,17 @@ async def audit(
 
 
 @router.get("/api/v1/audit/checkpoints", summary="signed checkpoints of the log's head", responses=answers(401, 403))
-async def checkpoints(gw: GatewayDep, p: ReaderKey) -> dict[str, Any]:
+async def checkpoints(
+    gw: GatewayDep, p: ReaderKey, after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+) -> dict[str, Any]:
+    """Oldest first, a page at a time (a year's log holds thousands): go on with `next_after_seq`."""
     signer = gw.signer
     assert signer is not None  # set when the node starts, before the API serves
+    page = await gw.store.checkpoints(after_seq, limit)
     return {"public_key": public_pem(signer.public).decode(), "key_id": signer.key_id,
-            "checkpoints": [c.as_json() for c in await gw.store.checkpoints()]}
+            "checkpoints": [c.as_json() for c in page],
+            "next_after_seq": page[-1].seq if len(page) == limit else None}
 
 
 @router.get("/api/v1/audit/verify", summary="re-check the whole exchange log: chain, hashes and signed checkpoints",

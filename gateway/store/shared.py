@@ -19,6 +19,9 @@ from gateway.store.rows import Finish, Lease, NewDelivery, NewMessage
 
 Head = tuple[int, str, str]  # the exchange log's newest entry: (seq, entry_hash, time)
 
+# states a delivery leaves again: their oldest is read from the rows, not kept with the counts
+LEAVING_STATES = frozenset({"queued", "retrying", "in_flight", "dead"})
+
 _FINISH_ACTIONS = {"delivered": "delivered", "retrying": "delivery-failed", "dead": "dead-lettered"}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from gateway.model import DeliveryState
 from gateway.store.rows import ApiKeyRow, AttemptRow, Checkpoint, DeliveryRow, MessageRow, columns
 
 _NEW_MESSAGE = ("id, sender, channel, sender_message_id, content_hash, canonical_hash, case_number, stage, action, "
@@ -24,6 +25,9 @@ CASE_ENTRY_COLUMNS = ("message_id, case_number, received_at, sender, stage, acti
                       "documents, files, file_bytes, answered_by, answered_at")  # rows.CaseEntryRow
 _NEW_CASE_ENTRY = CASE_ENTRY_COLUMNS.removesuffix(", answered_by, answered_at")
 _ENTRY = "seq, time, node, actor, action, message_id, case_number, payload_hash, detail, prev_hash, entry_hash"
+
+
+_UNFINISHED = frozenset(str(s) for s in DeliveryState) - {"delivered"}  # the states a literal may name
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,9 @@ class Statements:
     get_deliveries: str = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE message_id = ? ORDER BY seq"
     get_delivery: str = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE id = ?"
     get_attempts: str = f"SELECT {columns(AttemptRow)} FROM attempts WHERE delivery_id = ? ORDER BY id"
-    queue_depths: str = ("SELECT destination, state, COUNT(*) AS count, MIN(created_at) AS oldest "  # QueueDepth
-                         "FROM deliveries GROUP BY destination, state ORDER BY destination, state")
+    # QueueDepth rows from the counts kept at commit time (migration 0004), never a scan of the history
+    queue_depths: str = ("SELECT destination, state, count, oldest FROM delivery_counts WHERE count > 0 "
+                         "ORDER BY destination, state")
     replay_body_held: str = ("SELECT 1 FROM messages WHERE id = ? AND ? IN (content_hash, canonical_hash) UNION ALL "
                              "SELECT 1 FROM deliveries WHERE message_id = ? AND body_hash = ?")
     blob_ref: str = "UPDATE blobs SET refs = refs + 1 WHERE sha256 = ?"
@@ -93,6 +98,7 @@ class Statements:
     # -- exchange log, keys, drop marks
     insert_entries: str = f"INSERT INTO audit_log ({_ENTRY}) VALUES ({', '.join('?' * 11)})"
     checkpoints: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq"
+    checkpoint_page: str = f"SELECT {columns(Checkpoint)} FROM checkpoints WHERE seq > ? ORDER BY seq LIMIT ?"
     last_checkpoint: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq DESC LIMIT 1"
     find_api_key: str = f"SELECT {columns(ApiKeyRow)} FROM api_keys WHERE key_hash = ?"
     file_seen: str = "SELECT message_id FROM ingested_files WHERE channel = ? AND fingerprint = ?"
@@ -102,23 +108,52 @@ class Statements:
     ) -> tuple[str, list[Any]]:
         """A page of deliveries in queue order (keyset paging by id), at most 1,000."""
         m = self.mark
-        return _filtered(f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true", [], [
+        select = f"SELECT {columns(DeliveryRow)} FROM deliveries WHERE true"
+        if state in _UNFINISHED:
+            select += self._unfinished(str(state))
+            state = None
+        return _filtered(select, [], [
             (state, f"state = {m}"), (destination, f"destination = {m}"),
             (after, f"seq > (SELECT seq FROM deliveries WHERE id = {m})"),
         ], f"ORDER BY seq LIMIT {m}", min(limit, 1000))
+
+    def oldest_in_state(self, state: str) -> str:
+        """The oldest of a destination's deliveries in a state they leave again (waiting, in flight, dead)."""
+        return (f"SELECT created_at FROM deliveries WHERE true{self._unfinished(state)} AND destination = {self.mark} "
+                "ORDER BY seq LIMIT 1")
+
+    def _unfinished(self, state: str) -> str:
+        """` AND state = '<state>'` for a known state other than delivered, as a literal, so that the planner
+        may read it through the partial index deliveries_unfinished (PostgreSQL proves the index's
+        condition from the literal; SQLite needs the condition's own words, so they are added)."""
+        assert state in _UNFINISHED
+        return f" AND state = '{state}'" + (" AND state <> 'delivered'" if self.mark == "?" else "")
 
     def audit_entries(
         self, case_number: str | None, message_id: str | None, agency: str | None, since: str | None,
         until: str | None, after_seq: int, limit: int,
     ) -> tuple[str, list[Any]]:
         m = self.mark
-        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE seq > {m}", [after_seq], [
+        # Time never goes backwards along the chain, so a time range is a range of seq: its ends are
+        # found through the time index and the page is then read in seq order (filtering by time
+        # itself would gather and sort every entry of the range, however long).
+        first_at = f"(SELECT seq FROM audit_log WHERE time >= {m} ORDER BY time, seq LIMIT 1)"
+        never = 9223372036854775807
+        # one lower bound (SQLite walks the key from one bound only), none without a cursor (PostgreSQL
+        # would otherwise intersect a case's few entries with every entry of the log)
+        first: list[Any] = [after_seq] if after_seq else []
+        lower = f" AND seq > {m}" if after_seq else ""
+        if since:
+            lower = f" AND seq > (SELECT max(column1) FROM (VALUES ({m}), (coalesce({first_at}, {never}) - 1)) AS b)"
+            first = [after_seq, since]
+        sql, args = _filtered(f"SELECT {_ENTRY} FROM audit_log WHERE true{lower}", first, [
             (case_number, f"case_number = {m}"), (message_id, f"message_id = {m}"),
-            (since, f"time >= {m}"), (until, f"time < {m}"),
+            (until, f"seq < coalesce({first_at}, {never})"),
         ], f"ORDER BY seq LIMIT {m}", limit)
-        if agency:  # its own entries, entries naming it, and every entry of its messages
+        if agency:  # its own entries, entries naming it, and every entry of its messages (checked row by
+            # row along seq, so a page stops at `limit` matches instead of gathering or hashing them all first)
             where = (f" AND (actor = {m} OR detail LIKE {m}"
-                     f" OR message_id IN (SELECT id FROM messages WHERE sender = {m}))")
+                     f" OR (SELECT sender FROM messages WHERE id = audit_log.message_id) = {m})")
             head, order = sql.rsplit(" ORDER BY ", 1)
             sql = f"{head}{where} ORDER BY {order}"
             args[-1:-1] = [agency, f'%"{agency}"%', agency]

@@ -39,5 +39,6 @@ class PostgresLog(PostgresEngine):
         row = await self._row(Q.last_checkpoint)
         return Checkpoint.from_db(row) if row else None
 
-    async def checkpoints(self) -> list[Checkpoint]:
-        return [Checkpoint.from_db(r) for r in await self._rows(Q.checkpoints)]
+    async def checkpoints(self, after_seq: int = 0, limit: int | None = None) -> list[Checkpoint]:
+        sql, args = (Q.checkpoints, None) if limit is None else (Q.checkpoint_page, (after_seq, limit))
+        return [Checkpoint.from_db(r) for r in await self._rows(sql, args)]

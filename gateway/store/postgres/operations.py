@@ -10,6 +10,7 @@ from gateway.store.postgres.connection import PostgresEngine
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import AttemptRow, DeliveryRow, MessageRow, QueueDepth
 from gateway.store.shared import (
+    LEAVING_STATES,
     discarded_event,
     not_discardable,
     payload_gone,
@@ -35,7 +36,16 @@ class PostgresOperations(PostgresEngine):
         return [AttemptRow.from_db(r) for r in await self._rows(Q.get_attempts, (delivery_id,))]
 
     async def queue_depths(self) -> list[QueueDepth]:
-        return [QueueDepth.from_db(r) for r in await self._rows(Q.queue_depths)]
+        rows = []
+        async with self._pooled() as conn, conn.cursor() as cur:
+            await cur.execute(Q.queue_depths)
+            for dest, state, count, oldest in await cur.fetchall():
+                if state in LEAVING_STATES:
+                    await cur.execute(Q.oldest_in_state(state), (dest,))
+                    first = await cur.fetchone()
+                    oldest = first[0] if first else None
+                rows.append(QueueDepth.from_db((dest, state, count, oldest)))
+        return rows
 
     async def list_deliveries(
         self, *, state: str | None = None, destination: str | None = None, after: str | None = None, limit: int = 100

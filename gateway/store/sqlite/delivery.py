@@ -7,6 +7,7 @@ import time
 import uuid
 
 from gateway.model import DeliveryState, sha256_hex
+from gateway.store.packing import unpack
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
 from gateway.store.shared import finish_events, finish_reason, held_reason, lease_attachments, lease_reason
@@ -19,7 +20,7 @@ from gateway.store.sqlite.writer import Tx
 _LEASE = """
 SELECT d.id, d.message_id, d.destination, d.case_number, d.body_hash, d.content_type,
        d.attempts, d.created_at, d.file_name, b.data,
-       CASE WHEN m.status = 'accepted' THEN json_extract(m.summary, '$.attachments') END, d.replay_of
+       CASE WHEN m.status = 'accepted' THEN json_extract(m.summary, '$.attachments') END, d.replay_of, b.codec
 FROM deliveries d LEFT JOIN blobs b ON b.sha256 = d.body_hash
 JOIN messages m ON m.id = d.message_id
 WHERE d.destination = ? AND d.state IN ('queued','retrying','in_flight')
@@ -43,7 +44,7 @@ class SQLiteDelivery(SQLiteClocks):
                 token = uuid.uuid4().hex
                 tx.conn.execute(Q.take_lease, (self.lease_owner, token, now + lease_seconds, now,
                                                lease_reason(r[6] + 1, self.lease_owner), r[0]))
-                body = bytes(r[9]) if r[9] is not None else None
+                body = unpack(r[9], r[12]) if r[9] is not None else None
                 leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body,
                                     lease_attachments(r[10]), r[11]))
             return leases

@@ -8,6 +8,7 @@ import time
 
 from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
+from gateway.store.packing import pack, unpack
 from gateway.store.rows import NewDelivery, NewMessage
 from gateway.store.shared import (
     as_duplicate,
@@ -29,15 +30,16 @@ class SQLiteIntake(SQLiteClocks):
         h = sha256_hex(data)
 
         def op(tx: Tx) -> str:
-            tx.conn.execute("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?,?,?)", (h, len(data), data))
+            tx.conn.execute("INSERT OR IGNORE INTO blobs (sha256, size, data, codec) VALUES (?,?,?,?)",
+                            (h, len(data), *pack(data)))
             return h
 
         return await self._write(op)
 
     async def get_blob(self, sha256: str) -> bytes | None:
         def q(c: sqlite3.Connection) -> bytes | None:
-            row = c.execute(Q.get_blob, (sha256,)).fetchone()
-            return bytes(row[0]) if row else None
+            row = c.execute("SELECT data, codec FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+            return unpack(row[0], row[1]) if row else None
 
         return await self._read(q)
 
@@ -77,8 +79,8 @@ class SQLiteIntake(SQLiteClocks):
             held, files = new_message_payloads(m, blobs, deliveries)
             for h in held:  # each payload counts the messages holding it (retention frees it at 0)
                 if h in data:
-                    c.execute("INSERT INTO blobs (sha256, size, data, refs) VALUES (?,?,?,1) "
-                              "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1", (h, len(data[h]), data[h]))
+                    c.execute("INSERT INTO blobs (sha256, size, data, codec, refs) VALUES (?,?,?,?,1) "
+                              "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1", (h, len(data[h]), *pack(data[h])))
                 else:
                     c.execute(Q.blob_ref, (h,))
             for h in files:

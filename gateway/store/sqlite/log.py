@@ -42,5 +42,6 @@ class SQLiteLog(SQLiteEngine):
 
         return await self._read(q)
 
-    async def checkpoints(self) -> list[Checkpoint]:
-        return await self._read(lambda c: [Checkpoint.from_db(r) for r in c.execute(Q.checkpoints).fetchall()])
+    async def checkpoints(self, after_seq: int = 0, limit: int | None = None) -> list[Checkpoint]:
+        sql, args = (Q.checkpoints, ()) if limit is None else (Q.checkpoint_page, (after_seq, limit))
+        return await self._read(lambda c: [Checkpoint.from_db(r) for r in c.execute(sql, args).fetchall()])

@@ -8,6 +8,7 @@ import time
 from gateway.model import new_id
 from gateway.store.rows import AttemptRow, DeliveryRow, MessageRow, QueueDepth
 from gateway.store.shared import (
+    LEAVING_STATES,
     discarded_event,
     not_discardable,
     payload_gone,
@@ -43,7 +44,16 @@ class SQLiteOperations(SQLiteEngine):
             lambda c: [AttemptRow.from_db(r) for r in c.execute(Q.get_attempts, (delivery_id,)).fetchall()])
 
     async def queue_depths(self) -> list[QueueDepth]:
-        return await self._read(lambda c: [QueueDepth.from_db(r) for r in c.execute(Q.queue_depths).fetchall()])
+        def q(c: sqlite3.Connection) -> list[QueueDepth]:
+            rows = []
+            for dest, state, count, oldest in c.execute(Q.queue_depths).fetchall():
+                if state in LEAVING_STATES:
+                    first = c.execute(Q.oldest_in_state(state), (dest,)).fetchone()
+                    oldest = first[0] if first else None
+                rows.append(QueueDepth.from_db((dest, state, count, oldest)))
+            return rows
+
+        return await self._read(q)
 
     async def list_deliveries(
         self, *, state: str | None = None, destination: str | None = None, after: str | None = None, limit: int = 100
