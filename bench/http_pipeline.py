@@ -129,8 +129,16 @@ def receiver(port: int, out: str) -> None:
 
 def load(port: int, prefix: str, count: int, rate: float, connections: int, out: str) -> None:
     """Send `count` records over `connections` keep-alive connections, paced at `rate`/s (0: flat out)."""
-    sent: dict[str, float] = {}
     bodies = [(f"{prefix}-{i:06d}", make_record(f"{prefix}-{i:06d}")) for i in range(count)]
+    send_all(port, "/inbound/police-in", bodies, rate, connections, {"X-API-Key": BENCH_KEY}, out, ok=(202,))
+
+
+def send_all(port: int, path: str, bodies: list[tuple[str, bytes]], rate: float, connections: int,
+             headers: dict[str, str], out: str, ok: tuple[int, ...] = (200, 202)) -> None:
+    """POST each (case, body) to `path` over `connections` keep-alive connections, paced at `rate`/s
+    (0: flat out); write when each was sent, the refusals and the span to `out` as JSON."""
+    sent: dict[str, float] = {}
+    count = len(bodies)
     failures = 0
 
     async def conn(queue: asyncio.Queue[tuple[str, bytes]], t0: float) -> None:
@@ -143,9 +151,8 @@ def load(port: int, prefix: str, count: int, rate: float, connections: int, out:
             if rate:
                 await asyncio.sleep(max(0.0, t0 + n / rate - loop.time()))
             sent[case] = time.time()
-            status, answer = await post(reader, writer, "/inbound/police-in", body,
-                                        {"X-API-Key": BENCH_KEY, "X-Message-Id": case})
-            if status != 202:
+            status, answer = await post(reader, writer, path, body, {**headers, "X-Message-Id": case})
+            if status not in ok:
                 failures += 1
                 print(f"{case}: HTTP {status} {answer[:300]!r}", file=sys.stderr)
         writer.close()

@@ -200,40 +200,8 @@ def load_phase(port: int, path: str, prefix: str, count: int, rate: float, conns
 
 def load(port: int, path: str, prefix: str, count: int, rate: float, conns: int, out: str, headers: str) -> None:
     """The load generator of http_pipeline, with police records and a path of the relay's."""
-    import asyncio
-
-    sent: dict[str, float] = {}
     bodies = [(f"{prefix}{i:07d}", police_record(f"{prefix}{i:07d}")) for i in range(count)]
-    extra = json.loads(headers)
-    failures = 0
-
-    async def conn(queue: asyncio.Queue[tuple[str, bytes]], t0: float) -> None:
-        nonlocal failures
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        loop = asyncio.get_running_loop()
-        while not queue.empty():
-            n = count - queue.qsize()
-            case, body = queue.get_nowait()
-            if rate:
-                await asyncio.sleep(max(0.0, t0 + n / rate - loop.time()))
-            sent[case] = time.time()
-            status, answer = await hp.post(reader, writer, path, body, {**extra, "X-Message-Id": case})
-            if status not in (200, 202):
-                failures += 1
-                print(f"{case}: HTTP {status} {answer[:300]!r}", file=sys.stderr)
-        writer.close()
-
-    async def main() -> None:
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        for item in bodies:
-            queue.put_nowait(item)
-        t0 = asyncio.get_running_loop().time()
-        started = time.time()
-        await asyncio.gather(*(conn(queue, t0) for _ in range(conns)))
-        Path(out).write_text(json.dumps({"sent": sent, "failures": failures, "started": started,
-                                         "ended": time.time()}))
-
-    hp._run(main())
+    hp.send_all(port, path, bodies, rate, conns, json.loads(headers), out)
 
 
 def _ready(port: int) -> None:
