@@ -5,10 +5,11 @@ SOAP `ValidateCaseRecord`) and shows the findings. It runs the node's own pipeli
 agency's inbound pack, the standard schema, the rules as this deployment adapted them, routing and
 the destinations' outbound mappings) through `packcheck.check_file`, the function `gateway
 validate` uses, so the service, the command line and the pipeline give the same findings.
-Nothing is stored, routed or logged as a submission: only a count per agency and outcome goes
-to /metrics. Each agency gets `validations_per_second` (with a burst of as many), so a case
-system validating on every keystroke cannot crowd out submissions; the node's admission bounds
-it like a submission.
+A batch file is split into its records by `packcheck.split_records` (the pack's own splitter, as
+`gateway validate` and submission split it) and each record is judged alone. Nothing is stored,
+routed or logged as a submission: only a count per agency and outcome goes to /metrics. Each
+agency gets `validations_per_second` (with a burst of as many), so a case system validating on
+every keystroke cannot crowd out submissions; the node's admission bounds it like a submission.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from gateway import heap, standard
 from gateway.clockkeeper import ClockKeeper, document_types
 from gateway.metrics import Metrics
 from gateway.model import InboundRecord
-from gateway.packcheck import Outcome, check_file
+from gateway.packcheck import Outcome, check_file, split_records
 from gateway.pipeline import Pipeline, Step
-from gateway.verdict import RateLimited, Verdict
+from gateway.verdict import RateLimited, Verdict, file_verdict
 
 _INLINE_LIMIT = 256 * 1024  # larger records are judged off the event loop, as the pipeline does
 
@@ -95,19 +96,22 @@ class Validation:
         source = f"channel {record.channel}" + (f", file {record.file_name}" if record.file_name else "")
         steps = self.steps(test)
 
-        def judge() -> Outcome:
-            return check_file(record.body, pack, sender=agency, source=source, message_id="validation",
-                              attachments=record.attachments, versions=self.versions, channel=record.channel,
-                              steps=steps, render=False)
+        def judge() -> list[Outcome]:
+            parts = split_records(pack, record.body, source)
+            return [check_file(body, pack, sender=agency, source=source + (f", record {n}" if len(parts) > 1 else ""),
+                               message_id="validation", attachments=record.attachments, versions=self.versions,
+                               channel=record.channel, steps=steps, render=False)
+                    for n, body in enumerate(parts, 1)]
 
         try:
             with self.pipeline.admission.slot(record.channel, len(record.body)):
-                out = await asyncio.to_thread(judge) if len(record.body) > _INLINE_LIMIT else judge()
+                outs = await asyncio.to_thread(judge) if len(record.body) > _INLINE_LIMIT else judge()
         finally:
             heap.release_soon(len(record.body))
-        verdict = Verdict(agency, record.channel, out.blocked, [p.as_dict() for p in out.problems],
-                          out.destinations, out.outbound, time.perf_counter() - started,
-                          self.time_limits(out, agency))
+        seconds = time.perf_counter() - started
+        verdicts = [Verdict(agency, record.channel, out.blocked, [p.as_dict() for p in out.problems],
+                            out.destinations, out.outbound, seconds, self.time_limits(out, agency)) for out in outs]
+        verdict = verdicts[0] if len(verdicts) == 1 else file_verdict(verdicts, seconds)
         if not test:  # a conformance run is never counted
             self.metrics.validated(agency, verdict.outcome)
         return verdict

@@ -1,5 +1,8 @@
 """What the validation service answers about one record: its findings, and where it would go.
 
+A file of several records (a pack's `batch:`) is answered as submission answers it: a verdict per
+record in `records`, and the file's own verdict over them (blocked when any record is).
+
 Plain values, so adapters (which never see the pipeline) can answer it in their own protocol.
 Each finding is `Problem.as_dict()`, the form the pipeline logs and `gateway validate` reads:
 a field the findings gain (a hint, the location in the agency's own file) reaches every
@@ -25,6 +28,7 @@ class Verdict:
     outbound: dict[str, bytes] = field(default_factory=dict)  # what each destination would be given
     seconds: float = 0.0
     time_limits: list[dict[str, Any]] = field(default_factory=list)  # the clocks its delivery would start
+    records: list[Verdict] = field(default_factory=list)  # a batch file's verdict per record, in file order
 
     @property
     def outcome(self) -> str:
@@ -41,7 +45,23 @@ class Verdict:
         }
         if with_outbound:
             out["outbound"] = {d: base64.b64encode(b).decode("ascii") for d, b in self.outbound.items()}
+        if self.records:
+            out["records"] = [{"record": n, **{k: v for k, v in r.as_json(with_outbound=with_outbound).items()
+                                               if k not in ("agency", "channel", "stored")}}
+                              for n, r in enumerate(self.records, 1)]
         return out
+
+
+def file_verdict(records: list[Verdict], seconds: float) -> Verdict:
+    """A batch file's verdict: blocked when any record is; every record's findings (each naming its
+    record) and time limits, and every destination once. What each destination would be given stays
+    with its record: two records may go to the same agency."""
+    first = records[0]
+    return Verdict(
+        first.agency, first.channel, any(r.blocked for r in records),
+        [{**f, "record": n} for n, r in enumerate(records, 1) for f in r.findings],
+        list(dict.fromkeys(d for r in records for d in r.destinations)), {}, seconds,
+        [{**t, "record": n} for n, r in enumerate(records, 1) for t in r.time_limits], records)
 
 
 class RateLimited(GatewayError):

@@ -274,3 +274,76 @@ def test_validate_explains_each_record_of_a_batch() -> None:
     first, second = r.output.split("record 2 of 2")
     assert "record 1 of 2" in first and "[ID-01]" in first and "[SEN-01]" in first and "BLOCKED" in first
     assert "ACCEPTED" in second and "BLOCKED" not in second
+
+
+async def test_the_validation_service_answers_a_batch_per_record_over_rest_and_soap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sqlite3
+
+    import zeep
+    from zeep.wsse.username import UsernameToken
+
+    monkeypatch.setenv("PRISON_KEY", "prison-key-1")
+    monkeypatch.setenv("PRISON_SOAP_PW", "prison-soap-secret")
+    cfg = _config(tmp_path / "data", "http://127.0.0.1:9/unused")
+    cfg["agencies"][0]["inbound"].append({"name": "prison-soap", "adapter": "soap", "mapping": "prison",
+                                          "settings": {"password": {"env": "PRISON_SOAP_PW"}}})
+    gw = Gateway(parse_config(cfg), outbound={"PRISON": MemoryOutbound()})
+    async with serving(create_app(gw), free_port()) as base, httpx.AsyncClient(base_url=base) as http:
+        key = {"X-API-Key": "prison-key-1", "Content-Type": "application/xml"}
+        r = await http.post("/api/v1/validate", content=BAD, headers=key)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["outcome"] == "blocked" and answer["accepted"] is False and answer["stored"] is False
+        bad, good = answer["records"]
+        assert (bad["record"], bad["outcome"]) == (1, "blocked") and bad["destinations"] == []
+        assert [f["rule"] for f in bad["findings"]] == ["ID-01", "SEN-01", "DATE-03"]
+        assert bad["findings"][0]["location"] == "/JYJH/ZF/@SFZH"  # in the prison system's own terms
+        assert (good["record"], good["accepted"], good["findings"]) == (2, True, [])
+        assert good["destinations"] == ["PROC", "COURT"] == answer["destinations"]
+        # the file's findings are every record's, each naming its record
+        assert [(f["record"], f["rule"]) for f in answer["findings"]] == [(1, "ID-01"), (1, "SEN-01"),
+                                                                          (1, "DATE-03")]
+        day = (await http.post("/api/v1/validate", content=DAY, headers=key)).json()
+        assert day["outcome"] == "accepted" and [x["outcome"] for x in day["records"]] == ["accepted"] * 3
+        assert [x["destinations"] for x in day["records"]] == [["PROC", "COURT"], ["PROC", "COURT"], ["COURT"]]
+        tree = etree.fromstring(DAY)
+        for extra in tree.findall("ZF")[1:]:
+            tree.remove(extra)
+        one = (await http.post("/api/v1/validate", content=etree.tostring(tree, encoding="UTF-16"),
+                               headers=key)).json()
+        assert one["accepted"] is True and one["destinations"] == ["PROC", "COURT"]
+        assert "records" not in one  # a file of one record is answered as a record
+
+        client = await asyncio.to_thread(zeep.Client, f"{base}/soap/prison-soap?wsdl",
+                                         wsse=UsernameToken("PRISON", "prison-soap-secret", use_digest=True))
+        soap = await asyncio.to_thread(client.service.ValidateCaseRecord, FileName=BAD_NAME, Record=BAD)
+        assert soap.Outcome == "blocked" and soap.Accepted is False
+        sbad, sgood = soap.Records.Record
+        assert (sbad.number, sbad.Outcome) == (1, "blocked")
+        assert [f.Rule for f in sbad.Findings.Finding] == ["ID-01", "SEN-01", "DATE-03"]
+        assert (sgood.number, sgood.Accepted, list(sgood.Destinations.Agency)) == (2, True, ["PROC", "COURT"])
+        assert [f.Rule for f in soap.Findings.Finding] == ["ID-01", "SEN-01", "DATE-03"]
+        single = (SAMPLES / "expected" / "day-batch.1.standard.xml").read_bytes()  # not the prison's format
+        plain = await asyncio.to_thread(client.service.ValidateCaseRecord, Record=single)
+        assert plain.Outcome == "blocked" and plain.Records is None  # a single record's answer is as it was
+    with sqlite3.connect(tmp_path / "data" / "gateway.db") as db:
+        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_a_batch_verdict_follows_the_soap_schema() -> None:
+    from adapters.soap.inbound import verdict_element
+    from gateway.verdict import Verdict, file_verdict
+
+    finding = {"rule": "ID-01", "severity": "block", "message": "bad", "message_zh": "错", "location": "/JYJH/ZF"}
+    bad = Verdict("PRISON", "prison-soap", True, [finding])
+    good = Verdict("PRISON", "prison-soap", False, [], ["COURT"], {"COURT": b"<x/>"})
+    schema = load_schema(SOAP_XSD, root=SOAP_XSD.parent, label="soap schema")
+    both = verdict_element(file_verdict([bad, good], 0.1), with_outbound=True)
+    assert schema.validate(both), schema.error_log
+    assert [r.get("number") for r in both.findall("{*}Records/{*}Record")] == ["1", "2"]
+    assert both.find("{*}Records/{*}Record[@number='2']/{*}Outbound") is not None
+    single = verdict_element(good)
+    assert schema.validate(single), schema.error_log
+    assert single.find("{*}Records") is None

@@ -108,8 +108,19 @@ _REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
 
 def verdict_element(v: Verdict, *, with_outbound: bool = False) -> etree._Element:
     """ValidateCaseRecordResponse: each finding as the service's JSON has it, field by field; in a
-    conformance run also what each destination would be given."""
+    conformance run also what each destination would be given; for a batch file each record's own
+    verdict under Records (absent for a single record, so its answer is as it always was)."""
     el = etree.Element(_t("ValidateCaseRecordResponse"), nsmap={None: TNS})
+    _fill_verdict(el, v, with_outbound)
+    if v.records:
+        records = etree.SubElement(el, _t("Records"))
+        for n, r in enumerate(v.records, 1):
+            _fill_verdict(etree.SubElement(records, _t("Record"), number=str(n)), r, with_outbound)
+    return el
+
+
+def _fill_verdict(el: etree._Element, v: Verdict, with_outbound: bool) -> None:
+    """The schema's Verdict type, in its element order."""
     etree.SubElement(el, _t("Outcome")).text = v.outcome
     etree.SubElement(el, _t("Accepted")).text = "false" if v.blocked else "true"
     findings = etree.SubElement(el, _t("Findings"))
@@ -130,7 +141,6 @@ def verdict_element(v: Verdict, *, with_outbound: bool = False) -> etree._Elemen
     if with_outbound:
         for d, body in v.outbound.items():
             etree.SubElement(el, _t("Outbound"), agency=d).text = base64.b64encode(body).decode("ascii")
-    return el
 
 
 class SoapInbound(InboundAdapter):
