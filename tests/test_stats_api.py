@@ -126,6 +126,14 @@ def test_cli_prints_figures_rebuilds_and_exports(tmp_path: Path) -> None:
     out = tmp_path / "m.xlsx"
     r = run.invoke(cli.app, ["stats", "export", "--config", str(cfg_file), "--month", day_of(t)[:7], "-o", str(out)])
     assert r.exit_code == 0 and zipfile.is_zipfile(out), r.output
+    out = tmp_path / "m.csv"
+    r = run.invoke(cli.app, ["stats", "export", "--config", str(cfg_file), "--month", day_of(t)[:7], "--format", "csv",
+                             "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    head, *rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert head[-3:] == ["期限内办结 / answered within the time limit", "超期办结 / answered late",
+                         "当前超期未办结 / overdue now"]
+    assert [row[-3:] for row in rows if row[1] == "POLICE"] == [["0", "0", ""]]  # no clock: none answered
     r = run.invoke(cli.app, ["stats", "--config", str(cfg_file), "--from", "2026-13-01"])
     assert r.exit_code == 2 and "不是 YYYY-MM-DD" in r.output and "Traceback" not in r.output
 

@@ -5,9 +5,11 @@ answer), and clocks overdue at the moment asked."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 
 from gateway.clocktime import FakeClock
-from gateway.stats import service
+from gateway.stats import export, service
 
 from .support.api import Running
 from .support.records import record
@@ -32,6 +34,17 @@ async def test_answered_on_time_late_and_overdue_now_per_responsible_agency(node
     assert march["POLICE"] == march["COURT"] == (0, 0, 0)  # responsible for none: 0, not missing
     assert (await totals("2026-03-01", "2026-03-05"))["PROC"] == (1, 0, 1)  # answers by their day; overdue is live
     assert (await totals("2026-03-06", "2026-03-11"))["PROC"] == (0, 0, 1)
+    # the monthly export: the month's three figures in its summary, the answers of each day in its daily rows
+    titles = ["期限内办结 / answered within the time limit", "超期办结 / answered late", "当前超期未办结 / overdue now"]
+    sheets = await export.month_sheets(node.gw.store, node.gw.config, "2026-03", now=node.clock.now())
+    head, *rows = sheets[export.SHEET_TOTAL]
+    at = [head.index(t) for t in titles]
+    assert {r[0]: [r[i] for i in at] for r in rows}["PROC"] == [1, 1, 1]
+    data = await export.month(node.gw.store, node.gw.config, "2026-03", "csv", now=node.clock.now())
+    head, *days = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    at = [head.index(t) for t in titles]
+    assert {(d[0], d[1]): [d[i] for i in at] for d in days if d[1] == "PROC" and any(d[i] != "0" for i in at)} == {
+        ("2026-03-05", "PROC"): ["1", "0", ""], ("2026-03-12", "PROC"): ["0", "1", ""]}  # overdue: live, no day's
     only = await service.stats(node.gw.store, node.gw.config, "2026-03-01", "2026-03-31", "PROC", now=node.clock.now())
     assert [a["agency"] for a in only["agencies"]] == ["PROC"] and only["agencies"][0]["total"]["clocks_late"] == 1
     await node.send("PROC", record("A2026-ST-0003", "arrest-review", "approve-arrest", sender="PROC"))

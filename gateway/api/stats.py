@@ -66,7 +66,8 @@ async def export_month(gw: GatewayDep, p: AnyKey,
                        format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx",
                        agency: str | None = None) -> Response:
     try:
-        data = await export.month(gw.store, gw.config, month, format, _agency_for(p, agency))
+        data = await export.month(gw.store, gw.config, month, format, _agency_for(p, agency),
+                                  now=gw.clock_now())
     except StatsError as e:
         raise _invalid(e) from None
     media = export.MEDIA[format]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 import csv
 import io
-from typing import Any
+from typing import Any, Protocol
 
 import xlsxwriter
 
@@ -14,6 +14,7 @@ from gateway.config import GatewayConfig
 from gateway.stats.ranking import RankingStore
 from gateway.stats.report import StatsError, report
 from gateway.stats.service import units
+from gateway.stats.timelimits import ClockFigureStore, add_to_days, add_to_totals
 
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
          "csv": "text/csv; charset=utf-8"}
@@ -30,6 +31,9 @@ COLUMNS: list[tuple[str, str]] = [
     ("handover_ms_p50", "交接用时中位数(毫秒) / hand-over p50 (ms)"),
     ("handover_ms_p90", "交接用时90分位(毫秒) / hand-over p90 (ms)"),
     ("answers", "答复次数 / answers"), ("answer_ms_mean", "平均答复用时(毫秒) / mean answer time (ms)"),
+    ("clocks_on_time", "期限内办结 / answered within the time limit"),
+    ("clocks_late", "超期办结 / answered late"),
+    ("clocks_overdue_now", "当前超期未办结 / overdue now"),  # live: the summary only, empty in daily rows
 ]
 HEAD = ["单位代码 / agency", "单位名称 / name", "角色 / role"]
 SHEET_TOTAL, SHEET_DAYS, SHEET_RULES = "月度汇总 summary", "每日明细 daily", "规则命中 rules"
@@ -53,7 +57,7 @@ def tables(r: dict[str, Any]) -> dict[str, list[list[Any]]]:
         who = [a["agency"], a["name"], a["role"]]
         total.append([*who, *(a["total"].get(k) for k, _ in COLUMNS)])
         for d in a["days"]:
-            if d["sent"] or d["received"]:
+            if d["sent"] or d["received"] or d.get("clocks_on_time") or d.get("clocks_late"):
                 daily.append([d["day"], *who, *(d.get(k) for k, _ in COLUMNS)])
         for x in a["total"]["top_rules"]:
             rules.append([*who, x["rule"], x["count"]])
@@ -83,10 +87,21 @@ def to_csv(sheets: dict[str, list[list[Any]]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-async def month(store: RankingStore, config: GatewayConfig, month: str, fmt: str, agency: str | None = None) -> bytes:
+class ExportStore(RankingStore, ClockFigureStore, Protocol):
+    """The store as the export reads it: the daily aggregates and the time-limit clocks."""
+
+
+async def month_sheets(store: ExportStore, config: GatewayConfig, month: str, agency: str | None = None,
+                       now: float | None = None) -> dict[str, list[list[Any]]]:
+    """The month's sheets, with the time-limit figures (overdue counted at `now`, default this moment)."""
     a, b = month_range(month)
     r = report(await store.stats_rows(a, b, agency), units(config, agency), a, b, top=50)
-    sheets = tables(r)
+    return tables(await add_to_days(await add_to_totals(r, store, now), store))
+
+
+async def month(store: ExportStore, config: GatewayConfig, month: str, fmt: str, agency: str | None = None,
+                now: float | None = None) -> bytes:
+    sheets = await month_sheets(store, config, month, agency, now)
     if fmt == "xlsx":
         return to_xlsx(sheets)
     if fmt == "csv":

@@ -2,6 +2,8 @@
 answered on time and answered late within the range (by the day of the answer, Asia/Shanghai), and
 clocks overdue now. Read from the clocks table when asked, not kept as daily aggregates: "overdue now"
 is a live count (running past their last day at the moment of the request), the same whatever range.
+The monthly export's daily sheet has the answers per day; "overdue now" is no day's figure, so its
+daily cells stay empty and the month's summary carries it.
 """
 
 from __future__ import annotations
@@ -33,4 +35,15 @@ async def add_to_totals(report: dict[str, Any], store: ClockFigureStore, now: fl
     by_agency = {r[0]: r[1:] for r in rows}
     for a in report["agencies"]:
         a["total"].update(zip(FIELDS, by_agency.get(a["agency"], (0, 0, 0)), strict=True))
+    return report
+
+
+async def add_to_days(report: dict[str, Any], store: ClockFigureStore) -> dict[str, Any]:
+    """Put the clocks answered on time and late into each agency's days (one query per day of the range)."""
+    for day in {d["day"] for a in report["agencies"] for d in a["days"]}:
+        by_agency = {r[0]: r[1:3] for r in await store.clock_figures(*window(day, day), 0.0)}  # 0: none overdue
+        for a in report["agencies"]:
+            for d in a["days"]:
+                if d["day"] == day:
+                    d.update(zip(FIELDS[:2], by_agency.get(a["agency"], (0, 0)), strict=True))
     return report
