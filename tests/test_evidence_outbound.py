@@ -83,6 +83,11 @@ async def test_sender_receives_both_evidence_documents_as_signed(
                 assert ok.returncode == 0, ok.stderr
                 res = CliRunner().invoke(app, ["evidence", "verify", str(f), "--public-key", str(cert)])
                 assert res.exit_code == 0 and "VALID" in res.output, res.output
+
+            async def all_delivered() -> bool:
+                return all(d.state == DeliveryState.DELIVERED for d in await gw.store.get_deliveries(r.message_id))
+
+            await wait_for(all_delivered, what="the pushes recorded delivered")
             rows = await gw.store.get_deliveries(r.message_id)
             assert sorted((d.destination, d.state) for d in rows) == [
                 ("POLICE", DeliveryState.DELIVERED), ("POLICE", DeliveryState.DELIVERED),
@@ -159,5 +164,32 @@ async def test_a_failed_write_keeps_neither_the_delivery_nor_the_pushed_evidence
             docs = await documents(gw.store, r.message_id)
             assert [d.kind for d in docs] == ["submission", "delivery"]
             assert rcv.key_bodies[_evidence_keys(rcv)[1]] == docs[1].document
+        finally:
+            await gw.stop()
+
+
+async def test_a_refused_record_pushes_its_evidence_beside_the_defect_notice_once(
+        tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    rcv = Receiver()
+    cfg = _config(tmp_path / "data", rcv.url, True, store_settings("sqlite", request, monkeypatch))
+    gw = Gateway(parse_config(cfg), outbound={"PROC": MemoryOutbound(_answer),  # type: ignore[arg-type]
+                                              "COURT": MemoryOutbound()})
+    async with serving(rcv.app(), rcv.port):
+        await gw.start()
+        try:
+            r = await gw.inbound["police-in"].submit(b"<not-a-record/>")  # type: ignore[attr-defined]
+            assert r.status == MessageStatus.REJECTED and r.destinations == ("POLICE",)  # the defect notice only
+            # the defect notice, the submission evidence, and the evidence of the notice's own delivery
+            await wait_for(lambda: len(rcv.key_bodies) == 3, what="defect notice and evidence at the sender")
+            pushed = _evidence_keys(rcv)
+            assert set(rcv.key_bodies) == {f"{r.message_id}:POLICE", *pushed} and len(pushed) == 2
+            trusted = gw.evidence.signer.cert  # type: ignore[union-attr]
+            sub, dlv = (verify(rcv.key_bodies[k], trusted) for k in pushed)
+            assert (sub.kind, sub.facts["Decision"]) == ("submission", "rejected")
+            assert (dlv.kind, dlv.facts["Destination"]) == ("delivery", "POLICE")
+            again = await gw.inbound["police-in"].submit(b"<not-a-record/>")  # type: ignore[attr-defined]
+            assert again.duplicate
+            await asyncio.sleep(0.3)
+            assert len(rcv.headers) == 3  # a resend pushes nothing again
         finally:
             await gw.stop()
