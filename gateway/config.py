@@ -105,6 +105,16 @@ class Agency(_Strict):
         "refuse this agency's live records (rule conformance.required) until a conformance run of its pack "
         "samples through its channel has passed (`gateway conformance AGENCY`, or the console); for an agency "
         "going live"))
+    evidence_to_outbound: bool = Field(False, description=(
+        "also deliver the signed evidence of this agency's records (of submission, and of each delivery when its "
+        "receiver confirms) to this agency's outbound channel, as signed, unmapped; needs an outbound channel"))
+
+    @model_validator(mode="after")
+    def _evidence_needs_outbound(self) -> Agency:
+        if self.evidence_to_outbound and self.outbound is None:
+            raise ValueError(f"agencies {self.code}: evidence_to_outbound needs an outbound channel / "
+                             f"机构 {self.code}：evidence_to_outbound 需要配置出站通道")
+        return self
 
     @field_validator("role", mode="before")
     @classmethod

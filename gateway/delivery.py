@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from adapters.base import OutboundAdapter
-from gateway.model import Attachment, DeliveryResult, DeliveryState, OutboundMessage, idempotency_key
+from gateway.model import (
+    Attachment,
+    DeliveryResult,
+    DeliveryState,
+    OutboundMessage,
+    idempotency_key,
+    is_evidence,
+)
 from gateway.retry import Redelivery
 from gateway.store.roles import DeliveryQueue, Payloads, StaleLease
 from gateway.store.rows import Finish, Lease, MessageRow
@@ -124,7 +131,9 @@ class Dispatcher:
             else:
                 msg = OutboundMessage(
                     delivery_id=lease.delivery_id, message_id=lease.message_id,
-                    idempotency_key=idempotency_key(lease.message_id, dest.code, lease.delivery_id, lease.replay_of),
+                    idempotency_key=idempotency_key(
+                        lease.message_id, dest.code, lease.delivery_id, lease.replay_of,
+                        lease.body_hash if is_evidence(lease.content_type) else None),
                     destination=dest.code, replay_of=lease.replay_of,
                     case_number=lease.case_number, body=body, content_type=lease.content_type,
                     attempt=lease.attempt, file_name=lease.file_name,
@@ -142,7 +151,9 @@ class Dispatcher:
             free_slot()
             self.store.notify_work()
             finish = dest.redelivery.decide(lease, result, started)
-            if self.evidence is not None and finish.state == DeliveryState.DELIVERED:
+            # evidence pushed to its sender is not itself evidenced (that would never end)
+            if (self.evidence is not None and finish.state == DeliveryState.DELIVERED
+                    and not is_evidence(lease.content_type)):
                 finish = self.evidence(lease, finish)
             try:
                 await self.store.finish(lease, finish)

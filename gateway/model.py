@@ -72,10 +72,23 @@ class OutboundMessage:
     replay_of: str | None = None
 
 
-def idempotency_key(message_id: str, destination: str, delivery_id: str, replay_of: str | None) -> str:
+# an evidence document pushed to its sender's outbound channel: still XML to any receiver, the parameter
+# tells the sender's system it is the gateway's signed evidence, not a record
+EVIDENCE_CONTENT_TYPE = 'application/xml; profile="urn:case-exchange:evidence:1"'
+
+
+def is_evidence(content_type: str) -> bool:
+    return content_type == EVIDENCE_CONTENT_TYPE
+
+
+def idempotency_key(message_id: str, destination: str, delivery_id: str, replay_of: str | None,
+                    evidence_hash: str | None = None) -> str:
     """The key a receiver deduplicates by: one per delivery of a record to a destination, a new one
-    for each replay an operator asks for."""
+    for each replay an operator asks for, and one per evidence document pushed to the sender (several
+    go to the same sender about the same record)."""
     key = f"{message_id}:{destination}"
+    if evidence_hash:
+        key += f":evidence-{evidence_hash[:32]}"
     return f"{key}:replay-{delivery_id}" if replay_of else key
 
 

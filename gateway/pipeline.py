@@ -23,6 +23,7 @@ from gateway.clockkeeper import document_types
 from gateway.errors import GatewayError, InputRejected, PartlyTaken
 from gateway.evidence.document import Submission
 from gateway.evidence.issue import Issuer
+from gateway.evidence.outbound import evidence_to_sender
 from gateway.mapping import MappingPack, Problem, first_findings
 from gateway.model import InboundRecord, MessageStatus, Receipt, new_id, sha256_hex
 from gateway.routing import Router
@@ -330,6 +331,7 @@ class Pipeline:
         self.admission = admission or Admission(records=1 << 30, budget=1 << 62)  # unbounded unless given
         self.limits = limits
         self.evidence = evidence  # signs the evidence of submission each receipt names (None: no evidence)
+        self.evidence_to_outbound: frozenset[str] = frozenset()  # senders whose outbound channel gets it too
 
 
     async def accept(self, record: InboundRecord) -> Receipt:
@@ -449,6 +451,8 @@ class Pipeline:
             ctx.record.sender_message_id), iso_time())
         blobs[issued.sha256] = issued.body
         ctx.events.append(issued.event)
+        if ctx.record.sender in self.evidence_to_outbound:  # as signed: no pack maps it
+            deliveries.append(evidence_to_sender(ctx.record.sender, issued.sha256, ctx.message_id))
         return issued.sha256
 
     def _defect_notice(self, ctx: Context, blobs: dict[str, bytes], deliveries: list[NewDelivery]) -> None:

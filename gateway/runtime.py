@@ -201,7 +201,9 @@ class Gateway:
         self.evidence = issuer
         assert self.pipeline is not None and self.dispatcher is not None
         self.pipeline.evidence = issuer
-        self.dispatcher.evidence = lambda lease, finish: with_delivery_evidence(issuer, lease, finish)
+        to_outbound = frozenset(a.code for a in self.config.agencies if a.evidence_to_outbound)
+        self.pipeline.evidence_to_outbound = to_outbound
+        self.dispatcher.evidence = lambda lease, finish: with_delivery_evidence(issuer, lease, finish, to_outbound)
 
     async def intake(self, record: InboundRecord) -> Receipt:
         """The pipeline's entry, handed to every inbound adapter; raises Busy for a pushed record when

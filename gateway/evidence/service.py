@@ -30,11 +30,13 @@ async def documents(store: EvidenceStore, message_id: str, *, with_bodies: bool 
     return out
 
 
-def with_delivery_evidence(issuer: Issuer, lease: Lease, finish: Finish) -> Finish:
+def with_delivery_evidence(issuer: Issuer, lease: Lease, finish: Finish,
+                           to_outbound: frozenset[str] = frozenset()) -> Finish:
     """`finish` with the signed evidence of its delivery, which the store writes in the same transaction
-    as the delivery itself: a confirmed delivery never exists without its evidence."""
+    as the delivery itself: a confirmed delivery never exists without its evidence. When the record's
+    sender is one of `to_outbound`, the same write queues the document to the sender's outbound channel."""
     now = iso_now()
     issued = issuer.delivery(Delivery(
         lease.message_id, lease.case_number, lease.destination, lease.delivery_id, lease.body_hash, now,
         lease.attempt, sha256_hex(finish.receipt) if finish.receipt else ""), now)
-    return replace(finish, evidence=issued.body, evidence_event=issued.event)
+    return replace(finish, evidence=issued.body, evidence_event=issued.event, evidence_to=to_outbound)

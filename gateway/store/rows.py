@@ -71,6 +71,7 @@ class Finish:
     started_at: float = 0.0
     evidence: bytes = b""  # signed evidence of this delivery, kept as a payload in the same write
     evidence_event: AuditEvent | None = None  # the log entry naming the evidence by its hash
+    evidence_to: frozenset[str] = frozenset()  # senders whose outbound channel also gets the evidence
 
 
 # -- what the queue and retention give back --------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.audit.chain import AuditEntry, AuditEvent, seal
 from gateway.audit.verify_bundle import CHECKPOINT
-from gateway.model import Attachment, DeliveryState, Receipt, new_id, sha256_hex
+from gateway.model import Attachment, DeliveryState, Receipt, is_evidence, new_id, sha256_hex
 from gateway.store.roles import SealerLike
 from gateway.store.rows import Finish, Lease, NewDelivery, NewMessage
 
@@ -79,6 +79,11 @@ def audit_values(e: AuditEntry) -> tuple[object, ...]:
             e.prev_hash, e.entry_hash)
 
 
+def record_destinations(deliveries: list[NewDelivery]) -> tuple[str, ...]:
+    """Where the record goes: its deliveries but the evidence pushed back to its sender."""
+    return tuple(d.destination for d in deliveries if not is_evidence(d.content_type))
+
+
 def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
     return Receipt(
         message_id=m.message_id,
@@ -87,7 +92,7 @@ def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
         case_number=m.case_number,
         reasons=m.reasons,
         received_at=m.received_at,
-        destinations=tuple(d.destination for d in deliveries),
+        destinations=record_destinations(deliveries),
         evidence=m.evidence_hash,
     )
 

@@ -27,6 +27,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.model import EVIDENCE_CONTENT_TYPE
+
 SHANGHAI = 8 * 3600
 DAILY = ("sent", "accepted", "blocked", "warned", "first_sub", "first_pass", "resends", "resend_ms",
          "dossier_req", "dossier_ok", "received", "handover_n", "handover_ms", "recv_handover_n",
@@ -157,7 +159,8 @@ class StatsSQL:
                              "GROUP BY message_id) a ON a.message_id = m.id ORDER BY a.o")
         self.all_deliveries = ("SELECT m.sender, d.destination, m.received_at, d.delivered_at FROM deliveries d "
                                "JOIN messages m ON m.id = d.message_id "
-                               "WHERE d.state = 'delivered' AND m.status = 'accepted'")
+                               "WHERE d.state = 'delivered' AND m.status = 'accepted' "
+                               f"AND d.content_type <> '{EVIDENCE_CONTENT_TYPE}'")  # no record's delivery
         self.clear = ("DELETE FROM stats_daily", "DELETE FROM stats_rules", "DELETE FROM stats_handover",
                       "DELETE FROM stats_chains")
         self.days = (f"SELECT day, agency, {cols} FROM stats_daily WHERE day >= {p} AND day <= {p}")

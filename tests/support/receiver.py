@@ -37,6 +37,7 @@ class Receiver:
     keys: dict[str, bytes] = field(default_factory=dict)  # idempotency key -> receipt answered
     duplicate_arrivals: int = 0  # retries of a key already acted on: answered, not acted on again
     bodies: dict[str, bytes] = field(default_factory=dict)  # message id -> body first accepted
+    key_bodies: dict[str, bytes] = field(default_factory=dict)  # idempotency key -> body accepted with it
     headers: list[dict[str, str]] = field(default_factory=list)  # every request's, failed ones too
     forms: list[dict[str, Any]] = field(default_factory=list)  # multipart: {"headers", "record", "files"}
     fail_next: list[int] = field(default_factory=list)
@@ -70,6 +71,7 @@ class Receiver:
         receipt = json.dumps({"received": mid, "key": key, "number": len(self.keys) + 1}).encode()
         self.keys[key] = receipt
         self.bodies[mid] = body
+        self.key_bodies[key] = body
         return Response(receipt, media_type="application/json")
 
     @staticmethod

@@ -18,7 +18,7 @@ from gateway.store.clocksql import in_list, listing, set_clock, warning_message
 from gateway.store.postgres.connection import PostgresEngine
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
-from gateway.store.shared import delivery_values, message_values, new_receipt
+from gateway.store.shared import delivery_values, message_values, new_receipt, record_destinations
 from gateway.store.sql import POSTGRES as Q
 
 
@@ -45,7 +45,7 @@ class PostgresClocks(PostgresEngine):
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
             return None
         now = k.clock.now()
-        plan = k.plan(m.message_id, m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
+        plan = k.plan(m.message_id, m.action, m.sender, list(record_destinations(deliveries)), m.documents, now)
         if not plan:
             return None
         cur = None

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from gateway.model import DeliveryState, sha256_hex
+from gateway.model import DeliveryState, is_evidence, sha256_hex
+from gateway.store.evidence_out import SENDER_OF, to_sender
 from gateway.store.postgres.clocks import PostgresClocks
 from gateway.store.postgres.stats import count_delivery
 from gateway.store.postgres.writer import Tx
@@ -78,7 +79,8 @@ class PostgresDelivery(PostgresClocks):
             await tx.conn.execute(Q.end_attempt, (
                 str(state), finish_reason(state, result, lease), now, result.next_attempt_at or now,
                 now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
-            if state == DeliveryState.DELIVERED:
+            record = not is_evidence(lease.content_type)  # evidence pushed to a sender is no record's delivery
+            if state == DeliveryState.DELIVERED and record:
                 await tx.conn.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
                 await count_delivery(tx.conn, lease.message_id, lease.destination, now)
             if state == DeliveryState.DEAD:
@@ -86,8 +88,13 @@ class PostgresDelivery(PostgresClocks):
             if result.evidence:
                 await tx.conn.execute("INSERT INTO blobs (sha256, size, data) VALUES (%s,%s,%s) ON CONFLICT DO NOTHING",
                                       (sha256_hex(result.evidence), len(result.evidence), result.evidence))
+                if result.evidence_to:
+                    sender = await tx.one(SENDER_OF.replace("?", "%s"), (lease.message_id,))
+                    pushed = to_sender(lease, result, sender[0] if sender else None, now)
+                    if pushed:
+                        await tx.conn.execute(Q.insert_delivery, pushed)
             await tx.audit(finish_events(tx.node, lease, result))
-            if state == DeliveryState.DELIVERED:
+            if state == DeliveryState.DELIVERED and record:
                 await self._clocks_at_delivery(tx, lease.message_id, lease.destination)
             tx.notify = state in (DeliveryState.DELIVERED, DeliveryState.DEAD)  # the case's next record may go
 

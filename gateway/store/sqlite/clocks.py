@@ -14,7 +14,7 @@ from gateway.model import MessageStatus
 from gateway.store.clocksql import SQLITE as C
 from gateway.store.clocksql import in_list, listing, set_clock, warning_message
 from gateway.store.rows import NewDelivery, NewMessage
-from gateway.store.shared import delivery_values, message_values, new_receipt
+from gateway.store.shared import delivery_values, message_values, new_receipt, record_destinations
 from gateway.store.sql import SQLITE as Q
 from gateway.store.sqlite.connection import SQLiteEngine
 from gateway.store.sqlite.writer import Tx
@@ -34,7 +34,7 @@ class SQLiteClocks(SQLiteEngine):
         if k is None or m.status != MessageStatus.ACCEPTED or not m.case_number:
             return
         c, now, events = tx.conn, k.clock.now(), []
-        plan = k.plan(m.message_id, m.action, m.sender, [d.destination for d in deliveries], m.documents, now)
+        plan = k.plan(m.message_id, m.action, m.sender, list(record_destinations(deliveries)), m.documents, now)
         if not plan:
             return
         if plan.stops:

@@ -6,7 +6,8 @@ import sqlite3
 import time
 import uuid
 
-from gateway.model import DeliveryState, sha256_hex
+from gateway.model import DeliveryState, is_evidence, sha256_hex
+from gateway.store.evidence_out import SENDER_OF, to_sender
 from gateway.store.packing import unpack
 from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
@@ -64,7 +65,8 @@ class SQLiteDelivery(SQLiteClocks):
             c.execute(Q.end_attempt, (str(state), finish_reason(state, result, lease), now,
                                       result.next_attempt_at or now, now if state == DeliveryState.DELIVERED else None,
                                       result.receipt or None, lease.delivery_id))
-            if state == DeliveryState.DELIVERED:
+            record = not is_evidence(lease.content_type)  # evidence pushed to a sender is no record's delivery
+            if state == DeliveryState.DELIVERED and record:
                 c.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
                 count_delivery(c, lease.message_id, lease.destination, now)
             if state == DeliveryState.DEAD:
@@ -72,8 +74,12 @@ class SQLiteDelivery(SQLiteClocks):
             if result.evidence:
                 c.execute("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?,?,?)",
                           (sha256_hex(result.evidence), len(result.evidence), result.evidence))
+                if result.evidence_to:
+                    pushed = to_sender(lease, result, c.execute(SENDER_OF, (lease.message_id,)).fetchone()[0], now)
+                    if pushed:
+                        c.execute(Q.insert_delivery, pushed)
             tx.audit(finish_events(tx.node, lease, result))
-            if state == DeliveryState.DELIVERED:
+            if state == DeliveryState.DELIVERED and record:
                 self._clocks_at_delivery(tx, lease.message_id, lease.destination)
 
         await self._write(op)
