@@ -13,7 +13,6 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 import adapters
+from gateway import yamlfile
 from gateway.clocksettings import ClockSettings
 from gateway.errors import ConfigError
 from gateway.evidence.settings import EvidenceSettings
@@ -496,16 +496,7 @@ def _validate_adapter_settings(path: str, adapter: str, direction: str, raw: dic
 def load_config(path: str | Path) -> GatewayConfig:
     """Read and validate a config file; every problem becomes a ConfigError naming file and key."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read the configuration: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    data = yamlfile.read(p, "configuration")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping with 'agencies' and 'routes' at the top")
     return parse_config(data, source=str(p))

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway import xmlencoding
+from gateway import xmlencoding, yamlfile
 from gateway.errors import ConfigError
 
 
@@ -107,14 +106,7 @@ class PackSpec(BaseModel):
 
 def load_spec(path: Path) -> PackSpec:
     """Read one `pack.yaml`; every problem is a ConfigError naming the file, the key and the line if known."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the mapping pack: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    data = yamlfile.read(path, "mapping pack")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway import yamlfile
 from gateway.errors import ConfigError
 from gateway.rules import code_list
 
@@ -259,14 +259,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None,
          override_source: str = "") -> TimeLimits:
     """The limits of a file (default: the standard's), with a deployment's overrides applied."""
     p = path or standard_file()
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read the time limits: {e.strerror} / 无法读取期限文件") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}{where}: not valid YAML / 不是有效的YAML: {getattr(e, 'problem', e)}") from None
+    data = yamlfile.read(p, "time limits", "期限文件")
     source = f"{p}" + (f" (with the overrides of {override_source})" if overrides and override_source else "")
     return parse(data, source, overrides)
 
