@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from lxml import etree
@@ -114,12 +116,15 @@ def demo_config(data_dir: Path, api_port: int, ports: dict[str, int], sshd: SshS
     }
 
 
+BEIJING = ZoneInfo("Asia/Shanghai")  # where the agencies are: the demo prints their time
+
+
 class Demo:
     def __init__(self, data_dir: Path, cases: int, console: Console) -> None:
         self.data_dir = data_dir
         self.cases = cases
         self.console = console
-        month = time.strftime("%Y%m")
+        month = dt.datetime.now(BEIJING).strftime("%Y%m")
         self.case_numbers = [f"A140105{month}{i:04d}" for i in range(1, cases + 1)]
         # one case's first transfer breaks the evidence rules, another's is returned once
         self.blocked = self.case_numbers[min(1, cases - 1)]
@@ -132,7 +137,7 @@ class Demo:
         self.keys = {name: secrets.token_urlsafe(24) for name in roles}
 
     def observe(self, event: str, step: CaseStep, src: str, dst: str, detail: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
+        stamp = dt.datetime.now(BEIJING).strftime("%H:%M:%S")  # the agencies' own time, as the console shows it
         colour = {"delivered": "green", "submitted": "cyan"}.get(event, "red")
         protocol, _, state = detail.partition(", ")
         line = Text(f"{stamp}  ")
