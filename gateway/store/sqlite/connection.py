@@ -54,10 +54,17 @@ class SQLiteEngine(StoreBase):
         self._writer: Writer | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        # reads run in worker threads that outlive a cancelled caller: close waits for them, since a
+        # connection closed while another thread runs a statement on it crashes the process
+        self._reads = threading.Condition()
+        self._active_reads = 0
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self._reads:
+            self._closing = False
         if await self.schema_version() == 0:
             await self.upgrade()  # a new file: zero setup
         migrations.check(await self.schema_version(), self.path, "sqlite")
@@ -77,6 +84,13 @@ class SQLiteEngine(StoreBase):
             self._writer.q.put(None)
             await asyncio.to_thread(self._writer.join, 30)
             self._writer = None
+
+        def no_reads_left() -> None:
+            with self._reads:
+                self._closing = True
+                self._reads.wait_for(lambda: self._active_reads == 0, timeout=30)
+
+        await asyncio.to_thread(no_reads_left)
         for c in self._readers:
             with contextlib.suppress(sqlite3.Error):
                 c.close()
@@ -132,5 +146,17 @@ class SQLiteEngine(StoreBase):
             self._readers.append(conn)
         return conn
 
+    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._reads:
+            if self._closing:
+                raise sqlite3.ProgrammingError("the store is closed")
+            self._active_reads += 1
+        try:
+            return fn(self._reader())
+        finally:
+            with self._reads:
+                self._active_reads -= 1
+                self._reads.notify_all()
+
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(lambda: fn(self._reader()))
+        return await asyncio.to_thread(self._run_read, fn)
