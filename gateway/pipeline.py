@@ -396,8 +396,8 @@ class Pipeline:
 
     async def _commit(self, ctx: Context, status: MessageStatus) -> Receipt:
         env = ctx.envelope
-        if env is not None:  # entries logged before the case number was read belong to the case too
-            ctx.events = [replace(ev, case_number=ev.case_number or env.case_number) for ev in ctx.events]
+        if env is not None and env.case_number:  # entries logged before the case number was read belong to it too
+            ctx.events = [ev if ev.case_number else replace(ev, case_number=env.case_number) for ev in ctx.events]
         blobs: dict[str, bytes] = {}
         deliveries: list[NewDelivery] = []
         if status == MessageStatus.ACCEPTED:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gateway.audit.verify_bundle import GENESIS, canonical_detail, entry_hash_of
+from gateway.audit.verify_bundle import GENESIS, canonical_detail, hash_of_fields
 
 __all__ = ["GENESIS", "AuditEntry", "AuditEvent", "seal"]
 
@@ -46,9 +46,6 @@ class AuditEntry:
 
 def seal(event: AuditEvent, *, seq: int, time: str, node: str, prev_hash: str) -> AuditEntry:
     """Give an event its place in the chain."""
-    content: dict[str, Any] = {
-        "seq": seq, "time": time, "node": node, "actor": event.actor, "action": event.action,
-        "message_id": event.message_id, "case_number": event.case_number, "payload_hash": event.payload_hash,
-        "detail": canonical_detail(event.detail), "prev_hash": prev_hash,
-    }
-    return AuditEntry(**content, entry_hash=entry_hash_of(content))
+    fields = [seq, time, node, event.actor, event.action, event.message_id, event.case_number, event.payload_hash,
+              canonical_detail(event.detail), prev_hash]  # in the order of AuditEntry and of the hashed array
+    return AuditEntry(*fields, hash_of_fields(fields))

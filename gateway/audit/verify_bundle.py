@@ -48,19 +48,27 @@ _NEAR = 16  # how far from its place a renumbered entry is looked for (only once
 Entry = Mapping[str, Any]
 
 
+# json.dumps with these options builds an encoder per call; every logged entry goes through both
+_DETAIL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_MATERIAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical_detail(detail: Mapping[str, Any]) -> str:
     """An entry's details as they are stored and hashed: one text for one set of details."""
-    return json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _DETAIL_JSON.encode(detail)
+
+
+def hash_of_fields(fields: list[Any]) -> str:
+    """SHA-256 over the JSON array [seq, time, node, actor, action, message id, case number,
+    payload hash, details, previous hash]."""
+    return hashlib.sha256(_MATERIAL_JSON.encode(fields).encode("utf-8")).hexdigest()
 
 
 def entry_hash_of(e: Entry, seq: int | None = None) -> str:
     """The hash an entry must carry; `seq` recomputes it as if the entry sat at another place."""
-    material = json.dumps(
+    return hash_of_fields(
         [e["seq"] if seq is None else seq, e["time"], e["node"], e["actor"], e["action"], e["message_id"],
-         e["case_number"], e["payload_hash"], e["detail"], e["prev_hash"]],
-        ensure_ascii=False, separators=(",", ":"),
-    )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+         e["case_number"], e["payload_hash"], e["detail"], e["prev_hash"]])
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:

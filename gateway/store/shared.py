@@ -22,6 +22,8 @@ Head = tuple[int, str, str]  # the exchange log's newest entry: (seq, entry_hash
 # states a delivery leaves again: their oldest is read from the rows, not kept with the counts
 LEAVING_STATES = frozenset({"queued", "retrying", "in_flight", "dead"})
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # as json.dumps(..., ensure_ascii=False), without an encoder per call
+
 _FINISH_ACTIONS = {"delivered": "delivered", "retrying": "delivery-failed", "dead": "dead-lettered"}
 
 
@@ -31,9 +33,16 @@ def lease_attachments(listed: str | None) -> tuple[Attachment, ...]:
     return tuple(Attachment(**a) for a in json.loads(listed)) if listed else ()
 
 
+_second: tuple[float, str] = (-1.0, "")  # the last whole second, formatted: most calls fall in it
+
+
 def iso_now(t: float | None = None) -> str:
+    global _second
     t = time.time() if t is None else t
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1_000_000):06d}Z"
+    second = _second  # one tuple, swapped whole: a thread never sees half of another's update
+    if second[0] != t // 1:
+        second = _second = (t // 1, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)))
+    return f"{second[1]}.{int((t % 1) * 1_000_000):06d}Z"
 
 
 def chain(events: list[AuditEvent], head: Head, node: str, sealer: SealerLike | None = None,
@@ -47,7 +56,8 @@ def chain(events: list[AuditEvent], head: Head, node: str, sealer: SealerLike | 
     out = []
     for ev in events:
         seq, prev, prev_time = head
-        entry = seal(ev, seq=seq + 1, time=max(iso_now(), prev_time), node=node, prev_hash=prev)
+        now = iso_now()
+        entry = seal(ev, seq=seq + 1, time=now if now > prev_time else prev_time, node=node, prev_hash=prev)
         head = (entry.seq, entry.entry_hash, entry.time)
         out.append(entry)
         if sealer is not None and head[0] - sealed_to >= sealer.every:
@@ -100,9 +110,8 @@ def new_receipt(m: NewMessage, deliveries: list[NewDelivery]) -> Receipt:
 def message_values(m: NewMessage, receipt: Receipt, node: str) -> tuple[object, ...]:
     """A new message's values in the order `sql.Statements.insert_message` lists its columns."""
     return (m.message_id, m.sender, m.channel, m.sender_message_id, m.content_hash, m.canonical_hash,
-            m.case_number, m.stage, m.action, str(m.status), json.dumps(list(m.reasons), ensure_ascii=False),
-            m.received_at, m.file_name, m.operation, json.dumps(m.summary, ensure_ascii=False),
-            json.dumps(receipt.as_dict(), ensure_ascii=False), node)
+            m.case_number, m.stage, m.action, str(m.status), _JSON.encode(list(m.reasons)),
+            m.received_at, m.file_name, m.operation, _JSON.encode(m.summary), _JSON.encode(receipt.as_dict()), node)
 
 
 def delivery_values(m: NewMessage, deliveries: list[NewDelivery], now: float) -> list[tuple[object, ...]]:

@@ -24,6 +24,9 @@ from gateway.store.sqlite.clocks import SQLiteClocks
 from gateway.store.sqlite.stats import count_record
 from gateway.store.sqlite.writer import Tx
 
+_ADD_BLOB = ("INSERT INTO blobs (sha256, size, data, codec, refs) VALUES (?,?,?,?,1) "
+             "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1")
+
 
 class SQLiteIntake(SQLiteClocks):
     async def put_blob(self, data: bytes) -> str:
@@ -77,12 +80,9 @@ class SQLiteIntake(SQLiteClocks):
                 return dup
             data = {**blobs, m.content_hash: raw}
             held, files = new_message_payloads(m, blobs, deliveries)
-            for h in held:  # each payload counts the messages holding it (retention frees it at 0)
-                if h in data:
-                    c.execute("INSERT INTO blobs (sha256, size, data, codec, refs) VALUES (?,?,?,?,1) "
-                              "ON CONFLICT(sha256) DO UPDATE SET refs = refs + 1", (h, len(data[h]), *pack(data[h])))
-                else:
-                    c.execute(Q.blob_ref, (h,))
+            # each payload counts the messages holding it (retention frees it at 0)
+            c.executemany(_ADD_BLOB, [(h, len(data[h]), *pack(data[h])) for h in held if h in data])
+            c.executemany(Q.blob_ref, [(h,) for h in held if h not in data])
             for h in files:
                 if not c.execute(Q.blob_ref, (h,)).rowcount:
                     c.execute("INSERT INTO files VALUES (?,1,NULL) "
