@@ -11,6 +11,7 @@ One pooled client per destination keeps connections open between deliveries.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import ssl
@@ -381,11 +382,15 @@ async def read_body(request: Request, files: FileStore, limit: int, max_dossier_
     return Body(bytes(body), (), file_name, content_type)
 
 
+# JSONResponse's own rendering (json.dumps with these options), without an encoder built per receipt
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
 def _receipt_response(receipt: Receipt, want_xml: bool) -> Response:
     code = 200 if receipt.duplicate else (202 if receipt.status == MessageStatus.ACCEPTED else 422)
     if want_xml:
         return Response(receipt.to_xml(), status_code=code, media_type="application/xml")
-    return JSONResponse(receipt.as_dict(), status_code=code)
+    return Response(_JSON.encode(receipt.as_dict()).encode("utf-8"), status_code=code, media_type="application/json")
 
 
 def _error(code: int, text: str, rule: str, want_xml: bool, retry_after: int | None = None) -> Response:

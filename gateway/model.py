@@ -7,6 +7,7 @@ stays "a strict point of cut-off" between the gateway and the network, like http
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ def sha256_hex(data: bytes) -> str:
 
 def new_id() -> str:
     """A sortable unique id (time prefix + random), readable in logs and URLs."""
-    return f"{int(time.time() * 1000):013x}-{uuid.uuid4().hex[:12]}"
+    return f"{int(time.time() * 1000):013x}-{os.urandom(6).hex()}"  # the 48 random bits uuid4's first 12 digits held
 
 
 @dataclass(frozen=True)

@@ -40,14 +40,15 @@ class SQLiteDelivery(SQLiteClocks):
         def op(tx: Tx) -> list[Lease]:
             now = time.time()
             rows = tx.conn.execute(_LEASE, (destination, now, now, limit)).fetchall()
-            leases = []
+            leases, taken = [], []
             for r in rows:
                 token = uuid.uuid4().hex
-                tx.conn.execute(Q.take_lease, (self.lease_owner, token, now + lease_seconds, now,
-                                               lease_reason(r[6] + 1, self.lease_owner), r[0]))
+                taken.append((self.lease_owner, token, now + lease_seconds, now,
+                              lease_reason(r[6] + 1, self.lease_owner), r[0]))
                 body = unpack(r[9], r[12]) if r[9] is not None else None
                 leases.append(Lease(r[0], r[1], r[2], r[3], r[4], r[5], r[6] + 1, r[7], token, r[8], body,
                                     lease_attachments(r[10]), r[11]))
+            tx.conn.executemany(Q.take_lease, taken)
             return leases
 
         return await self._write(op)

@@ -172,14 +172,19 @@ class Writer(threading.Thread):
 
     @staticmethod
     def _resolve(results: list[tuple[Any, Any, Any, BaseException | None]]) -> None:
+        """Hand each caller its result: one wake-up of each event loop per group, not one per operation."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
         for fut, loop, r, e in results:
-            loop.call_soon_threadsafe(_set, fut, r, e)
+            by_loop.setdefault(loop, []).append((fut, r, e))
+        for loop, done in by_loop.items():
+            loop.call_soon_threadsafe(_set_all, done)
 
 
-def _set(fut: asyncio.Future[Any], r: Any, e: BaseException | None) -> None:
-    if fut.done():
-        return
-    if e is not None:
-        fut.set_exception(e)
-    else:
-        fut.set_result(r)
+def _set_all(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, r, e in done:
+        if fut.done():
+            continue
+        if e is not None:
+            fut.set_exception(e)
+        else:
+            fut.set_result(r)
