@@ -34,6 +34,10 @@ WHERE d.destination = ? AND d.state IN ('queued','retrying','in_flight')
 ORDER BY d.seq LIMIT ?
 """
 
+# the lease's check and, in the same read, its message's (sender, received_at, status) for the statistics
+_FINISH_CHECK = ("SELECT d.lease_token, d.state, d.seq, m.sender, m.received_at, m.status FROM deliveries d "
+                 "LEFT JOIN messages m ON m.id = d.message_id WHERE d.id = ?")
+
 
 class SQLiteDelivery(SQLiteClocks):
     async def lease(self, destination: str, limit: int, lease_seconds: float) -> list[Lease]:
@@ -56,7 +60,7 @@ class SQLiteDelivery(SQLiteClocks):
     async def finish(self, lease: Lease, result: Finish) -> None:
         def op(tx: Tx) -> None:
             c = tx.conn
-            row = c.execute(Q.lease_check, (lease.delivery_id,)).fetchone()
+            row = c.execute(_FINISH_CHECK, (lease.delivery_id,)).fetchone()
             if row is None or row[0] != lease.token or row[1] != "in_flight":
                 raise StaleLease(lease.delivery_id)
             now = time.time()
@@ -69,7 +73,7 @@ class SQLiteDelivery(SQLiteClocks):
             record = not is_evidence(lease.content_type)  # evidence pushed to a sender is no record's delivery
             if state == DeliveryState.DELIVERED and record:
                 c.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
-                count_delivery(c, lease.message_id, lease.destination, now)
+                count_delivery(c, row[3:], lease.destination, now)
             if state == DeliveryState.DEAD:
                 c.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             if result.evidence:

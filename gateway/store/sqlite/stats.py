@@ -37,9 +37,9 @@ def count_record(c: sqlite3.Connection, m: NewMessage) -> None:
     _write_tally(c, t)
 
 
-def count_delivery(c: sqlite3.Connection, message_id: str, destination: str, delivered_at: float) -> None:
-    """Add a confirmed delivery to the sender's and the receiver's day (defect notices are not counted)."""
-    row = c.execute(S.message_of, (message_id,)).fetchone()
+def count_delivery(c: sqlite3.Connection, row: tuple[Any, ...] | None, destination: str, delivered_at: float) -> None:
+    """Add a confirmed delivery to the sender's and the receiver's day (defect notices are not counted);
+    `row` is the message's (sender, received_at, status), read with the lease it ends."""
     if row is None or row[2] != "accepted":
         return
     t = Tally()
