@@ -46,6 +46,8 @@ class AuditEntry:
 
 def seal(event: AuditEvent, *, seq: int, time: str, node: str, prev_hash: str) -> AuditEntry:
     """Give an event its place in the chain."""
-    fields = [seq, time, node, event.actor, event.action, event.message_id, event.case_number, event.payload_hash,
-              canonical_detail(event.detail), prev_hash]  # in the order of AuditEntry and of the hashed array
-    return AuditEntry(*fields, hash_of_fields(fields))
+    detail = canonical_detail(event.detail)
+    entry_hash = hash_of_fields([seq, time, node, event.actor, event.action, event.message_id, event.case_number,
+                                 event.payload_hash, detail, prev_hash])
+    return AuditEntry(seq, time, node, event.actor, event.action, event.message_id, event.case_number,
+                      event.payload_hash, detail, prev_hash, entry_hash)
