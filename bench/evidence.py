@@ -92,7 +92,8 @@ def main() -> None:
             results[name]["sign"].append(per_sign)
             results[name]["verify"].append(per_verify)
             line.append(f"{name}: {per_record:7.0f} / {per_sign:6.0f} / {per_verify:6.0f}")
-        print(f"round {rnd + 1}: " + "   ".join(line))
+        ratio = results["template"]["record"][-1] / results["signxml"]["record"][-1]
+        print(f"round {rnd + 1}: " + "   ".join(line) + f"   per record x{ratio:.2f}")
     med = {k: {m: statistics.median(v) for m, v in r.items()} for k, r in results.items()}
     for name in issuers:
         print(f"median {name:8s}: {med[name]['record']:7.0f} µs per record, {med[name]['sign']:6.0f} µs per "

@@ -5,7 +5,6 @@ and xmlsec1: the faster signer changes nothing an auditor receives."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -57,7 +56,7 @@ def test_template_writes_what_signxml_writes_and_both_verify(signer: EvidenceSig
 @needs_xmlsec
 @pytest.mark.parametrize("name", sorted(DOCS))
 def test_xmlsec1_checks_the_template_signature(signer: EvidenceSigner, name: str, tmp_path: Path) -> None:
-    assert XMLSEC is not None and shutil.which(XMLSEC)
+    assert XMLSEC is not None
     cert = tmp_path / "cert.pem"
     cert.write_bytes(signer.cert_pem())
     signed = tmp_path / "doc.xml"
