@@ -2,8 +2,8 @@
 
 The log is read a page at a time (`Store.audit_entries(after_seq=..., limit=...)`), so memory
 stays constant however long it is; only the list of checkpoints is held (one per
-`checkpoint_every` entries). The rules live in `verify_bundle.ChainChecker`, shared with the
-offline verifier shipped in export bundles.
+`checkpoint_every` entries). The rules live in `chain_rules.ChainChecker`, shared with the
+offline verifier shipped in export bundles, and `log_policy.PolicyChecker`.
 
 What is checked: sequence numbers run on with no gap and no repeat; each entry carries the
 hash of the one before; each entry's hash matches its content; time never goes backwards;
@@ -38,7 +38,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit.verify_bundle import GENESIS, ChainChecker, Policy, Problem, Verdict, check, read_jsonl
+from gateway.audit.chain_rules import GENESIS, Problem, Verdict, check
+from gateway.audit.log_policy import Policy, PolicyChecker
+from gateway.audit.verify_bundle import read_jsonl
 from gateway.store.roles import ExchangeLog
 
 PAGE = 1000
@@ -52,7 +54,7 @@ async def verify_store(
     progress: Callable[[int], None] | None = None, pin: str | None = None, policy: Policy | None = None,
 ) -> Verdict:
     """Walk the whole log in seq order, page by page; `progress(entries_read)` after each page."""
-    checker = ChainChecker([c.as_json() for c in await store.checkpoints()], public, pin=pin, policy=policy)
+    checker = PolicyChecker([c.as_json() for c in await store.checkpoints()], public, pin=pin, policy=policy)
     after, seen = LOWEST, 0
     while checker.wants_more:
         rows = await store.audit_entries(after_seq=after, limit=page)
