@@ -245,16 +245,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> GatewayConfi
     try:
         cfg = GatewayConfig.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = ".".join(str(x) for x in err["loc"]) or "(top)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "missing":
-                msg = "this key is required"
-            elif err["type"] == "extra_forbidden":
-                msg = "unknown key (check its spelling)"
-            lines.append(f"{source}: {loc}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise yamlfile.invalid(e, source, unknown="unknown key (check its spelling)",
+                               missing="this key is required") from None
     cfg.source = source
     base = Path(source).parent if source != "<config>" else Path(".")
     if not Path(cfg.gateway.data_dir).is_absolute():
