@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit.chain_rules import CHECKPOINT, Problem, Verdict
 from gateway.audit.log_policy import Policy, PolicyChecker
-from gateway.audit.verify import PAGE, verify_store
+from gateway.audit.verify import PAGE, feed_page, verify_store
 from gateway.store.roles import ExchangeLog
 
 
@@ -78,14 +78,7 @@ async def verify_from(
             break
         if after == mark.seq - 1:
             signed_mark = rows[0].action == CHECKPOINT
-        for e in rows:
-            checker.feed(vars(e))
-            if not checker.wants_more:
-                break
-        after = rows[-1].seq
-        seen += len(rows)
-        if progress is not None:
-            progress(seen)
+        after, seen = rows[-1].seq, feed_page(checker, rows, seen, progress)
     verdict = checker.end()
     # the mark must be a checkpoint entry or an entry a stored checkpoint signs (the checker checked
     # that signature when it read the entry)

@@ -32,13 +32,14 @@ checkpoint. What this cannot see, said plainly:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit.chain_rules import GENESIS, Problem, Verdict, check
+from gateway.audit.chain import AuditEntry
+from gateway.audit.chain_rules import GENESIS, ChainChecker, Problem, Verdict, check
 from gateway.audit.log_policy import Policy, PolicyChecker
 from gateway.audit.verify_bundle import read_jsonl
 from gateway.store.roles import ExchangeLog
@@ -60,15 +61,22 @@ async def verify_store(
         rows = await store.audit_entries(after_seq=after, limit=page)
         if not rows:
             break
-        for e in rows:
-            checker.feed(vars(e))  # the fields as they are; asdict() would deep-copy each
-            if not checker.wants_more:
-                break
-        after = rows[-1].seq
-        seen += len(rows)
-        if progress is not None:
-            progress(seen)
+        after, seen = rows[-1].seq, feed_page(checker, rows, seen, progress)
     return checker.end()
+
+
+def feed_page(checker: ChainChecker, rows: Sequence[AuditEntry], seen: int,
+              progress: Callable[[int], None] | None) -> int:
+    """One page of the log to the checker (until it wants no more); the entries read so far, which
+    `progress` is told."""
+    for e in rows:
+        checker.feed(vars(e))  # the fields as they are; asdict() would deep-copy each
+        if not checker.wants_more:
+            break
+    seen += len(rows)
+    if progress is not None:
+        progress(seen)
+    return seen
 
 
 def verify_file(
