@@ -114,11 +114,5 @@ def load_spec(path: Path) -> PackSpec:
     try:
         return PackSpec.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(x) for x in err["loc"]) or "(top)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check its spelling; docs/pack-reference.md lists every key)"
-            lines.append(f"{path}: {key}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise yamlfile.invalid(e, path, unknown="unknown key (check its spelling; docs/pack-reference.md lists "
+                               "every key)") from None

@@ -239,16 +239,8 @@ def parse(data: Any, source: str, overrides: dict[str, Any] | None = None) -> Ti
     try:
         tl = TimeLimits.model_validate(raw)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(x) for x in err["loc"]) or "(top)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check its spelling) / 未知的键（请检查拼写）"
-            elif err["type"] == "missing":
-                msg = "this key is required / 缺少此键"
-            lines.append(f"{source}: {key}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise yamlfile.invalid(e, source, unknown="unknown key (check its spelling) / 未知的键（请检查拼写）",
+                               missing="this key is required / 缺少此键") from None
     problems = _codes_problems(tl)
     if problems:
         raise ConfigError("\n".join(f"{source}: {key}: expected {en} / 应当为{zh}" for key, en, zh in problems))

@@ -1,5 +1,6 @@
 """Reading a YAML file a person wrote (configuration, pack, time limits): one place that turns an
-unreadable file or a YAML mistake into an error naming the file and the line, never a traceback."""
+unreadable file, a YAML mistake or a value its model refuses into an error naming the file and the
+line or key, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from gateway.errors import ConfigError
 
@@ -25,3 +27,18 @@ def read(path: Path, what: str, what_zh: str = "") -> Any:
         where = f", line {mark.line + 1}" if mark else ""
         bad = " / 不是有效的YAML" if what_zh else ""
         raise ConfigError(f"{path}{where}: not valid YAML{bad}: {getattr(e, 'problem', e)}") from None
+
+
+def invalid(e: ValidationError, source: object, *, unknown: str, missing: str | None = None) -> ConfigError:
+    """What the file's model refused, a line a problem: the file, the key path and what was expected;
+    `unknown` (and `missing`) word the commonest mistakes for the file's readers."""
+    lines = []
+    for err in e.errors():
+        key = ".".join(str(x) for x in err["loc"]) or "(top)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = unknown
+        elif err["type"] == "missing" and missing is not None:
+            msg = missing
+        lines.append(f"{source}: {key}: {msg}")
+    return ConfigError("\n".join(lines))

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from adapters.memory import MemoryOutbound
 from gateway.audit.chain import AuditEvent, seal
 from gateway.audit.cli import audit_app
-from gateway.audit.export import export_case
+from gateway.audit.export import VERIFIER_FILES, export_case
 from gateway.audit.signing import Signer, public_pem
 from gateway.audit.verify import Verdict, verify_file, verify_store
 from gateway.audit.verify_bundle import checkpoint_message, entry_hash_of, manifest_message, signature_ok
@@ -351,22 +351,27 @@ def bundle(log: Log, db: Path, tmp_path: Path) -> Iterator[Path]:
 
 
 def test_bundle_verifier_needs_only_stdlib_and_cryptography() -> None:
-    src = (Path(__file__).parents[1] / "gateway/audit/verify_bundle.py").read_text(encoding="utf-8")
+    """A bundle's scripts import only each other, the standard library and `cryptography`."""
     roots = set()
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Import):
-            roots |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            roots.add(node.module.split(".")[0])
-    assert roots - set(sys.stdlib_module_names) == {"cryptography"}
+    for script in VERIFIER_FILES:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+        for top in tree.body:
+            if isinstance(top, ast.If) and ast.unparse(top.test) == "__package__":
+                top.body = []  # the gateway's own import, never taken in a bundle
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                roots.add(node.module.split(".")[0])
+    assert roots - set(sys.stdlib_module_names) - {s.stem for s in VERIFIER_FILES} == {"cryptography"}
 
 
 def test_bundle_verifies_offline(log: Log, db: Path, bundle: Path) -> None:
     with sqlite3.connect(db) as c:
         n = c.execute("SELECT count(*) FROM audit_log WHERE case_number=?", (CASES[1],)).fetchone()[0]
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "README.md", "checkpoints.json", "entries.jsonl", "manifest.json", "payloads", "public-key.pem",
-        "verify_bundle.py"]
+        "README.md", "chain_rules.py", "checkpoints.json", "entries.jsonl", "manifest.json", "payloads",
+        "public-key.pem", "verify_bundle.py"]
     r = run_verifier(bundle)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"INTACT: {n} entries of case {CASES[1]} are unaltered" in r.stdout

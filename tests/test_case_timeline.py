@@ -6,7 +6,6 @@ a restart."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ from adapters.memory import MemoryOutbound
 from gateway.config import parse_config
 from gateway.model import MessageStatus
 from gateway.runtime import Gateway
-from gateway.store import migrations
 from gateway.timeline import described
 
 from .support.config import base_config
 from .support.records import dossier_record, record
-from .support.stores import MakeStore, store_settings
+from .support.stores import MakeStore, store_settings, write_old_database
 from .support.waiting import wait_for
 
 CASE = "TL-2026-0001"
@@ -127,23 +125,7 @@ async def test_upgrade_builds_the_timeline_of_records_stored_before(backend: str
              (mid + "-d", mid, dest, "OLD-1", "h" + mid, "application/xml",
               "delivered" if delivered else "queued", "", at, at, at, delivered)),
         ]
-    if backend == "postgres":
-        import psycopg
-
-        with psycopg.connect(store.dsn, autocommit=True) as pg:  # type: ignore[attr-defined]
-            for m in migrations.migrations("postgres")[:3]:
-                pg.execute(m.sql.encode())
-            pg.execute("INSERT INTO meta VALUES ('schema_version', '3') ON CONFLICT (key) DO UPDATE SET value = '3'")
-            for sql, args in statements:
-                pg.execute(sql.replace("?", "%s"), args)  # type: ignore[call-overload]
-    else:
-        conn = sqlite3.connect(store.path, isolation_level=None)  # type: ignore[attr-defined]
-        for m in migrations.migrations("sqlite")[:3]:
-            conn.executescript(m.sql)
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', '3')")
-        for sql, args in statements:
-            conn.execute(sql, args)
-        conn.close()
+    write_old_database(store, backend, 3, statements)
     assert 4 in await store.upgrade()
     await store.open()
     try:

@@ -29,6 +29,7 @@ from gateway.model import DeliveryResult, MessageStatus, Receipt, new_id
 from gateway.runtime import Gateway
 
 from .support.api import KEYS, Running
+from .support.browser import signed_in_view
 from .support.config import base_config
 from .support.records import record
 from .support.stores import store_settings
@@ -344,17 +345,8 @@ async def test_clocks_api_operators_see_all_agencies_their_own(api: Running) -> 
 
 def _read_clocks_view(driver: Any, url: str, key: str) -> list[str]:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, 10)
-    driver.get(f"{url}/console")
-    driver.execute_script("sessionStorage.clear()")
-    driver.get(f"{url}/console")
-    driver.find_element(By.ID, "key").send_keys(key)
-    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
-    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
-    driver.find_element(By.CSS_SELECTOR, "nav button[data-view='clocks']").click()
+    wait = signed_in_view(driver, url, key, "clocks")
     wait.until(lambda d: "A2026-CON-0001" in d.find_element(By.ID, "clocks").text)
     return [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#clocks tbody tr")]
 

@@ -32,6 +32,7 @@ from gateway.stats.ranking import working_day
 
 from .support import province
 from .support.api import KEYS, Running, log, serve
+from .support.browser import keyed_console
 from .support.records import record
 from .support.waiting import wait_for
 
@@ -465,14 +466,8 @@ def _log_in_chinese(driver: Any, url: str, key: str, case: str, before: str, sin
                     shot: Path) -> dict[str, str]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, 10)
-    driver.get(f"{url}/console")
-    driver.execute_script("localStorage.clear(); sessionStorage.setItem(arguments[0], arguments[1]);",
-                          "case-exchange-gateway.key", key)
-    driver.get(f"{url}/console")
-    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    wait = keyed_console(driver, url, key)
 
     def search() -> dict[str, str]:
         driver.find_element(By.CSS_SELECTOR, "nav button[data-view='log']").click()
@@ -549,15 +544,9 @@ async def test_the_log_reads_in_chinese_in_the_chosen_time_zone(
 def _someone_reads_a_case(driver: Any, url: str, key: str, number: str) -> dict[str, Any]:
     """Sign in, open the case view, search a case number, read the timeline's rows in Chinese, then in English."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
-    wait = WebDriverWait(driver, 10)
-    driver.get(f"{url}/console")
-    driver.execute_script("localStorage.clear(); sessionStorage.setItem(arguments[0], arguments[1]);",
-                          "case-exchange-gateway.key", key)
-    driver.get(f"{url}/console")
-    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    wait = keyed_console(driver, url, key)
     driver.find_element(By.CSS_SELECTOR, "nav button[data-view='case']").click()
     driver.find_element(By.ID, "c-number").send_keys(number)
     driver.find_element(By.CSS_SELECTOR, "#case-form button").click()

@@ -13,23 +13,19 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from gateway.audit.chain import AuditEntry
 
 from .support.chain import verify_chain
-from .support.config import http_config
+from .support.crashes import db_rows, send_until_receipted, settle, write_crash_config
 from .support.nodes import Node
 from .support.ports import free_port
 from .support.receiver import Receiver
-from .support.records import record
 from .support.serving import serving
 
 RECORDS = 1000
@@ -38,42 +34,6 @@ SENDERS = 4
 RATE = 60.0  # records per second offered, so that the kills fall while records are in flight
 
 pytestmark = pytest.mark.slow
-
-
-async def send_all(base: str, receipts: dict[int, dict[str, Any]], resends: Counter[str]) -> None:
-    """Each record is sent until a receipt comes back; no receipt means send it again."""
-    todo: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(RECORDS):
-        todo.put_nowait(i)
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-
-    async def worker(http: httpx.AsyncClient) -> None:
-        while not todo.empty():
-            i = todo.get_nowait()
-            await asyncio.sleep(max(0.0, t0 + i / RATE - loop.time()))
-            while True:
-                try:
-                    r = await http.post("/inbound/police-in", content=record(case=f"C2026-{i:05d}"),
-                                        headers={"X-Message-Id": f"POLICE-{i}"})
-                    if r.status_code in (200, 202):
-                        receipts[i] = r.json()
-                        break
-                    resends[f"HTTP {r.status_code}"] += 1
-                except httpx.TransportError as e:
-                    resends[type(e).__name__] += 1
-                await asyncio.sleep(0.05)
-
-    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": "crash-key"}, timeout=10) as http:
-        await asyncio.gather(*(worker(http) for _ in range(SENDERS)))
-
-
-def db_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 async def rebuilt_equal(db: Path) -> bool:
@@ -98,14 +58,8 @@ async def test_kill_nine_ten_times_loses_nothing(tmp_path: Path, workers: int) -
     rng = random.Random(os.environ.get("CRASH_SEED", "7"))
     rcv = Receiver()
     port = free_port()
-    cfg = http_config(tmp_path / "data", rcv.url, node="crash-node", lease_seconds=2.0,
-                      api={"host": "127.0.0.1", "port": port})
-    cfg["gateway"]["workers"] = workers
-    cfg["gateway"]["store"] = {"durability": "full"}
-    cfg["agencies"][1]["outbound"]["retry"] = {"initial_backoff": 0.1, "max_backoff": 1.0, "jitter": 0.1,
-                                               "max_attempts": 1000}
-    config = tmp_path / "gateway.yaml"
-    config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    config = write_crash_config(tmp_path / "gateway.yaml", tmp_path / "data", rcv.url, "crash-node", port,
+                                workers=workers)
     gw = Node("crash-node", port, config, {"POLICE_KEY": "crash-key"})
     receipts: dict[int, dict[str, Any]] = {}
     resends: Counter[str] = Counter()
@@ -114,19 +68,16 @@ async def test_kill_nine_ten_times_loses_nothing(tmp_path: Path, workers: int) -
     async with serving(rcv.app(), rcv.port):
         await gw.start_and_wait()
         try:
-            sender = asyncio.create_task(send_all(f"http://127.0.0.1:{port}", receipts, resends))
+            sender = asyncio.create_task(send_until_receipted(f"http://127.0.0.1:{port}", RECORDS, receipts,
+                                                              key="crash-key", rate=RATE, senders=SENDERS,
+                                                              resends=resends))
             for _ in range(KILLS):
                 await asyncio.sleep(rng.uniform(0.3, 2.0))
                 gw.kill()
                 await asyncio.sleep(rng.uniform(0.0, 0.3))
                 await gw.start_and_wait()
             await asyncio.wait_for(sender, 120)
-
-            for _ in range(1200):  # every delivery settles within a minute once the gateway stays up
-                left = db_rows(db, "SELECT COUNT(*) FROM deliveries WHERE state != 'delivered'")[0][0]
-                if left == 0:
-                    break
-                await asyncio.sleep(0.05)
+            await settle(db)
         finally:
             gw.stop()
 

@@ -27,11 +27,8 @@ from gateway.audit.signing import Sealer, Signer
 from gateway.audit.verify import Policy, Verdict, verify_store
 from gateway.audit.verify_bundle import (
     CHECKPOINT,
-    GENESIS,
     canonical_detail,
-    entry_hash_of,
     manifest_message,
-    raw_public,
     verify_bundle,
 )
 from gateway.audit.witness import WitnessFile
@@ -41,12 +38,11 @@ from gateway.store.shared import iso_now
 from gateway.store.sqlite import SQLiteStore
 
 from .support.config import base_config
+from .support.forgery import COLUMNS, log_rows, rechain, replace_log
 from .support.records import record
 
 EVERY = 10
 CASES = ("C2026-0101", "C2026-0102", "C2026-0103")
-COLUMNS = ("seq", "time", "node", "actor", "action", "message_id", "case_number", "payload_hash", "detail",
-           "prev_hash", "entry_hash")
 POLICY = Policy(every=EVERY, seconds=60.0)  # a stopped node's copy: the log must end with its final checkpoint
 
 
@@ -85,45 +81,6 @@ def db(log: Log, tmp_path: Path) -> Path:
     return tmp_path / "data" / "gateway.db"
 
 
-def rows(db: Path) -> list[dict[str, Any]]:
-    with sqlite3.connect(db) as c:
-        return [dict(zip(COLUMNS, r, strict=True)) for r in c.execute("SELECT * FROM audit_log ORDER BY seq")]
-
-
-def rechain(entries: list[dict[str, Any]], signer: Signer | None = None) -> list[dict[str, Any]]:
-    """Number the entries 1.. and recompute every link and hash, as a careful forger would; with a
-    signer, every checkpoint entry is signed anew over its new predecessor."""
-    prev, out = GENESIS, []
-    for i, e in enumerate(entries, 1):
-        e = {**e, "seq": i, "prev_hash": prev}
-        if e["action"] == CHECKPOINT and signer is not None:
-            d = json.loads(e["detail"])
-            d.update(seq=i - 1, entry_hash=prev, signature=signer.sign(i - 1, prev, d["signed_at"]),
-                     key_id=signer.key_id, public_key=raw_public(signer.public))
-            e["detail"] = canonical_detail(d)
-        e["entry_hash"] = prev = entry_hash_of(e)
-        out.append(e)
-    return out
-
-
-def replace_log(db: Path, entries: list[dict[str, Any]]) -> None:
-    """Write the whole log anew (and the checkpoints table to match), triggers dropped first."""
-    c = sqlite3.connect(db)
-    c.execute("DROP TRIGGER IF EXISTS audit_no_update")
-    c.execute("DROP TRIGGER IF EXISTS audit_no_delete")
-    c.execute("DELETE FROM audit_log")
-    c.execute("DELETE FROM checkpoints")
-    c.executemany(f"INSERT INTO audit_log VALUES ({','.join('?' * 11)})", [tuple(e[k] for k in COLUMNS)
-                                                                           for e in entries])
-    for e in entries:
-        if e["action"] == CHECKPOINT:
-            d = json.loads(e["detail"])
-            c.execute("INSERT INTO checkpoints VALUES (?,?,?,?,?)",
-                      (d["seq"], d["entry_hash"], d["signed_at"], d["signature"], d["key_id"]))
-    c.commit()
-    c.close()
-
-
 def verify(db: Path, pin: str, policy: Policy = POLICY, public: Any = None) -> Verdict:
     async def run() -> Verdict:
         store = SQLiteStore(db)
@@ -143,6 +100,19 @@ def caught(v: Verdict, check: str, text: str = "") -> str:
     return v.problem.message
 
 
+def exported(db: Path, case: str, out: Path, signer: Signer) -> Path:
+    """One case's bundle, exported from the auditor's copy."""
+    async def run() -> Path:
+        store = SQLiteStore(db)
+        await store.open()
+        try:
+            return (await export_case(store, case, out, signer)).directory
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def witnessed(log: Log) -> Policy:
     held = tuple(WitnessFile(log.witness).read(log.signer.key_id))
     assert held, "the witness holds no checkpoint"
@@ -153,7 +123,7 @@ def witnessed(log: Log) -> Policy:
 def test_intact_log_is_closed_signed_often_and_pinned(log: Log, db: Path) -> None:
     v = verify(db, log.signer.key_id)
     assert v.ok, v.summary()
-    es = rows(db)
+    es = log_rows(db)
     cps = [e["seq"] for e in es if e["action"] == CHECKPOINT]
     gaps = [b - a - 1 for a, b in zip([0, *cps], cps, strict=False)]
     assert max(gaps) <= EVERY and len(cps) >= len(es) // (EVERY + 1)
@@ -165,14 +135,14 @@ def test_intact_log_is_closed_signed_often_and_pinned(log: Log, db: Path) -> Non
 
 # -- the issue's four gaps -------------------------------------------------------------------------------
 def test_all_checkpoints_deleted_and_log_rewritten_from_entry_50(log: Log, db: Path) -> None:
-    es = [e for e in rows(db) if e["action"] != CHECKPOINT]
+    es = [e for e in log_rows(db) if e["action"] != CHECKPOINT]
     es[49] = {**es[49], "actor": "someone-else"}
     replace_log(db, rechain(es))
     caught(verify(db, log.signer.key_id), "interval", f"more than {EVERY} entries in a row are unsigned")
 
 
 def test_last_entries_deleted_with_their_checkpoints(log: Log, db: Path) -> None:
-    replace_log(db, rows(db)[:-15])
+    replace_log(db, log_rows(db)[:-15])
     caught(verify(db, log.signer.key_id), "interval", "without a node's final checkpoint")
 
 
@@ -180,7 +150,7 @@ def test_new_key_in_the_data_dir_and_every_checkpoint_resigned(log: Log, db: Pat
     key = db.parent / "signing-key.pem"
     key.unlink()
     other = Signer.load_or_create(key)  # a fresh key where the node keeps its own
-    es = rows(db)
+    es = log_rows(db)
     es[30] = {**es[30], "actor": "someone-else"}
     replace_log(db, rechain(es, other))
     assert verify(db, "", public=other.public).ok, "with the key from the data folder it would pass"
@@ -189,15 +159,7 @@ def test_new_key_in_the_data_dir_and_every_checkpoint_resigned(log: Log, db: Pat
 
 
 def test_bundle_window_dropped_with_its_checkpoint_and_manifest_line(log: Log, db: Path, tmp_path: Path) -> None:
-    async def export() -> Path:
-        store = SQLiteStore(db)
-        await store.open()
-        try:
-            return (await export_case(store, CASES[1], tmp_path / "out", log.signer)).directory
-        finally:
-            await store.close()
-
-    bundle = asyncio.run(export())
+    bundle = exported(db, CASES[1], tmp_path / "out", log.signer)
     m = json.loads((bundle / "manifest.json").read_text())
     assert len(m["windows"]) >= 3
     assert verify_bundle(bundle, log.signer.public).ok
@@ -216,15 +178,7 @@ def test_bundle_window_dropped_with_its_checkpoint_and_manifest_line(log: Log, d
 def test_bundle_counts_are_checked_against_the_signed_manifest(log: Log, db: Path, tmp_path: Path) -> None:
     """Dropping a window and signing nothing anew fails on the signature; a manifest that states a count
     other than what the bundle holds fails on the count, even when signed."""
-    async def export() -> Path:
-        store = SQLiteStore(db)
-        await store.open()
-        try:
-            return (await export_case(store, CASES[2], tmp_path / "out", log.signer)).directory
-        finally:
-            await store.close()
-
-    bundle = asyncio.run(export())
+    bundle = exported(db, CASES[2], tmp_path / "out", log.signer)
     m = json.loads((bundle / "manifest.json").read_text())
     m["case_entries"] += 1
     m["signature"] = base64.b64encode(log.signer.private.sign(manifest_message(m))).decode()
@@ -255,7 +209,7 @@ def _sql(db: Path, *statements: str) -> None:
 def test_classic_kinds_are_caught_by_the_chain(log: Log, db: Path, attack: Callable[[list[dict[str, Any]]],
                                                                                      list[dict[str, Any]]],
                                                 text: str) -> None:
-    es = attack(rows(db))
+    es = attack(log_rows(db))
     c = sqlite3.connect(db)
     c.execute("DROP TRIGGER IF EXISTS audit_no_update")
     c.execute("DROP TRIGGER IF EXISTS audit_no_delete")
@@ -267,7 +221,7 @@ def test_classic_kinds_are_caught_by_the_chain(log: Log, db: Path, attack: Calla
 
 
 def test_checkpoint_signature_altered_and_hashes_recomputed(log: Log, db: Path) -> None:
-    es = rows(db)
+    es = log_rows(db)
     i = next(i for i, e in enumerate(es) if e["action"] == CHECKPOINT and i > 30)
     d = json.loads(es[i]["detail"])
     d["signature"] = base64.b64encode(Ed25519PrivateKey.generate().sign(b"other")).decode()
@@ -277,13 +231,13 @@ def test_checkpoint_signature_altered_and_hashes_recomputed(log: Log, db: Path) 
 
 
 def test_checkpoint_entry_deleted_breaks_the_chain(log: Log, db: Path) -> None:
-    seq = next(e["seq"] for e in rows(db) if e["action"] == CHECKPOINT and e["seq"] > 20)
+    seq = next(e["seq"] for e in log_rows(db) if e["action"] == CHECKPOINT and e["seq"] > 20)
     _sql(db, f"DELETE FROM audit_log WHERE seq={seq}")
     caught(verify(db, log.signer.key_id), "chain", f"entry {seq} is missing")
 
 
 def test_tail_after_the_last_remaining_checkpoint_truncated(log: Log, db: Path) -> None:
-    es = rows(db)
+    es = log_rows(db)
     last = [i for i, e in enumerate(es[:-2]) if e["action"] == CHECKPOINT][-2]
     assert len(es) > last + 6
     replace_log(db, es[:last + 4])  # the final checkpoint and what came before it gone, a short tail left
@@ -291,12 +245,12 @@ def test_tail_after_the_last_remaining_checkpoint_truncated(log: Log, db: Path) 
 
 
 def test_stop_without_its_final_checkpoint(log: Log, db: Path) -> None:
-    replace_log(db, rows(db)[:-1])
+    replace_log(db, log_rows(db)[:-1])
     caught(verify(db, log.signer.key_id), "interval", "records a node's stop without its final checkpoint")
 
 
 def test_rewritten_from_entry_k_with_the_nodes_own_key_only_the_witness_sees(log: Log, db: Path) -> None:
-    es = rows(db)
+    es = log_rows(db)
     k = 25
     es[k - 1] = {**es[k - 1], "actor": "someone-else"}
     replace_log(db, rechain(es, log.signer))
@@ -306,7 +260,7 @@ def test_rewritten_from_entry_k_with_the_nodes_own_key_only_the_witness_sees(log
 
 def test_tail_cut_with_a_clean_stop_forged_only_the_witness_sees(log: Log, db: Path) -> None:
     """Cut back to an earlier point and close the log again with the node's own key."""
-    base = [e for e in rows(db)[:40] if e["action"] != CHECKPOINT]
+    base = [e for e in log_rows(db)[:40] if e["action"] != CHECKPOINT]
 
     def cp(after: dict[str, Any]) -> dict[str, Any]:
         return {**after, "action": CHECKPOINT, "detail": json.dumps({"signed_at": after["time"]})}

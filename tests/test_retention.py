@@ -29,7 +29,7 @@ from gateway.store import migrations
 from gateway.store.base import Finish, NewDelivery, NewMessage, Store
 from tests.support.config import base_config
 from tests.support.records import dossier_record
-from tests.support.stores import MakeStore, store_settings
+from tests.support.stores import MakeStore, store_settings, write_old_database
 
 FAR = 1e12  # a cutoff after everything: "finished before" holds for every finished message
 
@@ -198,23 +198,7 @@ async def test_upgrade_counts_what_older_messages_hold(backend: str, make_store:
              "reason, created_at, updated_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
              (mid + "-d", mid, "PROC", "C-1", h, "application/xml", state, "", 1.0, 1.0, 1.0)),
         ]
-    if backend == "postgres":
-        import psycopg
-
-        with psycopg.connect(store.dsn, autocommit=True) as pg:  # type: ignore[attr-defined]
-            for m in migrations.migrations("postgres")[:2]:
-                pg.execute(m.sql.encode())
-            pg.execute("INSERT INTO meta VALUES ('schema_version', '2') ON CONFLICT (key) DO UPDATE SET value = '2'")
-            for sql, args in statements:
-                pg.execute(sql.replace("?", "%s"), args)  # type: ignore[call-overload]
-    else:
-        conn = sqlite3.connect(store.path, isolation_level=None)  # type: ignore[attr-defined]
-        for m in migrations.migrations("sqlite")[:2]:
-            conn.executescript(m.sql)
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
-        for sql, args in statements:
-            conn.execute(sql, args)
-        conn.close()
+    write_old_database(store, backend, 2, statements)
     assert await store.upgrade() == list(range(3, migrations.latest(backend) + 1))
     await store.open()
     try:

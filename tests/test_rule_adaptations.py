@@ -27,6 +27,7 @@ from gateway.model import MessageStatus
 from gateway.runtime import Gateway
 
 from .support.api import KEYS, keyed_config
+from .support.browser import signed_in_view
 from .support.config import base_config
 from .support.records import record
 from .support.serving import serving
@@ -201,17 +202,8 @@ async def test_operators_and_auditors_read_the_adaptations_agencies_do_not(
 
 def _read_rules_view(driver: Any, url: str, key: str) -> list[str]:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, 10)
-    driver.get(f"{url}/console")
-    driver.execute_script("sessionStorage.clear()")
-    driver.get(f"{url}/console")
-    driver.find_element(By.ID, "key").send_keys(key)
-    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
-    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
-    driver.find_element(By.CSS_SELECTOR, "nav button[data-view='rules']").click()
+    wait = signed_in_view(driver, url, key, "rules")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#adaptations tbody tr")) == 3)
     return [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#adaptations tbody tr")]
 

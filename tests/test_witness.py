@@ -17,26 +17,19 @@ import yaml
 
 from gateway.audit.signing import Signer
 from gateway.audit.verify_bundle import (
-    CHECKPOINT,
-    GENESIS,
-    canonical_detail,
-    entry_hash_of,
-    raw_public,
     witness_message,
 )
 
 from .support.config import http_config
-from .support.nodes import Node
+from .support.forgery import log_rows, rechain, replace_log
+from .support.nodes import Node, gateway_cli
 from .support.ports import free_port
 from .support.receiver import Receiver
 from .support.records import record
 from .support.serving import serving
 from .support.waiting import wait_until
-from .test_disaster_recovery import gateway
 
 pytestmark = pytest.mark.slow
-COLUMNS = ("seq", "time", "node", "actor", "action", "message_id", "case_number", "payload_hash", "detail",
-           "prev_hash", "entry_hash")
 ENV = {"POLICE_KEY": "police-key-w", "WITNESS_KEY": "node-a-witness-key"}
 
 
@@ -103,7 +96,7 @@ async def test_two_nodes_witness_and_rewrite_detected(tmp_path: Path, monkeypatc
                                 >= _last_checkpoint(tmp_path / "node-a" / "gateway.db"), 20, "B caught up")
         a.stop()
         b_url = f"{b.url}/api/v1/witness"
-        r = await asyncio.to_thread(gateway, "audit", "verify", "--config", str(a.config), "--key-fingerprint",
+        r = await asyncio.to_thread(gateway_cli, "audit", "verify", "--config", str(a.config), "--key-fingerprint",
                                     ka.key_id, "--witness", b_url)
         assert r.returncode == 0 and "INTACT" in r.stdout, r.stdout + r.stderr
 
@@ -120,10 +113,10 @@ async def test_two_nodes_witness_and_rewrite_detected(tmp_path: Path, monkeypatc
         # someone with the database and A's key rewrites A's log from entry 25 and signs it anew
         db = tmp_path / "node-a" / "gateway.db"
         _rewrite_from(db, 25, ka)
-        r = await asyncio.to_thread(gateway, "audit", "verify", "--config", str(a.config), "--key-fingerprint",
+        r = await asyncio.to_thread(gateway_cli, "audit", "verify", "--config", str(a.config), "--key-fingerprint",
                                     ka.key_id)
         assert r.returncode == 0, "without the witness nothing shows"
-        r = await asyncio.to_thread(gateway, "audit", "verify", "--config", str(a.config), "--key-fingerprint",
+        r = await asyncio.to_thread(gateway_cli, "audit", "verify", "--config", str(a.config), "--key-fingerprint",
                                     ka.key_id, "--witness", b_url)
         assert r.returncode == 1 and "TAMPERED (witness)" in r.stdout, r.stdout + r.stderr
         b.stop()
@@ -131,27 +124,6 @@ async def test_two_nodes_witness_and_rewrite_detected(tmp_path: Path, monkeypatc
 
 
 def _rewrite_from(db: Path, k: int, signer: Signer) -> None:
-    c = sqlite3.connect(db)
-    es = [dict(zip(COLUMNS, r, strict=True)) for r in c.execute("SELECT * FROM audit_log ORDER BY seq")]
+    es = log_rows(db)
     es[k - 1]["actor"] = "someone-else"
-    prev = GENESIS
-    for i, e in enumerate(es, 1):
-        e["prev_hash"] = prev
-        if e["action"] == CHECKPOINT:
-            d = json.loads(e["detail"])
-            d.update(seq=i - 1, entry_hash=prev, signature=signer.sign(i - 1, prev, d["signed_at"]),
-                     key_id=signer.key_id, public_key=raw_public(signer.public))
-            e["detail"] = canonical_detail(d)
-        e["entry_hash"] = prev = entry_hash_of(e)
-    c.execute("DROP TRIGGER IF EXISTS audit_no_update")
-    c.execute("DROP TRIGGER IF EXISTS audit_no_delete")
-    c.execute("DELETE FROM audit_log")
-    c.execute("DELETE FROM checkpoints")
-    c.executemany(f"INSERT INTO audit_log VALUES ({','.join('?' * 11)})", [tuple(e[x] for x in COLUMNS) for e in es])
-    for e in es:
-        if e["action"] == CHECKPOINT:
-            d = json.loads(e["detail"])
-            c.execute("INSERT INTO checkpoints VALUES (?,?,?,?,?)",
-                      (d["seq"], d["entry_hash"], d["signed_at"], d["signature"], d["key_id"]))
-    c.commit()
-    c.close()
+    replace_log(db, rechain(es, signer))

@@ -7,14 +7,13 @@ server framework would bring its own parser and HTTP stack past the gateway's sa
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import copy
 import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
@@ -28,11 +27,12 @@ from starlette.routing import BaseRoute
 
 from adapters.base import InboundAdapter, InboundContext, Intake, push_route
 from adapters.soap import envelope, inline, mtom
+from adapters.soap.answers import iso_time, receipt_element, tns, verdict_element
 from adapters.soap.envelope import TNS, XOP, SoapFault, SoapRequest
 from adapters.soap.wsse import NonceCache, replayed, verify_username_token
 from gateway.errors import Busy
-from gateway.model import Attachment, DeliveryView, EvidenceDoc, InboundRecord, Receipt
-from gateway.verdict import RateLimited, Verdict
+from gateway.model import Attachment, InboundRecord
+from gateway.verdict import RateLimited
 
 if TYPE_CHECKING:
     from adapters.soap import InboundSettings
@@ -50,97 +50,6 @@ _RUN: ContextVar[str | None] = ContextVar("soap_conformance_run", default=None)
 @cache
 def shipped(name: str) -> bytes:
     return (resources.files("standards") / "soap" / name).read_bytes()
-
-
-def _t(name: str) -> str:
-    return f"{{{TNS}}}{name}"
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def receipt_element(r: Receipt, deliveries: Sequence[DeliveryView] | None = None,
-                    evidence: Sequence[EvidenceDoc] = ()) -> etree._Element:
-    el = etree.Element(_t("Receipt"), nsmap={None: TNS})
-    for tag, value in (
-        ("MessageId", r.message_id),
-        ("ContentHash", r.content_hash),
-        ("Status", str(r.status)),
-        ("CaseNumber", r.case_number),
-        ("Duplicate", "true" if r.duplicate else "false"),
-        ("ReceivedAt", _iso(r.received_at)),
-    ):
-        etree.SubElement(el, _t(tag)).text = value
-    dest = etree.SubElement(el, _t("Destinations"))
-    for d in r.destinations:
-        etree.SubElement(dest, _t("Agency")).text = d
-    reasons = etree.SubElement(el, _t("Reasons"))
-    for reason in r.reasons:
-        etree.SubElement(reasons, _t("Reason")).text = reason
-    if deliveries is not None:
-        ds = etree.SubElement(el, _t("Deliveries"))
-        for dv in deliveries:
-            de = etree.SubElement(ds, _t("Delivery"))
-            etree.SubElement(de, _t("Agency")).text = dv.destination
-            etree.SubElement(de, _t("State")).text = dv.state
-            etree.SubElement(de, _t("Reason")).text = dv.reason
-    if r.records:  # a file of several records: each one's own receipt
-        recs = etree.SubElement(el, _t("Records"))
-        for rec in r.records:
-            recs.append(receipt_element(rec))
-    for ev in evidence:  # the signed documents as issued, base64: their bytes are what the signature covers
-        e = etree.SubElement(el, _t("Evidence"), kind=ev.kind, sha256=ev.sha256, issuedAt=ev.issued_at)
-        if ev.destination:
-            e.set("destination", ev.destination)
-        e.text = base64.b64encode(ev.document).decode("ascii")
-    if evidence == () and r.evidence:
-        etree.SubElement(el, _t("Evidence"), kind="submission", sha256=r.evidence)
-    return el
-
-
-_FINDING_FIELDS = (("rule", "Rule"), ("severity", "Severity"), ("message_zh", "MessageZh"),
-                   ("message", "MessageEn"), ("location", "Location"), ("line", "Line"),
-                   ("hint_zh", "HintZh"), ("hint_en", "HintEn"),
-                   ("standard_location", "StandardLocation"), ("standard_line", "StandardLine"))
-_REQUIRED = {"Rule", "Severity", "MessageZh", "MessageEn"}
-
-
-def verdict_element(v: Verdict, *, with_outbound: bool = False) -> etree._Element:
-    """ValidateCaseRecordResponse: each finding as the service's JSON has it, field by field; in a
-    conformance run also what each destination would be given; for a batch file each record's own
-    verdict under Records (absent for a single record, so its answer is as it always was)."""
-    el = etree.Element(_t("ValidateCaseRecordResponse"), nsmap={None: TNS})
-    _fill_verdict(el, v, with_outbound)
-    if v.records:
-        records = etree.SubElement(el, _t("Records"))
-        for n, r in enumerate(v.records, 1):
-            _fill_verdict(etree.SubElement(records, _t("Record"), number=str(n)), r, with_outbound)
-    return el
-
-
-def _fill_verdict(el: etree._Element, v: Verdict, with_outbound: bool) -> None:
-    """The schema's Verdict type, in its element order."""
-    etree.SubElement(el, _t("Outcome")).text = v.outcome
-    etree.SubElement(el, _t("Accepted")).text = "false" if v.blocked else "true"
-    findings = etree.SubElement(el, _t("Findings"))
-    for f in v.findings:
-        fe = etree.SubElement(findings, _t("Finding"))
-        for key, tag in _FINDING_FIELDS:
-            value = f.get(key)
-            if value not in (None, "") or tag in _REQUIRED:
-                etree.SubElement(fe, _t(tag)).text = "" if value is None else str(value)
-    dest = etree.SubElement(el, _t("Destinations"))
-    for d in v.destinations:
-        etree.SubElement(dest, _t("Agency")).text = d
-    for tl in v.time_limits:
-        te = etree.SubElement(el, _t("TimeLimit"), limit=str(tl["limit"]), agency=str(tl["agency"]),
-                              lastDayIfDeliveredToday=str(tl["last_day_if_delivered_today"]))
-        etree.SubElement(te, _t("NameZh")).text = str(tl["name_zh"])
-        etree.SubElement(te, _t("NameEn")).text = str(tl["name_en"])
-    if with_outbound:
-        for d, body in v.outbound.items():
-            etree.SubElement(el, _t("Outbound"), agency=d).text = base64.b64encode(body).decode("ascii")
 
 
 class SoapInbound(InboundAdapter):
@@ -370,10 +279,10 @@ class SoapInbound(InboundAdapter):
         """The record a SubmitCaseRecord or ValidateCaseRecord carries, with its dossier files (stored
         when `keep_files`, else only hashed: a record that is only checked leaves nothing behind)."""
         op = req.operation
-        mid = (op.findtext(_t("MessageId")) or "").strip() or None
-        file_name = (op.findtext(_t("FileName")) or "").strip() or None
-        rec = op.find(_t("Record"))
-        xml_rec = op.find(_t("RecordXml"))
+        mid = (op.findtext(tns("MessageId")) or "").strip() or None
+        file_name = (op.findtext(tns("FileName")) or "").strip() or None
+        rec = op.find(tns("Record"))
+        xml_rec = op.find(tns("RecordXml"))
         inline_records = [c for c in xml_rec if isinstance(c.tag, str)] if xml_rec is not None else []
         if rec is not None:
             data = _binary(rec, parts, "Record")
@@ -392,7 +301,7 @@ class SoapInbound(InboundAdapter):
                 line=op.sourceline,
             )
         attachments = []
-        for a in op.findall(_t("Attachment")):
+        for a in op.findall(tns("Attachment")):
             content = _binary(a, parts, "Attachment")
             # dossier files live in the file store whatever brought them, so any outbound adapter
             # (an SFTP drop, a SOAP service) finds them there and retention counts them one way
@@ -418,7 +327,7 @@ class SoapInbound(InboundAdapter):
 
     async def _submit(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
         receipt = await intake(await self._record(req, parts, keep_files=True))
-        resp = etree.Element(_t("SubmitCaseRecordResponse"), nsmap={None: TNS})
+        resp = etree.Element(tns("SubmitCaseRecordResponse"), nsmap={None: TNS})
         resp.append(receipt_element(receipt))
         return resp
 
@@ -451,25 +360,25 @@ class SoapInbound(InboundAdapter):
     async def _page(self, req: SoapRequest, name: str, *, only_rejected: bool) -> etree._Element:
         """The caller's own records, read from the exchange log by sequence number (a stable cursor)."""
         try:
-            after = int(req.operation.findtext(_t("After")) or 0)
-            limit = min(int(req.operation.findtext(_t("Limit")) or 100), _PAGE_MAX)
+            after = int(req.operation.findtext(tns("After")) or 0)
+            limit = min(int(req.operation.findtext(tns("Limit")) or 100), _PAGE_MAX)
         except ValueError:
             raise SoapFault("After and Limit must be whole numbers", client=True, rule="soap.query") from None
         records, after = await self.context.sent_records(self.sender, after, limit, only_rejected=only_rejected)
-        resp = etree.Element(_t(name), nsmap={None: TNS})
+        resp = etree.Element(tns(name), nsmap={None: TNS})
         for r in records:
             resp.append(receipt_element(r.receipt, r.deliveries, r.evidence))
-        etree.SubElement(resp, _t("Next")).text = str(after)
+        etree.SubElement(resp, tns("Next")).text = str(after)
         return resp
 
     async def _ping(self, req: SoapRequest, intake: Intake, parts: dict[str, memoryview]) -> etree._Element:
-        resp = etree.Element(_t("PingResponse"), nsmap={None: TNS})
-        echo = req.operation.findtext(_t("Echo"))
+        resp = etree.Element(tns("PingResponse"), nsmap={None: TNS})
+        echo = req.operation.findtext(tns("Echo"))
         if echo is not None:
-            etree.SubElement(resp, _t("Echo")).text = echo
-        etree.SubElement(resp, _t("Agency")).text = self.sender
-        etree.SubElement(resp, _t("Node")).text = self.context.node
-        etree.SubElement(resp, _t("Time")).text = _iso(datetime.now(UTC).timestamp())
+            etree.SubElement(resp, tns("Echo")).text = echo
+        etree.SubElement(resp, tns("Agency")).text = self.sender
+        etree.SubElement(resp, tns("Node")).text = self.context.node
+        etree.SubElement(resp, tns("Time")).text = iso_time(datetime.now(UTC).timestamp())
         return resp
 
 

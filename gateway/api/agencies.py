@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.api import views
-from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, refuse
+from gateway.api.auth import AgencyKey, AnyKey, GatewayDep, Principal, own_inbound, refuse
 from gateway.api.errors import RETRY_AFTER, answers
 from gateway.errors import Busy
 from gateway.model import EvidenceDoc, InboundRecord, MessageStatus
@@ -32,16 +32,8 @@ async def submit(request: Request, gw: GatewayDep, p: AgencyKey, channel: str | 
     if agency_code is not None and agency_code != p.agency:
         await refuse(request, p.name, f"agency key of {p.agency} used to submit as {agency_code}")
         raise HTTPException(403, f"this is a key of agency {p.agency}; it cannot submit as {agency_code}")
-    try:
-        agency = gw.config.agency(str(p.agency))
-    except KeyError:
-        raise HTTPException(403, f"agency {p.agency} is no longer configured") from None
-    if not agency.inbound:
-        raise HTTPException(400, f"agency {p.agency} has no inbound channel configured")
-    ch = channel or agency.inbound[0].name
-    if ch not in {c.name for c in agency.inbound}:
-        await refuse(request, p.name, f"channel {ch} is not one of agency {p.agency}'s")
-        raise HTTPException(403, f"channel {ch} does not belong to agency {p.agency}")
+    agency, inbound = await own_inbound(request, gw, p, channel)
+    ch = inbound.name
     limit = gw.config.gateway.max_message_bytes
     body = bytearray()
     async for chunk in request.stream():  # never buffer more than the limit

@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.api.errors import RETRY_AFTER
-from gateway.config import GatewayConfig
+from gateway.config import Agency, GatewayConfig, InboundChannel
 from gateway.keys import resolved_keys
 from gateway.runtime import Gateway
 
@@ -112,6 +112,24 @@ async def refuse(request: Request, actor: str, why: str, rule: str | None = None
     client = _client(request)
     await gateway_of(request).refusals.refused("access-refused", actor, client, rule or why, {
         "path": request.url.path, "method": request.method, "client": client, "why": why})
+
+
+
+async def own_inbound(request: Request, gw: Gateway, p: Principal,
+                      channel: str | None) -> tuple[Agency, InboundChannel]:
+    """The caller's agency and the inbound channel it names (default its first); 403 for a channel of
+    another agency (logged) or an agency no longer configured, 400 for one with no inbound channel."""
+    try:
+        agency = gw.config.agency(str(p.agency))
+    except KeyError:
+        raise HTTPException(403, f"agency {p.agency} is no longer configured") from None
+    if not agency.inbound:
+        raise HTTPException(400, f"agency {p.agency} has no inbound channel configured")
+    ch = next((c for c in agency.inbound if c.name == channel), None) if channel else agency.inbound[0]
+    if ch is None:
+        await refuse(request, p.name, f"channel {channel} is not one of agency {p.agency}'s")
+        raise HTTPException(403, f"channel {channel} does not belong to agency {p.agency}")
+    return agency, ch
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Principal]]:

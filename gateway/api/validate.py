@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from adapters.http import BodyRefused, InboundSettings, read_body
-from gateway.api.auth import AgencyKey, GatewayDep, refuse
+from gateway.api.auth import AgencyKey, GatewayDep, own_inbound, refuse
 from gateway.api.errors import answers
 from gateway.errors import Busy
 from gateway.files import FileStore
@@ -39,16 +39,7 @@ async def validate(request: Request, gw: GatewayDep, p: AgencyKey,
                    channel: Annotated[str | None, Query(description="the inbound channel whose pack reads the "
                                                                      "record; default the agency's first")] = None,
                    ) -> Response:
-    try:
-        agency = gw.config.agency(str(p.agency))
-    except KeyError:
-        raise HTTPException(403, f"agency {p.agency} is no longer configured") from None
-    if not agency.inbound:
-        raise HTTPException(400, f"agency {p.agency} has no inbound channel configured")
-    ch = next((c for c in agency.inbound if c.name == channel), None) if channel else agency.inbound[0]
-    if ch is None:
-        await refuse(request, p.name, f"channel {channel} is not one of agency {p.agency}'s")
-        raise HTTPException(403, f"channel {channel} does not belong to agency {p.agency}")
+    agency, ch = await own_inbound(request, gw, p, channel)
     max_files = getattr(ch.adapter_settings, "max_dossier_bytes", InboundSettings().max_dossier_bytes)
     files = FileStore.for_data_dir(gw.config.gateway.data_dir)
     assert gw.pipeline is not None

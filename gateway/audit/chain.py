@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gateway.audit.verify_bundle import GENESIS, canonical_detail, hash_of_fields
+from gateway.audit.chain_rules import GENESIS, canonical_detail, hash_of_fields
 
 __all__ = ["GENESIS", "AuditEntry", "AuditEvent", "seal"]
 

@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from gateway.audit.chain_rules import Verdict, key_fingerprint, load_public_key
 from gateway.audit.export import Exported, export_case
 from gateway.audit.incremental import Mark, verify_incremental
+from gateway.audit.log_policy import Policy
 from gateway.audit.signing import Signer
 from gateway.audit.verify import verify_store
-from gateway.audit.verify_bundle import BundleError, Policy, Verdict, key_fingerprint, load_public_key, verify_bundle
+from gateway.audit.verify_bundle import BundleError, verify_bundle
 from gateway.audit.witness import WitnessError, read_witness
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError

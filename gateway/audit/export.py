@@ -23,7 +23,7 @@ Layout of `case-NUMBER/` (and `case-NUMBER.zip` beside it): `entries.jsonl` (the
 `checkpoints.json`, `public-key.pem`, `manifest.json` (signed by the node's key: its windows and
 counts are checked against what the bundle holds), `payloads/SHA256` (raw, standard and
 delivered bodies of the case, by hash; left out with include_payloads=False), `README.md` and
-`verify_bundle.py`, the standalone verifier.
+`verify_bundle.py` with `chain_rules.py`, the standalone verifier.
 """
 
 from __future__ import annotations
@@ -39,13 +39,15 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.audit.chain import AuditEntry
+from gateway.audit.chain_rules import key_fingerprint
 from gateway.audit.signing import Signer, public_pem
-from gateway.audit.verify_bundle import key_fingerprint, manifest_message
+from gateway.audit.verify_bundle import manifest_message
 from gateway.store.roles import ExchangeLog, Payloads
 from gateway.store.shared import iso_now
 
 PAGE = 1000
 VERIFIER = Path(__file__).with_name("verify_bundle.py")
+VERIFIER_FILES = (VERIFIER, VERIFIER.with_name("chain_rules.py"))  # what a bundle ships to check itself
 
 
 class EvidenceSource(ExchangeLog, Payloads, Protocol):
@@ -116,7 +118,8 @@ async def export_case(
     manifest["signature"] = base64.b64encode(signer.private.sign(manifest_message(manifest))).decode()
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     (root / "README.md").write_text(_readme(manifest), encoding="utf-8")
-    shutil.copyfile(VERIFIER, root / "verify_bundle.py")
+    for script in VERIFIER_FILES:
+        shutil.copyfile(script, root / script.name)
     archive = Path(shutil.make_archive(str(root), "zip", root_dir=root.parent, base_dir=root.name))
     return Exported(root, archive, case_entries, written, windows, payloads)
 
@@ -195,7 +198,7 @@ replaced. The verifier prints INTACT or TAMPERED, naming the first bad entry, an
   ECDSA P-256), with `evidence-cert.pem`, the certificate that signed them; check one with
   `gateway evidence verify FILE --public-key evidence-cert.pem` or
   `xmlsec1 --verify --trusted-pem evidence-cert.pem FILE` (take the certificate from the operator).
-- `public-key.pem`, `manifest.json`, this README, `verify_bundle.py`.
+- `public-key.pem`, `manifest.json`, this README, `verify_bundle.py` and `chain_rules.py` (the rules it checks).
 
 ## What it proves, and what it cannot
 

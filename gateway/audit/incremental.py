@@ -25,8 +25,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit.verify import PAGE, verify_store
-from gateway.audit.verify_bundle import CHECKPOINT, ChainChecker, Policy, Problem, Verdict
+from gateway.audit.chain_rules import CHECKPOINT, Problem, Verdict
+from gateway.audit.log_policy import Policy, PolicyChecker
+from gateway.audit.verify import PAGE, feed_page, verify_store
 from gateway.store.roles import ExchangeLog
 
 
@@ -64,7 +65,7 @@ async def verify_from(
 ) -> Verdict:
     """Check the log from `mark` on: the entry at mark must still have its hash and be signed."""
     cps = [c.as_json() for c in await store.checkpoints() if c.seq >= mark.seq]
-    checker = ChainChecker(cps, public, first_seq=mark.seq, prev_hash=None, pin=pin, policy=policy)
+    checker = PolicyChecker(cps, public, first_seq=mark.seq, prev_hash=None, pin=pin, policy=policy)
     after, seen, signed_mark = mark.seq - 1, 0, False
     while checker.wants_more:
         rows = await store.audit_entries(after_seq=after, limit=page)
@@ -77,14 +78,7 @@ async def verify_from(
             break
         if after == mark.seq - 1:
             signed_mark = rows[0].action == CHECKPOINT
-        for e in rows:
-            checker.feed(vars(e))
-            if not checker.wants_more:
-                break
-        after = rows[-1].seq
-        seen += len(rows)
-        if progress is not None:
-            progress(seen)
+        after, seen = rows[-1].seq, feed_page(checker, rows, seen, progress)
     verdict = checker.end()
     # the mark must be a checkpoint entry or an entry a stored checkpoint signs (the checker checked
     # that signature when it read the entry)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.audit.chain import AuditEvent
-from gateway.audit.verify_bundle import CHECKPOINT, checkpoint_message, key_fingerprint, raw_public
+from gateway.audit.chain_rules import CHECKPOINT, checkpoint_message, key_fingerprint, raw_public
 from gateway.private_files import private_dir
 
 

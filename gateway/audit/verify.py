@@ -2,8 +2,8 @@
 
 The log is read a page at a time (`Store.audit_entries(after_seq=..., limit=...)`), so memory
 stays constant however long it is; only the list of checkpoints is held (one per
-`checkpoint_every` entries). The rules live in `verify_bundle.ChainChecker`, shared with the
-offline verifier shipped in export bundles.
+`checkpoint_every` entries). The rules live in `chain_rules.ChainChecker`, shared with the
+offline verifier shipped in export bundles, and `log_policy.PolicyChecker`.
 
 What is checked: sequence numbers run on with no gap and no repeat; each entry carries the
 hash of the one before; each entry's hash matches its content; time never goes backwards;
@@ -32,13 +32,16 @@ checkpoint. What this cannot see, said plainly:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit.verify_bundle import GENESIS, ChainChecker, Policy, Problem, Verdict, check, read_jsonl
+from gateway.audit.chain import AuditEntry
+from gateway.audit.chain_rules import GENESIS, ChainChecker, Problem, Verdict, check
+from gateway.audit.log_policy import Policy, PolicyChecker
+from gateway.audit.verify_bundle import read_jsonl
 from gateway.store.roles import ExchangeLog
 
 PAGE = 1000
@@ -52,21 +55,28 @@ async def verify_store(
     progress: Callable[[int], None] | None = None, pin: str | None = None, policy: Policy | None = None,
 ) -> Verdict:
     """Walk the whole log in seq order, page by page; `progress(entries_read)` after each page."""
-    checker = ChainChecker([c.as_json() for c in await store.checkpoints()], public, pin=pin, policy=policy)
+    checker = PolicyChecker([c.as_json() for c in await store.checkpoints()], public, pin=pin, policy=policy)
     after, seen = LOWEST, 0
     while checker.wants_more:
         rows = await store.audit_entries(after_seq=after, limit=page)
         if not rows:
             break
-        for e in rows:
-            checker.feed(vars(e))  # the fields as they are; asdict() would deep-copy each
-            if not checker.wants_more:
-                break
-        after = rows[-1].seq
-        seen += len(rows)
-        if progress is not None:
-            progress(seen)
+        after, seen = rows[-1].seq, feed_page(checker, rows, seen, progress)
     return checker.end()
+
+
+def feed_page(checker: ChainChecker, rows: Sequence[AuditEntry], seen: int,
+              progress: Callable[[int], None] | None) -> int:
+    """One page of the log to the checker (until it wants no more); the entries read so far, which
+    `progress` is told."""
+    for e in rows:
+        checker.feed(vars(e))  # the fields as they are; asdict() would deep-copy each
+        if not checker.wants_more:
+            break
+    seen += len(rows)
+    if progress is not None:
+        progress(seen)
+    return seen
 
 
 def verify_file(

@@ -4,7 +4,7 @@ Whoever can write the database and read the node's signing key can rewrite the l
 and sign it anew; the chain, the signatures and the key pin all still pass. A checkpoint held
 elsewhere, by a peer gateway (POST /api/v1/witness, stored append-only, answered with the peer's
 own signed acknowledgement) or in an append-only file on separate storage, shows the rewrite:
-`gateway audit verify --witness` compares it with the local chain (`verify_bundle.Policy.witnessed`).
+`gateway audit verify --witness` compares it with the local chain (`log_policy.Policy.witnessed`).
 
 Records are kept per signing key (its fingerprint names the log), one JSON object a line:
 node, seq, entry_hash, signed_at, signature, key_id, public_key, received_at.
@@ -26,14 +26,14 @@ from typing import Any
 
 import httpx
 
-from gateway.audit.signing import Signer
-from gateway.audit.verify_bundle import (
+from gateway.audit.chain_rules import (
     CHECKPOINT,
     key_fingerprint,
     public_from_raw,
     signature_ok,
     witness_message,
 )
+from gateway.audit.signing import Signer
 from gateway.config import WitnessSettings
 from gateway.store.roles import ExchangeLog
 from gateway.store.shared import iso_now

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from lxml import etree
 
@@ -19,6 +20,7 @@ DELIVERY = "delivery"
 KINDS = (SUBMISSION, DELIVERY)
 
 
+@cache  # a handful of names, each document asks for a dozen of them
 def _q(tag: str) -> str:
     return f"{{{NS}}}{tag}"
 
@@ -50,14 +52,14 @@ class Delivery:
 
 def _head(kind: str, node: str, issued_at: str) -> etree._Element:
     root = etree.Element(_q("Evidence"), nsmap={None: NS}, kind=kind, version="1")
-    etree.SubElement(root, _q("Node")).text = node
-    etree.SubElement(root, _q("IssuedAt")).text = issued_at
+    _add(root, "Node", node)
+    _add(root, "IssuedAt", issued_at)
     return root
 
 
 def _add(root: etree._Element, tag: str, text: str, **attrs: str) -> etree._Element:
-    el = etree.SubElement(root, _q(tag), **attrs)
-    el.text = text
+    el = etree.SubElement(root, _q(tag), attrs)
+    el.text = text or None  # an empty one as <Tag/>, as a parsed document has it (same canonical form)
     return el
 
 

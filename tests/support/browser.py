@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 from .required import INSTALL, unavailable
 
@@ -31,3 +32,37 @@ def chromium() -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
+
+
+def signed_in_view(driver: Any, url: str, key: str, view: str) -> Any:
+    """The console in a fresh session, signed in through its form with `key`, `view` opened; the wait
+    (10 s) is returned for what the test reads next."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{url}/console")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{url}/console")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    driver.find_element(By.CSS_SELECTOR, f"nav button[data-view='{view}']").click()
+    return wait
+
+
+def keyed_console(driver: Any, url: str, key: str) -> Any:
+    """The console with `key` already in the session (as after signing in) and no language chosen yet,
+    shown; the wait (10 s) is returned for what the test reads next."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{url}/console")
+    driver.execute_script("localStorage.clear(); sessionStorage.setItem(arguments[0], arguments[1]);",
+                          "case-exchange-gateway.key", key)
+    driver.get(f"{url}/console")
+    wait.until(ec.visibility_of_element_located((By.ID, "queues")))
+    return wait

@@ -26,6 +26,12 @@ from .waiting import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def gateway_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The `gateway` command, as an operator or auditor runs it (its output wide enough not to wrap)."""
+    return subprocess.run([str(Path(sys.executable).parent / "gateway"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+
+
 def node_config(
     node: str, port: int, data_dir: Path, store: dict[str, Any], receiver_url: str, lease_seconds: float = 3.0,
     workers: int | str | None = None,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway.store import migrations
 from gateway.store.base import Store
 
 from .required import unavailable
@@ -72,3 +73,29 @@ async def set_schema_version(s: Store, v: int) -> None:
 
         with sqlite3.connect(s.path) as c:  # type: ignore[attr-defined]
             c.execute(sql)
+
+
+def write_old_database(store: Store, backend: str, version: int,
+                       statements: list[tuple[str, tuple[object, ...]]]) -> None:
+    """The store's database as a gateway of schema `version` left it: only its first migrations, then
+    `statements` (placeholders `?`); the store is not open, so its own upgrade is what the test checks."""
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(store.dsn, autocommit=True) as pg:  # type: ignore[attr-defined]
+            for m in migrations.migrations("postgres")[:version]:
+                pg.execute(m.sql.encode())
+            pg.execute(f"INSERT INTO meta VALUES ('schema_version', '{version}') "
+                       f"ON CONFLICT (key) DO UPDATE SET value = '{version}'".encode())
+            for sql, args in statements:
+                pg.execute(sql.replace("?", "%s"), args)
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(store.path, isolation_level=None)  # type: ignore[attr-defined]
+        for m in migrations.migrations("sqlite")[:version]:
+            conn.executescript(m.sql)
+        conn.execute(f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{version}')")
+        for sql, args in statements:
+            conn.execute(sql, args)
+        conn.close()
