@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.store.postgres.connection import PostgresEngine
@@ -25,21 +25,34 @@ async def _write_tally(c: AsyncConnection[Any], t: Tally) -> None:
                 await cur.executemany(sql, rows)
 
 
-async def count_record(c: AsyncConnection[Any], m: NewMessage) -> None:
-    """Add a newly stored record to its sender's day (inside the record's transaction)."""
+Asked = tuple[AsyncCursor[Any] | None, AsyncCursor[Any] | None]  # the reads a record's count needs, sent
+
+
+async def ask_record(c: AsyncConnection[Any], m: NewMessage) -> Asked:
+    """Send the reads `count_record` needs (they read only stats_chains, which the record's own
+    statements before its count leave alone), so they share a round trip with the resend check."""
     key = chain_key(m.sender, m.case_number, m.action)
-    prev = await (await c.execute(S.prev, key)).fetchone() if key else None
     asks = ANSWERS.get(m.action) if m.case_number and m.status == "accepted" else None
-    row = await (await c.execute(S.asked, (m.case_number, asks[0], asks[-1]))).fetchone() if asks else None
+    return (await c.execute(S.prev, key) if key else None,
+            await c.execute(S.asked, (m.case_number, asks[0], asks[-1])) if asks else None)
+
+
+async def count_record(c: AsyncConnection[Any], m: NewMessage, asked: Asked | None = None) -> None:
+    """Add a newly stored record to its sender's day (inside the record's transaction)."""
+    prev_cur, asked_cur = asked if asked is not None else await ask_record(c, m)
+    prev = await prev_cur.fetchone() if prev_cur is not None else None
+    row = await asked_cur.fetchone() if asked_cur is not None else None
     t = Tally()
     t.record(m.sender, m.case_number, m.action, str(m.status), m.summary, m.received_at,
              (prev[0], prev[1]) if prev else None, row[0] if row else None)
     await _write_tally(c, t)
 
 
-async def count_delivery(c: AsyncConnection[Any], message_id: str, destination: str, delivered_at: float) -> None:
-    """Add a confirmed delivery to the sender's and the receiver's day (defect notices are not counted)."""
-    row = await (await c.execute(S.message_of, (message_id,))).fetchone()
+async def count_delivery(c: AsyncConnection[Any], message_id: str, destination: str, delivered_at: float,
+                         ask: AsyncCursor[Any] | None = None) -> None:
+    """Add a confirmed delivery to the sender's and the receiver's day (defect notices are not counted);
+    `ask`: the message's row, asked for already (`S.message_of`)."""
+    row = await (await c.execute(S.message_of, (message_id,))).fetchone() if ask is None else await ask.fetchone()
     if row is None or row[2] != "accepted":
         return
     t = Tally()

@@ -2,9 +2,12 @@
 
 Each group first locks the one row of `audit_head`, so the exchange log stays a single hash
 chain however many nodes append, and since every group takes that lock first, groups of
-different nodes never deadlock each other. Statements of one operation go out pipelined; there
-is no savepoint per operation (they cost two round trips each): an operation that fails rolls
-the group back and the others run again without it.
+different nodes never deadlock each other. A whole group goes out in one pipeline: BEGIN and the
+head's lock share a round trip, the head's move, NOTIFY and COMMIT share the last one, and between
+them only the reads the operations wait for cost one. There is no savepoint per operation (they
+cost two round trips each): an operation that fails rolls the group back and the others run again
+without it. An error of the database surfaces at the next read, maybe another operation's: the
+group then runs again with a sync after each operation, which names the one that failed.
 """
 
 from __future__ import annotations
@@ -129,19 +132,26 @@ class WriteLoop:
         """Commit a group; an operation that fails is answered with its error and the rest run again."""
         pending = list(batch)
         conflicts = 0
+        careful = False  # a sync after each operation: an error of the database is then its own
         while pending:
             try:
-                results, notify = await self._group(conn, pending)
+                results, notify = await self._group(conn, pending, careful)
             except _OpFailed as f:  # the group was rolled back: the others run again without it
                 _, fut = pending.pop(f.index)
                 if not fut.done():
                     fut.set_exception(f.error)
+                careful = False
                 continue
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 conflicts += 1
                 if conflicts >= _RETRIES:
                     raise
                 log.warning("write group rolled back by the database (attempt %d); retrying", conflicts)
+                continue
+            except psycopg.Error:
+                if careful or conn.closed or conn.broken:  # not an operation's own: the group fails
+                    raise
+                careful = True  # whose error it was is not known: find it
                 continue
             for (_, fut), r in zip(pending, results, strict=True):
                 if not fut.done():
@@ -150,32 +160,37 @@ class WriteLoop:
                 self.notify()
             return
 
-    async def _group(self, conn: AsyncConnection[Any], batch: list[_Item]) -> tuple[list[Any], bool]:
-        """One transaction: lock the chain head, run each operation pipelined, move the head, NOTIFY."""
+    async def _group(self, conn: AsyncConnection[Any], batch: list[_Item], careful: bool) -> tuple[list[Any], bool]:
+        """One transaction: lock the chain head, run each operation, move the head, NOTIFY; one pipeline."""
         results: list[Any] = []
         notify = False
-        async with conn.transaction():
-            row = await (
-                await conn.execute("SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
-            ).fetchone()
+        async with conn.pipeline() as pipe, conn.transaction():
+            head = await conn.execute("SELECT seq, entry_hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+            sealed = (await conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM checkpoints")
+                      if self.sealer is not None else None)  # read under the head lock, in the same round trip
+            row = await head.fetchone()
             assert row is not None, "audit_head row missing; run 'gateway db upgrade'"
             tx = Tx(conn, self.node, (row[0], row[1], row[2]), self.sealer)
+            if sealed is not None:
+                tx.sealed_to = int((await sealed.fetchone() or (0,))[0])
             first = tx.head
             for i, (fn, _) in enumerate(batch):
                 tx.notify = False
                 try:
-                    async with conn.pipeline():  # statements whose answers are not read go out together
-                        results.append(await fn(tx))
+                    results.append(await fn(tx))
+                    if careful:
+                        await pipe.sync()
                 except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                     raise
+                except psycopg.Error as e:
+                    if not careful:
+                        raise  # maybe an earlier operation's: _commit runs the group again, carefully
+                    raise _OpFailed(i, e) from e
                 except Exception as e:  # the operation's own failure goes back to its caller
                     raise _OpFailed(i, e) from e
                 notify = notify or tx.notify
-            async with conn.pipeline():
-                if tx.head != first:
-                    await conn.execute(
-                        "UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1", tx.head
-                    )
-                if notify:
-                    await conn.execute(f"NOTIFY {CHANNEL}")
+            if tx.head != first:
+                await conn.execute("UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1", tx.head)
+            if notify:
+                await conn.execute(f"NOTIFY {CHANNEL}")
         return results, notify
