@@ -86,7 +86,8 @@ class PostgresDelivery(PostgresClocks):
                 now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
             if state == DeliveryState.DELIVERED and record:
                 await tx.conn.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
-                await count_delivery(tx.conn, lease.message_id, lease.destination, now, counted)
+                assert counted is not None
+                await count_delivery(tx, lease.message_id, lease.destination, now, counted)
             if state == DeliveryState.DEAD:
                 await tx.conn.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             if result.evidence:

@@ -104,7 +104,7 @@ class PostgresIntake(PostgresClocks):
                     await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
                 tx.notify = True
             await add_case_entry(tx, m)
-            await count_record(c, m, asked)
+            await count_record(tx, m, asked)
             await tx.audit(events)
             await self._clocks_at_intake(tx, m, clocks)
             return receipt

@@ -25,6 +25,8 @@ from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.audit.verify_bundle import CHECKPOINT
 from gateway.store.shared import Head, SealerLike, audit_values, chain, checkpoint_rows
 from gateway.store.sql import POSTGRES as Q
+from gateway.store.stats import POSTGRES as S
+from gateway.store.stats import StatsSQL, Tally
 
 T = TypeVar("T")
 log = logging.getLogger("gateway.store.postgres")
@@ -43,6 +45,7 @@ class Tx:
         self.sealer = sealer
         self.sealed_to: int | None = None  # the newest checkpoint entry, read once per group when signing
         self.notify = False  # set by an operation after which other nodes' dispatchers should look
+        self.tally = Tally()  # the statistics the group's operations add, written once before COMMIT
 
     async def audit(self, events: list[AuditEvent], *, seal: bool = False) -> list[AuditEntry]:
         """Append events; with `seal`, a checkpoint entry over them (and whatever was unsigned) follows."""
@@ -62,6 +65,13 @@ class Tx:
     async def one(self, sql: str, args: Any = None) -> Any:
         cur = await self.conn.execute(sql, args)
         return await cur.fetchone()
+
+
+async def write_tally(c: AsyncConnection[Any], t: Tally) -> None:
+    async with c.cursor() as cur:
+        for sql, rows in zip((S.daily, S.rules, S.hist, S.chain), StatsSQL.rows(t), strict=True):
+            if rows:
+                await cur.executemany(sql, rows)
 
 
 Op = Callable[[Tx], Awaitable[T]]
@@ -189,6 +199,7 @@ class WriteLoop:
                 except Exception as e:  # the operation's own failure goes back to its caller
                     raise _OpFailed(i, e) from e
                 notify = notify or tx.notify
+            await write_tally(conn, tx.tally)
             if tx.head != first:
                 await conn.execute("UPDATE audit_head SET seq = %s, entry_hash = %s, time = %s WHERE id = 1", tx.head)
             if notify:
