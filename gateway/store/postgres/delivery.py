@@ -54,11 +54,18 @@ class PostgresDelivery(PostgresClocks):
         args = {"dest": destination, "now": now, "limit": limit, "owner": self.lease_owner,
                 "until": now + lease_seconds, "reason": lease_reason(_ATTEMPT, self.lease_owner)}
         async with self._pooled() as conn:
-            async with conn.pipeline(), conn.transaction():  # BEGIN, SET, the lease, COMMIT: sent together
-                # a lease lost with a database crash only means one more attempt, recognised by the receiver
-                # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
-                await conn.execute("SET LOCAL synchronous_commit = off")
-                cur = await conn.execute(_LEASE, args)
+            try:
+                # BEGIN, SET, the lease, COMMIT: one round trip (psycopg's transaction() would sync at each end)
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    # a lease lost with a database crash only means one more attempt, recognised by the receiver
+                    # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                    cur = await conn.execute(_LEASE, args)
+                    await conn.execute("COMMIT")
+            except BaseException:
+                await conn.close()  # the pool replaces it; its session's open transaction is rolled back
+                raise
             rows = await cur.fetchall()
         rows.sort(key=lambda r: r[0])  # RETURNING keeps no order: oldest first, as picked
         return [
