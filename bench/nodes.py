@@ -4,8 +4,9 @@ Each run: fresh database, N real `python -m gateway` nodes on loopback, R record
 HTTP spread over all nodes, delivered over HTTP to a loopback receiver. The figure is records
 accepted *and* delivered per second, from the first POST to the last delivery confirmed. CPU per
 record is what the nodes' processes (workers included) spent over that same span, read from
-/proc: start-up (imports, schemas, packs) is not charged to the records, so adding a node does not
-add its start-up cost to the figure.
+/proc, and on PostgreSQL also what the server's processes serving the run's database spent (when
+the server runs on this machine; it competes for the same cores): start-up (imports, schemas,
+packs) is not charged to the records, so adding a node does not add its start-up cost to the figure.
 
     .venv/bin/python bench/nodes.py --records 1000
     .venv/bin/python bench/nodes.py --records 1000 --baseline /path/to/other/checkout   # before/after
@@ -76,9 +77,27 @@ def _tree_cpu(roots: list[int]) -> float:
     return total
 
 
+def _db_cpu(db: str) -> float:
+    """CPU seconds of the PostgreSQL server processes serving database `db` (on this machine), alive now."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if f" {db} " not in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                continue
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
 async def run(backend: str, nodes: int, records: int, work: Path, workers: str | None = None,
-              root: Path | None = None) -> tuple[float, float]:
-    """(records/s end to end, CPU ms per record spent in the gateway processes)."""
+              root: Path | None = None) -> tuple[float, float, float]:
+    """(records/s end to end, CPU ms per record spent in the gateway processes, CPU ms per record of
+    the PostgreSQL server processes serving the run)."""
     receiver = Receiver()
     receiver.start()
     env: dict[str, str] = {}
@@ -106,20 +125,21 @@ async def run(backend: str, nodes: int, records: int, work: Path, workers: str |
         pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
         bodies = [(f"B-{i:06d}", record(case=f"C-{i % 500:04d}", extra=f"b{i}")) for i in range(records)]
         await asyncio.sleep(1.0)  # the nodes' start-up tasks (conformance data, checkpoints) settle first
-        cpu0 = _tree_cpu(pids)
+        cpu0, db0 = _tree_cpu(pids), _db_cpu(db) if backend == "postgres" else 0.0
         t0 = time.perf_counter()
         await send_records(cluster, bodies, concurrency=8 * nodes)
         while await asyncio.to_thread(count) < records:
             await asyncio.sleep(0.05)
         rate = records / (time.perf_counter() - t0)
         cpu = _tree_cpu(pids) - cpu0
+        db_cpu = _db_cpu(db) - db0 if backend == "postgres" else 0.0
     finally:
         cluster.stop()
         receiver.stop()
         if backend == "postgres":
             with psycopg.connect(PG + "postgres", autocommit=True) as c:
                 c.execute(f"DROP DATABASE {db} WITH (FORCE)")
-    return rate, cpu * 1000 / records
+    return rate, cpu * 1000 / records, db_cpu * 1000 / records
 
 
 def main() -> None:
@@ -135,17 +155,19 @@ def main() -> None:
     codes: list[tuple[str, Path | None]] = [("this", None)]
     if args.baseline:
         codes.insert(0, ("baseline", args.baseline.resolve()))
-    figures: dict[tuple[str, str], tuple[float, float]] = {}
+    figures: dict[tuple[str, str], tuple[float, float, float]] = {}
     for spec in args.runs.split(","):
         backend, n, *w = spec.split(":")
         for label, root in codes:
             with tempfile.TemporaryDirectory() as d:
-                rate, cpu = asyncio.run(run(backend, int(n), args.records, Path(d), w[0] if w else None, root))
-            figures[(label, spec)] = rate, cpu
+                rate, cpu, db_cpu = asyncio.run(
+                    run(backend, int(n), args.records, Path(d), w[0] if w else None, root))
+            figures[(label, spec)] = rate, cpu, db_cpu
             workers = f" x {w[0]} workers" if w else ""
             print(
                 f"{label:8s} {backend:8s} {n} node(s){workers}: {rate:8.1f} records/s end to end, "
-                f"{cpu:5.2f} ms CPU per record in the gateway processes",
+                f"{cpu:5.2f} ms CPU per record in the gateway processes"
+                + (f", {db_cpu:5.2f} ms in PostgreSQL's processes" if backend == "postgres" else ""),
                 flush=True,
             )
     for label, _ in codes:

@@ -16,6 +16,7 @@ from gateway.store.roles import StaleLease
 from gateway.store.rows import Finish, Lease
 from gateway.store.shared import finish_events, finish_reason, held_reason, lease_attachments, lease_reason
 from gateway.store.sql import POSTGRES as Q
+from gateway.store.stats import POSTGRES as S
 
 # picks and takes the leases in one statement (one round trip, not one per lease): the reason is
 # lease_reason()'s text with the attempt filled in by the database
@@ -53,11 +54,18 @@ class PostgresDelivery(PostgresClocks):
         args = {"dest": destination, "now": now, "limit": limit, "owner": self.lease_owner,
                 "until": now + lease_seconds, "reason": lease_reason(_ATTEMPT, self.lease_owner)}
         async with self._pooled() as conn:
-            async with conn.pipeline(), conn.transaction():  # BEGIN, SET, the lease, COMMIT: sent together
-                # a lease lost with a database crash only means one more attempt, recognised by the receiver
-                # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
-                await conn.execute("SET LOCAL synchronous_commit = off")
-                cur = await conn.execute(_LEASE, args)
+            try:
+                # BEGIN, SET, the lease, COMMIT: one round trip (psycopg's transaction() would sync at each end)
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    # a lease lost with a database crash only means one more attempt, recognised by the receiver
+                    # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                    cur = await conn.execute(_LEASE, args)
+                    await conn.execute("COMMIT")
+            except BaseException:
+                await conn.close()  # the pool replaces it; its session's open transaction is rolled back
+                raise
             rows = await cur.fetchall()
         rows.sort(key=lambda r: r[0])  # RETURNING keeps no order: oldest first, as picked
         return [
@@ -69,20 +77,24 @@ class PostgresDelivery(PostgresClocks):
 
     async def finish(self, lease: Lease, result: Finish) -> None:
         async def op(tx: Tx) -> None:
-            row = await tx.one(Q.lease_check + " FOR UPDATE", (lease.delivery_id,))
+            state = result.state
+            record = not is_evidence(lease.content_type)  # evidence pushed to a sender is no record's delivery
+            check = await tx.conn.execute(Q.lease_check + " FOR UPDATE", (lease.delivery_id,))
+            counted = (await tx.conn.execute(S.message_of, (lease.message_id,))  # its count's read, same round trip
+                       if state == DeliveryState.DELIVERED and record else None)
+            row = await check.fetchone()
             if row is None or row[0] != lease.token or row[1] != "in_flight":
                 raise StaleLease(lease.delivery_id)
             now = time.time()
-            state = result.state
             await tx.conn.execute(Q.insert_attempt, (lease.delivery_id, lease.attempt, tx.node,
                                                      result.started_at or now, now, str(state), result.detail))
             await tx.conn.execute(Q.end_attempt, (
                 str(state), finish_reason(state, result, lease), now, result.next_attempt_at or now,
                 now if state == DeliveryState.DELIVERED else None, result.receipt or None, lease.delivery_id))
-            record = not is_evidence(lease.content_type)  # evidence pushed to a sender is no record's delivery
             if state == DeliveryState.DELIVERED and record:
                 await tx.conn.execute(Q.case_delivered, (now, lease.message_id, lease.destination))
-                await count_delivery(tx.conn, lease.message_id, lease.destination, now)
+                assert counted is not None
+                await count_delivery(tx, lease.message_id, lease.destination, now, counted)
             if state == DeliveryState.DEAD:
                 await tx.conn.execute(Q.hold_case, (held_reason(lease), lease.destination, lease.case_number, row[2]))
             if result.evidence:

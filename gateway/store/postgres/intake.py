@@ -12,7 +12,7 @@ from gateway.audit.chain import AuditEvent
 from gateway.model import Receipt, sha256_hex
 from gateway.store.postgres.cases import add_case_entry
 from gateway.store.postgres.clocks import PostgresClocks
-from gateway.store.postgres.stats import count_record
+from gateway.store.postgres.stats import ask_record, count_record
 from gateway.store.postgres.writer import Tx
 from gateway.store.rows import NewDelivery, NewMessage
 from gateway.store.shared import (
@@ -77,9 +77,10 @@ class PostgresIntake(PostgresClocks):
         async def op(tx: Tx) -> Receipt:
             c = tx.conn
             # groups of all nodes are serialised by the head lock, so this sees every committed message;
-            # the clocks' stops go out with it (one round trip for both)
+            # the clocks' stops and the statistics' reads go out with it (one round trip for all)
             found = await c.execute(_FIND_RECEIPT, (m.sender, m.sender_message_id, m.content_hash, m.sender_message_id))
             clocks = await self._queue_clock_stops(tx, m, deliveries)
+            asked = await ask_record(c, m)
             dup = _receipt(await found.fetchone())
             if dup is not None:
                 await tx.audit([duplicate_event(m, dup)])
@@ -103,7 +104,7 @@ class PostgresIntake(PostgresClocks):
                     await cur.executemany(Q.insert_delivery, delivery_values(m, deliveries, time.time()))
                 tx.notify = True
             await add_case_entry(tx, m)
-            await count_record(c, m)
+            await count_record(tx, m, asked)
             await tx.audit(events)
             await self._clocks_at_intake(tx, m, clocks)
             return receipt

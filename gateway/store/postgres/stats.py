@@ -1,4 +1,5 @@
-"""PostgreSQL: daily statistics, written inside the record's and the delivery's own write."""
+"""PostgreSQL: daily statistics, counted by the record's and the delivery's own write and written once
+per write group, before its COMMIT (the tally sums the group's operations)."""
 
 from __future__ import annotations
 
@@ -6,45 +7,61 @@ import asyncio
 import json
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from gateway.audit.chain import AuditEntry, AuditEvent
 from gateway.store.postgres.connection import PostgresEngine
-from gateway.store.postgres.writer import Tx
+from gateway.store.postgres.writer import Tx, write_tally
 from gateway.store.rows import NewMessage
-from gateway.store.stats import ANSWERS, StatsSQL, Tally, chain_key
+from gateway.store.stats import ANSWERS, Tally, chain_key
 from gateway.store.stats import POSTGRES as S
 
 _ENTRY = "SELECT * FROM audit_log WHERE seq = %s"
 
 
-async def _write_tally(c: AsyncConnection[Any], t: Tally) -> None:
-    async with c.cursor() as cur:
-        for sql, rows in zip((S.daily, S.rules, S.hist, S.chain), StatsSQL.rows(t), strict=True):
-            if rows:
-                await cur.executemany(sql, rows)
+Asked = tuple[AsyncCursor[Any] | None, AsyncCursor[Any] | None]  # the reads a record's count needs, sent
+# a case's chains an answer may answer, one by one: those the group changed already are taken from its tally
+_ASKED = "SELECT sender, action, status, at FROM stats_chains WHERE case_number = %s AND action IN (%s, %s)"
 
 
-async def count_record(c: AsyncConnection[Any], m: NewMessage) -> None:
-    """Add a newly stored record to its sender's day (inside the record's transaction)."""
+async def ask_record(c: AsyncConnection[Any], m: NewMessage) -> Asked:
+    """Send the reads `count_record` needs (they read only stats_chains, which the record's own
+    statements before its count leave alone), so they share a round trip with the resend check."""
     key = chain_key(m.sender, m.case_number, m.action)
-    prev = await (await c.execute(S.prev, key)).fetchone() if key else None
     asks = ANSWERS.get(m.action) if m.case_number and m.status == "accepted" else None
-    row = await (await c.execute(S.asked, (m.case_number, asks[0], asks[-1]))).fetchone() if asks else None
-    t = Tally()
-    t.record(m.sender, m.case_number, m.action, str(m.status), m.summary, m.received_at,
-             (prev[0], prev[1]) if prev else None, row[0] if row else None)
-    await _write_tally(c, t)
+    return (await c.execute(S.prev, key) if key else None,
+            await c.execute(_ASKED, (m.case_number, asks[0], asks[-1])) if asks else None)
 
 
-async def count_delivery(c: AsyncConnection[Any], message_id: str, destination: str, delivered_at: float) -> None:
-    """Add a confirmed delivery to the sender's and the receiver's day (defect notices are not counted)."""
-    row = await (await c.execute(S.message_of, (message_id,))).fetchone()
+def _asked_at(rows: list[tuple[Any, ...]], t: Tally, case_number: str, action: str) -> float | None:
+    """S.asked over stats_chains as the group's tally leaves it (its chains replace the stored ones)."""
+    asks = ANSWERS.get(action) or ()
+    chains = {(sender, case_number, act): (status, at) for sender, act, status, at in rows}
+    chains.update((k, t.chains[k]) for k in t.by_case.get(case_number, ()) if k[2] in asks)
+    times = [at for status, at in chains.values() if status == "accepted"]
+    return max(times) if times else None
+
+
+async def count_record(tx: Tx, m: NewMessage, asked: Asked) -> None:
+    """Add a newly stored record to its sender's day, in the group's tally (written before its COMMIT)."""
+    prev_cur, asked_cur = asked
+    prev_row = await prev_cur.fetchone() if prev_cur is not None else None
+    rows = await asked_cur.fetchall() if asked_cur is not None else None
+    t = tx.tally
+    key = chain_key(m.sender, m.case_number, m.action)
+    prev = t.chains.get(key) if key in t.chains else (prev_row[0], prev_row[1]) if prev_row else None
+    t.record(m.sender, m.case_number, m.action, str(m.status), m.summary, m.received_at, prev,
+             _asked_at(rows, t, m.case_number, m.action) if rows is not None else None)
+
+
+async def count_delivery(tx: Tx, message_id: str, destination: str, delivered_at: float,
+                         ask: AsyncCursor[Any]) -> None:
+    """Add a confirmed delivery to the sender's and the receiver's day (defect notices are not counted);
+    `ask`: the message's row, asked for already (`S.message_of`)."""
+    row = await ask.fetchone()
     if row is None or row[2] != "accepted":
         return
-    t = Tally()
-    t.delivery(row[0], destination, row[1], delivered_at)
-    await _write_tally(c, t)
+    tx.tally.delivery(row[0], destination, row[1], delivered_at)
 
 
 class PostgresStats(PostgresEngine):
@@ -52,6 +69,7 @@ class PostgresStats(PostgresEngine):
         """Recompute every aggregate from messages and deliveries in one write; returns records counted."""
         async def op(tx: Tx) -> int:
             c = tx.conn
+            tx.tally = Tally()  # what the group's earlier operations counted, the rebuild counts again
             for sql in S.clear:
                 await c.execute(sql)
             t = Tally()
@@ -63,7 +81,7 @@ class PostgresStats(PostgresEngine):
                 n += 1
             for sender, dest, at, delivered in await (await c.execute(S.all_deliveries)).fetchall():
                 t.delivery(sender, dest, at, delivered)
-            await _write_tally(c, t)
+            await write_tally(c, t)
             return n
 
         return await self._write(op)
