@@ -41,7 +41,8 @@ async def test_a_refused_statement_fails_its_own_operation_only(pg_dsn: str, aft
         seq0, hash0 = await store.audit_head()
         futs = [store._write(_logs("a")), store._write(_refused),
                 store._write(_logs("b", read=after == "read")), store._write(_logs("c"))]
-        done = await asyncio.gather(*futs, return_exceptions=True)
+        # a group that never answers must fail the test, not hang the run
+        done = await asyncio.wait_for(asyncio.gather(*futs, return_exceptions=True), timeout=60)
         assert done[0] == "a" and done[2] == "b" and done[3] == "c"
         assert isinstance(done[1], psycopg.errors.DivisionByZero)
         entries = await store.audit_entries(after_seq=seq0, limit=10)
