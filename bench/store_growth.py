@@ -302,8 +302,8 @@ def fill_postgres(cfg: Any, t: Template, start: int, stop: int, states: Callable
     entries hashed by the store's rule with a checkpoint signed every `checkpoint_every`, the head
     moved), with the records made by two processes and loaded by COPY, their payloads beside on a
     second connection (compressing them into TOAST is most of the database's work). Tables, indexes
-    and triggers stay as the store keeps them: the delivery counts and statistics are kept by their
-    triggers row by row."""
+    and triggers stay as the store keeps them: the delivery counts are kept by their trigger row by
+    row. (As before, the daily statistics intake keeps are not: the bench writes no intake calls.)"""
     signer = Signer.load_or_create(Path(cfg.gateway.data_dir) / "signing-key.pem")
     node = cfg.gateway.node
     sealer = Sealer(signer, cfg.gateway.checkpoint_every, node, iso_now)
