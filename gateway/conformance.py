@@ -105,10 +105,10 @@ class Conformance:
     """The node's conformance runs: tokens of runs under way, and each agency's last result."""
 
     def __init__(self, config: GatewayConfig, append: Callable[[list[AuditEvent]], Awaitable[Any]],
-                 entries: Callable[..., Awaitable[list[AuditEntry]]]) -> None:
+                 last_run: Callable[[str], Awaitable[AuditEntry | None]]) -> None:
         self.config = config
         self.append = append
-        self.entries = entries
+        self.last_run = last_run  # an agency's newest ACTION entry (the store's last_conformance_run)
         self.tokens: dict[str, str] = {}  # token -> agency, while its run is under way
         self.last: dict[str, dict[str, Any]] = {}  # agency -> the summary of its last run
         self.required = {a.code for a in config.agencies if a.require_conformance}
@@ -133,13 +133,7 @@ class Conformance:
         for agency in self.config.agencies:
             if required_only and agency.code not in self.required or agency.code in self.last:
                 continue
-            after, last = 0, None
-            while True:
-                page = await self.entries(agency=agency.code, after_seq=after, limit=1000)
-                last = next((e for e in reversed(page) if e.action == ACTION and e.actor == agency.code), last)
-                if len(page) < 1000:
-                    break
-                after = page[-1].seq
+            last = await self.last_run(agency.code)
             if last is not None and agency.code not in self.last:  # a run that ended meanwhile is newer
                 self.last[agency.code] = {**json.loads(last.detail), "at": last.time}
 

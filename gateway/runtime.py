@@ -111,7 +111,7 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.validation: Validation | None = None
-        self.conformance = Conformance(config, self.store.append_audit, self.store.audit_entries)
+        self.conformance = Conformance(config, self.store.append_audit, self.store.last_conformance_run)
         self.signer: Signer | None = None
         self.witnessing: Witnessing | None = None
         self.evidence: Issuer | None = None  # signs the evidence of submission and of delivery

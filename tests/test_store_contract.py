@@ -172,6 +172,21 @@ async def test_audit_chain_unbroken_and_append_only(store: Store) -> None:
     assert [c.seq for c in await store.checkpoints()] == [seq]
 
 
+async def test_an_agencys_last_conformance_run_is_its_newest_own_run(store: Store) -> None:
+    from gateway.conformance import ACTION
+
+    await store.append_audit([AuditEvent(ACTION, "COURT", detail={"passed": False}),
+                              AuditEvent(ACTION, "POLICE", detail={"passed": False})])
+    await store.append_audit([AuditEvent(ACTION, "COURT", detail={"passed": True}),
+                              AuditEvent("note", "COURT", detail={"i": 1}),
+                              AuditEvent(ACTION, "POLICE", detail={"passed": True})])
+    court = await store.last_conformance_run("COURT")
+    assert court is not None and (court.action, court.actor, court.detail) == (ACTION, "COURT", '{"passed":true}')
+    police = await store.last_conformance_run("POLICE")
+    assert police is not None and police.actor == "POLICE" and police.seq > court.seq
+    assert await store.last_conformance_run("PROC") is None
+
+
 async def test_keys_files_and_named_locks(store: Store) -> None:
     await store.put_api_key("h1", "agency", "POLICE", "POLICE")
     await store.put_api_key("h1", "operator", "ann", None)

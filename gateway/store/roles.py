@@ -160,6 +160,10 @@ class ExchangeLog(Protocol):
         """(seq, entry_hash) of the newest entry; (0, GENESIS) when empty."""
         ...
 
+    async def last_conformance_run(self, agency: str) -> AuditEntry | None:
+        """The agency's newest `conformance-run` entry (its own), through an index of those entries only."""
+        ...
+
     async def add_checkpoint(self, seq: int, entry_hash: str, signed_at: str, signature: str, key_id: str) -> None: ...
 
     async def checkpoints(self, after_seq: int = 0, limit: int | None = None) -> list[Checkpoint]:

@@ -100,6 +100,9 @@ class Statements:
     checkpoints: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq"
     checkpoint_page: str = f"SELECT {columns(Checkpoint)} FROM checkpoints WHERE seq > ? ORDER BY seq LIMIT ?"
     last_checkpoint: str = f"SELECT {columns(Checkpoint)} FROM checkpoints ORDER BY seq DESC LIMIT 1"
+    # the action named as the partial index audit_conformance_runs (migration 0008) names it
+    last_conformance_run: str = (f"SELECT {_ENTRY} FROM audit_log WHERE action = 'conformance-run' AND actor = ? "
+                                 "ORDER BY seq DESC LIMIT 1")
     find_api_key: str = f"SELECT {columns(ApiKeyRow)} FROM api_keys WHERE key_hash = ?"
     file_seen: str = "SELECT message_id FROM ingested_files WHERE channel = ? AND fingerprint = ?"
 

@@ -23,6 +23,10 @@ class PostgresLog(PostgresEngine):
         sql, args = Q.audit_entries(case_number, message_id, agency, since, until, after_seq, limit)
         return [AuditEntry(*r) for r in await self._rows(sql, args)]
 
+    async def last_conformance_run(self, agency: str) -> AuditEntry | None:
+        row = await self._row(Q.last_conformance_run, (agency,))
+        return AuditEntry(*row) if row else None
+
     async def audit_head(self) -> tuple[int, str]:
         row = await self._row("SELECT seq, entry_hash FROM audit_head WHERE id = 1")
         assert row is not None

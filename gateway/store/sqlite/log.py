@@ -24,6 +24,10 @@ class SQLiteLog(SQLiteEngine):
         sql, args = Q.audit_entries(case_number, message_id, agency, since, until, after_seq, limit)
         return await self._read(lambda c: [AuditEntry(*r) for r in c.execute(sql, args).fetchall()])
 
+    async def last_conformance_run(self, agency: str) -> AuditEntry | None:
+        row = await self._read(lambda c: c.execute(Q.last_conformance_run, (agency,)).fetchone())
+        return AuditEntry(*row) if row else None
+
     async def audit_head(self) -> tuple[int, str]:
         def q(c: sqlite3.Connection) -> tuple[int, str]:
             row = c.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
