@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from gateway.api.auth import GatewayDep, ReaderKey
 from gateway.api.errors import answers
@@ -24,13 +25,16 @@ async def audit(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     recent: Annotated[bool, Query(description="look only among the newest `limit` entries of the log "
                                               "(to follow it as it grows, then page on with after_seq)")] = False,
-) -> dict[str, Any]:
+) -> Response:
     if recent:
         after_seq = max(after_seq, (await gw.store.audit_head())[0] - limit)
     entries = await gw.store.audit_entries(case_number=case, message_id=message_id, agency=agency,
                                            since=since, until=until, after_seq=after_seq, limit=limit)
-    return {"entries": [e.as_dict() for e in entries],
+    page = {"entries": [e.as_dict() for e in entries],
             "next_after_seq": entries[-1].seq if len(entries) == limit else None}
+    # Written as JSONResponse writes it, without FastAPI's generic encoder walking 500 entries field by field
+    # (plain strings and ints only); the page is the same bytes.
+    return Response(json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode(), media_type="application/json")
 
 
 @router.get("/api/v1/audit/checkpoints", summary="signed checkpoints of the log's head", responses=answers(401, 403))
