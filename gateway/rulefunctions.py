@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import difflib
 import re
+import time
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -94,8 +95,8 @@ def _days(_ctx: Any, value: Any) -> float:
 
 
 def _today(_ctx: Any) -> float:
-    d = dt.date.today()  # YYYYMMDD by arithmetic: strftime costs more than the rest of a check's Python
-    return float(d.year * 10000 + d.month * 100 + d.day)
+    d = time.localtime()  # today's local date, as dt.date.today(), without building a date object
+    return float(d.tm_year * 10000 + d.tm_mon * 100 + d.tm_mday)  # strftime costs more than the rest
 
 
 def _has_attachments(_ctx: Any) -> bool:
@@ -112,6 +113,10 @@ def _distinct(_ctx: Any, nodes: Any) -> bool:
     not compared with each other, as there).
     """
     if not isinstance(nodes, list):
+        return True
+    # No value twice (the usual dossier): no parent to compare, and no parent proxy to build.
+    values = [(n.text or "") if isinstance(n, etree._Element) and not len(n) else string_value(n) for n in nodes]
+    if len(set(values)) == len(values):
         return True
     owner: dict[str, Any] = {}
     for node in nodes:

@@ -172,6 +172,7 @@ class RuleSet:
                 else:
                     node.equals[need[1]] = bit
                     node.any_value |= bit
+        self._masks: dict[int, int] = {}  # facts -> the selection they give
         self._sheets = lru_cache(maxsize=256)(self._compile_selection)
         self._sheets((1 << len(sets)) - 1)  # every rule, compiled now so a broken rule fails the load
 
@@ -205,10 +206,14 @@ class RuleSet:
     def selection(self, root: etree._Element, attachments: tuple[Attachment, ...] = ()) -> int:
         """The mask of the rules whose context can select a node in this record."""
         facts = self._facts(root, attachments)
-        mask = 0
-        for bit, needs in self._sets:
-            if needs & facts == needs:
-                mask |= bit
+        mask = self._masks.get(facts)
+        if mask is None:
+            mask = 0
+            for bit, needs in self._sets:
+                if needs & facts == needs:
+                    mask |= bit
+            if len(self._masks) < 4096:  # records meet few combinations of facts; bounded all the same
+                self._masks[facts] = mask
         return mask
 
     @classmethod
