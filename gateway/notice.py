@@ -81,7 +81,7 @@ def defect_notice(
 
 def attach_warnings(record: etree._Element, warnings: list[Problem]) -> None:
     """Replace the record's Warnings with these (an earlier hop's warnings are not this hop's)."""
-    for old in record.findall(f"{{{NS}}}Warnings"):
+    for old in list(record.iterchildren(f"{{{NS}}}Warnings")):  # no path to parse, as findall would
         record.remove(old)
     if warnings:
         box = etree.SubElement(record, f"{{{NS}}}Warnings")
