@@ -296,6 +296,41 @@ async def test_notify_wakes_an_idle_node(pg_dsn: str) -> None:
         await b.close()
 
 
+@pytest.mark.postgres
+async def test_a_node_refreshes_the_queue_statistics_as_deliveries_finish(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease's plan follows the table's statistics; a node refreshes them itself, autovacuum or not."""
+    import psycopg
+
+    from gateway.store.postgres import PostgresStore, connection
+
+    monkeypatch.setattr(connection, "ANALYZE_EVERY", 3)
+
+    async def analyses() -> int:
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as c:
+            await c.execute("SELECT pg_stat_clear_snapshot()")
+            row = await (await c.execute(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'deliveries' "
+                "AND schemaname = current_schema()")).fetchone()
+            return int(row[0]) if row else 0
+
+    s = PostgresStore(pg_dsn, node="n")
+    await s.open()
+    try:
+        before = await analyses()
+        for i in range(3):
+            await put(s, f"C{i}")
+        for x in await s.lease("PROC", 8, 30):
+            await s.finish(x, done())
+        deadline = time.monotonic() + 20  # the statistics collector reports with a short delay
+        while await analyses() == before and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert await analyses() == before + 1
+    finally:
+        await s.close()
+
+
 async def test_lease_carries_the_dossier_files_of_an_accepted_message(store: Store) -> None:
     """The dispatcher needs no message read per attempt: the lease lists the dossier files."""
     from dataclasses import asdict

@@ -111,6 +111,7 @@ class PostgresDelivery(PostgresClocks):
             tx.notify = state in (DeliveryState.DELIVERED, DeliveryState.DEAD)  # the case's next record may go
 
         await self._write(op)
+        self._delivery_finished()
 
     async def release_leases(self) -> int:
         async def op(tx: Tx) -> int:
