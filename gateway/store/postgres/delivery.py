@@ -61,6 +61,12 @@ class PostgresDelivery(PostgresClocks):
                     # a lease lost with a database crash only means one more attempt, recognised by the receiver
                     # through the Idempotency-Key (the late result is refused as stale): no fsync needed here
                     await conn.execute("SET LOCAL synchronous_commit = off")
+                    # Walk the destination's open deliveries in queue order and stop at `limit`: the cost of a
+                    # lease is then that of the page, whatever the backlog. Left to its statistics, the planner
+                    # sometimes collected every due delivery and sorted them instead (measured with 10,000 due:
+                    # 45 ms a lease against 0.8 ms, and a draining backlog fell from 470 to 70 records/s).
+                    await conn.execute("SET LOCAL enable_bitmapscan = off")
+                    await conn.execute("SET LOCAL enable_sort = off")
                     cur = await conn.execute(_LEASE, args)
                     await conn.execute("COMMIT")
             except BaseException:
