@@ -54,12 +54,16 @@ async def test_the_oldest_waiting_delivery_shows_its_age(api: Running) -> None: 
     api.outs["PROC"].handler = lambda m: DeliveryResult.transient("receiver down")
     assert (await api.submit("POLICE", record(case="AGE-1"))).status_code == 202
 
-    async def retrying() -> bool:
-        return bool(api.outs["PROC"].received)
+    key = ("gateway_oldest_waiting_seconds", (("destination", "PROC"),))
+    got: dict = {}
+
+    async def retrying() -> bool:  # the attempt's result is committed after the receiver saw the record
+        nonlocal got
+        got = samples((await api.call("OPERATOR", "GET", "/metrics")).text)
+        return bool(api.outs["PROC"].received) and key in got
 
     await wait_for(retrying)
-    got = samples((await api.call("OPERATOR", "GET", "/metrics")).text)
-    age = got[("gateway_oldest_waiting_seconds", (("destination", "PROC"),))]
+    age = got[key]
     assert 0 <= age < 30
     assert got[("gateway_delivery_attempts_total", (("destination", "PROC"), ("result", "retrying")))] >= 1
 

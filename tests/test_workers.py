@@ -25,7 +25,7 @@ from .support.ports import free_port
 from .support.receiver import Receiver
 from .support.records import record
 from .support.serving import serving
-from .support.waiting import wait_until
+from .support.waiting import wait_for, wait_until
 
 
 def test_auto_is_the_cores_this_process_may_use() -> None:
@@ -68,7 +68,8 @@ async def test_two_workers_share_the_port_the_chain_and_the_idempotency_table(tm
                 first = await asyncio.gather(*(send(i) for i in range(60)))
                 again = await asyncio.gather(*(send(i) for i in range(60)))  # resends, to whichever worker
             assert first == again and len(set(first)) == 60
-            wait_until(lambda: rows("SELECT count(*) FROM deliveries WHERE state = 'delivered'")[0][0] == 60, 60,
+            # polled inside the loop: the receiver serves from this same loop, and a blocking wait would stop it
+            await wait_for(lambda: rows("SELECT count(*) FROM deliveries WHERE state = 'delivered'")[0][0] == 60, 60,
                        "all delivered")
             workers = _children(node.proc.pid)
             assert node.stop(), "the node did not stop on SIGTERM"
